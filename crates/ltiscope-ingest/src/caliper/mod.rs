@@ -1,0 +1,209 @@
+//! Caliper 1.0, 1.1 and 1.2: envelopes, events and entity descriptions, from Blackboard Learn
+//! and from any other sensor.
+//!
+//! An envelope's `data` may mix events and entities; each item is parsed on its own so one bad
+//! item never sinks the others. Blackboard's `LTIEvent` goes to [`blackboard`], the IMS
+//! `ToolLaunchEvent`/`ToolUseEvent` to [`ims`]; every other event is kept as a raw event of its
+//! type. Which source an event belongs to is decided per event: Blackboard's firehose carries
+//! standard event types too, recognised by the `/v1/sites/<site>/` IRIs Learn mints.
+
+mod blackboard;
+mod ims;
+mod validate;
+
+use crate::fields::{id_of, normalise_event_id, content_id, short_term, str_at, type_of};
+use crate::outcome::{Batch, EventKind, ParsedEvent, Reason, RejectedBody, Rejection};
+use crate::time::parse_timestamp;
+use crate::Context;
+use ltiscope_model::{EventMeta, Source};
+use serde_json::Value;
+
+/// Envelope facts that events inherit.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Envelope<'a> {
+    /// The sensor id (the Learn site UUID for Blackboard).
+    pub sensor: Option<&'a str>,
+}
+
+/// True for `{sensor, sendTime, dataVersion, data}`.
+pub(crate) fn is_envelope(v: &Value) -> bool {
+    v.get("data").is_some()
+        && (v.get("sensor").is_some() || v.get("sendTime").is_some() || v.get("dataVersion").is_some())
+}
+
+/// True for anything with a Caliper type: an event (with `action`) or an entity.
+pub(crate) fn is_caliper(v: &Value) -> bool {
+    type_of(v).is_some()
+}
+
+/// Parses every item of an envelope into `out`.
+pub(crate) fn parse_envelope(mut v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
+    let sensor = str_at(&v, "sensor").map(str::to_owned);
+    let env = Envelope {
+        sensor: sensor.as_deref(),
+    };
+    let data = match v.get_mut("data").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        Some(single @ Value::Object(_)) => vec![single],
+        _ => {
+            out.rejected.push(Rejection {
+                index,
+                reason: Reason::InvalidField {
+                    field: "data".into(),
+                    expected: "an array of Caliper events and entities",
+                },
+                body: RejectedBody::Json(v),
+            });
+            return;
+        }
+    };
+    for (i, item) in data.into_iter().enumerate() {
+        push_item(item, env, ctx, out, i);
+    }
+}
+
+/// Parses one event or entity into `out`.
+pub(crate) fn push_item(item: Value, env: Envelope<'_>, ctx: &Context<'_>, out: &mut Batch, index: usize) {
+    if !item.is_object() {
+        out.rejected.push(Rejection {
+            index,
+            reason: Reason::NotAnObject("a non-object item in envelope data"),
+            body: RejectedBody::Json(item),
+        });
+        return;
+    }
+    match parse_item(&item, env, ctx) {
+        Ok(kind) => out.events.push(ParsedEvent {
+            kind,
+            original: item,
+        }),
+        Err(reason) => out.rejected.push(Rejection {
+            index,
+            reason,
+            body: RejectedBody::Json(item),
+        }),
+    }
+}
+
+fn parse_item(v: &Value, env: Envelope<'_>, ctx: &Context<'_>) -> Result<EventKind, Reason> {
+    let full_type = str_at(v, "type")
+        .or_else(|| str_at(v, "@type"))
+        .ok_or_else(|| Reason::MissingField("type".into()))?;
+    let event_type = short_term(full_type);
+    let Some(action_full) = str_at(v, "action") else {
+        return parse_entity(v, event_type, env, ctx);
+    };
+    let action = short_term(action_full);
+    let blackboard = is_blackboard(v, full_type);
+    let source = ctx.source.unwrap_or(if blackboard {
+        Source::BlackboardCaliper
+    } else {
+        Source::Caliper
+    });
+    let lti_event = event_type == "LTIEvent";
+    if !lti_event {
+        validate::check_event(v, event_type, action)?;
+    }
+    for field in ["actor", "object"] {
+        if v.get(field).is_none_or(Value::is_null) {
+            return Err(Reason::MissingField(field.into()));
+        }
+    }
+    let time_text = str_at(v, "eventTime").ok_or_else(|| Reason::MissingField("eventTime".into()))?;
+    let event_time =
+        parse_timestamp(time_text).ok_or_else(|| Reason::InvalidTimestamp("eventTime".into()))?;
+    let meta = EventMeta {
+        source,
+        tenant: tenant(v, env, blackboard),
+        event_id: id_of(v)
+            .map(normalise_event_id)
+            .unwrap_or_else(|| content_id(v)),
+        event_type: event_type.to_owned(),
+        raw_action: action.to_owned(),
+        event_time,
+        received_at: ctx.received_at,
+    };
+    if lti_event {
+        return blackboard::launch(v, meta, action, ctx).map(EventKind::Launch);
+    }
+    match (event_type, action) {
+        ("ToolLaunchEvent", "Launched" | "Returned") | ("ToolUseEvent", "Used") => {
+            Ok(EventKind::Launch(ims::launch(v, meta, action, ctx)))
+        }
+        _ => Ok(EventKind::Other(meta)),
+    }
+}
+
+fn parse_entity(
+    v: &Value,
+    entity_type: &str,
+    env: Envelope<'_>,
+    ctx: &Context<'_>,
+) -> Result<EventKind, Reason> {
+    validate::check_entity(v, entity_type)?;
+    let id = id_of(v).ok_or_else(|| Reason::MissingField("id".into()))?;
+    let blackboard = id.contains("/v1/sites/");
+    let when = ["dateModified", "dateCreated", "startedAtTime"]
+        .iter()
+        .find_map(|f| str_at(v, f).and_then(parse_timestamp))
+        .unwrap_or(ctx.received_at);
+    Ok(EventKind::Entity(EventMeta {
+        source: ctx.source.unwrap_or(if blackboard {
+            Source::BlackboardCaliper
+        } else {
+            Source::Caliper
+        }),
+        tenant: tenant(v, env, blackboard),
+        // An entity may be described again when it changes: its id plus its modification time
+        // identify one description.
+        event_id: format!("{}@{}", id, str_at(v, "dateModified").unwrap_or("")),
+        event_type: entity_type.to_owned(),
+        raw_action: String::new(),
+        event_time: when,
+        received_at: ctx.received_at,
+    }))
+}
+
+/// Blackboard Learn mints `.../v1/sites/<site>/...` IRIs and `caliper.blackboard.com` types.
+fn is_blackboard(v: &Value, full_type: &str) -> bool {
+    full_type.contains("caliper.blackboard.com")
+        || ["actor", "edApp", "object"]
+            .iter()
+            .filter_map(|f| v.get(*f).and_then(id_of))
+            .any(|id| id.contains("/v1/sites/"))
+}
+
+/// The `<site>` of a Blackboard `/v1/sites/<site>/` IRI.
+pub(crate) fn blackboard_site(iri: &str) -> Option<&str> {
+    let rest = &iri[iri.find("/v1/sites/")? + "/v1/sites/".len()..];
+    let site = rest.split(['/', '?', '#']).next()?;
+    (!site.is_empty()).then_some(site)
+}
+
+/// Learn site for Blackboard; for others the LTI platform (tool_platform guid or issuer), the
+/// edApp, or the sensor.
+fn tenant(v: &Value, env: Envelope<'_>, blackboard: bool) -> String {
+    if blackboard {
+        let from_iri = ["actor", "edApp", "object", "session"]
+            .iter()
+            .filter_map(|f| v.get(*f).and_then(id_of))
+            .find_map(blackboard_site);
+        if let Some(site) = from_iri.or(env.sensor) {
+            return site.to_owned();
+        }
+    }
+    let params = v
+        .get("federatedSession")
+        .and_then(|s| s.get("messageParameters"));
+    if let Some(p) = params {
+        let facts = crate::lti::launch_facts(p);
+        if let Some(t) = facts.platform_guid.or(facts.issuer) {
+            return t;
+        }
+    }
+    v.get("edApp")
+        .and_then(id_of)
+        .or(env.sensor)
+        .unwrap_or("unknown")
+        .to_owned()
+}

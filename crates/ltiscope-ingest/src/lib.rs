@@ -1,0 +1,180 @@
+//! Bytes in, canonical records out: the parsing and normalising half of the write path.
+//!
+//! Everything here is a pure function of its input and a [`Context`] (the clock is passed in):
+//! no IO, no logging, no storage. A body may hold a Caliper envelope, a single Caliper event or
+//! entity, an xAPI statement, a JSON array of any of these, or JSON Lines; the format is
+//! detected per record. The result is a [`Batch`]: accepted [`ParsedEvent`]s and
+//! [`Rejection`]s side by side, so one bad event never sinks its batch. Redaction happens next,
+//! in `ltiscope-redact`; nothing here is safe to store or log yet.
+//!
+//! [`generate`] emits synthetic streams in the same wire formats, so they exercise these parsers.
+
+mod brightspace;
+mod caliper;
+mod fields;
+pub mod generate;
+mod lti;
+mod outcome;
+pub mod roles;
+mod time;
+pub mod tools;
+
+use std::io::Read;
+
+pub use outcome::{Batch, EventKind, ParsedEvent, Reason, RejectedBody, Rejection};
+pub use time::parse_timestamp;
+pub use tools::{ToolResolver, ToolRule};
+
+use ltiscope_model::{Source, Timestamp};
+use serde_json::Value;
+
+/// What parsing needs from the outside world.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The receive time stamped on every event.
+    pub received_at: Timestamp,
+    /// Forces the source instead of detecting it per event (`--source`).
+    pub source: Option<Source>,
+    /// Tool identity rules and catalogue.
+    pub tools: &'a ToolResolver,
+}
+
+/// Parses one JSON value: an envelope, an array, a single event or entity, or a statement.
+/// `index` is the position reported in rejections for this value.
+pub fn parse_value(v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
+    match v {
+        Value::Array(items) => {
+            for (i, item) in items.into_iter().enumerate() {
+                parse_object(item, ctx, out, i);
+            }
+        }
+        other => parse_object(other, ctx, out, index),
+    }
+}
+
+fn parse_object(v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
+    let what = match &v {
+        Value::Object(_) => None,
+        Value::Array(_) => Some("a nested array"),
+        Value::String(_) => Some("a string"),
+        Value::Number(_) => Some("a number"),
+        Value::Bool(_) => Some("a boolean"),
+        Value::Null => Some("null"),
+    };
+    if let Some(what) = what {
+        out.rejected.push(Rejection {
+            index,
+            reason: Reason::NotAnObject(what),
+            body: RejectedBody::Json(v),
+        });
+        return;
+    }
+    if caliper::is_envelope(&v) {
+        caliper::parse_envelope(v, ctx, out, index);
+    } else if brightspace::is_statement(&v) {
+        match brightspace::parse_statement(&v, ctx) {
+            Ok(kind) => out.events.push(ParsedEvent { kind, original: v }),
+            Err(reason) => out.rejected.push(Rejection {
+                index,
+                reason,
+                body: RejectedBody::Json(v),
+            }),
+        }
+    } else if caliper::is_caliper(&v) {
+        caliper::push_item(v, caliper::Envelope::default(), ctx, out, index);
+    } else {
+        out.rejected.push(Rejection {
+            index,
+            reason: Reason::UnknownFormat,
+            body: RejectedBody::Json(v),
+        });
+    }
+}
+
+/// Parses one line of JSON Lines (`line` is 1-based, reported in rejections).
+pub fn parse_line(bytes: &[u8], ctx: &Context<'_>, out: &mut Batch, line: usize) {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => parse_value(v, ctx, out, line),
+        Err(e) => out.rejected.push(not_json(bytes, &e, line)),
+    }
+}
+
+fn not_json(bytes: &[u8], e: &serde_json::Error, index: usize) -> Rejection {
+    Rejection {
+        index,
+        reason: Reason::NotJson(e.to_string()),
+        body: RejectedBody::Text(String::from_utf8_lossy(bytes).into_owned()),
+    }
+}
+
+/// Parses a whole body: one JSON document (object or array), several concatenated documents,
+/// or JSON Lines. A body that is none of these is rejected whole with the parser's message.
+pub fn parse_document(bytes: &[u8], ctx: &Context<'_>) -> Batch {
+    let mut out = Batch::default();
+    let first_error = match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => {
+            parse_value(v, ctx, &mut out, 0);
+            return out;
+        }
+        Err(e) => e,
+    };
+    // JSON Lines: decided by the first non-empty line being a complete JSON value, so a
+    // truncated pretty-printed document is one rejection, not one per line.
+    let mut lines = bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.trim_ascii().is_empty());
+    let first_is_json = lines
+        .next()
+        .is_some_and(|(_, l)| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok());
+    if first_is_json {
+        for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if !line.trim_ascii().is_empty() {
+                parse_line(line, ctx, &mut out, n + 1);
+            }
+        }
+        return out;
+    }
+    // Concatenated pretty-printed documents.
+    let mut docs = Vec::new();
+    for item in serde_json::Deserializer::from_slice(bytes).into_iter::<Value>() {
+        match item {
+            Ok(v) => docs.push(v),
+            Err(_) => {
+                out.rejected.push(not_json(bytes, &first_error, 0));
+                return out;
+            }
+        }
+    }
+    for (i, v) in docs.into_iter().enumerate() {
+        parse_value(v, ctx, &mut out, i);
+    }
+    out
+}
+
+/// Why a body could not even be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Gzip data that does not inflate.
+    #[error("body is not valid gzip: {0}")]
+    Gzip(std::io::Error),
+    /// Inflated beyond the cap (a gzip bomb or simply too large).
+    #[error("body inflates to more than {0} bytes: send smaller batches")]
+    TooLarge(usize),
+}
+
+/// True when the bytes start with the gzip magic number.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Inflates a gzip body, refusing to produce more than `max` bytes.
+pub fn gunzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    let mut reader = flate2::read::MultiGzDecoder::new(bytes).take(max as u64 + 1);
+    reader.read_to_end(&mut out).map_err(DecodeError::Gzip)?;
+    if out.len() > max {
+        return Err(DecodeError::TooLarge(max));
+    }
+    Ok(out)
+}

@@ -1,0 +1,165 @@
+//! What parsing produces: accepted events and rejections, side by side. A bad event is data
+//! (a [`Rejection`] with a [`Reason`]), never an error that stops its batch.
+
+use ltiscope_model::{EventMeta, LaunchRecord};
+use serde_json::Value;
+use std::fmt;
+
+/// Why an event or body was quarantined. Each reason has a stable [`code`](Reason::code) that
+/// counters and reports group by, and a message that tells the sender what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The bytes are not JSON (or not UTF-8, or nested too deeply).
+    NotJson(String),
+    /// Valid JSON, but not an object where an event was expected.
+    NotAnObject(&'static str),
+    /// An object that is neither a Caliper envelope, event or entity nor an xAPI statement.
+    UnknownFormat,
+    /// A required field is absent or null.
+    MissingField(String),
+    /// A field has the wrong shape.
+    InvalidField {
+        /// The field, as a path (`federatedSession.messageParameters`).
+        field: String,
+        /// What it should have been.
+        expected: &'static str,
+    },
+    /// A field that must be an ISO 8601 date-time with offset is not.
+    InvalidTimestamp(String),
+    /// The action is not one the event type allows.
+    UnsupportedAction {
+        /// The event type.
+        event_type: String,
+        /// The action received.
+        action: String,
+    },
+    /// An entity of the wrong type where the profile requires another.
+    WrongEntityType {
+        /// The field.
+        field: String,
+        /// The type(s) allowed.
+        expected: &'static str,
+        /// The type received.
+        found: String,
+    },
+}
+
+impl Reason {
+    /// The stable code used for counting and filtering.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::NotJson(_) => "not_json",
+            Reason::NotAnObject(_) => "not_an_object",
+            Reason::UnknownFormat => "unknown_format",
+            Reason::MissingField(_) => "missing_field",
+            Reason::InvalidField { .. } => "invalid_field",
+            Reason::InvalidTimestamp(_) => "invalid_timestamp",
+            Reason::UnsupportedAction { .. } => "unsupported_action",
+            Reason::WrongEntityType { .. } => "wrong_entity_type",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NotJson(detail) => write!(f, "body is not valid JSON: {detail}"),
+            Reason::NotAnObject(what) => write!(f, "expected a JSON object, found {what}"),
+            Reason::UnknownFormat => f.write_str(
+                "not a Caliper envelope, event or entity, nor an xAPI statement \
+                 (no `type` with `action`, no `verb`)",
+            ),
+            Reason::MissingField(field) => write!(f, "required field `{field}` is missing"),
+            Reason::InvalidField { field, expected } => {
+                write!(f, "field `{field}` must be {expected}")
+            }
+            Reason::InvalidTimestamp(field) => write!(
+                f,
+                "field `{field}` must be an ISO 8601 date-time with offset, e.g. 2024-03-05T14:20:02.118Z"
+            ),
+            Reason::UnsupportedAction { event_type, action } => {
+                write!(f, "action `{action}` is not allowed for {event_type}")
+            }
+            Reason::WrongEntityType {
+                field,
+                expected,
+                found,
+            } => write!(f, "field `{field}` must be {expected}, found {found}"),
+        }
+    }
+}
+
+/// The quarantined input: the JSON value when it parsed, else the text as received.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RejectedBody {
+    /// A JSON value that failed validation.
+    Json(Value),
+    /// Bytes that are not JSON, lossily decoded.
+    Text(String),
+}
+
+/// One quarantined item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// Position of the item in its input (array index, envelope `data` index or line number).
+    pub index: usize,
+    /// Why.
+    pub reason: Reason,
+    /// What was rejected (not yet scrubbed: `ltiscope-redact` does that before storage).
+    pub body: RejectedBody,
+}
+
+/// What an accepted event is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// An LTI launch, return or use.
+    Launch(LaunchRecord),
+    /// Any other event of the firehose, kept raw and counted.
+    Other(EventMeta),
+    /// A Caliper entity description sent in an envelope's `data`, kept raw.
+    Entity(EventMeta),
+}
+
+/// An accepted event: the canonical view plus the original it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEvent {
+    /// The canonical view.
+    pub kind: EventKind,
+    /// The event as received (scrubbed later, before storage).
+    pub original: Value,
+}
+
+impl ParsedEvent {
+    /// Identity and times of the event, whatever its kind.
+    pub fn meta(&self) -> &EventMeta {
+        match &self.kind {
+            EventKind::Launch(r) => &r.meta,
+            EventKind::Other(m) | EventKind::Entity(m) => m,
+        }
+    }
+
+    /// Mutable identity (pseudonymisation rewrites nothing here, but replay re-stamps times).
+    pub fn meta_mut(&mut self) -> &mut EventMeta {
+        match &mut self.kind {
+            EventKind::Launch(r) => &mut r.meta,
+            EventKind::Other(m) | EventKind::Entity(m) => m,
+        }
+    }
+}
+
+/// The result of parsing one input: every accepted event and every rejection.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Batch {
+    /// Accepted events in input order.
+    pub events: Vec<ParsedEvent>,
+    /// Quarantined items in input order.
+    pub rejected: Vec<Rejection>,
+}
+
+impl Batch {
+    /// Moves everything from `other` into this batch.
+    pub fn append(&mut self, other: &mut Batch) {
+        self.events.append(&mut other.events);
+        self.rejected.append(&mut other.rejected);
+    }
+}

@@ -1,0 +1,20 @@
+//! The canonical model of ltiscope: one [`LaunchRecord`] per LTI launch, return or use, whatever
+//! platform sent it, plus the small vocabulary types it is made of.
+//!
+//! This crate does no IO and knows no wire format: it has no serde derives on purpose, so that a
+//! change to what Blackboard or Brightspace send can never silently change what we store or
+//! report. Parsers in `ltiscope-ingest` build these values by hand; the store maps them to rows.
+
+mod record;
+mod roles;
+mod source;
+
+pub use record::{
+    Action, CourseRef, EventMeta, LaunchRecord, LtiVersion, ToolIdentity, ToolMatch, ToolRef,
+    UserRef,
+};
+pub use roles::{RoleBucket, Roles};
+pub use source::Source;
+
+/// A point in time, always UTC. Platforms send offsets (`Z`, `+00:00`, `+0000`); parsers convert.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

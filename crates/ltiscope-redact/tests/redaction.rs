@@ -1,0 +1,174 @@
+//! Redaction on the real seed payload, and properties over arbitrary JSON.
+
+use ltiscope_ingest::{Context, EventKind, ToolResolver, parse_document};
+use ltiscope_redact::{PiiPolicy, PseudonymKey, Redactor};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const SEED: &[u8] = include_bytes!("seed-launch-and-return.json");
+const SIGNATURE: &str = "PEPikqcsphXcnKe/WQajV2VDNcQ=";
+const NONCE: &str = "171815513849839";
+
+fn redacted_seed(policy: PiiPolicy) -> Vec<(String, Option<ltiscope_model::LaunchRecord>)> {
+    let tools = ToolResolver::default();
+    let ctx = Context {
+        received_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
+        source: None,
+        tools: &tools,
+    };
+    let key = PseudonymKey::new(b"0123456789abcdef-test-key".to_vec()).expect("key");
+    let redactor = Redactor::new(policy, Some(key)).expect("redactor");
+    let batch = parse_document(SEED, &ctx);
+    assert_eq!(batch.events.len(), 2);
+    batch
+        .events
+        .into_iter()
+        .map(|e| {
+            let r = redactor.event(e).into_inner();
+            let record = match r.kind {
+                EventKind::Launch(rec) => Some(rec),
+                _ => None,
+            };
+            (r.original.to_string(), record)
+        })
+        .collect()
+}
+
+#[test]
+fn secrets_are_gone_under_every_policy() {
+    for policy in [PiiPolicy::Keep, PiiPolicy::Minimise, PiiPolicy::Pseudonymise] {
+        for (text, _) in redacted_seed(policy) {
+            assert!(!text.contains(SIGNATURE), "{policy:?}");
+            assert!(!text.contains(NONCE), "{policy:?}");
+            assert!(!text.contains("oauth_signature\""), "{policy:?}");
+            // What tool identity needs survives.
+            assert!(text.contains("mykeyagain"), "{policy:?}");
+            assert!(text.contains("oauth_signature_method"), "{policy:?}");
+        }
+    }
+}
+
+#[test]
+fn minimise_removes_names_emails_and_ips_but_keeps_ids() {
+    for (text, _) in redacted_seed(PiiPolicy::Minimise) {
+        for pii in ["Blackboard Administrator", "noreply@blackboard.com", "186.28.208.123", "lis_person_name_given"] {
+            assert!(!text.contains(pii), "{pii} survived");
+        }
+        assert!(text.contains("ffc08009f0884c059192bac549e117b2"));
+        assert!(text.contains("_1_1"));
+    }
+    let kept = &redacted_seed(PiiPolicy::Keep)[0].0;
+    assert!(kept.contains("Blackboard Administrator"));
+}
+
+#[test]
+fn pseudonymise_replaces_user_ids_everywhere_and_stably() {
+    let events = redacted_seed(PiiPolicy::Pseudonymise);
+    for (text, record) in &events {
+        for raw in ["ffc08009f0884c059192bac549e117b2", "\"_1_1\"", "\"administrator\""] {
+            assert!(!text.contains(raw), "{raw} survived in {text}");
+        }
+        let user = &record.as_ref().expect("launch").user;
+        assert!(user.platform_id.as_deref().is_some_and(|p| p.starts_with("u_")));
+        assert!(user.iri.as_deref().is_some_and(|p| p.starts_with("u_")));
+    }
+    // Launch and return of the same user get the same pseudonym: distinct users still count.
+    let a = &events[0].1.as_ref().expect("launch").user;
+    let b = &events[1].1.as_ref().expect("return").user;
+    assert_eq!(a, b);
+    // Course and tool ids are not user ids and stay.
+    assert!(events[0].0.contains("_41_1"));
+}
+
+#[test]
+fn pseudonymise_without_a_key_is_refused_with_a_hint() {
+    let err = Redactor::new(PiiPolicy::Pseudonymise, None).expect_err("needs key");
+    assert!(err.to_string().contains("LTISCOPE_PSEUDONYM_KEY"));
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "[a-z0-9 @.:/_-]{0,20}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map("[a-zA-Z_]{1,12}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Plants `secret` under a secret-named key somewhere in `v`.
+fn plant(v: &mut Value, path: &[usize], key: &str, secret: &str) {
+    let mut target = v;
+    for i in path {
+        let len = match &*target {
+            Value::Object(m) => m.len(),
+            Value::Array(a) => a.len(),
+            _ => 0,
+        };
+        if len == 0 {
+            break;
+        }
+        target = match target {
+            Value::Object(m) => m.values_mut().nth(i % len).expect("in range"),
+            Value::Array(a) => &mut a[i % len],
+            other => other,
+        };
+    }
+    match target {
+        Value::Object(m) => {
+            m.insert(key.to_owned(), json!(secret));
+        }
+        other => {
+            *other = json!({ key: secret });
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn no_secret_survives_redaction(
+        mut v in arb_json(),
+        path in prop::collection::vec(any::<usize>(), 0..4),
+        key in prop::sample::select(vec!["oauth_signature", "oauth_nonce", "lis_result_sourcedid", "client_secret", "access_token", "Password", "custom_api_key"]),
+        policy in prop::sample::select(vec![PiiPolicy::Keep, PiiPolicy::Minimise]),
+    ) {
+        let secret = "S3cr3t-Zq9xW7vT";
+        plant(&mut v, &path, key, secret);
+        let event = json!({
+            "id": "11111111-2222-4333-8444-555555555555",
+            "type": "ToolLaunchEvent", "action": "Launched",
+            "actor": {"id": "https://example.edu/u/1", "type": "Person"},
+            "object": {"id": "https://tool.example.com/", "type": "SoftwareApplication"},
+            "eventTime": "2024-01-01T00:00:00Z",
+            "extensions": v,
+        });
+        let tools = ToolResolver::default();
+        let ctx = Context { received_at: chrono::DateTime::from_timestamp(0, 0).expect("t"), source: None, tools: &tools };
+        let redactor = Redactor::new(policy, None).expect("redactor");
+        let batch = parse_document(event.to_string().as_bytes(), &ctx);
+        for e in batch.events {
+            let text = redactor.event(e).into_inner().original.to_string();
+            prop_assert!(!text.contains(secret), "{}", text);
+        }
+        for r in batch.rejected {
+            let r = redactor.rejection(r).into_inner();
+            let body = format!("{:?}", r.body);
+            prop_assert!(!body.contains(secret), "{}", body);
+        }
+        // The same holds for the text scrubber on a truncated copy.
+        let raw = event.to_string();
+        let cut = &raw[..raw.len() * 2 / 3];
+        let batch = parse_document(cut.as_bytes(), &ctx);
+        for r in batch.rejected {
+            let r = redactor.rejection(r).into_inner();
+            let body = format!("{:?}", r.body);
+            prop_assert!(!body.contains(secret), "{}", body);
+        }
+    }
+}
