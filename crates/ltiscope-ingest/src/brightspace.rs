@@ -98,7 +98,7 @@ pub(crate) fn parse_statement(v: &Value, ctx: &Context<'_>) -> Result<crate::Eve
         .and_then(Value::as_str)
         .unwrap_or("");
     if brightspace && verb == LAUNCHED && object_type.ends_with(LTI_LAUNCH) {
-        Ok(crate::EventKind::Launch(launch(v, meta, ctx)))
+        Ok(crate::EventKind::Launch(Box::new(launch(v, meta, ctx))))
     } else {
         Ok(crate::EventKind::Other(meta))
     }

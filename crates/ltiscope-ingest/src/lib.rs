@@ -172,6 +172,7 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 pub fn gunzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::new();
     let mut reader = flate2::read::MultiGzDecoder::new(bytes).take(max as u64 + 1);
+    #[allow(clippy::disallowed_methods)] // bounded by take(max + 1) above
     reader.read_to_end(&mut out).map_err(DecodeError::Gzip)?;
     if out.len() > max {
         return Err(DecodeError::TooLarge(max));

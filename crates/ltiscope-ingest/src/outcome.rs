@@ -113,7 +113,7 @@ pub struct Rejection {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
     /// An LTI launch, return or use.
-    Launch(LaunchRecord),
+    Launch(Box<LaunchRecord>),
     /// Any other event of the firehose, kept raw and counted.
     Other(EventMeta),
     /// A Caliper entity description sent in an envelope's `data`, kept raw.

@@ -18,3 +18,5 @@ pub use source::Source;
 
 /// A point in time, always UTC. Platforms send offsets (`Z`, `+00:00`, `+0000`); parsers convert.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+pub mod report;

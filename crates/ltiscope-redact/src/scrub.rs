@@ -115,10 +115,10 @@ pub(crate) fn scrub_value(v: &mut Value, minimise: bool) {
                 scrub_value(item, minimise);
             }
         }
-        Value::String(s) => {
-            if looks_like_jwt(s) || (minimise && (looks_like_email(s) || looks_like_ip(s))) {
-                *s = REDACTED.to_owned();
-            }
+        Value::String(s)
+            if looks_like_jwt(s) || (minimise && (looks_like_email(s) || looks_like_ip(s))) =>
+        {
+            *s = REDACTED.to_owned();
         }
         _ => {}
     }
@@ -159,12 +159,12 @@ pub(crate) fn collect_user_ids(v: &Value, ids: &mut HashSet<String>) {
                     }
                     _ => {}
                 }
-                if k == "account" {
-                    if let Some(name) = child.get("name").and_then(Value::as_str) {
-                        ids.insert(name.to_owned());
-                        if let Some(bare) = name.strip_prefix("urn:uuid:") {
-                            ids.insert(bare.to_owned());
-                        }
+                if let Some(name) = child.get("name").and_then(Value::as_str)
+                    && k == "account"
+                {
+                    ids.insert(name.to_owned());
+                    if let Some(bare) = name.strip_prefix("urn:uuid:") {
+                        ids.insert(bare.to_owned());
                     }
                 }
                 collect_user_ids(child, ids);

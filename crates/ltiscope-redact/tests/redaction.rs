@@ -26,7 +26,7 @@ fn redacted_seed(policy: PiiPolicy) -> Vec<(String, Option<ltiscope_model::Launc
         .map(|e| {
             let r = redactor.event(e).into_inner();
             let record = match r.kind {
-                EventKind::Launch(rec) => Some(rec),
+                EventKind::Launch(rec) => Some(*rec),
                 _ => None,
             };
             (r.original.to_string(), record)

@@ -1,1 +1,186 @@
-//! placeholder
+//! Storage: the only crate that knows SQL.
+//!
+//! [`Store`] is an enum over backends (today the embedded DuckDB file; PostgreSQL joins later
+//! behind the same methods). The write side takes only [`Redacted`] values, so nothing
+//! unredacted can reach disk; one call to [`Store::write`] is one transaction, so a batch is
+//! stored whole or not at all, and idempotent: an event whose (source, tenant, event id) is
+//! already stored is counted as a duplicate and not stored again. The read side answers the
+//! report questions of `ltiscope_model::report` and the quarantine listing.
+//!
+//! The DuckDB driver is synchronous; async callers must run it on a blocking thread.
+
+mod duck;
+mod keys;
+
+use ltiscope_ingest::{ParsedEvent, Rejection};
+use ltiscope_model::report::{
+    CourseUsage, QuarantineCount, ReportFilter, SourceQuality, ToolUsage,
+};
+use ltiscope_model::{Source, Timestamp};
+use ltiscope_redact::Redacted;
+use std::path::Path;
+
+pub use keys::event_key;
+
+/// Storage failures. Messages name the cause and what to do; callers add context.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened (missing directory, locked by another process, ...).
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        /// The database path.
+        path: String,
+        /// The driver's error.
+        source: duckdb::Error,
+    },
+    /// The database was written by a newer ltiscope.
+    #[error(
+        "database schema version {found} is newer than this ltiscope understands ({known}): upgrade ltiscope"
+    )]
+    SchemaTooNew {
+        /// Version found in the database.
+        found: i64,
+        /// Newest version this build knows.
+        known: i64,
+    },
+    /// A query or write failed.
+    #[error("database error: {0}")]
+    Db(#[from] duckdb::Error),
+}
+
+/// A batch to store in one transaction.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    /// Accepted events.
+    pub events: Vec<Redacted<ParsedEvent>>,
+    /// Quarantined items.
+    pub rejected: Vec<Redacted<Rejection>>,
+    /// Where the batch came from (a file path, an endpoint), kept with quarantined items.
+    pub origin: String,
+    /// The source the sender declared or forced, for quarantined items.
+    pub source_hint: Option<Source>,
+    /// When the batch was received.
+    pub received_at: Option<Timestamp>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Launch records newly stored.
+    pub launches: u64,
+    /// Non-LTI events and entities newly stored.
+    pub non_lti: u64,
+    /// Events already stored (or repeated within the batch).
+    pub duplicates: u64,
+    /// Items quarantined.
+    pub quarantined: u64,
+}
+
+impl std::ops::AddAssign for WriteOutcome {
+    fn add_assign(&mut self, o: Self) {
+        self.launches += o.launches;
+        self.non_lti += o.non_lti;
+        self.duplicates += o.duplicates;
+        self.quarantined += o.quarantined;
+    }
+}
+
+/// A quarantined item as listed and replayed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantinedItem {
+    /// Row id.
+    pub id: i64,
+    /// When it was received.
+    pub received_at: Timestamp,
+    /// The source it was sent as, when known.
+    pub source: Option<Source>,
+    /// Where it came from.
+    pub origin: String,
+    /// Reason code.
+    pub reason_code: String,
+    /// Reason message.
+    pub reason: String,
+    /// The scrubbed body.
+    pub body: String,
+}
+
+/// The store, whichever backend.
+pub enum Store {
+    /// Embedded DuckDB file.
+    DuckDb(duck::DuckStore),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Store::DuckDb(d) => write!(f, "Store::DuckDb({})", d.path()),
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) a DuckDB database file and brings its schema up to date.
+    pub fn open_duckdb(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store::DuckDb(duck::DuckStore::open(path)?))
+    }
+
+    /// Stores a batch in one transaction.
+    pub fn write(&mut self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.write(batch),
+        }
+    }
+
+    /// The schema version in force.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.schema_version(),
+        }
+    }
+
+    /// Per-tool usage.
+    pub fn tool_usage(&self, f: &ReportFilter) -> Result<Vec<ToolUsage>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.tool_usage(f),
+        }
+    }
+
+    /// Per-course usage.
+    pub fn course_usage(&self, f: &ReportFilter) -> Result<Vec<CourseUsage>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.course_usage(f),
+        }
+    }
+
+    /// Ingest quality per source (received-time range of the filter).
+    pub fn source_quality(&self, f: &ReportFilter) -> Result<Vec<SourceQuality>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.source_quality(f),
+        }
+    }
+
+    /// Waiting quarantined items by reason.
+    pub fn quarantine_counts(&self) -> Result<Vec<QuarantineCount>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.quarantine_counts(),
+        }
+    }
+
+    /// Waiting quarantined items, newest first, optionally of one reason.
+    pub fn quarantine_list(
+        &self,
+        reason: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<QuarantinedItem>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.quarantine_list(reason, limit),
+        }
+    }
+
+    /// Marks quarantined items as replayed (their content was stored or re-quarantined).
+    pub fn quarantine_mark_replayed(&mut self, ids: &[i64], at: Timestamp) -> Result<(), StoreError> {
+        match self {
+            Store::DuckDb(d) => d.quarantine_mark_replayed(ids, at),
+        }
+    }
+}

@@ -1,1 +1,30 @@
-fn main() {}
+//! The `ltiscope` binary: parses the command line, resolves settings once, runs a command, and
+//! is the only place that decides exit codes (0 success, 1 failure, 2 usage error from clap).
+//! Quarantined events are not failures: they are reported in the summary.
+
+mod args;
+mod commands;
+mod settings;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = args::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LTISCOPE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let env = |name: &str| std::env::var(name).ok();
+    let result = settings::Settings::resolve(&cli.global, &env)
+        .and_then(|settings| commands::run(cli.command, &settings));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

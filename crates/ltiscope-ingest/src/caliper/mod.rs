@@ -124,11 +124,11 @@ fn parse_item(v: &Value, env: Envelope<'_>, ctx: &Context<'_>) -> Result<EventKi
         received_at: ctx.received_at,
     };
     if lti_event {
-        return blackboard::launch(v, meta, action, ctx).map(EventKind::Launch);
+        return blackboard::launch(v, meta, action, ctx).map(|r| EventKind::Launch(Box::new(r)));
     }
     match (event_type, action) {
         ("ToolLaunchEvent", "Launched" | "Returned") | ("ToolUseEvent", "Used") => {
-            Ok(EventKind::Launch(ims::launch(v, meta, action, ctx)))
+            Ok(EventKind::Launch(Box::new(ims::launch(v, meta, action, ctx))))
         }
         _ => Ok(EventKind::Other(meta)),
     }

@@ -1,0 +1,338 @@
+//! `ltiscope import`: files and folders of `.json`, `.jsonl`/`.ndjson` and their `.gz` forms,
+//! each holding envelopes, arrays, single events or JSON Lines (detected per file, then per
+//! record).
+//!
+//! JSON Lines are streamed: a reader cuts the file into chunks of whole lines, worker threads
+//! parse and redact them, and this thread commits each chunk as one transaction, so memory stays
+//! bounded whatever the file size. A file that is one JSON document is read whole (up to a cap).
+
+use crate::Pipeline;
+use ltiscope_model::{Source, Timestamp};
+use ltiscope_store::{Store, StoreError, WriteBatch, WriteOutcome};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+/// Largest single JSON document (not JSON Lines) that is read whole.
+pub const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Lines per chunk: large enough to amortise a transaction, small enough to bound memory.
+const CHUNK_LINES: usize = 4096;
+
+/// Import failures: only IO and storage. Bad events are quarantined, never errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A file or folder could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// A single-document file larger than [`MAX_DOCUMENT_BYTES`].
+    #[error(
+        "{path} is one JSON document of more than {MAX_DOCUMENT_BYTES} bytes: split it into JSON Lines (one event or envelope per line) and import that"
+    )]
+    DocumentTooLarge {
+        /// The path.
+        path: String,
+    },
+    /// The store refused a batch.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Import options.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    /// Force the source instead of detecting it.
+    pub source: Option<Source>,
+    /// Parse/redact worker threads.
+    pub workers: usize,
+}
+
+/// Progress, reported after each committed chunk.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Bytes read so far (of uncompressed input).
+    pub bytes: u64,
+    /// Records (lines or documents) processed.
+    pub records: u64,
+    /// What storing did so far.
+    pub outcome: WriteOutcome,
+}
+
+/// The end-of-import summary.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    /// Files imported.
+    pub files: u64,
+    /// Totals.
+    pub progress: Progress,
+    /// Quarantined items by reason code.
+    pub quarantined_by_reason: BTreeMap<String, u64>,
+}
+
+/// The files under `paths`: files as given, folders walked for importable extensions, sorted.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
+    fn importable(p: &Path) -> bool {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let name = name.strip_suffix(".gz").unwrap_or(name);
+        [".json", ".jsonl", ".ndjson"].iter().any(|e| name.ends_with(e))
+    }
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
+        let read = |source| ImportError::Read {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(read)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(read)?;
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if importable(&p) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            std::fs::metadata(p).map_err(|source| ImportError::Read {
+                path: p.display().to_string(),
+                source,
+            })?;
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, ImportError> {
+    let file = File::open(path).map_err(|source| ImportError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let gz = reader
+        .fill_buf()
+        .map(ltiscope_ingest::is_gzip)
+        .map_err(|source| ImportError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+    Ok(if gz {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        ))
+    } else {
+        Box::new(reader)
+    })
+}
+
+/// Imports files into the store, calling `progress` after every commit.
+pub fn import_files(
+    store: &mut Store,
+    pipeline: &Pipeline,
+    files: &[PathBuf],
+    opts: ImportOptions,
+    now: &dyn Fn() -> Timestamp,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<ImportSummary, ImportError> {
+    let mut summary = ImportSummary::default();
+    for path in files {
+        import_file(store, pipeline, path, opts, now, &mut summary, progress)?;
+        summary.files += 1;
+    }
+    Ok(summary)
+}
+
+fn record(summary: &mut ImportSummary, batch: &WriteBatch, outcome: WriteOutcome) {
+    for r in &batch.rejected {
+        *summary
+            .quarantined_by_reason
+            .entry(r.get().reason.code().to_owned())
+            .or_default() += 1;
+    }
+    summary.progress.outcome += outcome;
+}
+
+fn import_file(
+    store: &mut Store,
+    pipeline: &Pipeline,
+    path: &Path,
+    opts: ImportOptions,
+    now: &dyn Fn() -> Timestamp,
+    summary: &mut ImportSummary,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<(), ImportError> {
+    let origin = path.display().to_string();
+    let read_err = |source| ImportError::Read {
+        path: origin.clone(),
+        source,
+    };
+    let mut reader = open(path)?;
+    // JSON Lines when the first non-empty line is a complete JSON value on its own.
+    let mut first = Vec::new();
+    loop {
+        first.clear();
+        if reader.read_until(b'\n', &mut first).map_err(read_err)? == 0 {
+            return Ok(()); // empty file
+        }
+        if !first.trim_ascii().is_empty() {
+            break;
+        }
+    }
+    let is_lines = serde_json::from_slice::<serde_json::Value>(&first).is_ok()
+        && first.trim_ascii_start().first() != Some(&b'[');
+    if !is_lines {
+        let mut body = first;
+        #[allow(clippy::disallowed_methods)] // bounded by take() and checked below
+        reader
+            .take(MAX_DOCUMENT_BYTES + 1)
+            .read_to_end(&mut body)
+            .map_err(read_err)?;
+        if body.len() as u64 > MAX_DOCUMENT_BYTES {
+            return Err(ImportError::DocumentTooLarge { path: origin });
+        }
+        let batch = pipeline.prepare(&body, opts.source, now(), &origin);
+        let outcome = store.write(&batch)?;
+        summary.progress.bytes += body.len() as u64;
+        summary.progress.records += 1;
+        record(summary, &batch, outcome);
+        progress(&summary.progress);
+        return Ok(());
+    }
+    stream_lines(store, pipeline, reader, first, &origin, opts, now, summary, progress)
+}
+
+/// A chunk of whole lines and the number of its first line.
+struct Chunk {
+    seq: u64,
+    first_line: usize,
+    bytes: Vec<u8>,
+    lines: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_lines(
+    store: &mut Store,
+    pipeline: &Pipeline,
+    mut reader: Box<dyn BufRead + Send>,
+    first: Vec<u8>,
+    origin: &str,
+    opts: ImportOptions,
+    now: &dyn Fn() -> Timestamp,
+    summary: &mut ImportSummary,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<(), ImportError> {
+    let workers = opts.workers.max(1);
+    // Bounded queues: at most a few chunks in flight, so memory does not grow with the file.
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(workers * 2);
+    // Shared by the workers only: when the last worker stops, the reader's sends fail and it stops.
+    let chunk_rx = std::sync::Arc::new(std::sync::Mutex::new(chunk_rx));
+    let (batch_tx, batch_rx) = mpsc::sync_channel::<(u64, usize, u64, WriteBatch)>(workers * 2);
+    let received_at = now();
+    std::thread::scope(|scope| -> Result<(), ImportError> {
+        let reader_handle = scope.spawn(move || -> Result<(), std::io::Error> {
+            let mut seq = 0;
+            let mut line_no = 1;
+            let mut buf = first;
+            let mut lines = 1;
+            loop {
+                while lines < CHUNK_LINES {
+                    let before = buf.len();
+                    if reader.read_until(b'\n', &mut buf)? == 0 {
+                        break;
+                    }
+                    if buf.len() > before {
+                        lines += 1;
+                    }
+                }
+                if buf.is_empty() {
+                    return Ok(());
+                }
+                let chunk = Chunk {
+                    seq,
+                    first_line: line_no,
+                    bytes: std::mem::take(&mut buf),
+                    lines,
+                };
+                let done = lines < CHUNK_LINES;
+                line_no += lines;
+                seq += 1;
+                lines = 0;
+                if chunk_tx.send(chunk).is_err() || done {
+                    return Ok(());
+                }
+            }
+        });
+        for _ in 0..workers {
+            let batch_tx = batch_tx.clone();
+            let chunk_rx = std::sync::Arc::clone(&chunk_rx);
+            scope.spawn(move || {
+                loop {
+                    let next = chunk_rx.lock().ok().and_then(|rx| rx.recv().ok());
+                    let Some(chunk) = next else { return };
+                    let batch = pipeline.prepare_lines(
+                        &chunk.bytes,
+                        chunk.first_line,
+                        opts.source,
+                        received_at,
+                        origin,
+                    );
+                    if batch_tx
+                        .send((chunk.seq, chunk.lines, chunk.bytes.len() as u64, batch))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(batch_tx);
+        drop(chunk_rx);
+        // This thread is the single writer: one transaction per chunk, in arrival order.
+        let mut failure = None;
+        for (_, lines, bytes, batch) in batch_rx.iter() {
+            match store.write(&batch) {
+                Ok(outcome) => {
+                    summary.progress.bytes += bytes;
+                    summary.progress.records += lines as u64;
+                    record(summary, &batch, outcome);
+                    progress(&summary.progress);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        // Dropping the receiver stops the workers, which stops the reader.
+        drop(batch_rx);
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        reader_handle
+            .join()
+            .map_err(|_| ImportError::Read {
+                path: origin.to_owned(),
+                source: std::io::Error::other("reader thread panicked"),
+            })?
+            .map_err(|source| ImportError::Read {
+                path: origin.to_owned(),
+                source,
+            })
+    })
+}

@@ -1,0 +1,95 @@
+//! The write path, shared by `ltiscope import`, quarantine replay and (next) `ltiscope serve`:
+//! bytes → parse and normalise (`ltiscope-ingest`) → redact (`ltiscope-redact`) → store
+//! (`ltiscope-store`), one transaction per batch.
+//!
+//! [`Pipeline::prepare`] is pure (no IO): it turns a body into a [`WriteBatch`] of redacted
+//! values. [`import`] streams files through it on worker threads while one writer commits.
+
+pub mod import;
+mod replay;
+
+pub use replay::{ReplaySummary, replay_quarantine};
+
+use ltiscope_ingest::{Batch, Context, ToolResolver};
+use ltiscope_model::{Source, Timestamp};
+use ltiscope_redact::Redactor;
+use ltiscope_store::WriteBatch;
+
+/// Parsing and redaction settings, shared by every batch.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// Tool identity rules.
+    pub tools: ToolResolver,
+    /// The PII policy.
+    pub redactor: Redactor,
+}
+
+impl Pipeline {
+    /// A pipeline with these rules and this redactor.
+    pub fn new(tools: ToolResolver, redactor: Redactor) -> Self {
+        Pipeline { tools, redactor }
+    }
+
+    fn context(&self, source: Option<Source>, received_at: Timestamp) -> Context<'_> {
+        Context {
+            received_at,
+            source,
+            tools: &self.tools,
+        }
+    }
+
+    /// Parses and redacts a whole body (JSON document, array or JSON Lines).
+    pub fn prepare(
+        &self,
+        body: &[u8],
+        source: Option<Source>,
+        received_at: Timestamp,
+        origin: &str,
+    ) -> WriteBatch {
+        let batch = ltiscope_ingest::parse_document(body, &self.context(source, received_at));
+        self.redact(batch, source, received_at, origin)
+    }
+
+    /// Parses and redacts JSON Lines; `first_line` numbers the first line (1-based).
+    pub fn prepare_lines(
+        &self,
+        lines: &[u8],
+        first_line: usize,
+        source: Option<Source>,
+        received_at: Timestamp,
+        origin: &str,
+    ) -> WriteBatch {
+        let ctx = self.context(source, received_at);
+        let mut batch = Batch::default();
+        for (i, line) in lines.split(|b| *b == b'\n').enumerate() {
+            if !line.trim_ascii().is_empty() {
+                ltiscope_ingest::parse_line(line, &ctx, &mut batch, first_line + i);
+            }
+        }
+        self.redact(batch, source, received_at, origin)
+    }
+
+    fn redact(
+        &self,
+        batch: Batch,
+        source: Option<Source>,
+        received_at: Timestamp,
+        origin: &str,
+    ) -> WriteBatch {
+        WriteBatch {
+            events: batch
+                .events
+                .into_iter()
+                .map(|e| self.redactor.event(e))
+                .collect(),
+            rejected: batch
+                .rejected
+                .into_iter()
+                .map(|r| self.redactor.rejection(r))
+                .collect(),
+            origin: origin.to_owned(),
+            source_hint: source,
+            received_at: Some(received_at),
+        }
+    }
+}

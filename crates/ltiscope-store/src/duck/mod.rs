@@ -1,0 +1,461 @@
+//! The embedded DuckDB backend.
+
+mod schema;
+
+use crate::{QuarantinedItem, StoreError, WriteBatch, WriteOutcome, event_key};
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{Connection, params, params_from_iter};
+use ltiscope_ingest::{EventKind, RejectedBody};
+use ltiscope_model::report::{
+    CourseUsage, QuarantineCount, ReportFilter, SourceQuality, ToolUsage,
+};
+use ltiscope_model::{LaunchRecord, Source, Timestamp};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// A DuckDB database file.
+pub struct DuckStore {
+    conn: Connection,
+    path: String,
+}
+
+fn ts(t: Timestamp) -> Value {
+    Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros())
+}
+
+fn from_micros(us: i64) -> Timestamp {
+    chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn hash64(tenant: &str, key: &str) -> i64 {
+    let mut buf = Vec::with_capacity(tenant.len() + key.len() + 1);
+    buf.extend_from_slice(tenant.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(key.as_bytes());
+    xxhash_rust::xxh3::xxh3_64(&buf) as i64
+}
+
+impl DuckStore {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let store = DuckStore {
+            conn,
+            path: path.display().to_string(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)",
+        )?;
+        let current = self.schema_version()?;
+        let known = schema::MIGRATIONS.last().map_or(0, |m| m.0);
+        if current > known {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                known,
+            });
+        }
+        for (version, name, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, now())",
+                params![version, name],
+            )?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub(crate) fn write(&mut self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
+        let mut outcome = WriteOutcome::default();
+        let received_at = batch.received_at.unwrap_or_else(chrono::Utc::now);
+        // Repeats inside the batch are duplicates too; only the first is staged.
+        // Per source: (launches, non-LTI, duplicates), for the ingest log.
+        let mut per_source: HashMap<Source, (u64, u64, u64)> = HashMap::new();
+        let mut seen = HashSet::with_capacity(batch.events.len());
+        let mut staged = Vec::with_capacity(batch.events.len());
+        for e in &batch.events {
+            let key = event_key(e.get().meta());
+            if seen.insert(key) {
+                staged.push((key, e.get()));
+            } else {
+                outcome.duplicates += 1;
+                per_source.entry(e.get().meta().source).or_default().2 += 1;
+            }
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS stage_events AS SELECT * FROM events LIMIT 0;
+             DELETE FROM stage_events;",
+        )?;
+        {
+            let mut app = tx.appender("stage_events")?;
+            for (key, e) in &staged {
+                let m = e.meta();
+                let kind = match &e.kind {
+                    EventKind::Launch(_) => "launch",
+                    EventKind::Other(_) => "other",
+                    EventKind::Entity(_) => "entity",
+                };
+                app.append_row(params![
+                    key,
+                    m.source.as_str(),
+                    m.tenant,
+                    m.event_id,
+                    kind,
+                    m.event_type,
+                    m.raw_action,
+                    ts(m.event_time),
+                    ts(m.received_at),
+                    e.original.to_string(),
+                ])?;
+            }
+            app.flush()?;
+        }
+        let inserted: HashSet<i128> = {
+            let mut stmt = tx.prepare(
+                "INSERT OR IGNORE INTO events SELECT * FROM stage_events RETURNING event_key",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, i128>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        {
+            let mut app = tx.appender("launches")?;
+            for (key, e) in &staged {
+                let entry = per_source.entry(e.meta().source).or_default();
+                if !inserted.contains(key) {
+                    outcome.duplicates += 1;
+                    entry.2 += 1;
+                    continue;
+                }
+                match &e.kind {
+                    EventKind::Launch(r) => {
+                        outcome.launches += 1;
+                        entry.0 += 1;
+                        append_launch(&mut app, *key, r)?;
+                    }
+                    EventKind::Other(_) | EventKind::Entity(_) => {
+                        outcome.non_lti += 1;
+                        entry.1 += 1;
+                    }
+                }
+            }
+            app.flush()?;
+        }
+        {
+            let mut stmt = tx.prepare("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?)")?;
+            for (source, (launches, non_lti, dups)) in &per_source {
+                stmt.execute(params![
+                    ts(received_at),
+                    batch.origin,
+                    source.as_str(),
+                    *launches as i64,
+                    *non_lti as i64,
+                    *dups as i64
+                ])?;
+            }
+            let mut q = tx.prepare(
+                "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )?;
+            for r in &batch.rejected {
+                let r = r.get();
+                let body = match &r.body {
+                    RejectedBody::Json(v) => v.to_string(),
+                    RejectedBody::Text(t) => t.clone(),
+                };
+                q.execute(params![
+                    ts(received_at),
+                    batch.source_hint.map(Source::as_str),
+                    batch.origin,
+                    r.index as i64,
+                    r.reason.code(),
+                    r.reason.to_string(),
+                    body
+                ])?;
+                outcome.quarantined += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    pub(crate) fn tool_usage(&self, f: &ReportFilter) -> Result<Vec<ToolUsage>, StoreError> {
+        let (filter, args) = launch_filter(f);
+        let sql = format!(
+            "SELECT tool_id, any_value(tool_name), count(*),
+                    count(DISTINCT user_hash), count(DISTINCT course_hash),
+                    count(*) FILTER (WHERE role = 'learner'),
+                    count(*) FILTER (WHERE role IN ('instructor', 'teaching-assistant')),
+                    epoch_us(min(event_time)), epoch_us(max(event_time))
+             FROM launches WHERE action = 'launch' {filter}
+             GROUP BY tool_id ORDER BY 3 DESC, 1"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok(ToolUsage {
+                tool_id: r.get(0)?,
+                tool_name: r.get(1)?,
+                launches: r.get::<_, i64>(2)? as u64,
+                users: r.get::<_, i64>(3)? as u64,
+                courses: r.get::<_, i64>(4)? as u64,
+                learner_launches: r.get::<_, i64>(5)? as u64,
+                instructor_launches: r.get::<_, i64>(6)? as u64,
+                first_seen: r.get::<_, Option<i64>>(7)?.map(from_micros),
+                last_seen: r.get::<_, Option<i64>>(8)?.map(from_micros),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) fn course_usage(&self, f: &ReportFilter) -> Result<Vec<CourseUsage>, StoreError> {
+        let (filter, args) = launch_filter(f);
+        let sql = format!(
+            "WITH f AS (
+                SELECT tenant, course_key, course_label, course_title, tool_id, user_hash, event_time
+                FROM launches WHERE action = 'launch' AND course_key IS NOT NULL {filter}),
+             per_tool AS (SELECT tenant, course_key, tool_id, count(*) AS n FROM f GROUP BY ALL),
+             top AS (SELECT tenant, course_key, arg_max(tool_id, n) AS top_tool FROM per_tool GROUP BY ALL)
+             SELECT f.tenant, f.course_key, coalesce(any_value(f.course_label), any_value(f.course_title)),
+                    count(*), count(DISTINCT f.tool_id), count(DISTINCT f.user_hash),
+                    any_value(top.top_tool), epoch_us(max(f.event_time))
+             FROM f JOIN top USING (tenant, course_key)
+             GROUP BY f.tenant, f.course_key ORDER BY 4 DESC, 2"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok(CourseUsage {
+                tenant: r.get(0)?,
+                course_key: r.get(1)?,
+                label: r.get(2)?,
+                launches: r.get::<_, i64>(3)? as u64,
+                tools: r.get::<_, i64>(4)? as u64,
+                users: r.get::<_, i64>(5)? as u64,
+                top_tool: r.get(6)?,
+                last_seen: r.get::<_, Option<i64>>(7)?.map(from_micros),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) fn source_quality(&self, f: &ReportFilter) -> Result<Vec<SourceQuality>, StoreError> {
+        let (range, args) = received_filter(f);
+        let mut by_source: HashMap<Option<String>, SourceQuality> = HashMap::new();
+        let sql = format!(
+            "SELECT source,
+                    count(*) FILTER (WHERE kind = 'launch'),
+                    count(*) FILTER (WHERE kind <> 'launch'),
+                    quantile_cont(epoch_ms(received_at) - epoch_ms(event_time), 0.5) / 1000.0,
+                    quantile_cont(epoch_ms(received_at) - epoch_ms(event_time), 0.95) / 1000.0,
+                    epoch_us(max(event_time))
+             FROM events WHERE true {range} GROUP BY source"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let source: String = r.get(0)?;
+            let q = by_source.entry(Some(source)).or_default();
+            q.launch_records = r.get::<_, i64>(1)? as u64;
+            q.non_lti = r.get::<_, i64>(2)? as u64;
+            q.lag_p50_seconds = r.get(3)?;
+            q.lag_p95_seconds = r.get(4)?;
+            q.last_event = r.get::<_, Option<i64>>(5)?.map(from_micros);
+        }
+        let sql = format!("SELECT source, sum(duplicates) FROM ingest_log WHERE true {range} GROUP BY source");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let source: String = r.get(0)?;
+            by_source.entry(Some(source)).or_default().duplicates =
+                r.get::<_, Option<i128>>(1)?.unwrap_or(0) as u64;
+        }
+        let sql = format!("SELECT source, count(*) FROM quarantine WHERE true {range} GROUP BY source");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let source: Option<String> = r.get(0)?;
+            by_source.entry(source).or_default().quarantined = r.get::<_, i64>(1)? as u64;
+        }
+        let mut out: Vec<SourceQuality> = by_source
+            .into_iter()
+            .map(|(source, mut q)| {
+                q.source = source.and_then(|s| s.parse().ok());
+                q
+            })
+            .collect();
+        out.sort_by_key(|q| q.source.map(Source::as_str));
+        Ok(out)
+    }
+
+    pub(crate) fn quarantine_counts(&self) -> Result<Vec<QuarantineCount>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT reason_code, count(*) FROM quarantine WHERE replayed_at IS NULL
+             GROUP BY reason_code ORDER BY 2 DESC, 1",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(QuarantineCount {
+                reason_code: r.get(0)?,
+                count: r.get::<_, i64>(1)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) fn quarantine_list(
+        &self,
+        reason: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<QuarantinedItem>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, epoch_us(received_at), source, origin, reason_code, reason, body
+             FROM quarantine WHERE replayed_at IS NULL AND (? IS NULL OR reason_code = ?)
+             ORDER BY id DESC LIMIT ?",
+        )?;
+        let rows = stmt.query_map(params![reason, reason, limit as i64], |r| {
+            Ok(QuarantinedItem {
+                id: r.get(0)?,
+                received_at: from_micros(r.get(1)?),
+                source: r.get::<_, Option<String>>(2)?.and_then(|s| s.parse().ok()),
+                origin: r.get(3)?,
+                reason_code: r.get(4)?,
+                reason: r.get(5)?,
+                body: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) fn quarantine_mark_replayed(&mut self, ids: &[i64], at: Timestamp) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare("UPDATE quarantine SET replayed_at = ? WHERE id = ?")?;
+            for id in ids {
+                stmt.execute(params![ts(at), id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn append_launch(app: &mut duckdb::Appender<'_>, key: i128, r: &LaunchRecord) -> Result<(), duckdb::Error> {
+    let m = &r.meta;
+    let user_key = r.user.key();
+    let course_key = r.course.key();
+    let roles_raw = serde_json::Value::from(r.roles.raw.clone()).to_string();
+    let metrics = (!r.metrics.is_empty()).then(|| {
+        serde_json::Value::from(
+            r.metrics
+                .iter()
+                .map(|(n, v, max)| serde_json::json!([n, v, max]))
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
+    });
+    app.append_row(params![
+        key,
+        m.source.as_str(),
+        m.tenant,
+        m.event_id,
+        r.action.as_str(),
+        ts(m.event_time),
+        ts(m.received_at),
+        user_key,
+        user_key.map(|u| hash64(&m.tenant, u)),
+        r.user.platform_id,
+        r.user.iri,
+        r.user.external_id,
+        r.roles.bucket.as_str(),
+        roles_raw,
+        r.roles.test_user,
+        r.impersonator,
+        course_key,
+        course_key.map(|c| hash64(&m.tenant, c)),
+        r.course.platform_id,
+        r.course.iri,
+        r.course.label,
+        r.course.title,
+        r.course.course_number,
+        r.course.org_unit_type,
+        r.tool_identity.id,
+        r.tool_identity.name,
+        r.tool_identity.matched_by.as_str(),
+        r.tool.launch_url,
+        r.tool.host,
+        r.tool.consumer_key,
+        r.tool.client_id,
+        r.tool.deployment_id,
+        r.tool.tool_provider_id,
+        r.lti_version.map(|v| v.as_str()),
+        r.message_type,
+        r.resource_link_id,
+        r.launch_id,
+        r.session_id,
+        r.locale,
+        metrics,
+    ])
+}
+
+/// `AND ...` conditions on the launches table for a filter, with their parameters.
+fn launch_filter(f: &ReportFilter) -> (String, Vec<Value>) {
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    if let Some(from) = f.from {
+        sql.push_str(" AND event_time >= ?");
+        args.push(ts(from));
+    }
+    if let Some(to) = f.to {
+        sql.push_str(" AND event_time < ?");
+        args.push(ts(to));
+    }
+    let mut eq = |col: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            sql.push_str(&format!(" AND {col} = ?"));
+            args.push(Value::Text(v.to_owned()));
+        }
+    };
+    eq("tenant", f.tenant.as_deref());
+    eq("source", f.source.map(Source::as_str));
+    eq("role", f.role.map(|r| r.as_str()));
+    eq("tool_id", f.tool.as_deref());
+    eq("course_key", f.course.as_deref());
+    if !f.include_test_users {
+        sql.push_str(" AND NOT test_user");
+    }
+    (sql, args)
+}
+
+/// `AND ...` conditions on receive time.
+fn received_filter(f: &ReportFilter) -> (String, Vec<Value>) {
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    if let Some(from) = f.from {
+        sql.push_str(" AND received_at >= ?");
+        args.push(ts(from));
+    }
+    if let Some(to) = f.to {
+        sql.push_str(" AND received_at < ?");
+        args.push(ts(to));
+    }
+    (sql, args)
+}

@@ -1,0 +1,87 @@
+//! DuckDB schema migrations, applied in order, each once, each in its own transaction. Never
+//! edit a shipped migration: add a new one.
+
+/// (version, name, SQL).
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "events, launches, quarantine, ingest log",
+    r#"
+CREATE TABLE events (
+    event_key   HUGEINT PRIMARY KEY,      -- hash of (source, tenant, event_id): idempotency
+    source      VARCHAR NOT NULL,
+    tenant      VARCHAR NOT NULL,
+    event_id    VARCHAR NOT NULL,
+    kind        VARCHAR NOT NULL,         -- launch | other | entity
+    event_type  VARCHAR NOT NULL,
+    action      VARCHAR NOT NULL,
+    event_time  TIMESTAMP NOT NULL,       -- UTC
+    received_at TIMESTAMP NOT NULL,       -- UTC
+    body        VARCHAR NOT NULL          -- the scrubbed original, for replay
+);
+
+CREATE TABLE launches (
+    event_key         HUGEINT NOT NULL,   -- = events.event_key
+    source            VARCHAR NOT NULL,
+    tenant            VARCHAR NOT NULL,
+    event_id          VARCHAR NOT NULL,
+    action            VARCHAR NOT NULL,   -- launch | return | use
+    event_time        TIMESTAMP NOT NULL,
+    received_at       TIMESTAMP NOT NULL,
+    user_key          VARCHAR,
+    user_hash         BIGINT,             -- hash of (tenant, user_key), for fast distinct counts
+    user_platform_id  VARCHAR,
+    user_iri          VARCHAR,
+    user_external_id  VARCHAR,
+    role              VARCHAR NOT NULL,
+    roles_raw         VARCHAR NOT NULL,   -- JSON array of the values as sent
+    test_user         BOOLEAN NOT NULL,
+    impersonator      VARCHAR,
+    course_key        VARCHAR,
+    course_hash       BIGINT,
+    course_platform_id VARCHAR,
+    course_iri        VARCHAR,
+    course_label      VARCHAR,
+    course_title      VARCHAR,
+    course_number     VARCHAR,
+    org_unit_type     VARCHAR,
+    tool_id           VARCHAR NOT NULL,
+    tool_name         VARCHAR NOT NULL,
+    tool_match        VARCHAR NOT NULL,
+    launch_url        VARCHAR,
+    launch_host       VARCHAR,
+    consumer_key      VARCHAR,
+    client_id         VARCHAR,
+    deployment_id     VARCHAR,
+    tool_provider_id  VARCHAR,
+    lti_version       VARCHAR,
+    message_type      VARCHAR,
+    resource_link_id  VARCHAR,
+    launch_id         VARCHAR,
+    session_id        VARCHAR,
+    locale            VARCHAR,
+    metrics           VARCHAR             -- JSON array of [metric, value, max]
+);
+
+CREATE SEQUENCE quarantine_id START 1;
+CREATE TABLE quarantine (
+    id          BIGINT PRIMARY KEY DEFAULT nextval('quarantine_id'),
+    received_at TIMESTAMP NOT NULL,
+    source      VARCHAR,
+    origin      VARCHAR NOT NULL,
+    item_index  BIGINT NOT NULL,
+    reason_code VARCHAR NOT NULL,
+    reason      VARCHAR NOT NULL,
+    body        VARCHAR NOT NULL,         -- scrubbed
+    replayed_at TIMESTAMP
+);
+
+CREATE TABLE ingest_log (
+    received_at TIMESTAMP NOT NULL,
+    origin      VARCHAR NOT NULL,
+    source      VARCHAR NOT NULL,
+    launches    BIGINT NOT NULL,
+    non_lti     BIGINT NOT NULL,
+    duplicates  BIGINT NOT NULL
+);
+"#,
+)];

@@ -1,0 +1,228 @@
+//! The command line, as clap types. Nothing else in the program sees these types:
+//! `settings.rs` resolves them once into typed settings.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// ltiscope: which LTI tools are really used, where, by whom and for how long.
+#[derive(Debug, Parser)]
+#[command(name = "ltiscope", version, about, long_about = None)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database file (embedded DuckDB) [default: ./ltiscope.duckdb]
+    #[arg(long, global = true, env = "LTISCOPE_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Configuration file (TOML): PII policy, tool rules, ...
+    #[arg(long, global = true, env = "LTISCOPE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What happens to personal data before storage [default: minimise]
+    #[arg(long, global = true, env = "LTISCOPE_PII", value_enum)]
+    pub pii: Option<PiiArg>,
+}
+
+/// PII policies.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PiiArg {
+    /// Remove names, emails, IP addresses, user agents; keep ids.
+    Minimise,
+    /// As minimise, and replace user ids by keyed hashes (needs LTISCOPE_PSEUDONYM_KEY).
+    Pseudonymise,
+    /// Remove only secrets.
+    Keep,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import event files: .json, .jsonl, .ndjson, optionally .gz; envelopes, arrays, single
+    /// events or JSON Lines, detected automatically
+    Import(ImportArgs),
+    /// Write a realistic synthetic event stream (JSON Lines) for demos, tests and benchmarks
+    Generate(GenerateArgs),
+    /// Answer a question from the stored launches
+    Report(ReportArgs),
+    /// List or replay quarantined events
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+/// `ltiscope import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files or folders (folders are searched for .json, .jsonl, .ndjson and their .gz forms)
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Treat every event as coming from this source instead of detecting it
+    #[arg(long, value_enum)]
+    pub source: Option<SourceArg>,
+    /// Parser threads [default: number of CPUs]
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+/// Sources, as named on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SourceArg {
+    /// Blackboard Learn Caliper stream.
+    BlackboardCaliper,
+    /// Brightspace Data Streams.
+    BrightspaceBds,
+    /// Any IMS Caliper sensor.
+    Caliper,
+    /// Generic xAPI.
+    Xapi,
+}
+
+/// Platforms the generator can imitate.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlatformArg {
+    /// Blackboard Learn Caliper LTIEvents.
+    Blackboard,
+    /// Brightspace Data Streams xAPI launches.
+    Brightspace,
+    /// IMS Caliper 1.2 ToolLaunchEvents.
+    Caliper,
+    /// All three.
+    Mixed,
+}
+
+/// `ltiscope generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Which platform's wire format
+    #[arg(long, value_enum, default_value = "mixed")]
+    pub platform: PlatformArg,
+    /// Number of launches (returns, duplicates, malformed and non-LTI events come on top)
+    #[arg(long, default_value_t = 10_000)]
+    pub launches: u64,
+    /// Random seed: the same seed gives the same stream
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output file (`.gz` to compress) [default: stdout]
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// First day of the term (YYYY-MM-DD)
+    #[arg(long, default_value = "2026-01-12")]
+    pub start: String,
+    /// Length of the term in days
+    #[arg(long, default_value_t = 105)]
+    pub days: u32,
+    /// Share of events re-sent as duplicates (0 to 1)
+    #[arg(long, default_value_t = 0.0)]
+    pub duplicates: f64,
+    /// Share of events made malformed (0 to 1)
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed: f64,
+    /// Non-LTI firehose events per launch (0 to 1)
+    #[arg(long, default_value_t = 0.05)]
+    pub non_lti: f64,
+    /// Share of Blackboard and Caliper launches followed by a return (0 to 1)
+    #[arg(long, default_value_t = 0.75)]
+    pub returns: f64,
+}
+
+/// Reports.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportName {
+    /// Per tool: launches, distinct users and courses, learner/instructor split, first/last seen
+    Tools,
+    /// Per course: launches, tools, users, top tool
+    Courses,
+    /// Per source: stored, duplicates, quarantined by reason, receive lag
+    Quality,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// Aligned text.
+    Table,
+    /// JSON.
+    Json,
+    /// CSV.
+    Csv,
+}
+
+/// Role buckets.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// Learners.
+    Learner,
+    /// Instructors.
+    Instructor,
+    /// Teaching assistants.
+    TeachingAssistant,
+    /// Content developers.
+    ContentDeveloper,
+    /// Mentors.
+    Mentor,
+    /// Administrators.
+    Administrator,
+    /// Others.
+    Other,
+}
+
+/// `ltiscope report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Which report
+    #[arg(value_enum)]
+    pub report: ReportName,
+    /// From this time (YYYY-MM-DD or RFC 3339), inclusive
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Up to this time (YYYY-MM-DD or RFC 3339), exclusive
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this tenant (Learn site, Brightspace tenant, Caliper platform)
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this source
+    #[arg(long, value_enum)]
+    pub source: Option<SourceArg>,
+    /// Only this role bucket
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
+    /// Only this tool id
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Count LTI test users and student-preview users too
+    #[arg(long)]
+    pub include_test_users: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: FormatArg,
+}
+
+/// `ltiscope quarantine ...`.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List waiting quarantined items, newest first
+    List {
+        /// Only this reason code (e.g. invalid_timestamp)
+        #[arg(long)]
+        reason: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Output format
+        #[arg(long, value_enum, default_value = "table")]
+        format: FormatArg,
+    },
+    /// Parse waiting items again with the current parser; those that now parse are stored
+    Replay {
+        /// Only this reason code
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}

@@ -1,0 +1,255 @@
+//! The commands: each turns resolved settings and its arguments into calls on the library
+//! crates, and prints results (data to stdout, progress and messages to stderr).
+
+use crate::args::{
+    Command, FormatArg, GenerateArgs, ImportArgs, PlatformArg, QuarantineCommand, ReportArgs,
+    ReportName, RoleArg, SourceArg,
+};
+use crate::settings::Settings;
+use anyhow::{Context, bail};
+use ltiscope_ingest::generate::{Generator, Options, Platform};
+use ltiscope_model::report::ReportFilter;
+use ltiscope_model::{RoleBucket, Source, Timestamp};
+use ltiscope_pipeline::Pipeline;
+use ltiscope_pipeline::import::{ImportOptions, Progress, collect_files, import_files};
+use ltiscope_report::{Cell, Format, ReportKind, Table};
+use ltiscope_store::Store;
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+/// Runs one command.
+pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Import(a) => import(a, settings),
+        Command::Generate(a) => generate(a),
+        Command::Report(a) => report(a, settings),
+        Command::Quarantine(q) => quarantine(q, settings),
+    }
+}
+
+fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Store::open_duckdb(&settings.db).with_context(|| {
+        format!(
+            "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)"
+        )
+    })
+}
+
+fn source(s: SourceArg) -> Source {
+    match s {
+        SourceArg::BlackboardCaliper => Source::BlackboardCaliper,
+        SourceArg::BrightspaceBds => Source::BrightspaceBds,
+        SourceArg::Caliper => Source::Caliper,
+        SourceArg::Xapi => Source::Xapi,
+    }
+}
+
+fn format(f: FormatArg) -> Format {
+    match f {
+        FormatArg::Table => Format::Table,
+        FormatArg::Json => Format::Json,
+        FormatArg::Csv => Format::Csv,
+    }
+}
+
+fn now() -> Timestamp {
+    chrono::Utc::now()
+}
+
+fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
+    let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
+    let files = collect_files(&a.paths)?;
+    if files.is_empty() {
+        bail!("no importable files found (looked for .json, .jsonl, .ndjson and their .gz forms)");
+    }
+    let mut store = open_store(settings)?;
+    let opts = ImportOptions {
+        source: a.source.map(source),
+        workers: a
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    };
+    let started = Instant::now();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let mut on_progress = |p: &Progress| {
+        if let Some(bar) = &bar {
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "{} records, {:.0} records/s, {:.1} MiB read, {} quarantined",
+                p.records,
+                p.records as f64 / secs,
+                p.bytes as f64 / 1_048_576.0,
+                p.outcome.quarantined
+            ));
+        }
+    };
+    let summary = import_files(&mut store, &pipeline, &files, opts, &now, &mut on_progress)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let o = summary.progress.outcome;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "imported {} file(s), {} records in {:.1}s ({:.0} records/s)",
+        summary.files,
+        summary.progress.records,
+        secs,
+        summary.progress.records as f64 / secs.max(1e-3)
+    )?;
+    writeln!(out, "  launch records stored: {}", o.launches)?;
+    writeln!(out, "  non-LTI events kept:   {}", o.non_lti)?;
+    writeln!(out, "  duplicates skipped:    {}", o.duplicates)?;
+    writeln!(out, "  quarantined:           {}", o.quarantined)?;
+    for (reason, n) in &summary.quarantined_by_reason {
+        writeln!(out, "    {reason}: {n}")?;
+    }
+    if o.quarantined > 0 {
+        writeln!(
+            out,
+            "see them with `ltiscope quarantine list`; after a fix, `ltiscope quarantine replay`"
+        )?;
+    }
+    Ok(())
+}
+
+fn generate(a: GenerateArgs) -> anyhow::Result<()> {
+    let platform = match a.platform {
+        PlatformArg::Blackboard => Platform::Blackboard,
+        PlatformArg::Brightspace => Platform::Brightspace,
+        PlatformArg::Caliper => Platform::Caliper,
+        PlatformArg::Mixed => Platform::Mixed,
+    };
+    for (name, v) in [
+        ("--duplicates", a.duplicates),
+        ("--malformed", a.malformed),
+        ("--non-lti", a.non_lti),
+        ("--returns", a.returns),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            bail!("{name} must be between 0 and 1, got {v}");
+        }
+    }
+    let mut opts = Options::new(platform, a.launches, a.seed);
+    opts.start = parse_time(&a.start).context("--start")?;
+    opts.days = a.days.max(1);
+    opts.duplicate_rate = a.duplicates;
+    opts.malformed_rate = a.malformed;
+    opts.non_lti_rate = a.non_lti;
+    opts.return_rate = a.returns;
+    let sink: Box<dyn Write> = match &a.out {
+        None => Box::new(std::io::stdout().lock()),
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            if path.extension().is_some_and(|e| e == "gz") {
+                Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()))
+            } else {
+                Box::new(file)
+            }
+        }
+    };
+    let mut sink = std::io::BufWriter::with_capacity(1 << 20, sink);
+    let mut n = 0u64;
+    for doc in Generator::new(opts) {
+        sink.write_all(doc.as_bytes())?;
+        sink.write_all(b"\n")?;
+        n += 1;
+    }
+    sink.flush()?;
+    drop(sink);
+    if let Some(path) = &a.out {
+        eprintln!("wrote {n} events to {}", path.display());
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+fn parse_time(s: &str) -> anyhow::Result<Timestamp> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    ltiscope_ingest::parse_timestamp(s)
+        .with_context(|| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
+}
+
+fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
+    let filter = ReportFilter {
+        from: a.from.as_deref().map(parse_time).transpose().context("--from")?,
+        to: a.to.as_deref().map(parse_time).transpose().context("--to")?,
+        tenant: a.tenant,
+        source: a.source.map(source),
+        role: a.role.map(|r| match r {
+            RoleArg::Learner => RoleBucket::Learner,
+            RoleArg::Instructor => RoleBucket::Instructor,
+            RoleArg::TeachingAssistant => RoleBucket::TeachingAssistant,
+            RoleArg::ContentDeveloper => RoleBucket::ContentDeveloper,
+            RoleArg::Mentor => RoleBucket::Mentor,
+            RoleArg::Administrator => RoleBucket::Administrator,
+            RoleArg::Other => RoleBucket::Other,
+        }),
+        tool: a.tool,
+        course: None,
+        include_test_users: a.include_test_users,
+    };
+    let kind = match a.report {
+        ReportName::Tools => ReportKind::Tools,
+        ReportName::Courses => ReportKind::Courses,
+        ReportName::Quality => ReportKind::Quality,
+    };
+    let store = open_store(settings)?;
+    let report = ltiscope_report::run(&store, kind, &filter)?;
+    print!("{}", report.render(format(a.format)));
+    Ok(())
+}
+
+fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
+    let mut store = open_store(settings)?;
+    match q {
+        QuarantineCommand::List {
+            reason,
+            limit,
+            format: f,
+        } => {
+            let items = store.quarantine_list(reason.as_deref(), limit)?;
+            let table = Table {
+                title: "quarantine (waiting)".into(),
+                columns: vec!["id", "received_at", "source", "origin", "reason_code", "reason", "body"],
+                rows: items
+                    .into_iter()
+                    .map(|i| {
+                        let body = if matches!(f, FormatArg::Table) && i.body.chars().count() > 80 {
+                            format!("{}…", i.body.chars().take(80).collect::<String>())
+                        } else {
+                            i.body
+                        };
+                        vec![
+                            Cell::Int(i.id.max(0) as u64),
+                            Cell::Time(i.received_at),
+                            Cell::opt(i.source.map(|s| s.as_str().to_owned())),
+                            Cell::Text(i.origin),
+                            Cell::Text(i.reason_code),
+                            Cell::Text(i.reason),
+                            Cell::Text(body),
+                        ]
+                    })
+                    .collect(),
+            };
+            print!("{}", table.render(format(f)));
+        }
+        QuarantineCommand::Replay { reason } => {
+            let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
+            let s = ltiscope_pipeline::replay_quarantine(&mut store, &pipeline, reason.as_deref(), now())?;
+            println!(
+                "replayed {} quarantined item(s): {} recovered ({} launch records, {} non-LTI, {} duplicates), {} still failing",
+                s.examined, s.recovered, s.stored.launches, s.stored.non_lti, s.stored.duplicates, s.still_failing
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! Configuration, resolved once: built-in defaults, then the TOML config file, then
+//! `LTISCOPE_*` environment variables and flags (clap reads both; a flag beats its variable).
+//! Everything below `main` receives these typed settings, never raw arguments or variables.
+
+use crate::args::{GlobalArgs, PiiArg};
+use anyhow::{Context, bail};
+use ltiscope_ingest::{ToolResolver, ToolRule, tools::slug};
+use ltiscope_redact::{PiiPolicy, PseudonymKey, Redactor};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A secret from configuration; `Debug` and `Display` never show it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[secret]")
+    }
+}
+
+/// The config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    db: Option<PathBuf>,
+    #[serde(default)]
+    privacy: PrivacyConfig,
+    #[serde(default)]
+    tools: ToolsConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrivacyConfig {
+    pii: Option<String>,
+    pseudonym_key: Option<Secret>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolsConfig {
+    #[serde(default)]
+    rules: Vec<RuleConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleConfig {
+    name: String,
+    id: Option<String>,
+    client_id: Option<String>,
+    deployment_id: Option<String>,
+    consumer_key: Option<String>,
+    tool_provider_id: Option<String>,
+    host: Option<String>,
+    path: Option<String>,
+}
+
+/// Everything the commands need, resolved.
+#[derive(Debug)]
+pub struct Settings {
+    /// Database file.
+    pub db: PathBuf,
+    /// PII policy.
+    pub pii: PiiPolicy,
+    /// Key for pseudonyms (only with `pseudonymise`).
+    pub pseudonym_key: Option<Secret>,
+    /// Tool identity rules, in order.
+    pub tool_rules: Vec<ToolRule>,
+}
+
+impl Settings {
+    /// Merges defaults, the config file, environment and flags. `env` is the environment lookup
+    /// (passed in so tests need not touch the process environment).
+    pub fn resolve(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let file = match &global.config {
+            Some(path) => read_config(path)?,
+            None => FileConfig::default(),
+        };
+        let db = global
+            .db
+            .clone()
+            .or(file.db)
+            .unwrap_or_else(|| PathBuf::from("ltiscope.duckdb"));
+        let pii = match global.pii {
+            Some(PiiArg::Minimise) => PiiPolicy::Minimise,
+            Some(PiiArg::Pseudonymise) => PiiPolicy::Pseudonymise,
+            Some(PiiArg::Keep) => PiiPolicy::Keep,
+            None => match file.privacy.pii.as_deref() {
+                None => PiiPolicy::default(),
+                Some(s) => PiiPolicy::parse(s).with_context(|| {
+                    format!("privacy.pii = {s:?} in the config file: use minimise, pseudonymise or keep")
+                })?,
+            },
+        };
+        let pseudonym_key = env("LTISCOPE_PSEUDONYM_KEY")
+            .map(Secret)
+            .or(file.privacy.pseudonym_key);
+        let mut tool_rules = Vec::new();
+        for (i, r) in file.tools.rules.into_iter().enumerate() {
+            let conditions = [
+                &r.client_id,
+                &r.deployment_id,
+                &r.consumer_key,
+                &r.tool_provider_id,
+                &r.host,
+                &r.path,
+            ];
+            if conditions.iter().all(|c| c.is_none()) {
+                bail!(
+                    "tool rule {} ({:?}) has no condition: give at least one of client_id, deployment_id, consumer_key, tool_provider_id, host, path",
+                    i + 1,
+                    r.name
+                );
+            }
+            tool_rules.push(ToolRule {
+                id: r.id.unwrap_or_else(|| slug(&r.name)),
+                name: r.name,
+                client_id: r.client_id,
+                deployment_id: r.deployment_id,
+                consumer_key: r.consumer_key,
+                tool_provider_id: r.tool_provider_id,
+                host: r.host,
+                path: r.path,
+            });
+        }
+        Ok(Settings {
+            db,
+            pii,
+            pseudonym_key,
+            tool_rules,
+        })
+    }
+
+    /// The redactor for the PII policy.
+    pub fn redactor(&self) -> anyhow::Result<Redactor> {
+        let key = match &self.pseudonym_key {
+            Some(k) if self.pii == PiiPolicy::Pseudonymise => {
+                Some(PseudonymKey::new(k.expose().as_bytes().to_vec())?)
+            }
+            _ => None,
+        };
+        Ok(Redactor::new(self.pii, key)?)
+    }
+
+    /// The tool resolver for the rules.
+    pub fn tools(&self) -> ToolResolver {
+        ToolResolver::new(self.tool_rules.clone())
+    }
+}
+
+fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(config: Option<PathBuf>, pii: Option<PiiArg>) -> GlobalArgs {
+        GlobalArgs {
+            db: None,
+            config,
+            pii,
+        }
+    }
+
+    #[test]
+    fn file_then_flags_and_secrets_stay_hidden() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ltiscope.toml");
+        std::fs::write(
+            &path,
+            r#"
+db = "from-file.duckdb"
+[privacy]
+pii = "pseudonymise"
+pseudonym_key = "a-very-secret-key-123"
+[[tools.rules]]
+name = "Library Reserves"
+host = "*.library.example.edu"
+"#,
+        )
+        .expect("write");
+        let s = Settings::resolve(&global(Some(path.clone()), None), &|_| None).expect("resolve");
+        assert_eq!(s.db, PathBuf::from("from-file.duckdb"));
+        assert_eq!(s.pii, PiiPolicy::Pseudonymise);
+        assert_eq!(s.tool_rules[0].id, "library-reserves");
+        assert!(!format!("{s:?}").contains("a-very-secret-key-123"));
+        assert!(s.redactor().is_ok());
+        // A flag beats the file.
+        let s = Settings::resolve(&global(Some(path), Some(PiiArg::Keep)), &|_| None).expect("resolve");
+        assert_eq!(s.pii, PiiPolicy::Keep);
+    }
+
+    #[test]
+    fn bad_config_says_what_to_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[[tools.rules]]\nname = \"X\"\n").expect("write");
+        let err = Settings::resolve(&global(Some(path), None), &|_| None).expect_err("no condition");
+        assert!(err.to_string().contains("has no condition"), "{err}");
+        let err = Settings::resolve(&global(None, Some(PiiArg::Pseudonymise)), &|_| None)
+            .expect("resolves")
+            .redactor()
+            .expect_err("needs key");
+        assert!(err.to_string().contains("LTISCOPE_PSEUDONYM_KEY"), "{err}");
+    }
+}
