@@ -6,11 +6,13 @@
 //! may come as strings; the seed's own placeholders (`"BrightspaceRoleIdNumber>"`) must not break
 //! anything. Statements from other xAPI sources are kept raw under the `xapi` source.
 
-use crate::fields::{normalise_event_id, content_id, scalar_text, short_term, str_at, string_list, text_at, url_host};
+use crate::Context;
+use crate::fields::{
+    content_id, normalise_event_id, scalar_text, short_term, str_at, string_list, text_at, url_host,
+};
 use crate::outcome::Reason;
 use crate::roles::normalise_roles;
 use crate::time::parse_timestamp;
-use crate::Context;
 use ltiscope_model::{
     Action, CourseRef, EventMeta, LaunchRecord, LtiVersion, Source, ToolRef, UserRef,
 };
@@ -150,7 +152,9 @@ fn launch(v: &Value, meta: EventMeta, ctx: &Context<'_>) -> LaunchRecord {
     let message_type = text_at(object_ext, "ltiMessageType");
     let lti_version = if tool.client_id.is_some()
         || tool.deployment_id.is_some()
-        || message_type.as_deref().is_some_and(|m| m.starts_with("Lti"))
+        || message_type
+            .as_deref()
+            .is_some_and(|m| m.starts_with("Lti"))
     {
         Some(LtiVersion::Lti1p3)
     } else if tool.tool_provider_id.is_some()

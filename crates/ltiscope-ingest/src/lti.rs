@@ -35,8 +35,30 @@ pub(crate) struct LaunchFacts {
 
 fn claim<'a>(params: &'a Value, name: &str) -> Option<&'a Value> {
     let obj = params.as_object()?;
-    obj.get(&format!("{CLAIM}{name}"))
-        .filter(|v| !v.is_null())
+    obj.get(&format!("{CLAIM}{name}")).filter(|v| !v.is_null())
+}
+
+impl LaunchFacts {
+    /// The raw tool identifiers of this launch, launched at `launch_url`.
+    pub(crate) fn tool_ref(&self, launch_url: Option<String>) -> ltiscope_model::ToolRef {
+        ltiscope_model::ToolRef {
+            host: launch_url.as_deref().and_then(crate::fields::url_host),
+            launch_url,
+            consumer_key: self.consumer_key.clone(),
+            client_id: self.client_id.clone(),
+            deployment_id: self.deployment_id.clone(),
+            tool_provider_id: None,
+        }
+    }
+
+    /// The roles of this launch: the message's own, else the Caliper membership's.
+    pub(crate) fn roles(&self, membership: Option<&Value>) -> ltiscope_model::Roles {
+        if self.roles.is_empty() {
+            crate::roles::normalise_roles(string_list(membership.and_then(|m| m.get("roles"))))
+        } else {
+            crate::roles::normalise_roles(&self.roles)
+        }
+    }
 }
 
 /// Reads the launch facts from a parameter map (anything that is not an object gives none).
@@ -45,14 +67,12 @@ pub(crate) fn launch_facts(params: &Value) -> LaunchFacts {
         consumer_key: text_at(params, "oauth_consumer_key"),
         message_type: text_at(params, "lti_message_type")
             .or_else(|| claim(params, "message_type").and_then(scalar_text)),
-        resource_link_id: text_at(params, "resource_link_id").or_else(|| {
-            claim(params, "resource_link").and_then(|c| text_at(c, "id"))
-        }),
+        resource_link_id: text_at(params, "resource_link_id")
+            .or_else(|| claim(params, "resource_link").and_then(|c| text_at(c, "id"))),
         user_id: text_at(params, "user_id").or_else(|| text_at(params, "sub")),
         person_sourcedid: text_at(params, "lis_person_sourcedid")
             .or_else(|| claim(params, "lis").and_then(|c| text_at(c, "person_sourcedid"))),
-        locale: text_at(params, "launch_presentation_locale")
-            .or_else(|| text_at(params, "locale")),
+        locale: text_at(params, "launch_presentation_locale").or_else(|| text_at(params, "locale")),
         launch_id: text_at(params, "ext_launch_id"),
         target_link_uri: claim(params, "target_link_uri").and_then(scalar_text),
         issuer: text_at(params, "iss"),

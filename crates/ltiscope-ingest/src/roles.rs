@@ -205,19 +205,35 @@ mod tests {
     #[test]
     fn lti11_urns_and_handles() {
         check(&["urn:lti:role:ims/lis/Learner"], Learner, false);
-        check(&["urn:lti:sysrole:ims/lis/Administrator"], Administrator, false);
+        check(
+            &["urn:lti:sysrole:ims/lis/Administrator"],
+            Administrator,
+            false,
+        );
         check(&["urn:lti:instrole:ims/lis/Student"], Learner, false);
         check(
             &["urn:lti:role:ims/lis/Instructor/TeachingAssistant"],
             TeachingAssistant,
             false,
         );
-        check(&["urn:lti:role:ims/lis/TeachingAssistant"], TeachingAssistant, false);
+        check(
+            &["urn:lti:role:ims/lis/TeachingAssistant"],
+            TeachingAssistant,
+            false,
+        );
         check(&["Instructor"], Instructor, false);
         check(&["Learner,Instructor"], Instructor, false);
         check(&["urn:lti:role:ims/lis/Mentor/Advisor"], Mentor, false);
-        check(&["urn:lti:role:ims/lis/ContentDeveloper"], ContentDeveloper, false);
-        check(&["urn:lti:role:ims/lis/Learner/NonCreditLearner"], Learner, false);
+        check(
+            &["urn:lti:role:ims/lis/ContentDeveloper"],
+            ContentDeveloper,
+            false,
+        );
+        check(
+            &["urn:lti:role:ims/lis/Learner/NonCreditLearner"],
+            Learner,
+            false,
+        );
     }
 
     #[test]

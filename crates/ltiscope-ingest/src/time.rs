@@ -84,7 +84,13 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_date_time() {
-        for bad in ["2016-09-15", "2016-09-15T10:00:00", "yesterday", "", "+0000"] {
+        for bad in [
+            "2016-09-15",
+            "2016-09-15T10:00:00",
+            "yesterday",
+            "",
+            "+0000",
+        ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
     }

@@ -82,7 +82,14 @@ fn render(batch: &Batch) -> String {
         }
     }
     for r in &batch.rejected {
-        writeln!(out, "rejected[{}]: {} — {}", r.index, r.reason.code(), r.reason).ok();
+        writeln!(
+            out,
+            "rejected[{}]: {} — {}",
+            r.index,
+            r.reason.code(),
+            r.reason
+        )
+        .ok();
     }
     out
 }
@@ -107,7 +114,11 @@ fn every_valid_fixture_is_accepted_and_snapshotted() {
     assert!(files.len() >= 40, "fixtures missing: {}", files.len());
     for path in files {
         let batch = parse_file(&path);
-        let name = path.file_stem().and_then(|s| s.to_str()).expect("name").to_owned();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_owned();
         assert!(
             batch.rejected.is_empty(),
             "{name}: valid fixture rejected: {}",
@@ -122,26 +133,86 @@ fn every_valid_fixture_is_accepted_and_snapshotted() {
 fn every_invalid_caliper_fixture_is_quarantined_with_its_reason() {
     // (file, reason code, words the message must contain)
     let expected = [
-        ("caliperEntityCourseOffering-MalformedAcademicSessionNotAnInt", "invalid_field", "academicSession"),
-        ("caliperEntityLtiSession-MalformedMessageParametersNotAList", "invalid_field", "messageParameters"),
-        ("caliperEntitySession-MalformedDurationNotValidDuration", "invalid_field", "duration"),
-        ("caliperEntitySession-MalformedStartedAtTimeNotADateTime", "invalid_timestamp", "startedAtTime"),
-        ("caliperEvent-MalformedFederatedSessionNotAString", "invalid_field", "federatedSession"),
-        ("caliperEvent-MalformedSessionNotAString", "invalid_field", "`session`"),
-        ("caliperEventSession-WrongAction", "unsupported_action", "Deleted"),
-        ("caliperEventSessionLoggedIn-MalformedReferrerWrongEntityType", "wrong_entity_type", "referrer"),
-        ("caliperEventSessionTimedOut-MalformedObjectWrongEntityType", "wrong_entity_type", "object"),
-        ("caliperEventToolLaunch-MalformedObjectWrongEntityType", "wrong_entity_type", "object"),
-        ("caliperEventToolLaunch-WrongAction", "unsupported_action", "Deleted"),
-        ("caliperEventToolUse-MalformedGeneratedWrongEntityType", "wrong_entity_type", "generated"),
-        ("caliperEventToolUse-MalformedTargetWrongEntityType", "wrong_entity_type", "target"),
+        (
+            "caliperEntityCourseOffering-MalformedAcademicSessionNotAnInt",
+            "invalid_field",
+            "academicSession",
+        ),
+        (
+            "caliperEntityLtiSession-MalformedMessageParametersNotAList",
+            "invalid_field",
+            "messageParameters",
+        ),
+        (
+            "caliperEntitySession-MalformedDurationNotValidDuration",
+            "invalid_field",
+            "duration",
+        ),
+        (
+            "caliperEntitySession-MalformedStartedAtTimeNotADateTime",
+            "invalid_timestamp",
+            "startedAtTime",
+        ),
+        (
+            "caliperEvent-MalformedFederatedSessionNotAString",
+            "invalid_field",
+            "federatedSession",
+        ),
+        (
+            "caliperEvent-MalformedSessionNotAString",
+            "invalid_field",
+            "`session`",
+        ),
+        (
+            "caliperEventSession-WrongAction",
+            "unsupported_action",
+            "Deleted",
+        ),
+        (
+            "caliperEventSessionLoggedIn-MalformedReferrerWrongEntityType",
+            "wrong_entity_type",
+            "referrer",
+        ),
+        (
+            "caliperEventSessionTimedOut-MalformedObjectWrongEntityType",
+            "wrong_entity_type",
+            "object",
+        ),
+        (
+            "caliperEventToolLaunch-MalformedObjectWrongEntityType",
+            "wrong_entity_type",
+            "object",
+        ),
+        (
+            "caliperEventToolLaunch-WrongAction",
+            "unsupported_action",
+            "Deleted",
+        ),
+        (
+            "caliperEventToolUse-MalformedGeneratedWrongEntityType",
+            "wrong_entity_type",
+            "generated",
+        ),
+        (
+            "caliperEventToolUse-MalformedTargetWrongEntityType",
+            "wrong_entity_type",
+            "target",
+        ),
     ];
     let dir = data_dir().join("caliper/v1p2/invalid");
     let on_disk = std::fs::read_dir(&dir).expect("invalid dir").count();
-    assert_eq!(on_disk, expected.len(), "every invalid fixture needs an expectation");
+    assert_eq!(
+        on_disk,
+        expected.len(),
+        "every invalid fixture needs an expectation"
+    );
     for (file, code, words) in expected {
         let batch = parse_file(&dir.join(format!("{file}.json")));
-        assert!(batch.events.is_empty(), "{file}: accepted {:?}", render(&batch));
+        assert!(
+            batch.events.is_empty(),
+            "{file}: accepted {:?}",
+            render(&batch)
+        );
         assert_eq!(batch.rejected.len(), 1, "{file}");
         let reason = &batch.rejected[0].reason;
         assert_eq!(reason.code(), code, "{file}: {reason}");
@@ -151,7 +222,8 @@ fn every_invalid_caliper_fixture_is_quarantined_with_its_reason() {
 
 #[test]
 fn blackboard_launch_and_return_pair_by_launch_id() {
-    let batch = parse_file(&data_dir().join("blackboard/envelope-lti-launch-and-return.constructed.json"));
+    let batch =
+        parse_file(&data_dir().join("blackboard/envelope-lti-launch-and-return.constructed.json"));
     let records: Vec<_> = batch
         .events
         .iter()
@@ -163,8 +235,14 @@ fn blackboard_launch_and_return_pair_by_launch_id() {
     assert_eq!(records.len(), 2);
     assert_eq!(records[0].action.as_str(), "launch");
     assert_eq!(records[1].action.as_str(), "return");
-    assert_eq!(records[0].launch_id.as_deref(), Some("d0b8a363-7484-4ee6-b458-0f0e0ce5f05f"));
+    assert_eq!(
+        records[0].launch_id.as_deref(),
+        Some("d0b8a363-7484-4ee6-b458-0f0e0ce5f05f")
+    );
     assert_eq!(records[0].launch_id, records[1].launch_id);
     assert_eq!(records[0].meta.source, Source::BlackboardCaliper);
-    assert_eq!(records[0].meta.tenant, "a118bba8-5378-4533-899b-8862ac59db03");
+    assert_eq!(
+        records[0].meta.tenant,
+        "a118bba8-5378-4533-899b-8862ac59db03"
+    );
 }

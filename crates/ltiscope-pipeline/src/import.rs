@@ -81,7 +81,9 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
     fn importable(p: &Path) -> bool {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let name = name.strip_suffix(".gz").unwrap_or(name);
-        [".json", ".jsonl", ".ndjson"].iter().any(|e| name.ends_with(e))
+        [".json", ".jsonl", ".ndjson"]
+            .iter()
+            .any(|e| name.ends_with(e))
     }
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
         let read = |source| ImportError::Read {
@@ -214,7 +216,9 @@ fn import_file(
         progress(&summary.progress);
         return Ok(());
     }
-    stream_lines(store, pipeline, reader, first, &origin, opts, now, summary, progress)
+    stream_lines(
+        store, pipeline, reader, first, &origin, opts, now, summary, progress,
+    )
 }
 
 /// A chunk of whole lines and the number of its first line.

@@ -10,7 +10,7 @@ mod replay;
 
 pub use replay::{ReplaySummary, replay_quarantine};
 
-use ltiscope_ingest::{Batch, Context, ToolResolver};
+use ltiscope_ingest::{Batch, Context, Reason, RejectedBody, Rejection, ToolResolver};
 use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::Redactor;
 use ltiscope_store::WriteBatch;
@@ -47,6 +47,39 @@ impl Pipeline {
         origin: &str,
     ) -> WriteBatch {
         let batch = ltiscope_ingest::parse_document(body, &self.context(source, received_at));
+        self.redact(batch, source, received_at, origin)
+    }
+
+    /// Parses and redacts one already-parsed JSON value (envelope, array, event, statement).
+    pub fn prepare_value(
+        &self,
+        value: serde_json::Value,
+        source: Option<Source>,
+        received_at: Timestamp,
+        origin: &str,
+    ) -> WriteBatch {
+        let mut batch = Batch::default();
+        ltiscope_ingest::parse_value(value, &self.context(source, received_at), &mut batch, 0);
+        self.redact(batch, source, received_at, origin)
+    }
+
+    /// Quarantines a whole body that cannot be taken apart (not JSON, not an envelope).
+    pub fn quarantine_body(
+        &self,
+        body: RejectedBody,
+        reason: Reason,
+        source: Option<Source>,
+        received_at: Timestamp,
+        origin: &str,
+    ) -> WriteBatch {
+        let batch = Batch {
+            events: Vec::new(),
+            rejected: vec![Rejection {
+                index: 0,
+                reason,
+                body,
+            }],
+        };
         self.redact(batch, source, received_at, origin)
     }
 

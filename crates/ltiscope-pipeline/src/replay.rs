@@ -31,7 +31,8 @@ pub fn replay_quarantine(
     for item in items {
         summary.examined += 1;
         let origin = format!("replay of quarantine #{} ({})", item.id, item.origin);
-        let mut batch = pipeline.prepare(item.body.as_bytes(), item.source, item.received_at, &origin);
+        let mut batch =
+            pipeline.prepare(item.body.as_bytes(), item.source, item.received_at, &origin);
         if batch.rejected.is_empty() && !batch.events.is_empty() {
             batch.received_at = Some(now);
             summary.stored += store.write(&batch)?;

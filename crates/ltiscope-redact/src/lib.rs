@@ -134,9 +134,14 @@ impl Redactor {
         if let Some(key) = self.pseudonymiser() {
             let mut ids = HashSet::new();
             if let EventKind::Launch(r) = &e.kind {
-                for id in [&r.user.platform_id, &r.user.iri, &r.user.external_id, &r.impersonator]
-                    .into_iter()
-                    .flatten()
+                for id in [
+                    &r.user.platform_id,
+                    &r.user.iri,
+                    &r.user.external_id,
+                    &r.impersonator,
+                ]
+                .into_iter()
+                .flatten()
                 {
                     ids.insert(id.clone());
                 }
@@ -173,7 +178,11 @@ impl Redactor {
             }
             RejectedBody::Text(t) => {
                 let pseudonymiser = self.pseudonymiser();
-                let hash = |s: &str| pseudonymiser.as_ref().map_or_else(String::new, |k| k.pseudonym(s));
+                let hash = |s: &str| {
+                    pseudonymiser
+                        .as_ref()
+                        .map_or_else(String::new, |k| k.pseudonym(s))
+                };
                 let hash: Option<&dyn Fn(&str) -> String> = if pseudonymiser.is_some() {
                     Some(&hash)
                 } else {

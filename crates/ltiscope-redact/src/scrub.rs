@@ -148,8 +148,8 @@ pub(crate) fn collect_user_ids(v: &Value, ids: &mut HashSet<String>) {
                 .and_then(Value::as_str)
                 .is_some_and(|t| t.ends_with("Person"));
             for (k, child) in map {
-                let id_field = USER_ID_KEYS.contains(&k.as_str())
-                    || (person && (k == "id" || k == "@id"));
+                let id_field =
+                    USER_ID_KEYS.contains(&k.as_str()) || (person && (k == "id" || k == "@id"));
                 match child {
                     Value::String(s) if id_field && !s.is_empty() => {
                         ids.insert(s.clone());
@@ -181,7 +181,11 @@ pub(crate) fn collect_user_ids(v: &Value, ids: &mut HashSet<String>) {
 
 /// Replaces user identifiers with pseudonyms: whole values that are ids, and long ids (UUIDs,
 /// IRIs) wherever they occur inside other strings, such as `.../users/<uuid>` IRIs.
-pub(crate) fn replace_user_ids(v: &mut Value, ids: &HashSet<String>, hash: &dyn Fn(&str) -> String) {
+pub(crate) fn replace_user_ids(
+    v: &mut Value,
+    ids: &HashSet<String>,
+    hash: &dyn Fn(&str) -> String,
+) {
     // The anonymous Caliper person is not a user.
     let mut long: Vec<&String> = ids
         .iter()
@@ -191,7 +195,12 @@ pub(crate) fn replace_user_ids(v: &mut Value, ids: &HashSet<String>, hash: &dyn 
     replace_in(v, ids, &long, hash);
 }
 
-fn replace_in(v: &mut Value, ids: &HashSet<String>, long: &[&String], hash: &dyn Fn(&str) -> String) {
+fn replace_in(
+    v: &mut Value,
+    ids: &HashSet<String>,
+    long: &[&String],
+    hash: &dyn Fn(&str) -> String,
+) {
     match v {
         Value::Object(map) => {
             for child in map.values_mut() {
@@ -226,7 +235,8 @@ fn replace_in(v: &mut Value, ids: &HashSet<String>, long: &[&String], hash: &dyn
 
 static QUOTED_PAIR: LazyLock<Regex> = LazyLock::new(|| {
     // "key" : "value  (the value may be cut off where a body was truncated)
-    Regex::new(r#""([^"\\]{1,200})"\s*:\s*"((?:[^"\\]|\\.)*)("|$)"#).unwrap_or_else(|_| unreachable!())
+    Regex::new(r#""([^"\\]{1,200})"\s*:\s*"((?:[^"\\]|\\.)*)("|$)"#)
+        .unwrap_or_else(|_| unreachable!())
 });
 static FORM_PAIR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"([A-Za-z_][A-Za-z0-9_.:-]{0,100})=([^&\s]*)").unwrap_or_else(|_| unreachable!())
@@ -234,17 +244,21 @@ static FORM_PAIR: LazyLock<Regex> = LazyLock::new(|| {
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}").unwrap_or_else(|_| unreachable!())
 });
-static IPV4: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:\d{1,3}\.){3}\d{1,3}\b").unwrap_or_else(|_| unreachable!())
-});
+static IPV4: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(?:\d{1,3}\.){3}\d{1,3}\b").unwrap_or_else(|_| unreachable!()));
 static JWT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*").unwrap_or_else(|_| unreachable!())
+    Regex::new(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+        .unwrap_or_else(|_| unreachable!())
 });
 
 /// Scrubs text that is not JSON (a truncated body, a form post) by pattern: secret-named
 /// `"key": "value"` and `key=value` pairs, JWTs, and under `minimise` emails, IPv4 addresses and
 /// PII-named pairs. With `hash`, values of user-id keys become pseudonyms.
-pub(crate) fn scrub_text(text: &str, minimise: bool, hash: Option<&dyn Fn(&str) -> String>) -> String {
+pub(crate) fn scrub_text(
+    text: &str,
+    minimise: bool,
+    hash: Option<&dyn Fn(&str) -> String>,
+) -> String {
     let decide = |key: &str, value: &str| -> Option<String> {
         if is_secret_key(key) || (minimise && is_pii_key(key)) {
             Some(REDACTED.to_owned())
@@ -254,15 +268,16 @@ pub(crate) fn scrub_text(text: &str, minimise: bool, hash: Option<&dyn Fn(&str) 
             None
         }
     };
-    let text = QUOTED_PAIR.replace_all(text, |c: &regex::Captures<'_>| {
-        match decide(&c[1], &c[2]) {
+    let text =
+        QUOTED_PAIR.replace_all(text, |c: &regex::Captures<'_>| match decide(&c[1], &c[2]) {
             Some(v) => format!("\"{}\":\"{}{}", &c[1], v, &c[3]),
             None => c[0].to_owned(),
+        });
+    let text = FORM_PAIR.replace_all(&text, |c: &regex::Captures<'_>| {
+        match decide(&c[1], &c[2]) {
+            Some(v) => format!("{}={}", &c[1], v),
+            None => c[0].to_owned(),
         }
-    });
-    let text = FORM_PAIR.replace_all(&text, |c: &regex::Captures<'_>| match decide(&c[1], &c[2]) {
-        Some(v) => format!("{}={}", &c[1], v),
-        None => c[0].to_owned(),
     });
     let mut text = JWT.replace_all(&text, REDACTED).into_owned();
     if minimise {

@@ -36,7 +36,11 @@ fn redacted_seed(policy: PiiPolicy) -> Vec<(String, Option<ltiscope_model::Launc
 
 #[test]
 fn secrets_are_gone_under_every_policy() {
-    for policy in [PiiPolicy::Keep, PiiPolicy::Minimise, PiiPolicy::Pseudonymise] {
+    for policy in [
+        PiiPolicy::Keep,
+        PiiPolicy::Minimise,
+        PiiPolicy::Pseudonymise,
+    ] {
         for (text, _) in redacted_seed(policy) {
             assert!(!text.contains(SIGNATURE), "{policy:?}");
             assert!(!text.contains(NONCE), "{policy:?}");
@@ -51,7 +55,12 @@ fn secrets_are_gone_under_every_policy() {
 #[test]
 fn minimise_removes_names_emails_and_ips_but_keeps_ids() {
     for (text, _) in redacted_seed(PiiPolicy::Minimise) {
-        for pii in ["Blackboard Administrator", "noreply@blackboard.com", "186.28.208.123", "lis_person_name_given"] {
+        for pii in [
+            "Blackboard Administrator",
+            "noreply@blackboard.com",
+            "186.28.208.123",
+            "lis_person_name_given",
+        ] {
             assert!(!text.contains(pii), "{pii} survived");
         }
         assert!(text.contains("ffc08009f0884c059192bac549e117b2"));
@@ -65,11 +74,19 @@ fn minimise_removes_names_emails_and_ips_but_keeps_ids() {
 fn pseudonymise_replaces_user_ids_everywhere_and_stably() {
     let events = redacted_seed(PiiPolicy::Pseudonymise);
     for (text, record) in &events {
-        for raw in ["ffc08009f0884c059192bac549e117b2", "\"_1_1\"", "\"administrator\""] {
+        for raw in [
+            "ffc08009f0884c059192bac549e117b2",
+            "\"_1_1\"",
+            "\"administrator\"",
+        ] {
             assert!(!text.contains(raw), "{raw} survived in {text}");
         }
         let user = &record.as_ref().expect("launch").user;
-        assert!(user.platform_id.as_deref().is_some_and(|p| p.starts_with("u_")));
+        assert!(
+            user.platform_id
+                .as_deref()
+                .is_some_and(|p| p.starts_with("u_"))
+        );
         assert!(user.iri.as_deref().is_some_and(|p| p.starts_with("u_")));
     }
     // Launch and return of the same user get the same pseudonym: distinct users still count.

@@ -7,7 +7,9 @@ mod render;
 
 pub use render::{Cell, Format, Table};
 
-use ltiscope_model::report::{CourseUsage, QuarantineCount, ReportFilter, SourceQuality, ToolUsage};
+use ltiscope_model::report::{
+    CourseUsage, QuarantineCount, ReportFilter, SourceQuality, ToolUsage,
+};
 use ltiscope_store::{Store, StoreError};
 
 /// The reports available.
@@ -68,8 +70,16 @@ impl Report {
             Report::Tools(rows) => vec![Table {
                 title: "tools".into(),
                 columns: vec![
-                    "tool_id", "tool", "launches", "users", "courses", "learner_launches",
-                    "instructor_launches", "learner_share", "first_seen", "last_seen",
+                    "tool_id",
+                    "tool",
+                    "launches",
+                    "users",
+                    "courses",
+                    "learner_launches",
+                    "instructor_launches",
+                    "learner_share",
+                    "first_seen",
+                    "last_seen",
                 ],
                 rows: rows
                     .iter()
@@ -97,7 +107,13 @@ impl Report {
             Report::Courses(rows) => vec![Table {
                 title: "courses".into(),
                 columns: vec![
-                    "tenant", "course", "label", "launches", "tools", "users", "top_tool",
+                    "tenant",
+                    "course",
+                    "label",
+                    "launches",
+                    "tools",
+                    "users",
+                    "top_tool",
                     "last_seen",
                 ],
                 rows: rows
@@ -123,16 +139,20 @@ impl Report {
                 Table {
                     title: "quality by source".into(),
                     columns: vec![
-                        "source", "launch_records", "non_lti", "duplicates", "quarantined",
-                        "lag_p50_s", "lag_p95_s", "last_event",
+                        "source",
+                        "launch_records",
+                        "non_lti",
+                        "duplicates",
+                        "quarantined",
+                        "lag_p50_s",
+                        "lag_p95_s",
+                        "last_event",
                     ],
                     rows: sources
                         .iter()
                         .map(|q| {
                             vec![
-                                Cell::Text(
-                                    q.source.map_or("(unknown)", |s| s.as_str()).to_owned(),
-                                ),
+                                Cell::Text(q.source.map_or("(unknown)", |s| s.as_str()).to_owned()),
                                 Cell::Int(q.launch_records),
                                 Cell::Int(q.non_lti),
                                 Cell::Int(q.duplicates),

@@ -203,7 +203,11 @@ mod tests {
             title: "t".into(),
             columns: vec!["name", "n", "share"],
             rows: vec![
-                vec![Cell::Text("a, \"quoted\"".into()), Cell::Int(12), Cell::Ratio(0.5)],
+                vec![
+                    Cell::Text("a, \"quoted\"".into()),
+                    Cell::Int(12),
+                    Cell::Ratio(0.5),
+                ],
                 vec![Cell::Text("b".into()), Cell::Int(3), Cell::Empty],
             ],
         }

@@ -104,6 +104,25 @@ pub struct QuarantinedItem {
     pub body: String,
 }
 
+/// An API key as stored: its hash, never the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    /// Row id (used to revoke).
+    pub id: i64,
+    /// Human name ("Learn production").
+    pub name: String,
+    /// What it may do: `ingest:<source>`, `ingest:any`, `read` or `admin`.
+    pub scope: String,
+    /// Hex SHA-256 of the key.
+    pub key_hash: String,
+    /// The key's first characters.
+    pub key_prefix: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<Timestamp>,
+}
+
 /// The store, whichever backend.
 pub enum Store {
     /// Embedded DuckDB file.
@@ -126,8 +145,14 @@ impl Store {
 
     /// Stores a batch in one transaction.
     pub fn write(&mut self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
+        Ok(self.write_many(&[batch])?.pop().unwrap_or_default())
+    }
+
+    /// Stores several batches in one transaction (group commit): all or none are stored, and
+    /// each gets its own outcome, in order.
+    pub fn write_many(&mut self, batches: &[&WriteBatch]) -> Result<Vec<WriteOutcome>, StoreError> {
         match self {
-            Store::DuckDb(d) => d.write(batch),
+            Store::DuckDb(d) => d.write_many(batches),
         }
     }
 
@@ -135,6 +160,22 @@ impl Store {
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         match self {
             Store::DuckDb(d) => d.schema_version(),
+        }
+    }
+
+    /// Counts rows, per table and text column, that contain `needle` anywhere: the audit behind
+    /// "this secret is nowhere in the database".
+    pub fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.find_text(needle),
+        }
+    }
+
+    /// Every stored event id with how many rows carry it (always 1: the audit behind "stored
+    /// exactly once"), for one source.
+    pub fn event_id_counts(&self, source: Source) -> Result<Vec<(String, u64)>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.event_id_counts(source),
         }
     }
 
@@ -177,8 +218,40 @@ impl Store {
         }
     }
 
+    /// Stores a new key (by hash) and returns its id.
+    pub fn key_insert(
+        &mut self,
+        name: &str,
+        scope: &str,
+        key_hash: &str,
+        key_prefix: &str,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.key_insert(name, scope, key_hash, key_prefix, at),
+        }
+    }
+
+    /// Every key, revoked ones included, oldest first.
+    pub fn keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.keys(),
+        }
+    }
+
+    /// Revokes a key; false when no active key has that id.
+    pub fn key_revoke(&mut self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.key_revoke(id, at),
+        }
+    }
+
     /// Marks quarantined items as replayed (their content was stored or re-quarantined).
-    pub fn quarantine_mark_replayed(&mut self, ids: &[i64], at: Timestamp) -> Result<(), StoreError> {
+    pub fn quarantine_mark_replayed(
+        &mut self,
+        ids: &[i64],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         match self {
             Store::DuckDb(d) => d.quarantine_mark_replayed(ids, at),
         }

@@ -54,6 +54,81 @@ pub enum Command {
     /// List or replay quarantined events
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Run the collector: receive Blackboard, Brightspace and Caliper streams over HTTP
+    Serve(ServeArgs),
+    /// Manage API keys (stored as hashes; a new key is shown once)
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `ltiscope serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "LTISCOPE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Before serving, load this many generated demo launches (only into an empty database)
+    #[arg(long, value_name = "LAUNCHES")]
+    pub demo: Option<u64>,
+    /// Largest request body in bytes [default: 10485760]
+    #[arg(long, env = "LTISCOPE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Requests that may wait for the writer before new ones get 503 [default: 1024]
+    #[arg(long, env = "LTISCOPE_QUEUE")]
+    pub queue: Option<usize>,
+    /// Group-commit window in milliseconds [default: 5]
+    #[arg(long, env = "LTISCOPE_COMMIT_WINDOW_MS")]
+    pub commit_window_ms: Option<u64>,
+}
+
+/// Key scopes on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeySourceArg {
+    /// Blackboard Learn (POST /caliper).
+    Blackboard,
+    /// Brightspace Data Streams (POST /brightspace, /xapi/statements).
+    Brightspace,
+    /// Any other Caliper sensor (POST /caliper).
+    Caliper,
+    /// Any xAPI client (/xapi/statements).
+    Xapi,
+    /// Every ingest endpoint.
+    Any,
+}
+
+/// What a key is for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyKindArg {
+    /// Send events (with --source).
+    Ingest,
+    /// Read reports through the API and dashboard.
+    Read,
+    /// Everything, including one user's launches and key management.
+    Admin,
+}
+
+/// `ltiscope keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it once (only its hash is stored)
+    Create {
+        /// A name to recognise it by, e.g. "Learn production"
+        #[arg(long)]
+        name: String,
+        /// What the key is for
+        #[arg(long, value_enum, default_value = "ingest")]
+        kind: KeyKindArg,
+        /// For ingest keys: which platform sends with it
+        #[arg(long, value_enum, default_value = "any")]
+        source: KeySourceArg,
+    },
+    /// List keys (never the keys themselves)
+    List,
+    /// Revoke a key by id
+    Revoke {
+        /// The id shown by `keys list`
+        id: i64,
+    },
 }
 
 /// `ltiscope import`.

@@ -2,8 +2,8 @@
 //! crates, and prints results (data to stdout, progress and messages to stderr).
 
 use crate::args::{
-    Command, FormatArg, GenerateArgs, ImportArgs, PlatformArg, QuarantineCommand, ReportArgs,
-    ReportName, RoleArg, SourceArg,
+    Command, FormatArg, GenerateArgs, ImportArgs, KeyKindArg, KeySourceArg, KeysCommand,
+    PlatformArg, QuarantineCommand, ReportArgs, ReportName, RoleArg, ServeArgs, SourceArg,
 };
 use crate::settings::Settings;
 use anyhow::{Context, bail};
@@ -13,6 +13,7 @@ use ltiscope_model::{RoleBucket, Source, Timestamp};
 use ltiscope_pipeline::Pipeline;
 use ltiscope_pipeline::import::{ImportOptions, Progress, collect_files, import_files};
 use ltiscope_report::{Cell, Format, ReportKind, Table};
+use ltiscope_serve::auth::Scope;
 use ltiscope_store::Store;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -24,6 +25,8 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Generate(a) => generate(a),
         Command::Report(a) => report(a, settings),
         Command::Quarantine(q) => quarantine(q, settings),
+        Command::Serve(a) => serve(a, settings),
+        Command::Keys(k) => keys(k, settings),
     }
 }
 
@@ -148,7 +151,10 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
             if path.extension().is_some_and(|e| e == "gz") {
-                Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()))
+                Box::new(flate2::write::GzEncoder::new(
+                    file,
+                    flate2::Compression::fast(),
+                ))
             } else {
                 Box::new(file)
             }
@@ -180,8 +186,18 @@ fn parse_time(s: &str) -> anyhow::Result<Timestamp> {
 
 fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
     let filter = ReportFilter {
-        from: a.from.as_deref().map(parse_time).transpose().context("--from")?,
-        to: a.to.as_deref().map(parse_time).transpose().context("--to")?,
+        from: a
+            .from
+            .as_deref()
+            .map(parse_time)
+            .transpose()
+            .context("--from")?,
+        to: a
+            .to
+            .as_deref()
+            .map(parse_time)
+            .transpose()
+            .context("--to")?,
         tenant: a.tenant,
         source: a.source.map(source),
         role: a.role.map(|r| match r {
@@ -219,7 +235,15 @@ fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
             let items = store.quarantine_list(reason.as_deref(), limit)?;
             let table = Table {
                 title: "quarantine (waiting)".into(),
-                columns: vec!["id", "received_at", "source", "origin", "reason_code", "reason", "body"],
+                columns: vec![
+                    "id",
+                    "received_at",
+                    "source",
+                    "origin",
+                    "reason_code",
+                    "reason",
+                    "body",
+                ],
                 rows: items
                     .into_iter()
                     .map(|i| {
@@ -244,12 +268,240 @@ fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
         }
         QuarantineCommand::Replay { reason } => {
             let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
-            let s = ltiscope_pipeline::replay_quarantine(&mut store, &pipeline, reason.as_deref(), now())?;
+            let s = ltiscope_pipeline::replay_quarantine(
+                &mut store,
+                &pipeline,
+                reason.as_deref(),
+                now(),
+            )?;
             println!(
                 "replayed {} quarantined item(s): {} recovered ({} launch records, {} non-LTI, {} duplicates), {} still failing",
-                s.examined, s.recovered, s.stored.launches, s.stored.non_lti, s.stored.duplicates, s.still_failing
+                s.examined,
+                s.recovered,
+                s.stored.launches,
+                s.stored.non_lti,
+                s.stored.duplicates,
+                s.still_failing
             );
         }
     }
+    Ok(())
+}
+
+fn keys(k: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    let mut store = open_store(settings)?;
+    match k {
+        KeysCommand::Create { name, kind, source } => {
+            let scope = match kind {
+                KeyKindArg::Read => Scope::Read,
+                KeyKindArg::Admin => Scope::Admin,
+                KeyKindArg::Ingest => Scope::Ingest(
+                    match source {
+                        KeySourceArg::Blackboard => "blackboard",
+                        KeySourceArg::Brightspace => "brightspace",
+                        KeySourceArg::Caliper => "caliper",
+                        KeySourceArg::Xapi => "xapi",
+                        KeySourceArg::Any => "any",
+                    }
+                    .to_owned(),
+                ),
+            };
+            let (key, id) = create_key(&mut store, &name, &scope)?;
+            eprintln!(
+                "created key #{id} {name:?} ({}); it is shown once, store it now:",
+                scope.as_string()
+            );
+            println!("{key}");
+        }
+        KeysCommand::List => {
+            let table = Table {
+                title: "api keys".into(),
+                columns: vec![
+                    "id",
+                    "name",
+                    "scope",
+                    "key_prefix",
+                    "created_at",
+                    "revoked_at",
+                ],
+                rows: store
+                    .keys()?
+                    .into_iter()
+                    .map(|k| {
+                        vec![
+                            Cell::Int(k.id.max(0) as u64),
+                            Cell::Text(k.name),
+                            Cell::Text(k.scope),
+                            Cell::Text(format!("{}…", k.key_prefix)),
+                            Cell::Time(k.created_at),
+                            Cell::time(k.revoked_at),
+                        ]
+                    })
+                    .collect(),
+            };
+            print!("{}", table.render(Format::Table));
+        }
+        KeysCommand::Revoke { id } => {
+            if store.key_revoke(id, now())? {
+                println!("revoked key #{id}");
+            } else {
+                bail!("no active key #{id}: see `ltiscope keys list`");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates a key, stores its hash, returns (key, id).
+fn create_key(store: &mut Store, name: &str, scope: &Scope) -> anyhow::Result<(String, i64)> {
+    let (key, hash) = ltiscope_serve::auth::new_key();
+    let prefix: String = key.chars().take(10).collect();
+    let id = store.key_insert(name, &scope.as_string(), &hash, &prefix, now())?;
+    Ok((key, id))
+}
+
+fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
+    let server = settings.server(&a)?;
+    let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
+    let mut store = open_store(settings)?;
+    if let Some(launches) = a.demo {
+        load_demo(&mut store, &pipeline, launches)?;
+    }
+    let mut rows: Vec<_> = store
+        .keys()?
+        .into_iter()
+        .filter(|k| k.revoked_at.is_none())
+        .map(|k| (k.id, k.name, k.scope, k.key_hash))
+        .collect();
+    if !rows
+        .iter()
+        .any(|r| r.2.starts_with("ingest:") || r.2 == "admin")
+    {
+        // Never anonymous: a local trial gets a generated key instead.
+        let scope = Scope::Ingest("any".into());
+        let (key, id) = create_key(&mut store, "generated at first start", &scope)?;
+        eprintln!(
+            "no ingest keys configured: created key #{id} (ingest:any), shown once:\n\n    {key}\n\nsend it as `Authorization: Bearer <key>`; manage keys with `ltiscope keys`"
+        );
+        rows.push((
+            id,
+            "generated at first start".into(),
+            scope.as_string(),
+            ltiscope_serve::auth::hash_key(&key),
+        ));
+    }
+    let keys = ltiscope_serve::auth::KeyRing::new(rows);
+    eprintln!(
+        "ltiscope serve: db={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms tool_rules={}",
+        settings.db.display(),
+        settings.pii.as_str(),
+        server.listen,
+        server.max_body_bytes,
+        server.queue,
+        server.commit_window.as_millis(),
+        settings.tool_rules.len()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let metrics = std::sync::Arc::new(ltiscope_serve::metrics::Metrics::default());
+    let (writer, writer_thread) = ltiscope_serve::writer::Writer::spawn(
+        store,
+        ltiscope_serve::writer::WriterConfig {
+            queue: server.queue,
+            window: server.commit_window,
+            max_group_events: 20_000,
+        },
+        std::sync::Arc::clone(&metrics),
+    )
+    .context("starting the writer thread")?;
+    let limits = ltiscope_serve::Limits {
+        max_body_bytes: server.max_body_bytes,
+        ..ltiscope_serve::Limits::default()
+    };
+    let state = std::sync::Arc::new(ltiscope_serve::AppState {
+        pipeline,
+        writer,
+        keys,
+        metrics,
+        limits,
+    });
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(server.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (in use? choose another with --listen)",
+                    server.listen
+                )
+            })?;
+        eprintln!("listening on http://{}", listener.local_addr()?);
+        ltiscope_serve::serve(listener, state, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    // Every request handle is gone: the writer commits what is queued, then stops.
+    drop(runtime);
+    let _store = writer_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+    eprintln!("stopped; everything acknowledged is stored");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    eprintln!("shutting down: finishing requests in flight");
+}
+
+/// Loads generated demo launches into an empty database, so a newcomer sees data at once.
+fn load_demo(store: &mut Store, pipeline: &Pipeline, launches: u64) -> anyhow::Result<()> {
+    if !store.tool_usage(&ReportFilter::default())?.is_empty() {
+        eprintln!("--demo: the database already has launches; not loading demo data");
+        return Ok(());
+    }
+    eprintln!("--demo: loading {launches} generated launches ...");
+    // A term that ended today, so "last 90 days" views are full.
+    let mut opts = Options::new(Platform::Mixed, launches, 1);
+    opts.days = 105;
+    opts.start = now() - chrono::Duration::days(105);
+    let received = now();
+    let mut lines = Vec::new();
+    let mut total = ltiscope_store::WriteOutcome::default();
+    let mut flush = |lines: &mut Vec<u8>, store: &mut Store| -> anyhow::Result<()> {
+        let batch = pipeline.prepare_lines(lines, 1, None, received, "demo");
+        total += store.write(&batch)?;
+        lines.clear();
+        Ok(())
+    };
+    for (i, doc) in Generator::new(opts).enumerate() {
+        lines.extend_from_slice(doc.as_bytes());
+        lines.push(b'\n');
+        if i % 5000 == 4999 {
+            flush(&mut lines, store)?;
+        }
+    }
+    flush(&mut lines, store)?;
+    eprintln!(
+        "--demo: stored {} launch records, {} other events",
+        total.launches, total.non_lti
+    );
     Ok(())
 }

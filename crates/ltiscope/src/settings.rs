@@ -37,6 +37,31 @@ struct FileConfig {
     privacy: PrivacyConfig,
     #[serde(default)]
     tools: ToolsConfig,
+    #[serde(default)]
+    server: ServerConfig,
+}
+
+/// `[server]` in the config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    listen: Option<String>,
+    max_body_bytes: Option<usize>,
+    queue: Option<usize>,
+    commit_window_ms: Option<u64>,
+}
+
+/// Collector settings, resolved.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub listen: std::net::SocketAddr,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Bounded queue in front of the writer.
+    pub queue: usize,
+    /// Group-commit window.
+    pub commit_window: std::time::Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,12 +102,17 @@ pub struct Settings {
     pub pseudonym_key: Option<Secret>,
     /// Tool identity rules, in order.
     pub tool_rules: Vec<ToolRule>,
+    /// `[server]` from the config file (flags override it in [`Settings::server`]).
+    server_file: ServerConfig,
 }
 
 impl Settings {
     /// Merges defaults, the config file, environment and flags. `env` is the environment lookup
     /// (passed in so tests need not touch the process environment).
-    pub fn resolve(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+    pub fn resolve(
+        global: &GlobalArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
         let file = match &global.config {
             Some(path) => read_config(path)?,
             None => FileConfig::default(),
@@ -99,7 +129,9 @@ impl Settings {
             None => match file.privacy.pii.as_deref() {
                 None => PiiPolicy::default(),
                 Some(s) => PiiPolicy::parse(s).with_context(|| {
-                    format!("privacy.pii = {s:?} in the config file: use minimise, pseudonymise or keep")
+                    format!(
+                        "privacy.pii = {s:?} in the config file: use minimise, pseudonymise or keep"
+                    )
                 })?,
             },
         };
@@ -139,6 +171,37 @@ impl Settings {
             pii,
             pseudonym_key,
             tool_rules,
+            server_file: file.server,
+        })
+    }
+
+    /// Collector settings: flags (and their variables) over the config file over defaults.
+    pub fn server(&self, args: &crate::args::ServeArgs) -> anyhow::Result<ServerSettings> {
+        let f = &self.server_file;
+        let listen = args
+            .listen
+            .clone()
+            .or_else(|| f.listen.clone())
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen = listen.parse().with_context(|| {
+            format!(
+                "listen address {listen:?} is not HOST:PORT (e.g. 127.0.0.1:8080 or 0.0.0.0:8080)"
+            )
+        })?;
+        let max_body_bytes = args
+            .max_body_bytes
+            .or(f.max_body_bytes)
+            .unwrap_or(10 * 1024 * 1024);
+        if max_body_bytes < 1024 {
+            bail!("max_body_bytes must be at least 1024");
+        }
+        Ok(ServerSettings {
+            listen,
+            max_body_bytes,
+            queue: args.queue.or(f.queue).unwrap_or(1024).max(1),
+            commit_window: std::time::Duration::from_millis(
+                args.commit_window_ms.or(f.commit_window_ms).unwrap_or(5),
+            ),
         })
     }
 
@@ -201,7 +264,8 @@ host = "*.library.example.edu"
         assert!(!format!("{s:?}").contains("a-very-secret-key-123"));
         assert!(s.redactor().is_ok());
         // A flag beats the file.
-        let s = Settings::resolve(&global(Some(path), Some(PiiArg::Keep)), &|_| None).expect("resolve");
+        let s =
+            Settings::resolve(&global(Some(path), Some(PiiArg::Keep)), &|_| None).expect("resolve");
         assert_eq!(s.pii, PiiPolicy::Keep);
     }
 
@@ -210,7 +274,8 @@ host = "*.library.example.edu"
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "[[tools.rules]]\nname = \"X\"\n").expect("write");
-        let err = Settings::resolve(&global(Some(path), None), &|_| None).expect_err("no condition");
+        let err =
+            Settings::resolve(&global(Some(path), None), &|_| None).expect_err("no condition");
         assert!(err.to_string().contains("has no condition"), "{err}");
         let err = Settings::resolve(&global(None, Some(PiiArg::Pseudonymise)), &|_| None)
             .expect("resolves")

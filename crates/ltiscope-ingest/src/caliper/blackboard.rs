@@ -6,14 +6,11 @@
 //! `/ltiLaunches/<uuid>`, the `ext_launch_id` that pairs a launch with its return. The field
 //! mapping is documented in `docs/mapping.md`.
 
-use crate::fields::{id_of, str_at, text_at, url_host};
+use crate::Context;
+use crate::fields::{id_of, str_at, text_at};
 use crate::lti::launch_facts;
 use crate::outcome::Reason;
-use crate::roles::normalise_roles;
-use crate::Context;
-use ltiscope_model::{
-    Action, CourseRef, EventMeta, LaunchRecord, ToolRef, UserRef,
-};
+use ltiscope_model::{Action, CourseRef, EventMeta, LaunchRecord, UserRef};
 use serde_json::Value;
 
 pub(super) fn launch(
@@ -36,6 +33,11 @@ pub(super) fn launch(
     let empty = Value::Null;
     let params = object.get("launchParameters").unwrap_or(&empty);
     let facts = launch_facts(params);
+    let roles = facts.roles(v.get("membership"));
+    let launch_url = str_at(object, "launchUrl")
+        .map(str::to_owned)
+        .or_else(|| facts.target_link_uri.clone());
+    let tool = facts.tool_ref(launch_url);
 
     let actor = &v["actor"];
     let actor_ext = actor.get("extensions").unwrap_or(&empty);
@@ -46,11 +48,6 @@ pub(super) fn launch(
     };
 
     let membership = v.get("membership").unwrap_or(&empty);
-    let roles = if facts.roles.is_empty() {
-        normalise_roles(crate::fields::string_list(membership.get("roles")))
-    } else {
-        normalise_roles(&facts.roles)
-    };
 
     let group = v.get("group").unwrap_or(&empty);
     let course = CourseRef {
@@ -61,20 +58,11 @@ pub(super) fn launch(
         label: facts.context_label,
         title: facts.context_title.or_else(|| text_at(group, "name")),
         course_number: text_at(group, "courseNumber").or(facts.course_number),
-        org_unit_type: facts.context_type.or_else(|| crate::fields::type_of(group).map(str::to_owned)),
+        org_unit_type: facts
+            .context_type
+            .or_else(|| crate::fields::type_of(group).map(str::to_owned)),
     };
 
-    let launch_url = str_at(object, "launchUrl")
-        .map(str::to_owned)
-        .or(facts.target_link_uri);
-    let tool = ToolRef {
-        host: launch_url.as_deref().and_then(url_host),
-        launch_url,
-        consumer_key: facts.consumer_key,
-        client_id: facts.client_id,
-        deployment_id: facts.deployment_id,
-        tool_provider_id: None,
-    };
     let tool_identity = ctx.tools.resolve(&tool);
 
     // `/ltiLaunches/<uuid>` in the object id is the launch id; `ext_launch_id` says the same.

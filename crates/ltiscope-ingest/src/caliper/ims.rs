@@ -2,11 +2,10 @@
 //! `Returned`) with the LTI 1.3 claims in `federatedSession.messageParameters`, and
 //! `ToolUseEvent` (`Used`) with its `AggregateMeasure` metrics.
 
-use crate::fields::{id_of, scalar_text, str_at, string_list, text_at, type_of, url_host};
-use crate::lti::launch_facts;
-use crate::roles::normalise_roles;
 use crate::Context;
-use ltiscope_model::{Action, CourseRef, EventMeta, LaunchRecord, ToolRef, UserRef};
+use crate::fields::{id_of, scalar_text, str_at, text_at, type_of};
+use crate::lti::launch_facts;
+use ltiscope_model::{Action, CourseRef, EventMeta, LaunchRecord, UserRef};
 use serde_json::Value;
 
 /// The actor Caliper sensors use for anonymous events: not a user.
@@ -22,6 +21,20 @@ pub(super) fn launch(v: &Value, meta: EventMeta, action: &str, ctx: &Context<'_>
     let fed = v.get("federatedSession").unwrap_or(&empty);
     let params = fed.get("messageParameters").unwrap_or(&empty);
     let facts = launch_facts(params);
+    let roles = facts.roles(v.get("membership"));
+    let target = v.get("target").unwrap_or(&empty);
+    // The launched tool: the LTI target link, else an LtiLink target, else the tool itself.
+    let launch_url = facts
+        .target_link_uri
+        .clone()
+        .or_else(|| {
+            (type_of(target) == Some("LtiLink"))
+                .then(|| id_of(target))
+                .flatten()
+                .map(str::to_owned)
+        })
+        .or_else(|| id_of(&v["object"]).map(str::to_owned));
+    let tool = facts.tool_ref(launch_url);
 
     let actor_id = id_of(&v["actor"]).filter(|id| *id != ANONYMOUS_PERSON);
     let user = UserRef {
@@ -30,43 +43,25 @@ pub(super) fn launch(v: &Value, meta: EventMeta, action: &str, ctx: &Context<'_>
         external_id: facts.person_sourcedid,
     };
 
-    let membership = v.get("membership").unwrap_or(&empty);
-    let roles = if facts.roles.is_empty() {
-        normalise_roles(string_list(membership.get("roles")))
-    } else {
-        normalise_roles(&facts.roles)
-    };
-
     let group = v.get("group").unwrap_or(&empty);
     let group_id = id_of(group).filter(|id| !id.starts_with("http://purl.imsglobal.org/caliper/"));
     let course = CourseRef {
-        platform_id: facts.context_id.clone().filter(|c| Some(c.as_str()) != group_id),
+        platform_id: facts
+            .context_id
+            .clone()
+            .filter(|c| Some(c.as_str()) != group_id),
         iri: group_id.map(str::to_owned).or(facts.context_id),
         label: facts.context_label,
         title: facts.context_title.or_else(|| text_at(group, "name")),
         course_number: text_at(group, "courseNumber").or(facts.course_number),
-        org_unit_type: type_of(group)
-            .map(str::to_owned)
-            .or(facts.context_type),
+        org_unit_type: type_of(group).map(str::to_owned).or(facts.context_type),
     };
 
-    // The launched tool: the LTI target link, else an LtiLink target, else the tool itself.
-    let target = v.get("target").unwrap_or(&empty);
-    let launch_url = facts
-        .target_link_uri
-        .or_else(|| (type_of(target) == Some("LtiLink")).then(|| id_of(target)).flatten().map(str::to_owned))
-        .or_else(|| id_of(&v["object"]).map(str::to_owned));
-    let tool = ToolRef {
-        host: launch_url.as_deref().and_then(url_host),
-        launch_url,
-        consumer_key: facts.consumer_key,
-        client_id: facts.client_id,
-        deployment_id: facts.deployment_id,
-        tool_provider_id: None,
-    };
     let tool_identity = ctx.tools.resolve(&tool);
 
-    let message_type = facts.message_type.or_else(|| text_at(target, "messageType"));
+    let message_type = facts
+        .message_type
+        .or_else(|| text_at(target, "messageType"));
     let metrics = v
         .get("generated")
         .and_then(|g| g.get("items"))
@@ -98,7 +93,9 @@ pub(super) fn launch(v: &Value, meta: EventMeta, action: &str, ctx: &Context<'_>
         // Launched and Returned share the LTI session: it pairs them.
         launch_id: id_of(fed).map(str::to_owned),
         session_id: v.get("session").and_then(id_of).map(str::to_owned),
-        locale: facts.locale.or_else(|| params.get("locale").and_then(scalar_text)),
+        locale: facts
+            .locale
+            .or_else(|| params.get("locale").and_then(scalar_text)),
         metrics,
     }
 }

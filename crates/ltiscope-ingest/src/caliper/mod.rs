@@ -11,10 +11,10 @@ mod blackboard;
 mod ims;
 mod validate;
 
-use crate::fields::{id_of, normalise_event_id, content_id, short_term, str_at, type_of};
+use crate::Context;
+use crate::fields::{content_id, id_of, normalise_event_id, short_term, str_at, type_of};
 use crate::outcome::{Batch, EventKind, ParsedEvent, Reason, RejectedBody, Rejection};
 use crate::time::parse_timestamp;
-use crate::Context;
 use ltiscope_model::{EventMeta, Source};
 use serde_json::Value;
 
@@ -28,7 +28,9 @@ pub(crate) struct Envelope<'a> {
 /// True for `{sensor, sendTime, dataVersion, data}`.
 pub(crate) fn is_envelope(v: &Value) -> bool {
     v.get("data").is_some()
-        && (v.get("sensor").is_some() || v.get("sendTime").is_some() || v.get("dataVersion").is_some())
+        && (v.get("sensor").is_some()
+            || v.get("sendTime").is_some()
+            || v.get("dataVersion").is_some())
 }
 
 /// True for anything with a Caliper type: an event (with `action`) or an entity.
@@ -63,7 +65,13 @@ pub(crate) fn parse_envelope(mut v: Value, ctx: &Context<'_>, out: &mut Batch, i
 }
 
 /// Parses one event or entity into `out`.
-pub(crate) fn push_item(item: Value, env: Envelope<'_>, ctx: &Context<'_>, out: &mut Batch, index: usize) {
+pub(crate) fn push_item(
+    item: Value,
+    env: Envelope<'_>,
+    ctx: &Context<'_>,
+    out: &mut Batch,
+    index: usize,
+) {
     if !item.is_object() {
         out.rejected.push(Rejection {
             index,
@@ -109,7 +117,8 @@ fn parse_item(v: &Value, env: Envelope<'_>, ctx: &Context<'_>) -> Result<EventKi
             return Err(Reason::MissingField(field.into()));
         }
     }
-    let time_text = str_at(v, "eventTime").ok_or_else(|| Reason::MissingField("eventTime".into()))?;
+    let time_text =
+        str_at(v, "eventTime").ok_or_else(|| Reason::MissingField("eventTime".into()))?;
     let event_time =
         parse_timestamp(time_text).ok_or_else(|| Reason::InvalidTimestamp("eventTime".into()))?;
     let meta = EventMeta {
@@ -127,9 +136,9 @@ fn parse_item(v: &Value, env: Envelope<'_>, ctx: &Context<'_>) -> Result<EventKi
         return blackboard::launch(v, meta, action, ctx).map(|r| EventKind::Launch(Box::new(r)));
     }
     match (event_type, action) {
-        ("ToolLaunchEvent", "Launched" | "Returned") | ("ToolUseEvent", "Used") => {
-            Ok(EventKind::Launch(Box::new(ims::launch(v, meta, action, ctx))))
-        }
+        ("ToolLaunchEvent", "Launched" | "Returned") | ("ToolUseEvent", "Used") => Ok(
+            EventKind::Launch(Box::new(ims::launch(v, meta, action, ctx))),
+        ),
         _ => Ok(EventKind::Other(meta)),
     }
 }

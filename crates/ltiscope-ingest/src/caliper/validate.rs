@@ -65,16 +65,15 @@ pub(crate) fn check_event(v: &Value, event_type: &str, action: &str) -> Result<(
         check_reference(v, field)?;
     }
     let entity = |field: &str| v.get(field).and_then(type_of);
-    let expect = |field: &str, expected: &'static str, ok: &dyn Fn(&str) -> bool| match entity(
-        field,
-    ) {
-        Some(found) if !ok(found) => Err(Reason::WrongEntityType {
-            field: field.to_owned(),
-            expected,
-            found: found.to_owned(),
-        }),
-        _ => Ok(()),
-    };
+    let expect =
+        |field: &str, expected: &'static str, ok: &dyn Fn(&str) -> bool| match entity(field) {
+            Some(found) if !ok(found) => Err(Reason::WrongEntityType {
+                field: field.to_owned(),
+                expected,
+                found: found.to_owned(),
+            }),
+            _ => Ok(()),
+        };
     let unsupported = || {
         Err(Reason::UnsupportedAction {
             event_type: event_type.to_owned(),
@@ -84,32 +83,46 @@ pub(crate) fn check_event(v: &Value, event_type: &str, action: &str) -> Result<(
     match event_type {
         "SessionEvent" => {
             match action {
-                "LoggedIn" | "LoggedOut" => {
-                    expect("object", "a SoftwareApplication", &|t| t == "SoftwareApplication")?
-                }
-                "TimedOut" => expect("object", "a Session", &|t| t == "Session" || t == "LtiSession")?,
+                "LoggedIn" | "LoggedOut" => expect("object", "a SoftwareApplication", &|t| {
+                    t == "SoftwareApplication"
+                })?,
+                "TimedOut" => expect("object", "a Session", &|t| {
+                    t == "Session" || t == "LtiSession"
+                })?,
                 _ => return unsupported(),
             }
-            expect("referrer", "a DigitalResource or SoftwareApplication", &|t| {
-                !is_agent_like(t)
-            })?;
+            expect(
+                "referrer",
+                "a DigitalResource or SoftwareApplication",
+                &|t| !is_agent_like(t),
+            )?;
         }
         "ToolLaunchEvent" => {
             if !matches!(action, "Launched" | "Returned") {
                 return unsupported();
             }
-            expect("object", "a SoftwareApplication", &|t| t == "SoftwareApplication")?;
-            expect("target", "a DigitalResource or LtiLink", &|t| !is_agent_like(t))?;
-            expect("referrer", "a DigitalResource or SoftwareApplication", &|t| {
+            expect("object", "a SoftwareApplication", &|t| {
+                t == "SoftwareApplication"
+            })?;
+            expect("target", "a DigitalResource or LtiLink", &|t| {
                 !is_agent_like(t)
             })?;
+            expect(
+                "referrer",
+                "a DigitalResource or SoftwareApplication",
+                &|t| !is_agent_like(t),
+            )?;
         }
         "ToolUseEvent" => {
             if action != "Used" {
                 return unsupported();
             }
-            expect("object", "a SoftwareApplication", &|t| t == "SoftwareApplication")?;
-            expect("target", "a SoftwareApplication", &|t| t == "SoftwareApplication")?;
+            expect("object", "a SoftwareApplication", &|t| {
+                t == "SoftwareApplication"
+            })?;
+            expect("target", "a SoftwareApplication", &|t| {
+                t == "SoftwareApplication"
+            })?;
             expect("generated", "an AggregateMeasureCollection", &|t| {
                 t == "AggregateMeasureCollection"
             })?;

@@ -326,11 +326,20 @@ impl Generator {
         // Instructors launch far more often per head, but students outnumber them.
         let r = rng.f64();
         let (role, person) = if r < 0.08 {
-            (Role::Instructor, course.instructors[rng.below(course.instructors.len())])
+            (
+                Role::Instructor,
+                course.instructors[rng.below(course.instructors.len())],
+            )
         } else if r < 0.11 && !course.assistants.is_empty() {
-            (Role::Assistant, course.assistants[rng.below(course.assistants.len())])
+            (
+                Role::Assistant,
+                course.assistants[rng.below(course.assistants.len())],
+            )
         } else {
-            (Role::Learner, course.learners[rng.below(course.learners.len())])
+            (
+                Role::Learner,
+                course.learners[rng.below(course.learners.len())],
+            )
         };
         let platform = match self.opts.platform {
             Platform::Mixed => match rng.below(20) {
@@ -341,8 +350,8 @@ impl Generator {
             p => p,
         };
         let test_user = rng.chance(0.003);
-        let minutes_in_tool = (platform != Platform::Brightspace && rng.chance(self.opts.return_rate))
-            .then(|| {
+        let minutes_in_tool =
+            (platform != Platform::Brightspace && rng.chance(self.opts.return_rate)).then(|| {
                 rng.lognormal(self.world.tools[tool].median_minutes, 0.9)
                     .clamp(0.1, 240.0)
             });

@@ -3,7 +3,7 @@
 use super::{Launch, Platform, Rng, Role, World};
 use chrono::{Duration, SecondsFormat};
 use ltiscope_model::Timestamp;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const BB_CTX: &str = "http://caliper.blackboard.com/ctx/caliper/v1/Context";
 const V1P1: &str = "http://purl.imsglobal.org/ctx/caliper/v1p1";
@@ -125,7 +125,8 @@ fn blackboard(l: &Launch, w: &World, rng: &mut Rng) -> Vec<String> {
 }
 
 fn id_seed(s: &str, k: u64) -> u64 {
-    s.bytes().fold(k, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+    s.bytes()
+        .fold(k, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
 }
 
 fn rng_octet(x: u64) -> u8 {
@@ -302,8 +303,10 @@ pub(super) fn malform(doc: String, rng: &mut Rng) -> String {
         1 => doc
             .replacen("\"eventTime\":\"", "\"eventTime\":\"yesterday ", 1)
             .replacen("\"timestamp\":\"", "\"timestamp\":\"yesterday ", 1),
-        _ => doc
-            .replacen("\"eventTime\"", "\"eventTimeX\"", 1)
-            .replacen("\"timestamp\"", "\"timestampX\"", 1),
+        _ => doc.replacen("\"eventTime\"", "\"eventTimeX\"", 1).replacen(
+            "\"timestamp\"",
+            "\"timestampX\"",
+            1,
+        ),
     }
 }

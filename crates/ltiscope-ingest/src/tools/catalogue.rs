@@ -67,7 +67,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("studiosity.com", "studiosity", "Studiosity"),
     ("unicheck.com", "unicheck", "Unicheck"),
     ("ouriginal.com", "ouriginal", "Ouriginal"),
-    ("bbcollaborate.com", "blackboard-collaborate", "Blackboard Collaborate"),
+    (
+        "bbcollaborate.com",
+        "blackboard-collaborate",
+        "Blackboard Collaborate",
+    ),
     ("webex.com", "webex", "Webex"),
     ("screenpal.com", "screenpal", "ScreenPal"),
     ("goreact.com", "goreact", "GoReact"),

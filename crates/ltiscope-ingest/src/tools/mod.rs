@@ -49,10 +49,12 @@ impl ToolRule {
             Some(pattern) => {
                 any = true;
                 let pattern = pattern.to_ascii_lowercase();
-                tool.host.as_deref().is_some_and(|h| match pattern.strip_prefix("*.") {
-                    Some(domain) => catalogue::host_in_domain(h, domain),
-                    None => h == pattern,
-                })
+                tool.host
+                    .as_deref()
+                    .is_some_and(|h| match pattern.strip_prefix("*.") {
+                        Some(domain) => catalogue::host_in_domain(h, domain),
+                        None => h == pattern,
+                    })
             }
         };
         let path_ok = match &self.path {
@@ -185,9 +187,15 @@ mod tests {
     fn catalogue_then_domain() {
         let r = ToolResolver::default();
         let t = r.resolve(&tool("https://api.turnitin.com/lti/1p3/launch"));
-        assert_eq!((t.id.as_str(), t.matched_by), ("turnitin", ToolMatch::Catalogue));
+        assert_eq!(
+            (t.id.as_str(), t.matched_by),
+            ("turnitin", ToolMatch::Catalogue)
+        );
         let t = r.resolve(&tool("https://lti.tools.example.co.uk/launch"));
-        assert_eq!((t.id.as_str(), t.matched_by), ("example.co.uk", ToolMatch::Domain));
+        assert_eq!(
+            (t.id.as_str(), t.matched_by),
+            ("example.co.uk", ToolMatch::Domain)
+        );
         // herokuapp.com is a public suffix: each app is its own tool.
         let t = r.resolve(&tool("https://ltiah.herokuapp.com/launch_lti"));
         assert_eq!(t.id, "ltiah.herokuapp.com");
@@ -211,10 +219,14 @@ mod tests {
             },
         ]);
         assert_eq!(
-            r.resolve(&tool("https://lti.example.org/reserves/launch")).id,
+            r.resolve(&tool("https://lti.example.org/reserves/launch"))
+                .id,
             "library-reserves"
         );
-        assert_eq!(r.resolve(&tool("https://lti.example.org/other")).id, "example.org");
+        assert_eq!(
+            r.resolve(&tool("https://lti.example.org/other")).id,
+            "example.org"
+        );
         let mut t = tool("https://x.example.net/");
         t.client_id = Some("abc".into());
         assert_eq!(r.resolve(&t).matched_by, ToolMatch::Rule);

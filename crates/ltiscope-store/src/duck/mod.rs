@@ -2,7 +2,7 @@
 
 mod schema;
 
-use crate::{QuarantinedItem, StoreError, WriteBatch, WriteOutcome, event_key};
+use crate::{ApiKeyRow, QuarantinedItem, StoreError, WriteBatch, WriteOutcome, event_key};
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{Connection, params, params_from_iter};
 use ltiscope_ingest::{EventKind, RejectedBody};
@@ -86,21 +86,26 @@ impl DuckStore {
         )?)
     }
 
-    pub(crate) fn write(&mut self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
-        let mut outcome = WriteOutcome::default();
-        let received_at = batch.received_at.unwrap_or_else(chrono::Utc::now);
-        // Repeats inside the batch are duplicates too; only the first is staged.
-        // Per source: (launches, non-LTI, duplicates), for the ingest log.
-        let mut per_source: HashMap<Source, (u64, u64, u64)> = HashMap::new();
-        let mut seen = HashSet::with_capacity(batch.events.len());
-        let mut staged = Vec::with_capacity(batch.events.len());
-        for e in &batch.events {
-            let key = event_key(e.get().meta());
-            if seen.insert(key) {
-                staged.push((key, e.get()));
-            } else {
-                outcome.duplicates += 1;
-                per_source.entry(e.get().meta().source).or_default().2 += 1;
+    /// Stores several batches in one transaction (group commit): one outcome per batch.
+    pub(crate) fn write_many(
+        &mut self,
+        batches: &[&WriteBatch],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut outcomes = vec![WriteOutcome::default(); batches.len()];
+        // Per (batch, source): (launches, non-LTI, duplicates), for the ingest log.
+        let mut per_source: HashMap<(usize, Source), (u64, u64, u64)> = HashMap::new();
+        // Repeats inside the batches are duplicates too; only the first copy is staged.
+        let mut seen = HashSet::new();
+        let mut staged = Vec::new();
+        for (b, batch) in batches.iter().enumerate() {
+            for e in &batch.events {
+                let key = event_key(e.get().meta());
+                if seen.insert(key) {
+                    staged.push((b, key, e.get()));
+                } else {
+                    outcomes[b].duplicates += 1;
+                    per_source.entry((b, e.get().meta().source)).or_default().2 += 1;
+                }
             }
         }
         let tx = self.conn.transaction()?;
@@ -110,7 +115,7 @@ impl DuckStore {
         )?;
         {
             let mut app = tx.appender("stage_events")?;
-            for (key, e) in &staged {
+            for (_, key, e) in &staged {
                 let m = e.meta();
                 let kind = match &e.kind {
                     EventKind::Launch(_) => "launch",
@@ -141,8 +146,9 @@ impl DuckStore {
         };
         {
             let mut app = tx.appender("launches")?;
-            for (key, e) in &staged {
-                let entry = per_source.entry(e.meta().source).or_default();
+            for (b, key, e) in &staged {
+                let entry = per_source.entry((*b, e.meta().source)).or_default();
+                let outcome = &mut outcomes[*b];
                 if !inserted.contains(key) {
                     outcome.duplicates += 1;
                     entry.2 += 1;
@@ -164,9 +170,10 @@ impl DuckStore {
         }
         {
             let mut stmt = tx.prepare("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?)")?;
-            for (source, (launches, non_lti, dups)) in &per_source {
+            for ((b, source), (launches, non_lti, dups)) in &per_source {
+                let batch = batches[*b];
                 stmt.execute(params![
-                    ts(received_at),
+                    ts(batch.received_at.unwrap_or_else(chrono::Utc::now)),
                     batch.origin,
                     source.as_str(),
                     *launches as i64,
@@ -178,26 +185,64 @@ impl DuckStore {
                 "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
             )?;
-            for r in &batch.rejected {
-                let r = r.get();
-                let body = match &r.body {
-                    RejectedBody::Json(v) => v.to_string(),
-                    RejectedBody::Text(t) => t.clone(),
-                };
-                q.execute(params![
-                    ts(received_at),
-                    batch.source_hint.map(Source::as_str),
-                    batch.origin,
-                    r.index as i64,
-                    r.reason.code(),
-                    r.reason.to_string(),
-                    body
-                ])?;
-                outcome.quarantined += 1;
+            for (b, batch) in batches.iter().enumerate() {
+                let received_at = batch.received_at.unwrap_or_else(chrono::Utc::now);
+                for r in &batch.rejected {
+                    let r = r.get();
+                    let body = match &r.body {
+                        RejectedBody::Json(v) => v.to_string(),
+                        RejectedBody::Text(t) => t.clone(),
+                    };
+                    q.execute(params![
+                        ts(received_at),
+                        batch.source_hint.map(Source::as_str),
+                        batch.origin,
+                        r.index as i64,
+                        r.reason.code(),
+                        r.reason.to_string(),
+                        body
+                    ])?;
+                    outcomes[b].quarantined += 1;
+                }
             }
         }
         tx.commit()?;
-        Ok(outcome)
+        Ok(outcomes)
+    }
+
+    pub(crate) fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let columns: Vec<(String, String)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT table_name, column_name FROM information_schema.columns
+                 WHERE table_schema = 'main' AND data_type = 'VARCHAR' ORDER BY 1, 2",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut found = Vec::new();
+        for (table, column) in columns {
+            // Names come from the catalogue, not from input; quoted all the same.
+            let sql = format!(
+                "SELECT count(*) FROM \"{}\" WHERE contains(\"{}\", ?)",
+                table.replace('"', "\"\""),
+                column.replace('"', "\"\"")
+            );
+            let n: i64 = self.conn.query_row(&sql, params![needle], |r| r.get(0))?;
+            if n > 0 {
+                found.push((table, column, n as u64));
+            }
+        }
+        Ok(found)
+    }
+
+    pub(crate) fn event_id_counts(&self, source: Source) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT event_id, count(*) FROM events WHERE source = ? GROUP BY event_id ORDER BY 1",
+        )?;
+        let rows = stmt.query_map(params![source.as_str()], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub(crate) fn tool_usage(&self, f: &ReportFilter) -> Result<Vec<ToolUsage>, StoreError> {
@@ -258,7 +303,10 @@ impl DuckStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub(crate) fn source_quality(&self, f: &ReportFilter) -> Result<Vec<SourceQuality>, StoreError> {
+    pub(crate) fn source_quality(
+        &self,
+        f: &ReportFilter,
+    ) -> Result<Vec<SourceQuality>, StoreError> {
         let (range, args) = received_filter(f);
         let mut by_source: HashMap<Option<String>, SourceQuality> = HashMap::new();
         let sql = format!(
@@ -281,7 +329,9 @@ impl DuckStore {
             q.lag_p95_seconds = r.get(4)?;
             q.last_event = r.get::<_, Option<i64>>(5)?.map(from_micros);
         }
-        let sql = format!("SELECT source, sum(duplicates) FROM ingest_log WHERE true {range} GROUP BY source");
+        let sql = format!(
+            "SELECT source, sum(duplicates) FROM ingest_log WHERE true {range} GROUP BY source"
+        );
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(params_from_iter(args.iter()))?;
         while let Some(r) = rows.next()? {
@@ -289,7 +339,8 @@ impl DuckStore {
             by_source.entry(Some(source)).or_default().duplicates =
                 r.get::<_, Option<i128>>(1)?.unwrap_or(0) as u64;
         }
-        let sql = format!("SELECT source, count(*) FROM quarantine WHERE true {range} GROUP BY source");
+        let sql =
+            format!("SELECT source, count(*) FROM quarantine WHERE true {range} GROUP BY source");
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(params_from_iter(args.iter()))?;
         while let Some(r) = rows.next()? {
@@ -345,7 +396,53 @@ impl DuckStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub(crate) fn quarantine_mark_replayed(&mut self, ids: &[i64], at: Timestamp) -> Result<(), StoreError> {
+    pub(crate) fn key_insert(
+        &mut self,
+        name: &str,
+        scope: &str,
+        key_hash: &str,
+        key_prefix: &str,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "INSERT INTO api_keys (name, scope, key_hash, key_prefix, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            params![name, scope, key_hash, key_prefix, ts(at)],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub(crate) fn keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, scope, key_hash, key_prefix, epoch_us(created_at), epoch_us(revoked_at)
+             FROM api_keys ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ApiKeyRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                scope: r.get(2)?,
+                key_hash: r.get(3)?,
+                key_prefix: r.get(4)?,
+                created_at: from_micros(r.get(5)?),
+                revoked_at: r.get::<_, Option<i64>>(6)?.map(from_micros),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) fn key_revoke(&mut self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            params![ts(at), id],
+        )?;
+        Ok(n > 0)
+    }
+
+    pub(crate) fn quarantine_mark_replayed(
+        &mut self,
+        ids: &[i64],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare("UPDATE quarantine SET replayed_at = ? WHERE id = ?")?;
@@ -358,7 +455,11 @@ impl DuckStore {
     }
 }
 
-fn append_launch(app: &mut duckdb::Appender<'_>, key: i128, r: &LaunchRecord) -> Result<(), duckdb::Error> {
+fn append_launch(
+    app: &mut duckdb::Appender<'_>,
+    key: i128,
+    r: &LaunchRecord,
+) -> Result<(), duckdb::Error> {
     let m = &r.meta;
     let user_key = r.user.key();
     let course_key = r.course.key();

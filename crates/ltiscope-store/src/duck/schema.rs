@@ -2,10 +2,11 @@
 //! edit a shipped migration: add a new one.
 
 /// (version, name, SQL).
-pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "events, launches, quarantine, ingest log",
-    r#"
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "events, launches, quarantine, ingest log",
+        r#"
 CREATE TABLE events (
     event_key   HUGEINT PRIMARY KEY,      -- hash of (source, tenant, event_id): idempotency
     source      VARCHAR NOT NULL,
@@ -84,4 +85,21 @@ CREATE TABLE ingest_log (
     duplicates  BIGINT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "api keys",
+        r#"
+CREATE SEQUENCE api_key_id START 1;
+CREATE TABLE api_keys (
+    id          BIGINT PRIMARY KEY DEFAULT nextval('api_key_id'),
+    name        VARCHAR NOT NULL,
+    scope       VARCHAR NOT NULL,         -- ingest:<source>|ingest:any|read|admin
+    key_hash    VARCHAR NOT NULL,         -- hex SHA-256 of the key; the key itself is never stored
+    key_prefix  VARCHAR NOT NULL,         -- first characters, to recognise a key in lists
+    created_at  TIMESTAMP NOT NULL,
+    revoked_at  TIMESTAMP
+);
+"#,
+    ),
+];

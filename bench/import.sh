@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Import benchmark (issue 2): 1,000,000 generated Blackboard LTIEvents from one JSON Lines file
+# into a fresh DuckDB database, side by side with the bare serde_json parse ceiling on the same
+# bytes, then the tools report over those launches. Prints one JSON object per measurement.
+#
+# Usage: bash bench/import.sh [LAUNCHES] [WORKDIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-1000000}"
+WORK="${2:-$(mktemp -d)}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ltiscope-target}"
+cargo build --release -q -p ltiscope -p ltiscope-ingest --example parse_ceiling
+BIN="$CARGO_TARGET_DIR/release/ltiscope"
+CEIL="$CARGO_TARGET_DIR/release/examples/parse_ceiling"
+FILE="$WORK/bb-$N.jsonl"
+DB="$WORK/bench.duckdb"
+
+[ -f "$FILE" ] || "$BIN" generate --platform blackboard --launches "$N" --seed 1 \
+  --returns 0 --non-lti 0 --out "$FILE"
+echo "{\"file_bytes\": $(stat -c %s "$FILE"), \"events\": $(wc -l < "$FILE")}"
+cat "$FILE" > /dev/null   # warm the page cache for both contenders
+
+ceiling() { "$CEIL" "$FILE"; }
+import() {
+  rm -f "$DB" "$DB.wal"
+  local t0 t1
+  t0=$(date +%s.%N)
+  /usr/bin/time -f '{"import_max_rss_kib": %M}' "$BIN" --db "$DB" import "$FILE" > "$WORK/import.out" 2> "$WORK/import.time"
+  t1=$(date +%s.%N)
+  echo "{\"import_seconds\": $(echo "$t1 - $t0" | bc), \"import_per_second\": $(echo "$(wc -l < "$FILE") / ($t1 - $t0)" | bc)}"
+  tail -1 "$WORK/import.time"
+}
+# Ceiling, import, ceiling: the import is compared with the mean of the two ceilings around it.
+ceiling; import; ceiling
+cat "$WORK/import.out" >&2
+echo "{\"db_bytes\": $(du -cb "$DB"* | tail -1 | cut -f1)}"
+for i in 1 2 3 4 5; do
+  t0=$(date +%s%N); "$BIN" --db "$DB" report tools > /dev/null; t1=$(date +%s%N)
+  echo "{\"report_tools_ms\": $(( (t1 - t0) / 1000000 ))}"
+done

@@ -1,0 +1,509 @@
+//! Route handlers. Each ingest handler: authenticate, check content type and size, read and
+//! inflate the body within its time limit, parse and redact on a blocking thread, queue for the
+//! writer, answer once committed.
+
+use crate::AppState;
+use crate::auth::presented_keys;
+use crate::error::ApiError;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ltiscope_ingest::{Reason, RejectedBody};
+use ltiscope_model::Source;
+use ltiscope_store::{WriteBatch, WriteOutcome};
+use serde_json::Value;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Caliper data versions accepted in an envelope's `dataVersion`.
+const CALIPER_VERSIONS: &[&str] = &[
+    "http://purl.imsglobal.org/ctx/caliper/v1p1",
+    "http://purl.imsglobal.org/ctx/caliper/v1p2",
+];
+
+pub(crate) fn routes(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/caliper", get(caliper_config).post(caliper_post))
+        .route(
+            "/xapi/statements",
+            axum::routing::post(xapi_post).put(xapi_put),
+        )
+        .route("/xapi/about", get(xapi_about))
+        .route("/brightspace", axum::routing::post(brightspace_post))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    let body = serde_json::json!({"error": "no such endpoint: send events to POST /caliper, /xapi/statements or /brightspace"});
+    (StatusCode::NOT_FOUND, body.to_string()).into_response()
+}
+
+async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    // Ready when the writer can take work: a full queue means not ready for more.
+    let depth = s
+        .metrics
+        .queue_depth
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if s.writer.is_running() {
+        (StatusCode::OK, format!("ready (queue depth {depth})\n")).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "the writer has stopped\n").into_response()
+    }
+}
+
+async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+    let mut r = s.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+async fn caliper_config(State(s): State<Arc<AppState>>) -> Response {
+    axum::Json(serde_json::json!({
+        "caliperSupportedVersions": CALIPER_VERSIONS,
+        "caliperMaximumPayloadSize": s.limits.max_body_bytes,
+    }))
+    .into_response()
+}
+
+/// Which endpoint a request came to, for metrics, scopes and quarantine origins.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Caliper,
+    Xapi,
+    Brightspace,
+}
+
+impl Endpoint {
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Caliper => "caliper",
+            Endpoint::Xapi => "xapi",
+            Endpoint::Brightspace => "brightspace",
+        }
+    }
+
+    /// Key scopes (`ingest:<family>`) allowed here.
+    fn allows(self, scope: &crate::auth::Scope) -> bool {
+        match self {
+            // Blackboard and any other Caliper sensor post here.
+            Endpoint::Caliper => scope.may_ingest("caliper") || scope.may_ingest("blackboard"),
+            Endpoint::Xapi => scope.may_ingest("xapi") || scope.may_ingest("brightspace"),
+            Endpoint::Brightspace => scope.may_ingest("brightspace"),
+        }
+    }
+
+    fn source_hint(self) -> Option<Source> {
+        match self {
+            Endpoint::Caliper => None,
+            Endpoint::Xapi => None,
+            Endpoint::Brightspace => Some(Source::BrightspaceBds),
+        }
+    }
+}
+
+fn authenticate(s: &AppState, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), ApiError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized)?;
+    let entry = presented_keys(header)
+        .iter()
+        .find_map(|k| s.keys.check(k))
+        .ok_or(ApiError::Unauthorized)?;
+    if endpoint.allows(&entry.scope) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("send events to this endpoint"))
+    }
+}
+
+fn check_content_type(headers: &HeaderMap, required: bool) -> Result<(), ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return if required {
+            Err(ApiError::UnsupportedMediaType(
+                "missing Content-Type: send application/json".into(),
+            ))
+        } else {
+            Ok(())
+        };
+    };
+    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    match mime {
+        "application/json"
+        | "application/ld+json"
+        | "application/x-ndjson"
+        | "application/jsonl"
+        | "application/json-seq"
+        | "text/plain" => Ok(()),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {other:?} is not accepted: send application/json"
+        ))),
+    }
+}
+
+/// Reads the body within the time and size limits and inflates gzip.
+async fn read_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let max = s.limits.max_body_bytes;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && len > max
+    {
+        return Err(ApiError::TooLarge(max));
+    }
+    let bytes =
+        match tokio::time::timeout(s.limits.body_timeout, axum::body::to_bytes(body, max)).await {
+            Err(_) => return Err(ApiError::Timeout),
+            Ok(Err(e)) => {
+                let text = format!("{e:?}").to_ascii_lowercase();
+                return Err(if text.contains("length limit") {
+                    ApiError::TooLarge(max)
+                } else {
+                    ApiError::BadRequest("the request body could not be read".into())
+                });
+            }
+            Ok(Ok(b)) => b,
+        };
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("identity") | Some("") => Ok(bytes),
+        Some("gzip") | Some("x-gzip") => {
+            let inflated_max = s.limits.max_inflated_bytes;
+            let inflated =
+                tokio::task::spawn_blocking(move || ltiscope_ingest::gunzip(&bytes, inflated_max))
+                    .await
+                    .map_err(|_| ApiError::Unavailable)?;
+            match inflated {
+                Ok(b) => Ok(Bytes::from(b)),
+                Err(ltiscope_ingest::DecodeError::TooLarge(n)) => Err(ApiError::TooLarge(n)),
+                Err(e) => Err(ApiError::BadRequest(e.to_string())),
+            }
+        }
+        Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Encoding {other:?} is not accepted: send gzip or nothing"
+        ))),
+    }
+}
+
+/// Queues a batch and waits for its commit.
+async fn commit(s: &AppState, batch: WriteBatch) -> Result<WriteOutcome, ApiError> {
+    let rx = s
+        .writer
+        .submit(batch)
+        .map_err(|_| ApiError::Overloaded(s.limits.retry_after_seconds))?;
+    match rx.await {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(_)) | Err(_) => Err(ApiError::Unavailable),
+    }
+}
+
+/// Quarantines a body that cannot be taken apart, then answers 400 with the reason.
+async fn reject_body(
+    s: &AppState,
+    endpoint: Endpoint,
+    bytes: &[u8],
+    reason: Reason,
+) -> Result<Response, ApiError> {
+    let message = reason.to_string();
+    let body = match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => RejectedBody::Json(v),
+        Err(_) => RejectedBody::Text(String::from_utf8_lossy(bytes).into_owned()),
+    };
+    let batch = s.pipeline.quarantine_body(
+        body,
+        reason,
+        endpoint.source_hint(),
+        chrono::Utc::now(),
+        endpoint.name(),
+    );
+    commit(s, batch).await?;
+    Err(ApiError::BadRequest(format!(
+        "{message} (the body was quarantined)"
+    )))
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, Reason> {
+    serde_json::from_slice::<Value>(bytes).map_err(|e| Reason::NotJson(e.to_string()))
+}
+
+/// Wraps a handler body: timing, metrics and error rendering in one place.
+async fn respond<F>(s: &Arc<AppState>, endpoint: Endpoint, f: F) -> Response
+where
+    F: Future<Output = Result<Response, ApiError>>,
+{
+    let started = Instant::now();
+    let response = match f.await {
+        Ok(r) => r,
+        Err(e) => {
+            let status = e.status();
+            if status.is_server_error() {
+                tracing::warn!(endpoint = endpoint.name(), %status, "request refused");
+            }
+            e.into_response()
+        }
+    };
+    s.metrics.record_response(
+        endpoint.name(),
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn caliper_post(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    let st = Arc::clone(&s);
+    respond(&s, Endpoint::Caliper, async move {
+        authenticate(&st, &headers, Endpoint::Caliper)?;
+        check_content_type(&headers, true)?;
+        let bytes = read_body(&st, &headers, body).await?;
+        let value = match parse_json(&bytes) {
+            Ok(v) => v,
+            Err(reason) => return reject_body(&st, Endpoint::Caliper, &bytes, reason).await,
+        };
+        if value.get("data").is_none() {
+            let reason = Reason::InvalidField {
+                field: "data".into(),
+                expected: "present: POST /caliper takes a Caliper envelope {sensor, sendTime, dataVersion, data}",
+            };
+            return reject_body(&st, Endpoint::Caliper, &bytes, reason).await;
+        }
+        if let Some(version) = value.get("dataVersion").and_then(Value::as_str)
+            && !CALIPER_VERSIONS.contains(&version)
+        {
+            return Err(ApiError::Unprocessable(format!(
+                "dataVersion {version:?} is not supported: send one of {}",
+                CALIPER_VERSIONS.join(", ")
+            )));
+        }
+        let pipeline = st.clone();
+        let batch = tokio::task::spawn_blocking(move || {
+            pipeline
+                .pipeline
+                .prepare_value(value, None, chrono::Utc::now(), Endpoint::Caliper.name())
+        })
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+        commit(&st, batch).await?;
+        // The Caliper endpoint rules: 200 with an empty body; senders treat anything else as failure.
+        Ok(StatusCode::OK.into_response())
+    })
+    .await
+}
+
+async fn brightspace_post(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let st = Arc::clone(&s);
+    respond(&s, Endpoint::Brightspace, async move {
+        authenticate(&st, &headers, Endpoint::Brightspace)?;
+        check_content_type(&headers, false)?;
+        let bytes = read_body(&st, &headers, body).await?;
+        let pipeline = st.clone();
+        let batch = tokio::task::spawn_blocking(move || {
+            pipeline.pipeline.prepare(
+                &bytes,
+                Endpoint::Brightspace.source_hint(),
+                chrono::Utc::now(),
+                Endpoint::Brightspace.name(),
+            )
+        })
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+        let whole_body_bad = batch.events.is_empty()
+            && batch.rejected.len() == 1
+            && batch.rejected[0].get().reason.code() == "not_json";
+        let message = whole_body_bad.then(|| batch.rejected[0].get().reason.to_string());
+        let outcome = commit(&st, batch).await?;
+        if let Some(m) = message {
+            return Err(ApiError::BadRequest(format!(
+                "{m} (the body was quarantined)"
+            )));
+        }
+        Ok(axum::Json(serde_json::json!({
+            "stored": outcome.launches + outcome.non_lti,
+            "duplicates": outcome.duplicates,
+            "quarantined": outcome.quarantined,
+        }))
+        .into_response())
+    })
+    .await
+}
+
+/// The xAPI version a request speaks, from `X-Experience-API-Version` (required by xAPI).
+fn xapi_version(headers: &HeaderMap) -> Result<&'static str, ApiError> {
+    let v = headers
+        .get("x-experience-api-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "missing X-Experience-API-Version header: send 1.0.3 or 2.0.0".into(),
+            )
+        })?;
+    if v.starts_with("1.0") {
+        Ok("1.0.3")
+    } else if v.starts_with("2.0") {
+        Ok("2.0.0")
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "X-Experience-API-Version {v:?} is not supported: send 1.0.x or 2.0.x"
+        )))
+    }
+}
+
+fn with_xapi_version(mut r: Response, version: &'static str) -> Response {
+    r.headers_mut().insert(
+        "x-experience-api-version",
+        HeaderValue::from_static(version),
+    );
+    r
+}
+
+/// Gives every statement an id (xAPI: the LRS assigns missing ones) and returns them in order.
+fn assign_ids(statements: &mut [Value]) -> Result<Vec<String>, ApiError> {
+    statements
+        .iter_mut()
+        .map(|st| {
+            let Value::Object(map) = st else {
+                return Err(ApiError::BadRequest(
+                    "every statement must be a JSON object".into(),
+                ));
+            };
+            match map.get("id") {
+                Some(Value::String(id)) => Ok(id.clone()),
+                None | Some(Value::Null) => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    map.insert("id".into(), Value::String(id.clone()));
+                    Ok(id)
+                }
+                Some(_) => Err(ApiError::BadRequest(
+                    "statement id must be a string UUID".into(),
+                )),
+            }
+        })
+        .collect()
+}
+
+async fn store_statements(st: &Arc<AppState>, statements: Vec<Value>) -> Result<(), ApiError> {
+    let pipeline = st.clone();
+    let batch = tokio::task::spawn_blocking(move || {
+        pipeline.pipeline.prepare_value(
+            Value::Array(statements),
+            None,
+            chrono::Utc::now(),
+            Endpoint::Xapi.name(),
+        )
+    })
+    .await
+    .map_err(|_| ApiError::Unavailable)?;
+    commit(st, batch).await.map(|_| ())
+}
+
+async fn xapi_post(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    let st = Arc::clone(&s);
+    respond(&s, Endpoint::Xapi, async move {
+        authenticate(&st, &headers, Endpoint::Xapi)?;
+        let version = xapi_version(&headers)?;
+        check_content_type(&headers, true)?;
+        let bytes = read_body(&st, &headers, body).await?;
+        let value = match parse_json(&bytes) {
+            Ok(v) => v,
+            Err(reason) => return reject_body(&st, Endpoint::Xapi, &bytes, reason).await,
+        };
+        let mut statements = match value {
+            Value::Array(a) => a,
+            single @ Value::Object(_) => vec![single],
+            _ => {
+                return reject_body(
+                    &st,
+                    Endpoint::Xapi,
+                    &bytes,
+                    Reason::NotAnObject("a statement that is not an object"),
+                )
+                .await;
+            }
+        };
+        let ids = assign_ids(&mut statements)?;
+        store_statements(&st, statements).await?;
+        Ok(with_xapi_version(axum::Json(ids).into_response(), version))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct PutQuery {
+    #[serde(rename = "statementId")]
+    statement_id: Option<String>,
+}
+
+async fn xapi_put(
+    State(s): State<Arc<AppState>>,
+    query: Option<Query<PutQuery>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let st = Arc::clone(&s);
+    respond(&s, Endpoint::Xapi, async move {
+        authenticate(&st, &headers, Endpoint::Xapi)?;
+        let version = xapi_version(&headers)?;
+        check_content_type(&headers, true)?;
+        let id = query
+            .and_then(|Query(q)| q.statement_id)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| {
+                ApiError::BadRequest("PUT /xapi/statements needs ?statementId=<uuid>".into())
+            })?;
+        let bytes = read_body(&st, &headers, body).await?;
+        let mut value = match parse_json(&bytes) {
+            Ok(v) => v,
+            Err(reason) => return reject_body(&st, Endpoint::Xapi, &bytes, reason).await,
+        };
+        let Value::Object(map) = &mut value else {
+            return Err(ApiError::BadRequest(
+                "PUT takes a single statement object".into(),
+            ));
+        };
+        match map.get("id").and_then(Value::as_str) {
+            Some(body_id) if !body_id.eq_ignore_ascii_case(&id) => {
+                return Err(ApiError::Conflict(format!(
+                    "statement id {body_id:?} differs from statementId {id:?}"
+                )));
+            }
+            _ => {
+                map.insert("id".into(), Value::String(id));
+            }
+        }
+        store_statements(&st, vec![value]).await?;
+        Ok(with_xapi_version(
+            StatusCode::NO_CONTENT.into_response(),
+            version,
+        ))
+    })
+    .await
+}
+
+async fn xapi_about() -> Response {
+    with_xapi_version(
+        axum::Json(serde_json::json!({"version": ["1.0.3", "2.0.0"]})).into_response(),
+        "1.0.3",
+    )
+}

@@ -1,0 +1,381 @@
+//! The collector in process (`Router` + `oneshot`): every endpoint, every refusal, and what
+//! ends up stored once the writer has drained.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use ltiscope_ingest::ToolResolver;
+use ltiscope_model::report::ReportFilter;
+use ltiscope_pipeline::Pipeline;
+use ltiscope_redact::{PiiPolicy, Redactor};
+use ltiscope_serve::auth::{KeyRing, hash_key};
+use ltiscope_serve::metrics::Metrics;
+use ltiscope_serve::writer::{Writer, WriterConfig};
+use ltiscope_serve::{AppState, Limits, router};
+use ltiscope_store::Store;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+const SEED: &[u8] = include_bytes!("seed-envelope.json");
+const KEY: &str = "lts_test-key-blackboard-0000000000000000";
+const XAPI_KEY: &str = "lts_test-key-xapi-00000000000000000000000";
+const READ_KEY: &str = "lts_test-key-read-00000000000000000000000";
+const BDS_KEY: &str = "lts_test-key-brightspace-000000000000000";
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    state: Option<Arc<AppState>>,
+    writer: Option<std::thread::JoinHandle<Store>>,
+}
+
+impl Harness {
+    fn new(limits: Limits) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_duckdb(&dir.path().join("t.duckdb")).expect("open");
+        let metrics = Arc::new(Metrics::default());
+        let (writer, handle) = Writer::spawn(
+            store,
+            WriterConfig {
+                queue: 64,
+                window: Duration::from_millis(2),
+                max_group_events: 10_000,
+            },
+            Arc::clone(&metrics),
+        )
+        .expect("writer");
+        let keys = KeyRing::new([
+            (1, "learn".into(), "ingest:blackboard".into(), hash_key(KEY)),
+            (2, "lrs".into(), "ingest:xapi".into(), hash_key(XAPI_KEY)),
+            (3, "reader".into(), "read".into(), hash_key(READ_KEY)),
+            (
+                4,
+                "bds".into(),
+                "ingest:brightspace".into(),
+                hash_key(BDS_KEY),
+            ),
+        ]);
+        let pipeline = Pipeline::new(
+            ToolResolver::default(),
+            Redactor::new(PiiPolicy::Minimise, None).expect("redactor"),
+        );
+        let state = Arc::new(AppState {
+            pipeline,
+            writer,
+            keys,
+            metrics,
+            limits,
+        });
+        Harness {
+            _dir: dir,
+            state: Some(state),
+            writer: Some(handle),
+        }
+    }
+
+    async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+        let app = router(Arc::clone(self.state.as_ref().expect("running")));
+        let resp = app.oneshot(req).await.expect("response");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Stops the writer (it drains first) and returns the store to inspect.
+    fn finish(mut self) -> Store {
+        drop(self.state.take());
+        self.writer
+            .take()
+            .expect("writer")
+            .join()
+            .expect("writer thread")
+    }
+}
+
+fn caliper(body: &[u8], auth: Option<&str>, content_type: &str) -> Request<Body> {
+    let mut b = Request::post("/caliper").header(header::CONTENT_TYPE, content_type);
+    if let Some(a) = auth {
+        b = b.header(header::AUTHORIZATION, a);
+    }
+    b.body(Body::from(body.to_vec())).expect("request")
+}
+
+#[tokio::test]
+async fn blackboard_envelope_is_stored_with_an_empty_200_bearer_or_bare() {
+    let h = Harness::new(Limits::default());
+    let (status, _, body) = h
+        .send(caliper(
+            SEED,
+            Some(&format!("Bearer {KEY}")),
+            "application/json",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "", "Caliper senders want an empty body");
+    // The bare key (as some Learn versions send it) works too; the retry is a duplicate.
+    let (status, _, _) = h
+        .send(caliper(SEED, Some(KEY), "application/json; charset=utf-8"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, metrics) = h
+        .send(Request::get("/metrics").body(Body::empty()).expect("req"))
+        .await;
+    assert!(
+        metrics.contains("ltiscope_events_duplicate_total{endpoint=\"caliper\"} 2"),
+        "{metrics}"
+    );
+    let store = h.finish();
+    let tools = store.tool_usage(&ReportFilter::default()).expect("report");
+    assert_eq!(tools[0].launches, 1);
+}
+
+#[tokio::test]
+async fn refusals_have_the_right_status_and_say_why() {
+    let h = Harness::new(Limits {
+        max_body_bytes: 64 * 1024,
+        max_inflated_bytes: 256 * 1024,
+        ..Limits::default()
+    });
+    let auth = format!("Bearer {KEY}");
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (caliper(SEED, None, "application/json"), StatusCode::UNAUTHORIZED, "API key"),
+        (caliper(SEED, Some("Bearer lts_wrong"), "application/json"), StatusCode::UNAUTHORIZED, "API key"),
+        (caliper(SEED, Some(&format!("Bearer {READ_KEY}")), "application/json"), StatusCode::FORBIDDEN, "may not"),
+        (caliper(SEED, Some(&auth), "text/html"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
+        (caliper(b"{\"sensor\": \"x\", \"data\": [", Some(&auth), "application/json"), StatusCode::BAD_REQUEST, "quarantined"),
+        (caliper(b"{\"hello\": 1}", Some(&auth), "application/json"), StatusCode::BAD_REQUEST, "envelope"),
+        (caliper(b"{\"sensor\": \"x\", \"dataVersion\": \"http://purl.imsglobal.org/ctx/caliper/v9\", \"data\": []}", Some(&auth), "application/json"), StatusCode::UNPROCESSABLE_ENTITY, "dataVersion"),
+        (caliper(&vec![b' '; 70 * 1024], Some(&auth), "application/json"), StatusCode::PAYLOAD_TOO_LARGE, "smaller batches"),
+        (caliper(&[0xff, 0xfe, 0x00, 0x7b], Some(&auth), "application/json"), StatusCode::BAD_REQUEST, "JSON"),
+        (Request::delete("/caliper").body(Body::empty()).expect("req"), StatusCode::METHOD_NOT_ALLOWED, ""),
+        (Request::get("/nowhere").body(Body::empty()).expect("req"), StatusCode::NOT_FOUND, "no such endpoint"),
+    ];
+    for (req, want, words) in cases {
+        let what = format!("{} {}", req.method(), req.uri());
+        let (status, _, body) = h.send(req).await;
+        assert_eq!(status, want, "{what}: {body}");
+        assert!(body.contains(words), "{what}: {body}");
+    }
+    // A gzip bomb: small on the wire, huge inflated.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&vec![b' '; 10 * 1024 * 1024]).expect("gzip");
+    let bomb = enc.finish().expect("gzip");
+    assert!(bomb.len() < 64 * 1024);
+    let req = Request::post("/caliper")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .header(header::AUTHORIZATION, &auth)
+        .body(Body::from(bomb))
+        .expect("req");
+    let (status, _, _) = h.send(req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Still serving, and a gzip envelope is fine.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(SEED).expect("gzip");
+    let req = Request::post("/caliper")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .header(header::AUTHORIZATION, &auth)
+        .body(Body::from(enc.finish().expect("gzip")))
+        .expect("req");
+    assert_eq!(h.send(req).await.0, StatusCode::OK);
+    let store = h.finish();
+    let reasons: Vec<String> = store
+        .quarantine_counts()
+        .expect("q")
+        .into_iter()
+        .map(|q| q.reason_code)
+        .collect();
+    assert!(reasons.contains(&"not_json".to_owned()), "{reasons:?}");
+    assert!(reasons.contains(&"invalid_field".to_owned()), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn caliper_endpoint_configuration() {
+    let h = Harness::new(Limits::default());
+    let (status, _, body) = h
+        .send(Request::get("/caliper").body(Body::empty()).expect("req"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["caliperMaximumPayloadSize"], 10 * 1024 * 1024);
+    assert!(
+        v["caliperSupportedVersions"]
+            .as_array()
+            .expect("array")
+            .len()
+            >= 2
+    );
+}
+
+fn statement(id: Option<&str>) -> serde_json::Value {
+    let mut s = serde_json::json!({
+        "actor": {"account": {"homePage": "https://lrs.example.edu", "name": "student-1"}},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+        "object": {"id": "https://example.edu/activity/1"},
+        "timestamp": "2024-03-05T14:20:02.118+0000",
+        "version": "1.0.3",
+    });
+    if let Some(id) = id {
+        s["id"] = serde_json::json!(id);
+    }
+    s
+}
+
+fn xapi(method: &str, uri: &str, body: &serde_json::Value, version: Option<&str>) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {XAPI_KEY}"));
+    if let Some(v) = version {
+        b = b.header("X-Experience-API-Version", v);
+    }
+    b.body(Body::from(body.to_string())).expect("request")
+}
+
+#[tokio::test]
+async fn xapi_statements_as_real_clients_send_them() {
+    let h = Harness::new(Limits::default());
+    let id = "6690e6c9-3ef0-4ed3-8b37-7f3964730bee";
+    // POST one statement with an id: the id comes back.
+    let (status, headers, body) = h
+        .send(xapi(
+            "POST",
+            "/xapi/statements",
+            &statement(Some(id)),
+            Some("1.0.3"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, format!("[\"{id}\"]"));
+    assert_eq!(headers["x-experience-api-version"], "1.0.3");
+    // POST an array, one without id: the LRS assigns one.
+    let arr = serde_json::json!([
+        statement(None),
+        statement(Some("7f0e1b8e-2a57-4f4f-9a55-0d7b1f3c2e11"))
+    ]);
+    let (status, _, body) = h
+        .send(xapi("POST", "/xapi/statements?", &arr, Some("2.0.0")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<String> = serde_json::from_str(&body).expect("ids");
+    assert_eq!(ids.len(), 2);
+    // PUT with statementId; the same statement again is a duplicate, not an error.
+    let put_id = "0b9b4d3e-1c1a-4a8e-9a1e-2f6d7c8b9a01";
+    for _ in 0..2 {
+        let (status, _, body) = h
+            .send(xapi(
+                "PUT",
+                &format!("/xapi/statements?statementId={put_id}"),
+                &statement(None),
+                Some("1.0.1"),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    // Conflicting ids, missing or unknown version.
+    let (status, _, _) = h
+        .send(xapi(
+            "PUT",
+            &format!("/xapi/statements?statementId={put_id}"),
+            &statement(Some(id)),
+            Some("1.0.3"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _, body) = h
+        .send(xapi("POST", "/xapi/statements", &statement(None), None))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("X-Experience-API-Version"));
+    let (status, _, _) = h
+        .send(xapi(
+            "POST",
+            "/xapi/statements",
+            &statement(None),
+            Some("0.95"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let store = h.finish();
+    let q = store
+        .source_quality(&ReportFilter::default())
+        .expect("quality");
+    let xapi = q
+        .iter()
+        .find(|q| q.source == Some(ltiscope_model::Source::Xapi))
+        .expect("xapi row");
+    assert_eq!(xapi.non_lti, 4, "{q:?}");
+    assert_eq!(xapi.duplicates, 1);
+}
+
+#[tokio::test]
+async fn brightspace_webhook_takes_json_lines() {
+    let h = Harness::new(Limits::default());
+    let launch = include_str!(
+        "../../ltiscope-ingest/tests/data/brightspace/lti-launch-lti13.constructed.json"
+    );
+    let login =
+        include_str!("../../ltiscope-ingest/tests/data/brightspace/site-login.constructed.json");
+    let compact = |s: &str| {
+        serde_json::from_str::<serde_json::Value>(s)
+            .expect("json")
+            .to_string()
+    };
+    let body = format!("{}\n{}\nnot json\n", compact(launch), compact(login));
+    let request = |key: &str| {
+        Request::post("/brightspace")
+            .header(header::CONTENT_TYPE, "application/x-ndjson")
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::from(body.clone()))
+            .expect("req")
+    };
+    // An xapi-scoped key may not use the Brightspace webhook.
+    assert_eq!(h.send(request(XAPI_KEY)).await.0, StatusCode::FORBIDDEN);
+    let (status, _, reply) = h.send(request(BDS_KEY)).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let v: serde_json::Value = serde_json::from_str(&reply).expect("json");
+    assert_eq!(
+        (
+            v["stored"].as_u64(),
+            v["duplicates"].as_u64(),
+            v["quarantined"].as_u64()
+        ),
+        (Some(2), Some(0), Some(1))
+    );
+    let store = h.finish();
+    let tools = store.tool_usage(&ReportFilter::default()).expect("report");
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0].tool_id, "example.org");
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let h = Harness::new(Limits::default());
+    assert_eq!(
+        h.send(Request::get("/healthz").body(Body::empty()).expect("req"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.send(Request::get("/readyz").body(Body::empty()).expect("req"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (_, headers, body) = h
+        .send(Request::get("/metrics").body(Body::empty()).expect("req"))
+        .await;
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/plain")
+    );
+    assert!(body.contains("ltiscope_queue_depth 0"));
+    assert!(body.contains("ltiscope_commit_duration_seconds_count"));
+}

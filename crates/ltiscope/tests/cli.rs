@@ -1,0 +1,158 @@
+//! The binary as users run it: generate → import → report, the seed's secrets nowhere in the
+//! database file, exit codes and error messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const SEED: &str = "tests/seed-envelope.json";
+const SIGNATURE: &str = "PEPikqcsphXcnKe/WQajV2VDNcQ=";
+
+fn ltiscope(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ltiscope"))
+        .args(args)
+        .env("LTISCOPE_DB", db)
+        .env_remove("LTISCOPE_CONFIG")
+        .env_remove("LTISCOPE_PII")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("ltiscope runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn the_seed_oauth_signature_is_nowhere_in_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("seed.duckdb");
+    let out = ltiscope(&db, &["import", SEED]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("launch records stored: 2"),
+        "{}",
+        stdout(&out)
+    );
+
+    let store = ltiscope_store::Store::open_duckdb(&db).expect("open");
+    // Positive control: the same audit finds what must be kept (the consumer key) ...
+    assert!(!store.find_text("mykeyagain").expect("audit").is_empty());
+    // ... and finds no secret, name, email or IP address.
+    for gone in [
+        SIGNATURE,
+        "171815513849839",
+        "Blackboard Administrator",
+        "noreply@blackboard.com",
+        "186.28.208.123",
+    ] {
+        assert_eq!(
+            store.find_text(gone).expect("audit"),
+            vec![],
+            "{gone} is stored"
+        );
+    }
+    drop(store);
+    // And not in the raw bytes of any file DuckDB wrote either.
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+        assert!(
+            !bytes
+                .windows(SIGNATURE.len())
+                .any(|w| w == SIGNATURE.as_bytes()),
+            "signature found in a database file"
+        );
+    }
+}
+
+#[test]
+fn generate_import_report_agree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("demo.duckdb");
+    let events = dir.path().join("events.jsonl.gz");
+    let generated = ltiscope(
+        &db,
+        &[
+            "generate",
+            "--platform",
+            "mixed",
+            "--launches",
+            "2000",
+            "--seed",
+            "7",
+            "--duplicates",
+            "0.01",
+            "--malformed",
+            "0.01",
+            "--out",
+            events.to_str().expect("utf8"),
+        ],
+    );
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let imp = ltiscope(&db, &["import", events.to_str().expect("utf8")]);
+    assert!(
+        imp.status.success(),
+        "quarantined events are not a failure: {}",
+        String::from_utf8_lossy(&imp.stderr)
+    );
+    let summary = stdout(&imp);
+    assert!(summary.contains("duplicates skipped:"), "{summary}");
+    assert!(summary.contains("quarantined:"), "{summary}");
+
+    let rep = ltiscope(&db, &["report", "tools", "--format", "json"]);
+    assert!(rep.status.success());
+    let rows: serde_json::Value = serde_json::from_slice(&rep.stdout).expect("json report");
+    let launches: u64 = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["launches"].as_u64().expect("n"))
+        .sum();
+    // 2,000 generated launches minus test users (0.3%) and malformed ones (1%).
+    assert!((1_900..=2_000).contains(&launches), "{launches}");
+    assert_eq!(
+        rows[0]["tool_id"], "turnitin",
+        "the most popular generated tool leads"
+    );
+
+    let csv = ltiscope(
+        &db,
+        &["report", "tools", "--format", "csv", "--role", "instructor"],
+    );
+    assert!(stdout(&csv).starts_with("tool_id,tool,launches,users,courses,"));
+    let quality = ltiscope(&db, &["report", "quality"]);
+    assert!(stdout(&quality).contains("brightspace-bds"));
+    let q = ltiscope(&db, &["quarantine", "list", "--format", "json"]);
+    let items: serde_json::Value = serde_json::from_slice(&q.stdout).expect("json");
+    assert!(!items.as_array().expect("array").is_empty());
+}
+
+#[test]
+fn failures_say_what_to_do_and_exit_non_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("x.duckdb");
+    let missing = ltiscope(&db, &["import", "does-not-exist.jsonl"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does-not-exist.jsonl"));
+    let bad_date = ltiscope(&db, &["report", "tools", "--from", "last tuesday"]);
+    assert_eq!(bad_date.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_date.stderr).contains("YYYY-MM-DD"));
+    let usage = ltiscope(&db, &["report", "nonsense"]);
+    assert_eq!(usage.status.code(), Some(2));
+    let pseudo = Command::new(env!("CARGO_BIN_EXE_ltiscope"))
+        .args(["--pii", "pseudonymise", "import", SEED])
+        .env("LTISCOPE_DB", &db)
+        .env_remove("LTISCOPE_PSEUDONYM_KEY")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs");
+    assert_eq!(pseudo.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&pseudo.stderr).contains("LTISCOPE_PSEUDONYM_KEY"));
+}

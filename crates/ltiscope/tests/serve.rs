@@ -1,0 +1,249 @@
+//! The collector as a real process: a 2xx means durably stored, through SIGKILL and restart;
+//! retries are stored once; SIGTERM drains. Traffic goes to loopback only, in bounded loops.
+
+use ltiscope_model::Source;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SEED: &str = include_str!("seed-envelope.json");
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ltiscope"));
+    c.env_remove("LTISCOPE_CONFIG")
+        .env_remove("LTISCOPE_PII")
+        .env_remove("LTISCOPE_LISTEN");
+    c
+}
+
+fn create_key(db: &Path) -> String {
+    let out = bin()
+        .args(["keys", "create", "--name", "test", "--source", "blackboard"])
+        .env("LTISCOPE_DB", db)
+        .output()
+        .expect("keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
+}
+
+/// Starts `ltiscope serve` on a free loopback port; returns the child and its address.
+fn start(db: &Path) -> (Child, SocketAddr) {
+    let mut child = bin()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--commit-window-ms",
+            "2",
+        ])
+        .env("LTISCOPE_DB", db)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("listening on http://") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("server announces its address");
+    (child, addr.parse().expect("address"))
+}
+
+/// A minimal HTTP/1.1 POST; returns the status code.
+fn post(addr: SocketAddr, key: &str, body: &str) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(
+        s,
+        "POST /caliper HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    s.read_to_string(&mut response)?;
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))
+}
+
+/// Envelopes of 20 LTIEvents each, every event with its own id.
+fn envelopes(senders: usize, per_sender: usize) -> Vec<Vec<(String, Vec<String>)>> {
+    let template: serde_json::Value = serde_json::from_str(SEED).expect("seed");
+    let event = &template["data"][0];
+    (0..senders)
+        .map(|s| {
+            (0..per_sender)
+                .map(|e| {
+                    let ids: Vec<String> = (0..20)
+                        .map(|i| format!("00000000-0000-4000-8000-{:04}{:04}{:04}", s, e, i))
+                        .collect();
+                    let data: Vec<serde_json::Value> = ids
+                        .iter()
+                        .map(|id| {
+                            let mut ev = event.clone();
+                            ev["id"] = serde_json::json!(id);
+                            ev
+                        })
+                        .collect();
+                    let mut env = template.clone();
+                    env["data"] = serde_json::Value::Array(data);
+                    (env.to_string(), ids)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn stored_ids(db: &Path, source: Source) -> Vec<(String, u64)> {
+    let store = ltiscope_store::Store::open_duckdb(db).expect("open after the server stopped");
+    store.event_id_counts(source).expect("ids")
+}
+
+#[test]
+fn acknowledged_events_survive_sigkill_and_retries_are_stored_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("crash.duckdb");
+    let key = create_key(&db);
+    let work = Arc::new(envelopes(8, 40));
+    let all: HashSet<String> = work
+        .iter()
+        .flatten()
+        .flat_map(|(_, ids)| ids.clone())
+        .collect();
+
+    let (mut server, addr) = start(&db);
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let acked_envelopes = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = (0..work.len())
+        .map(|s| {
+            let (work, acked, count, key) = (
+                Arc::clone(&work),
+                Arc::clone(&acked),
+                Arc::clone(&acked_envelopes),
+                key.clone(),
+            );
+            std::thread::spawn(move || {
+                for (body, ids) in &work[s] {
+                    match post(addr, &key, body) {
+                        Ok(200) => {
+                            acked.lock().expect("lock").extend(ids.iter().cloned());
+                            count.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(_) | Err(_) => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill the server mid-run, once some but not all envelopes are acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked_envelopes.load(Ordering::SeqCst) < 60 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill().expect("SIGKILL");
+    server.wait().expect("reaped");
+    for s in senders {
+        s.join().expect("sender");
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        !acked.is_empty(),
+        "nothing was acknowledged before the kill"
+    );
+    assert!(
+        acked.len() < all.len(),
+        "the kill came too late to test anything"
+    );
+
+    // Every acknowledged event is stored, exactly once.
+    let stored = stored_ids(&db, Source::BlackboardCaliper);
+    assert!(stored.iter().all(|(_, n)| *n == 1));
+    let stored: HashSet<String> = stored.into_iter().map(|(id, _)| id).collect();
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+
+    // The senders retry everything (acknowledged or not) against the restarted server.
+    let (server, addr) = start(&db);
+    for sender in work.iter() {
+        for (body, _) in sender {
+            assert_eq!(post(addr, &key, body).expect("retry"), 200);
+        }
+    }
+    // SIGTERM: graceful, exits successfully.
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut server = server;
+    let exit = server.wait().expect("exits");
+    assert!(exit.success(), "graceful shutdown failed: {exit:?}");
+
+    let stored = stored_ids(&db, Source::BlackboardCaliper);
+    assert_eq!(stored.len(), all.len(), "every event stored after retries");
+    assert!(stored.iter().all(|(_, n)| *n == 1), "no event stored twice");
+}
+
+#[test]
+fn an_independent_xapi_client_library_is_understood() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("xapi.duckdb");
+    let out = bin()
+        .args(["keys", "create", "--name", "lrs", "--source", "xapi"])
+        .env("LTISCOPE_DB", &db)
+        .output()
+        .expect("keys create");
+    let key = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
+    let (mut server, addr) = start(&db);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/xapi_tincan.py");
+    let client = Command::new("python3")
+        .args([script, &format!("http://{addr}/xapi/"), &key])
+        .output()
+        .expect("python3 runs");
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    assert!(
+        client.status.success(),
+        "the tincan client failed (install it with `pip install tincan==1.0.0`; .ci/run does): {}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let sent: HashSet<String> = String::from_utf8_lossy(&client.stdout)
+        .lines()
+        .map(|l| l.trim().to_ascii_lowercase())
+        .collect();
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    let stored = stored_ids(&db, Source::Xapi);
+    assert!(stored.iter().all(|(_, n)| *n == 1));
+    let stored: HashSet<String> = stored.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(stored, sent);
+}
