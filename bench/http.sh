@@ -12,9 +12,9 @@ SENDERS=("${@:-8 32}"); SENDERS=(${SENDERS[@]})
 SOAK_SECONDS="${SOAK_SECONDS:-300}"
 WORK="${WORK:-$(mktemp -d)}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ltiscope-target}"
-cargo build --release -q -p ltiscope -p ltiscope-serve --example http_load
-BIN="$CARGO_TARGET_DIR/release/ltiscope"
-LOAD="$CARGO_TARGET_DIR/release/examples/http_load"
+cargo build -q --workspace --all-targets   # the one (optimised) dev build: see Cargo.toml
+BIN="$CARGO_TARGET_DIR/debug/ltiscope"
+LOAD="$CARGO_TARGET_DIR/debug/examples/http_load"
 FILE="$WORK/bb-$N.jsonl"
 [ -f "$FILE" ] || "$BIN" generate --platform blackboard --launches "$N" --seed 2 --returns 0 --non-lti 0 --out "$FILE"
 

@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 N="${1:-1000000}"
 WORK="${2:-$(mktemp -d)}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ltiscope-target}"
-cargo build --release -q -p ltiscope -p ltiscope-ingest --example parse_ceiling
-BIN="$CARGO_TARGET_DIR/release/ltiscope"
-CEIL="$CARGO_TARGET_DIR/release/examples/parse_ceiling"
+cargo build -q --workspace --all-targets   # the one (optimised) dev build: see Cargo.toml
+BIN="$CARGO_TARGET_DIR/debug/ltiscope"
+CEIL="$CARGO_TARGET_DIR/debug/examples/parse_ceiling"
 FILE="$WORK/bb-$N.jsonl"
 DB="$WORK/bench.duckdb"
 

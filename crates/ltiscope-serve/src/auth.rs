@@ -118,7 +118,7 @@ impl KeyRing {
         let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
         let mut found = None;
         for k in &self.keys {
-            if bool::from(k.hash.ct_eq(&digest)) {
+            if bool::from(k.hash[..].ct_eq(&digest[..])) {
                 found = Some(k);
             }
         }

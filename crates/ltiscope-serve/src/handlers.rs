@@ -168,11 +168,14 @@ async fn read_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Byte
         match tokio::time::timeout(s.limits.body_timeout, axum::body::to_bytes(body, max)).await {
             Err(_) => return Err(ApiError::Timeout),
             Ok(Err(e)) => {
-                let text = format!("{e:?}").to_ascii_lowercase();
-                return Err(if text.contains("length limit") {
+                let too_large = e
+                    .into_inner()
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some();
+                return Err(if too_large {
                     ApiError::TooLarge(max)
                 } else {
-                    ApiError::BadRequest("the request body could not be read".into())
+                    ApiError::BadRequest("the request body could not be read completely".into())
                 });
             }
             Ok(Ok(b)) => b,
@@ -457,7 +460,7 @@ struct PutQuery {
 
 async fn xapi_put(
     State(s): State<Arc<AppState>>,
-    query: Option<Query<PutQuery>>,
+    Query(query): Query<PutQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -467,7 +470,7 @@ async fn xapi_put(
         let version = xapi_version(&headers)?;
         check_content_type(&headers, true)?;
         let id = query
-            .and_then(|Query(q)| q.statement_id)
+            .statement_id
             .filter(|id| !id.is_empty())
             .ok_or_else(|| {
                 ApiError::BadRequest("PUT /xapi/statements needs ?statementId=<uuid>".into())

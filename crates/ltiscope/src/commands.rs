@@ -31,11 +31,9 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open_duckdb(&settings.db).with_context(|| {
-        format!(
-            "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)"
-        )
-    })
+    Store::open_duckdb(&settings.db).context(
+        "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)",
+    )
 }
 
 fn source(s: SourceArg) -> Source {

@@ -17,8 +17,7 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let env = |name: &str| std::env::var(name).ok();
-    let result = settings::Settings::resolve(&cli.global, &env)
+    let result = settings::Settings::from_process(&cli.global)
         .and_then(|settings| commands::run(cli.command, &settings));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

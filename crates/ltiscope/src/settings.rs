@@ -107,6 +107,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// [`Settings::resolve`] with the process environment: the one place that reads it.
+    pub fn from_process(global: &GlobalArgs) -> anyhow::Result<Self> {
+        #[allow(clippy::disallowed_methods)] // this is the place
+        let env = |name: &str| std::env::var(name).ok();
+        Self::resolve(global, &env)
+    }
+
     /// Merges defaults, the config file, environment and flags. `env` is the environment lookup
     /// (passed in so tests need not touch the process environment).
     pub fn resolve(
