@@ -19,7 +19,7 @@ use std::sync::mpsc;
 pub const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Lines per chunk: large enough to amortise a transaction, small enough to bound memory.
-const CHUNK_LINES: usize = 4096;
+const CHUNK_LINES: usize = 2048;
 
 /// Import failures: only IO and storage. Bad events are quarantined, never errors.
 #[derive(Debug, thiserror::Error)]
@@ -243,10 +243,10 @@ fn stream_lines(
 ) -> Result<(), ImportError> {
     let workers = opts.workers.max(1);
     // Bounded queues: at most a few chunks in flight, so memory does not grow with the file.
-    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(workers * 2);
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(workers);
     // Shared by the workers only: when the last worker stops, the reader's sends fail and it stops.
     let chunk_rx = std::sync::Arc::new(std::sync::Mutex::new(chunk_rx));
-    let (batch_tx, batch_rx) = mpsc::sync_channel::<(u64, usize, u64, WriteBatch)>(workers * 2);
+    let (batch_tx, batch_rx) = mpsc::sync_channel::<(u64, usize, u64, WriteBatch)>(workers);
     let received_at = now();
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let reader_handle = scope.spawn(move || -> Result<(), std::io::Error> {
@@ -310,7 +310,14 @@ fn stream_lines(
         // This thread is the single writer: one transaction per chunk, in arrival order.
         let mut failure = None;
         for (_, lines, bytes, batch) in batch_rx.iter() {
-            match store.write(&batch) {
+            let started = std::time::Instant::now();
+            let written = store.write(&batch);
+            tracing::debug!(
+                events = batch.events.len(),
+                commit_ms = started.elapsed().as_millis() as u64,
+                "chunk committed"
+            );
+            match written {
                 Ok(outcome) => {
                     summary.progress.bytes += bytes;
                     summary.progress.records += lines as u64;

@@ -106,6 +106,26 @@ impl<T> Redacted<T> {
     }
 }
 
+/// An accepted event ready for storage: its canonical view and its scrubbed original, already
+/// serialised (on the thread that parsed it, so the writer only writes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// The canonical view (pseudonymised under `pseudonymise`).
+    pub kind: EventKind,
+    /// The scrubbed original as JSON text.
+    pub body: String,
+}
+
+impl StoredEvent {
+    /// Identity and times of the event.
+    pub fn meta(&self) -> &ltiscope_model::EventMeta {
+        match &self.kind {
+            EventKind::Launch(r) => &r.meta,
+            EventKind::Other(m) | EventKind::Entity(m) => m,
+        }
+    }
+}
+
 /// Applies the secret rules and the PII policy.
 #[derive(Debug, Clone)]
 pub struct Redactor {
@@ -128,7 +148,7 @@ impl Redactor {
     }
 
     /// Redacts an accepted event: its kept original and, under `pseudonymise`, its record.
-    pub fn event(&self, mut e: ParsedEvent) -> Redacted<ParsedEvent> {
+    pub fn event(&self, mut e: ParsedEvent) -> Redacted<StoredEvent> {
         let minimise = self.policy != PiiPolicy::Keep;
         scrub::scrub_value(&mut e.original, minimise);
         if let Some(key) = self.pseudonymiser() {
@@ -161,7 +181,10 @@ impl Redactor {
                 }
             }
         }
-        Redacted(e)
+        Redacted(StoredEvent {
+            body: e.original.to_string(),
+            kind: e.kind,
+        })
     }
 
     /// Redacts a rejection's body (JSON by keys and values, text by patterns).

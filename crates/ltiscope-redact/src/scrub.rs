@@ -98,13 +98,36 @@ fn looks_like_ip(s: &str) -> bool {
     s.len() <= 45 && s.parse::<std::net::IpAddr>().is_ok()
 }
 
+/// (secret, pii) for a key. Events repeat the same few hundred keys, so the answers are
+/// memoised per thread (bounded: the cache is cleared when it grows past 4096 keys).
+fn classify(key: &str) -> (bool, bool) {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, (bool, bool)>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(hit) = cache.get(key) {
+            return *hit;
+        }
+        let answer = (is_secret_key(key), is_pii_key(key));
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(key.to_owned(), answer);
+        answer
+    })
+}
+
 /// Removes secrets (always) and PII (when `minimise`) from a JSON value, in place.
 pub(crate) fn scrub_value(v: &mut Value, minimise: bool) {
     match v {
         Value::Object(map) => {
             let person = minimise && is_person_like(map);
             map.retain(|k, _| {
-                !(is_secret_key(k) || (minimise && (is_pii_key(k) || (person && k == "name"))))
+                let (secret, pii) = classify(k);
+                !(secret || (minimise && (pii || (person && k == "name"))))
             });
             for child in map.values_mut() {
                 scrub_value(child, minimise);

@@ -12,12 +12,12 @@
 mod duck;
 mod keys;
 
-use ltiscope_ingest::{ParsedEvent, Rejection};
+use ltiscope_ingest::Rejection;
 use ltiscope_model::report::{
     CourseUsage, QuarantineCount, ReportFilter, SourceQuality, ToolUsage,
 };
 use ltiscope_model::{Source, Timestamp};
-use ltiscope_redact::Redacted;
+use ltiscope_redact::{Redacted, StoredEvent};
 use std::path::Path;
 
 pub use keys::event_key;
@@ -52,7 +52,7 @@ pub enum StoreError {
 #[derive(Debug, Default)]
 pub struct WriteBatch {
     /// Accepted events.
-    pub events: Vec<Redacted<ParsedEvent>>,
+    pub events: Vec<Redacted<StoredEvent>>,
     /// Quarantined items.
     pub rejected: Vec<Redacted<Rejection>>,
     /// Where the batch came from (a file path, an endpoint), kept with quarantined items.

@@ -37,10 +37,17 @@ fn hash64(tenant: &str, key: &str) -> i64 {
 
 impl DuckStore {
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
+        // A bounded buffer pool: DuckDB would otherwise cache up to 80% of RAM; written pages
+        // are evictable, so a small pool costs little and keeps the footprint flat.
+        let config = duckdb::Config::default()
+            .max_memory("256MB")
+            .and_then(|c| c.threads(2));
+        let conn = config
+            .and_then(|c| Connection::open_with_flags(path, c))
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
         let store = DuckStore {
             conn,
             path: path.display().to_string(),
@@ -109,13 +116,28 @@ impl DuckStore {
             }
         }
         let tx = self.conn.transaction()?;
+        // Which keys are new: the primary key of `event_keys` decides, and RETURNING says.
         tx.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS stage_events AS SELECT * FROM events LIMIT 0;
-             DELETE FROM stage_events;",
+            "CREATE TEMP TABLE IF NOT EXISTS stage_keys (event_key HUGEINT);
+             DELETE FROM stage_keys;",
         )?;
         {
-            let mut app = tx.appender("stage_events")?;
-            for (_, key, e) in &staged {
+            let mut app = tx.appender("stage_keys")?;
+            for (_, key, _) in &staged {
+                app.append_row(params![key])?;
+            }
+            app.flush()?;
+        }
+        let inserted: HashSet<i128> = {
+            let mut stmt = tx.prepare(
+                "INSERT OR IGNORE INTO event_keys SELECT event_key FROM stage_keys RETURNING event_key",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, i128>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        {
+            let mut app = tx.appender("events")?;
+            for (_, key, e) in staged.iter().filter(|(_, k, _)| inserted.contains(k)) {
                 let m = e.meta();
                 let kind = match &e.kind {
                     EventKind::Launch(_) => "launch",
@@ -132,18 +154,11 @@ impl DuckStore {
                     m.raw_action,
                     ts(m.event_time),
                     ts(m.received_at),
-                    e.original.to_string(),
+                    e.body,
                 ])?;
             }
             app.flush()?;
         }
-        let inserted: HashSet<i128> = {
-            let mut stmt = tx.prepare(
-                "INSERT OR IGNORE INTO events SELECT * FROM stage_events RETURNING event_key",
-            )?;
-            let rows = stmt.query_map([], |r| r.get::<_, i128>(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
         {
             let mut app = tx.appender("launches")?;
             for (b, key, e) in &staged {

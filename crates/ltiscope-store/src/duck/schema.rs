@@ -7,8 +7,14 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         1,
         "events, launches, quarantine, ingest log",
         r#"
+-- Idempotency: one row per stored event. Kept apart from `events` so the unique index only
+-- holds 16-byte keys and a write checks it without copying event bodies around.
+CREATE TABLE event_keys (
+    event_key   HUGEINT PRIMARY KEY       -- hash of (source, tenant, event_id)
+);
+
 CREATE TABLE events (
-    event_key   HUGEINT PRIMARY KEY,      -- hash of (source, tenant, event_id): idempotency
+    event_key   HUGEINT NOT NULL,         -- = event_keys.event_key
     source      VARCHAR NOT NULL,
     tenant      VARCHAR NOT NULL,
     event_id    VARCHAR NOT NULL,
