@@ -29,8 +29,9 @@ peak_kib() { grep VmHWM "/proc/$1/status" | awk '{print $2}'; }
 
 for s in "${SENDERS[@]}"; do
   read -r PID ADDR KEY < <(serve "$WORK/http-$s.duckdb")
-  "$LOAD" "$ADDR" "$KEY" "$FILE" "$s" 100 | sed "s/}$/, \"server_peak_rss_kib\": $(peak_kib "$PID")}/"
-  kill -TERM "$PID"; wait "$PID" || true
+  "$LOAD" "$ADDR" "$KEY" "$FILE" "$s" 100
+  echo "{\"senders\": $s, \"server_peak_rss_kib\": $(peak_kib "$PID")}"
+  kill -TERM "$PID"; while kill -0 "$PID" 2>/dev/null; do sleep 0.2; done
   # The same events through `ltiscope import`, right after, for the ratio.
   rm -f "$WORK/import.duckdb"
   t0=$(date +%s.%N); "$BIN" --db "$WORK/import.duckdb" import "$FILE" > /dev/null; t1=$(date +%s.%N)
@@ -50,4 +51,4 @@ while kill -0 $LOADER 2>/dev/null; do
   sleep 15
 done
 echo "{\"soak_server_peak_rss_kib\": $(peak_kib "$PID")}"
-kill -TERM "$PID"; wait "$PID" || true
+kill -TERM "$PID"; while kill -0 "$PID" 2>/dev/null; do sleep 0.2; done

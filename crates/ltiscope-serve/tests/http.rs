@@ -152,6 +152,28 @@ async fn refusals_have_the_right_status_and_say_why() {
         (Request::delete("/caliper").body(Body::empty()).expect("req"), StatusCode::METHOD_NOT_ALLOWED, ""),
         (Request::get("/nowhere").body(Body::empty()).expect("req"), StatusCode::NOT_FOUND, "no such endpoint"),
     ];
+    // Deep nesting (serde_json stops at depth 128) and a huge string inside the size cap.
+    let deep = format!(
+        "{{\"sensor\": \"x\", \"data\": {}{}}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let huge = format!(
+        "{{\"sensor\": \"x\", \"data\": [{{\"type\": \"ViewEvent\", \"action\": \"Viewed\", \"actor\": \"https://x.edu/u\", \"object\": \"https://x.edu/o\", \"eventTime\": \"{}\"}}]}}",
+        "9".repeat(50 * 1024)
+    );
+    let mut cases = cases;
+    cases.push((
+        caliper(deep.as_bytes(), Some(&auth), "application/json"),
+        StatusCode::BAD_REQUEST,
+        "recursion",
+    ));
+    // The envelope is fine; its one event is quarantined (bad eventTime) and the envelope gets 200.
+    cases.push((
+        caliper(huge.as_bytes(), Some(&auth), "application/json"),
+        StatusCode::OK,
+        "",
+    ));
     for (req, want, words) in cases {
         let what = format!("{} {}", req.method(), req.uri());
         let (status, _, body) = h.send(req).await;
