@@ -79,6 +79,12 @@ pub struct ServeArgs {
     /// Group-commit window in milliseconds [default: 5]
     #[arg(long, env = "LTISCOPE_COMMIT_WINDOW_MS")]
     pub commit_window_ms: Option<u64>,
+    /// Seconds a client has to send its request headers [default: 10]
+    #[arg(long, env = "LTISCOPE_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a client has to send its request body [default: 30]
+    #[arg(long, env = "LTISCOPE_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
 }
 
 /// Key scopes on the command line.

@@ -390,13 +390,15 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     }
     let keys = ltiscope_serve::auth::KeyRing::new(rows);
     eprintln!(
-        "ltiscope serve: db={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms tool_rules={}",
+        "ltiscope serve: db={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={}",
         settings.db.display(),
         settings.pii.as_str(),
         server.listen,
         server.max_body_bytes,
         server.queue,
         server.commit_window.as_millis(),
+        server.header_timeout.as_secs(),
+        server.body_timeout.as_secs(),
         settings.tool_rules.len()
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -416,6 +418,8 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     .context("starting the writer thread")?;
     let limits = ltiscope_serve::Limits {
         max_body_bytes: server.max_body_bytes,
+        header_timeout: server.header_timeout,
+        body_timeout: server.body_timeout,
         ..ltiscope_serve::Limits::default()
     };
     let state = std::sync::Arc::new(ltiscope_serve::AppState {

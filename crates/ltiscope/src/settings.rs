@@ -49,6 +49,8 @@ pub struct ServerConfig {
     max_body_bytes: Option<usize>,
     queue: Option<usize>,
     commit_window_ms: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
 }
 
 /// Collector settings, resolved.
@@ -62,6 +64,10 @@ pub struct ServerSettings {
     pub queue: usize,
     /// Group-commit window.
     pub commit_window: std::time::Duration,
+    /// Time allowed for request headers.
+    pub header_timeout: std::time::Duration,
+    /// Time allowed for a request body.
+    pub body_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -208,6 +214,18 @@ impl Settings {
             queue: args.queue.or(f.queue).unwrap_or(1024).max(1),
             commit_window: std::time::Duration::from_millis(
                 args.commit_window_ms.or(f.commit_window_ms).unwrap_or(5),
+            ),
+            header_timeout: std::time::Duration::from_secs(
+                args.header_timeout_secs
+                    .or(f.header_timeout_secs)
+                    .unwrap_or(10)
+                    .max(1),
+            ),
+            body_timeout: std::time::Duration::from_secs(
+                args.body_timeout_secs
+                    .or(f.body_timeout_secs)
+                    .unwrap_or(30)
+                    .max(1),
             ),
         })
     }

@@ -40,6 +40,10 @@ fn create_key(db: &Path) -> String {
 
 /// Starts `ltiscope serve` on a free loopback port; returns the child and its address.
 fn start(db: &Path) -> (Child, SocketAddr) {
+    start_with(db, &[])
+}
+
+fn start_with(db: &Path, extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = bin()
         .args([
             "serve",
@@ -48,6 +52,7 @@ fn start(db: &Path) -> (Child, SocketAddr) {
             "--commit-window-ms",
             "2",
         ])
+        .args(extra)
         .env("LTISCOPE_DB", db)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -244,4 +249,54 @@ fn an_independent_xapi_client_library_is_understood() {
     assert!(stored.iter().all(|(_, n)| *n == 1));
     let stored: HashSet<String> = stored.into_iter().map(|(id, _)| id).collect();
     assert_eq!(stored, sent);
+}
+
+#[test]
+fn slow_senders_are_cut_off_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("slow.duckdb");
+    let key = create_key(&db);
+    let (mut server, addr) = start_with(
+        &db,
+        &["--header-timeout-secs", "1", "--body-timeout-secs", "1"],
+    );
+    // Slowloris: headers trickle in and never finish.
+    let mut slow_headers = TcpStream::connect(addr).expect("connect");
+    slow_headers
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    slow_headers
+        .write_all(b"POST /caliper HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    // A body that never arrives.
+    let mut slow_body = TcpStream::connect(addr).expect("connect");
+    slow_body
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        slow_body,
+        "POST /caliper HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    )
+    .expect("write");
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    // The server closes the header-stalled connection (possibly after a 408).
+    let _ = slow_headers.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "headers were not timed out"
+    );
+    let mut reply = String::new();
+    let _ = slow_body.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "body was not timed out"
+    );
+    // Meanwhile and afterwards, normal requests are served.
+    assert_eq!(post(addr, &key, SEED).expect("post"), 200);
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
 }
