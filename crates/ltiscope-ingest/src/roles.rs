@@ -26,7 +26,10 @@ fn split_role(raw: &str) -> Option<(Scope, &str, Option<&str>)> {
         ("urn:lti:instrole:ims/lis/", Scope::Institution),
         ("urn:lti:sysrole:ims/lis/", Scope::System),
     ] {
-        if r.len() > prefix.len() && r[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        if r.len() > prefix.len()
+            && r.get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        {
             let rest = &r[prefix.len()..];
             let mut parts = rest.splitn(2, '/');
             let main = parts.next()?;
@@ -283,6 +286,12 @@ mod tests {
             true,
         );
         check(&["urn:lti:sysrole:ims/lis/TestUser"], Other, true);
+    }
+
+    #[test]
+    fn regression_non_ascii_roles_do_not_split_inside_a_character() {
+        let r = normalise_roles(["urn:lti:role:ims/\u{1F574}\u{1F574}\u{1F574}x", "ünïcödé"]);
+        assert_eq!(r.bucket, Other);
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
     }
     // `...+0000` / `...-0530`: insert the colon RFC 3339 requires and try again.
     let bytes = s.as_bytes();
-    if bytes.len() > 5 {
+    // Only an ASCII tail can be an offset; checking the boundary keeps non-ASCII input from
+    // being split inside a character.
+    if bytes.len() > 5 && s.is_char_boundary(s.len() - 5) {
         let (head, offset) = s.split_at(s.len() - 5);
         let ob = offset.as_bytes();
         if (ob[0] == b'+' || ob[0] == b'-') && ob[1..].iter().all(u8::is_ascii_digit) {
@@ -93,6 +95,13 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn regression_non_ascii_tail_does_not_split_inside_a_character() {
+        // Found by the mutated-fixtures property test: a 4-byte character ending the string.
+        assert_eq!(parse_timestamp("/\t\"\tEL={\\8\u{1F574}\u{F3328}"), None);
+        assert_eq!(parse_timestamp("2020-12-24T17:38:11Z\u{1F574}"), None);
     }
 
     #[test]
