@@ -534,16 +534,7 @@ fn append_launch(
 
 /// `AND ...` conditions on the launches table for a filter, with their parameters.
 fn launch_filter(f: &ReportFilter) -> (String, Vec<Value>) {
-    let mut sql = String::new();
-    let mut args = Vec::new();
-    if let Some(from) = f.from {
-        sql.push_str(" AND event_time >= ?");
-        args.push(ts(from));
-    }
-    if let Some(to) = f.to {
-        sql.push_str(" AND event_time < ?");
-        args.push(ts(to));
-    }
+    let (mut sql, mut args) = time_range("event_time", f);
     let mut eq = |col: &str, v: Option<&str>| {
         if let Some(v) = v {
             sql.push_str(&format!(" AND {col} = ?"));
@@ -563,14 +554,19 @@ fn launch_filter(f: &ReportFilter) -> (String, Vec<Value>) {
 
 /// `AND ...` conditions on receive time.
 fn received_filter(f: &ReportFilter) -> (String, Vec<Value>) {
+    time_range("received_at", f)
+}
+
+/// `AND col >= from AND col < to` for the bounds the filter sets.
+fn time_range(column: &str, f: &ReportFilter) -> (String, Vec<Value>) {
     let mut sql = String::new();
     let mut args = Vec::new();
     if let Some(from) = f.from {
-        sql.push_str(" AND received_at >= ?");
+        sql.push_str(&format!(" AND {column} >= ?"));
         args.push(ts(from));
     }
     if let Some(to) = f.to {
-        sql.push_str(" AND received_at < ?");
+        sql.push_str(&format!(" AND {column} < ?"));
         args.push(ts(to));
     }
     (sql, args)
