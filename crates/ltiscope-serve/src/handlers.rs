@@ -47,15 +47,27 @@ async fn not_found() -> Response {
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
-    // Ready when the writer can take work: a full queue means not ready for more.
-    let depth = s
-        .metrics
-        .queue_depth
-        .load(std::sync::atomic::Ordering::Relaxed);
-    if s.writer.is_running() {
-        (StatusCode::OK, format!("ready (queue depth {depth})\n")).into_response()
+    // Ready when the store takes a write: an empty batch goes through the writer queue and a
+    // real commit, so a full queue, a stopped writer or a failing disk all answer 503.
+    let probe = WriteBatch {
+        origin: "readyz".into(),
+        ..WriteBatch::default()
+    };
+    let committed = match s.writer.submit(probe) {
+        Ok(rx) => matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), rx).await,
+            Ok(Ok(Ok(_)))
+        ),
+        Err(_) => false,
+    };
+    if committed {
+        (StatusCode::OK, "ready: the store accepts writes\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "the writer has stopped\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the store did not accept a write (queue full, writer stopped or disk failing)\n",
+        )
+            .into_response()
     }
 }
 
