@@ -301,3 +301,142 @@ fn slow_senders_are_cut_off_and_the_server_keeps_serving() {
         .status();
     let _ = server.wait();
 }
+
+/// Sends raw bytes, returns the status code of the reply (0 if the connection closed silently).
+fn raw(addr: SocketAddr, request: &[u8]) -> u16 {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+    let _ = s.write_all(request);
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Up to the end of the status line is enough.
+    while !response.windows(2).any(|w| w == b"\r\n") && response.len() < 65536 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&response)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_catalogue_of_bad_requests_at_the_real_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("bad.duckdb");
+    let key = create_key(&db);
+    let (mut server, addr) = start_with(&db, &["--max-body-bytes", "262144"]);
+    let post = |headers: &str, body: &[u8]| {
+        let mut r = format!(
+            "POST /caliper HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    };
+    let auth = format!("Authorization: Bearer {key}\r\n");
+    let json = "Content-Type: application/json\r\n";
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // 100 MiB of spaces: ~100 KiB on the wire (inside the body cap), far past the 50 MiB
+    // inflation cap.
+    gzip.write_all(&vec![b' '; 100 * 1024 * 1024])
+        .expect("gzip");
+    let bomb = gzip.finish().expect("gzip");
+    assert!(bomb.len() < 262_144, "{}", bomb.len());
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("garbage request line", b"GARBAGE\r\n\r\n".to_vec(), 400),
+        (
+            "huge header",
+            format!(
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+                "a".repeat(1 << 20)
+            )
+            .into_bytes(),
+            431,
+        ),
+        ("no key", post(json, SEED.as_bytes()), 401),
+        (
+            "wrong key",
+            post(
+                &format!("{json}Authorization: Bearer lts_nope\r\n"),
+                SEED.as_bytes(),
+            ),
+            401,
+        ),
+        (
+            "wrong content type",
+            post(
+                &format!("{auth}Content-Type: text/html\r\n"),
+                SEED.as_bytes(),
+            ),
+            415,
+        ),
+        (
+            "truncated JSON",
+            post(&format!("{auth}{json}"), &SEED.as_bytes()[..SEED.len() / 2]),
+            400,
+        ),
+        (
+            "invalid UTF-8",
+            post(&format!("{auth}{json}"), &[0xff, 0xfe, b'{', 0x80]),
+            400,
+        ),
+        (
+            "deep nesting",
+            post(
+                &format!("{auth}{json}"),
+                format!("{}{}", "[".repeat(30_000), "]".repeat(30_000)).as_bytes(),
+            ),
+            400,
+        ),
+        (
+            "declared too large",
+            format!(
+                "POST /caliper HTTP/1.1\r\nHost: x\r\n{auth}{json}Content-Length: 999999999\r\n\r\n"
+            )
+            .into_bytes(),
+            413,
+        ),
+        (
+            "gzip bomb",
+            post(&format!("{auth}{json}Content-Encoding: gzip\r\n"), &bomb),
+            413,
+        ),
+        (
+            "wrong method",
+            b"DELETE /caliper HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+            405,
+        ),
+        (
+            "unknown path",
+            b"GET /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+            404,
+        ),
+    ];
+    for (what, request, want) in cases {
+        assert_eq!(raw(addr, &request), want, "{what}");
+    }
+    // Still serving.
+    assert_eq!(post_ok(addr, &key), 200);
+    assert_eq!(
+        raw(
+            addr,
+            b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ),
+        200
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    assert!(server.wait().expect("exits").success());
+}
+
+fn post_ok(addr: SocketAddr, key: &str) -> u16 {
+    post(addr, key, SEED).unwrap_or(0)
+}
