@@ -143,6 +143,15 @@ impl Store {
         Ok(Store::DuckDb(duck::DuckStore::open(path)?))
     }
 
+    /// Checkpoint after this many bytes of write-ahead log. A checkpoint runs inside the commit
+    /// that crosses the threshold, so a smaller threshold means more, shorter stalls: the
+    /// collector trades a little throughput for a shorter acknowledgement tail.
+    pub fn set_checkpoint_threshold(&mut self, bytes: u64) -> Result<(), StoreError> {
+        match self {
+            Store::DuckDb(d) => d.set_checkpoint_threshold(bytes),
+        }
+    }
+
     /// Stores a batch in one transaction.
     pub fn write(&mut self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
         Ok(self.write_many(&[batch])?.pop().unwrap_or_default())

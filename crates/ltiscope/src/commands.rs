@@ -389,6 +389,8 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
         ));
     }
     let keys = ltiscope_serve::auth::KeyRing::new(rows);
+    // Short, frequent checkpoints keep the acknowledgement tail short (see BENCHMARKS.md).
+    store.set_checkpoint_threshold(server.checkpoint_bytes)?;
     eprintln!(
         "ltiscope serve: db={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={}",
         settings.db.display(),

@@ -51,6 +51,7 @@ pub struct ServerConfig {
     commit_window_ms: Option<u64>,
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
+    checkpoint_mb: Option<u64>,
 }
 
 /// Collector settings, resolved.
@@ -68,6 +69,8 @@ pub struct ServerSettings {
     pub header_timeout: std::time::Duration,
     /// Time allowed for a request body.
     pub body_timeout: std::time::Duration,
+    /// Write-ahead log size that triggers a checkpoint.
+    pub checkpoint_bytes: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -227,6 +230,9 @@ impl Settings {
                     .unwrap_or(30)
                     .max(1),
             ),
+            checkpoint_bytes: args.checkpoint_mb.or(f.checkpoint_mb).unwrap_or(4).max(1)
+                * 1024
+                * 1024,
         })
     }
 

@@ -85,6 +85,12 @@ impl DuckStore {
         Ok(())
     }
 
+    pub(crate) fn set_checkpoint_threshold(&mut self, bytes: u64) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(&format!("SET checkpoint_threshold = '{bytes}B'"))?;
+        Ok(())
+    }
+
     pub(crate) fn schema_version(&self) -> Result<i64, StoreError> {
         Ok(self.conn.query_row(
             "SELECT coalesce(max(version), 0) FROM schema_migrations",
