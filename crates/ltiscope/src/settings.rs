@@ -230,7 +230,7 @@ impl Settings {
                     .unwrap_or(30)
                     .max(1),
             ),
-            checkpoint_bytes: args.checkpoint_mb.or(f.checkpoint_mb).unwrap_or(4).max(1)
+            checkpoint_bytes: args.checkpoint_mb.or(f.checkpoint_mb).unwrap_or(16).max(1)
                 * 1024
                 * 1024,
         })
