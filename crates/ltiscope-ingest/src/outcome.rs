@@ -129,21 +129,20 @@ pub struct ParsedEvent {
     pub original: Value,
 }
 
-impl ParsedEvent {
+impl EventKind {
     /// Identity and times of the event, whatever its kind.
     pub fn meta(&self) -> &EventMeta {
-        match &self.kind {
+        match self {
             EventKind::Launch(r) => &r.meta,
             EventKind::Other(m) | EventKind::Entity(m) => m,
         }
     }
+}
 
-    /// Mutable identity (pseudonymisation rewrites nothing here, but replay re-stamps times).
-    pub fn meta_mut(&mut self) -> &mut EventMeta {
-        match &mut self.kind {
-            EventKind::Launch(r) => &mut r.meta,
-            EventKind::Other(m) | EventKind::Entity(m) => m,
-        }
+impl ParsedEvent {
+    /// Identity and times of the event, whatever its kind.
+    pub fn meta(&self) -> &EventMeta {
+        self.kind.meta()
     }
 }
 

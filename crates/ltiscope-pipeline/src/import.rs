@@ -223,7 +223,6 @@ fn import_file(
 
 /// A chunk of whole lines and the number of its first line.
 struct Chunk {
-    seq: u64,
     first_line: usize,
     bytes: Vec<u8>,
     lines: usize,
@@ -246,11 +245,10 @@ fn stream_lines(
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(workers);
     // Shared by the workers only: when the last worker stops, the reader's sends fail and it stops.
     let chunk_rx = std::sync::Arc::new(std::sync::Mutex::new(chunk_rx));
-    let (batch_tx, batch_rx) = mpsc::sync_channel::<(u64, usize, u64, WriteBatch)>(workers);
+    let (batch_tx, batch_rx) = mpsc::sync_channel::<(usize, u64, WriteBatch)>(workers);
     let received_at = now();
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let reader_handle = scope.spawn(move || -> Result<(), std::io::Error> {
-            let mut seq = 0;
             let mut line_no = 1;
             let mut buf = first;
             let mut lines = 1;
@@ -268,14 +266,12 @@ fn stream_lines(
                     return Ok(());
                 }
                 let chunk = Chunk {
-                    seq,
                     first_line: line_no,
                     bytes: std::mem::take(&mut buf),
                     lines,
                 };
                 let done = lines < CHUNK_LINES;
                 line_no += lines;
-                seq += 1;
                 lines = 0;
                 if chunk_tx.send(chunk).is_err() || done {
                     return Ok(());
@@ -297,7 +293,7 @@ fn stream_lines(
                         origin,
                     );
                     if batch_tx
-                        .send((chunk.seq, chunk.lines, chunk.bytes.len() as u64, batch))
+                        .send((chunk.lines, chunk.bytes.len() as u64, batch))
                         .is_err()
                     {
                         return;
@@ -309,7 +305,7 @@ fn stream_lines(
         drop(chunk_rx);
         // This thread is the single writer: one transaction per chunk, in arrival order.
         let mut failure = None;
-        for (_, lines, bytes, batch) in batch_rx.iter() {
+        for (lines, bytes, batch) in batch_rx.iter() {
             let started = std::time::Instant::now();
             let written = store.write(&batch);
             tracing::debug!(

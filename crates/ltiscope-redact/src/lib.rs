@@ -119,10 +119,7 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// Identity and times of the event.
     pub fn meta(&self) -> &ltiscope_model::EventMeta {
-        match &self.kind {
-            EventKind::Launch(r) => &r.meta,
-            EventKind::Other(m) | EventKind::Entity(m) => m,
-        }
+        self.kind.meta()
     }
 }
 
