@@ -214,6 +214,15 @@ impl Redactor {
         Redacted(r)
     }
 
+    /// The form a user id is stored in: its pseudonym under `pseudonymise`, else itself. Lets
+    /// an administrator look a user up by the id they know.
+    pub fn stored_user_id(&self, id: &str) -> String {
+        match self.pseudonymiser() {
+            Some(k) => k.pseudonym(id),
+            None => id.to_owned(),
+        }
+    }
+
     /// Scrubs free text (a log line, an error detail) by pattern.
     pub fn text(&self, text: &str) -> String {
         scrub::scrub_text(text, self.policy != PiiPolicy::Keep, None)

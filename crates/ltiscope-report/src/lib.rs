@@ -1,197 +1,689 @@
-//! The read path: one function, [`run`], answers a report question from the store; the CLI
-//! (and next the API and dashboard) only choose a [`Format`] to render the same [`Report`].
-//! Rendering is pure: a report becomes a [`Table`] of typed cells, and the table becomes
-//! aligned text, JSON or CSV.
+//! The read path: one function, [`run`], answers every report from the store; the CLI, the
+//! JSON API and the dashboard only choose how to render the same [`Report`], so they always
+//! agree.
+//!
+//! A report is a list of sections ([`Table`]s of typed cells). This crate asks the store the
+//! [`Question`]s a report needs, derives what is pure arithmetic (change against the previous
+//! period of equal length, health status, the hour-of-week heat map in the institution's time
+//! zone) and applies small-cell suppression last, so no view can show a suppressed count.
+//! Rendering (text, JSON, CSV) is in `render`; every report declares its sections and columns
+//! ([`ReportKind::sections`]), from which the API's OpenAPI document is generated.
 
 mod render;
 
-pub use render::{Cell, Format, Table};
+pub use render::{Format, Render};
 
-use ltiscope_model::report::{
-    CourseUsage, QuarantineCount, ReportFilter, SourceQuality, ToolUsage,
-};
+use chrono::{Datelike, Offset, TimeZone, Timelike};
+pub use chrono_tz::Tz;
+use ltiscope_model::Timestamp;
+use ltiscope_model::report::{Cell, Column, ColumnKind, Params, Question, ReportFilter, Table};
 use ltiscope_store::{Store, StoreError};
 
-/// The reports available.
+/// The reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportKind {
-    /// Per tool: launches, users, courses, learner/instructor split, first/last seen.
+    /// Totals against the previous period, daily series, top tools, freshness per source.
+    Overview,
+    /// Per tool: launches, visits, users, courses, role split, time in tool, change.
     Tools,
-    /// Per course: launches, tools, users, top tool.
+    /// One tool (needs the tool filter): daily series, courses, roles, heat map, message types,
+    /// LTI versions, deployments.
+    Tool,
+    /// Per course: launches, tools, users, role split, top tool.
     Courses,
-    /// Per source: stored, duplicates, quarantined, receive lag; quarantine by reason.
+    /// One course (needs the course filter): its tools, roles, daily series.
+    Course,
+    /// Per tool: share of active courses and users.
+    Adoption,
+    /// Tools and deployments without a launch in the last N days.
+    Dormant,
+    /// Per tool: the last 24 hours against the same hours of the previous four weeks.
+    Health,
+    /// Per tool: time in tool from launch/return pairs.
+    TimeInTool,
+    /// Ingest quality: per source, per day, receive lag, quarantine by reason.
     Quality,
+    /// One user's launches (admin only; needs the user id).
+    User,
 }
 
 impl ReportKind {
-    /// Parses `tools`, `courses` or `quality`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "tools" => Some(ReportKind::Tools),
-            "courses" => Some(ReportKind::Courses),
-            "quality" => Some(ReportKind::Quality),
-            _ => None,
+    /// Every report, in menu order.
+    pub const ALL: [ReportKind; 11] = [
+        ReportKind::Overview,
+        ReportKind::Tools,
+        ReportKind::Tool,
+        ReportKind::Courses,
+        ReportKind::Course,
+        ReportKind::Adoption,
+        ReportKind::Dormant,
+        ReportKind::Health,
+        ReportKind::TimeInTool,
+        ReportKind::Quality,
+        ReportKind::User,
+    ];
+
+    /// The stable name (CLI argument, API path segment).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportKind::Overview => "overview",
+            ReportKind::Tools => "tools",
+            ReportKind::Tool => "tool",
+            ReportKind::Courses => "courses",
+            ReportKind::Course => "course",
+            ReportKind::Adoption => "adoption",
+            ReportKind::Dormant => "dormant",
+            ReportKind::Health => "health",
+            ReportKind::TimeInTool => "time-in-tool",
+            ReportKind::Quality => "quality",
+            ReportKind::User => "user",
         }
     }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        ReportKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// One line on what it answers.
+    pub fn summary(self) -> &'static str {
+        match self {
+            ReportKind::Overview => {
+                "totals against the previous period, daily series, top tools, freshness per source"
+            }
+            ReportKind::Tools => {
+                "per tool: launches, visits, users, courses, learner/instructor split, time in tool, change vs the previous period"
+            }
+            ReportKind::Tool => {
+                "one tool: daily series, top courses, roles, hour-of-week heat map, message types, LTI versions, deployments"
+            }
+            ReportKind::Courses => {
+                "per course: launches, tools, users, learner/instructor split, top tool"
+            }
+            ReportKind::Course => "one course: its tools, roles and daily series",
+            ReportKind::Adoption => {
+                "per tool: share of active courses and of active users that used it"
+            }
+            ReportKind::Dormant => {
+                "tools and deployments with no launch in the last N days (the licence-renewal list)"
+            }
+            ReportKind::Health => {
+                "per tool: launches in the last 24 hours against the same hours of the previous 4 weeks; drops and spikes flagged"
+            }
+            ReportKind::TimeInTool => {
+                "per tool: time between launch and return, its distribution, unpaired launches"
+            }
+            ReportKind::Quality => {
+                "ingest quality: per source and day, receive lag, quarantine by reason"
+            }
+            ReportKind::User => "one user's launches, for support cases (admin only)",
+        }
+    }
+
+    /// The sections of the report, with their columns, in order (what [`run`] returns).
+    pub fn sections(self) -> Vec<(&'static str, Vec<Column>)> {
+        let q = |q: Question| (q.name(), q.columns().to_vec());
+        match self {
+            ReportKind::Overview => vec![
+                ("summary", SUMMARY.to_vec()),
+                q(Question::Daily),
+                ("top_tools", Question::ToolCounts.columns().to_vec()),
+                q(Question::Freshness),
+            ],
+            ReportKind::Tools => vec![("tools", with_change(Question::Tools.columns()))],
+            ReportKind::Tool => vec![
+                ("summary", with_change(Question::Tools.columns())),
+                q(Question::Daily),
+                q(Question::Courses),
+                q(Question::Roles),
+                ("heatmap", HEATMAP.to_vec()),
+                q(Question::MessageTypes),
+                q(Question::LtiVersions),
+                q(Question::Deployments),
+            ],
+            ReportKind::Courses => vec![q(Question::Courses)],
+            ReportKind::Course => vec![
+                ("summary", Question::Courses.columns().to_vec()),
+                ("tools", with_change(Question::Tools.columns())),
+                q(Question::Roles),
+                q(Question::Daily),
+            ],
+            ReportKind::Adoption => vec![q(Question::Adoption)],
+            ReportKind::Dormant => vec![q(Question::DormantTools), q(Question::DormantDeployments)],
+            ReportKind::Health => vec![("health", health_columns())],
+            ReportKind::TimeInTool => vec![q(Question::TimeInTool)],
+            ReportKind::Quality => vec![
+                q(Question::QualitySources),
+                q(Question::QualityDaily),
+                q(Question::QualityLag),
+                q(Question::QuarantineReasons),
+            ],
+            ReportKind::User => vec![q(Question::UserLaunches)],
+        }
+    }
+}
+
+const fn col(name: &'static str, kind: ColumnKind, doc: &'static str) -> Column {
+    Column { name, kind, doc }
+}
+
+const SUMMARY: [Column; 4] = [
+    col(
+        "metric",
+        ColumnKind::Text,
+        "launches, visits, users, courses or tools",
+    ),
+    col("value", ColumnKind::Count, "in the range"),
+    col(
+        "previous",
+        ColumnKind::Count,
+        "in the previous period of equal length",
+    ),
+    col("change", ColumnKind::Ratio, "(value - previous) / previous"),
+];
+
+const HEATMAP: [Column; 3] = [
+    col(
+        "weekday",
+        ColumnKind::Int,
+        "ISO weekday in the report time zone, 1 = Monday",
+    ),
+    col(
+        "hour",
+        ColumnKind::Int,
+        "hour of day in the report time zone",
+    ),
+    col("launches", ColumnKind::Count, "launch events"),
+];
+
+const PREV: Column = col(
+    "prev_launches",
+    ColumnKind::Count,
+    "launches in the previous period of equal length",
+);
+const CHANGE: Column = col(
+    "change",
+    ColumnKind::Ratio,
+    "(launches - prev_launches) / prev_launches",
+);
+
+fn with_change(columns: &[Column]) -> Vec<Column> {
+    let mut out = columns.to_vec();
+    out.extend([PREV, CHANGE]);
+    out
+}
+
+fn health_columns() -> Vec<Column> {
+    let mut out = Question::Health.columns().to_vec();
+    out.push(col("ratio", ColumnKind::Ratio, "last_24h / baseline"));
+    out.push(col(
+        "status",
+        ColumnKind::Text,
+        "ok, drop (below half the baseline), silent (no launch where at least 5 were expected), spike (over twice the baseline) or new",
+    ));
+    out
+}
+
+/// Report failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A report needs a value the request did not give.
+    #[error("the {report} report needs {what}")]
+    Missing {
+        /// The report.
+        report: &'static str,
+        /// What to give, in the words of the caller (`--tool ID` / `tool=ID`).
+        what: &'static str,
+    },
+}
+
+/// How reports are computed and shown, resolved once from settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The institution's time zone: days and the heat map follow it.
+    pub timezone: Tz,
+    /// Counts below this are shown as `<k` (small-cell suppression); `None` shows all.
+    pub suppress_below: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timezone: Tz::UTC,
+            suppress_below: None,
+        }
+    }
+}
+
+/// A report question: which report, over which launches, with which tuning.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The report.
+    pub kind: ReportKind,
+    /// Which launches.
+    pub filter: ReportFilter,
+    /// Tuning (visit window, time cap, dormant days, the user, the clock).
+    pub params: Params,
 }
 
 /// A computed report.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Report {
-    /// See [`ReportKind::Tools`].
-    Tools(Vec<ToolUsage>),
-    /// See [`ReportKind::Courses`].
-    Courses(Vec<CourseUsage>),
-    /// See [`ReportKind::Quality`].
-    Quality {
-        /// Per source.
-        sources: Vec<SourceQuality>,
-        /// Waiting quarantined items by reason.
-        quarantine: Vec<QuarantineCount>,
-    },
-}
-
-/// Answers a report question: the one read path behind every view.
-pub fn run(store: &Store, kind: ReportKind, filter: &ReportFilter) -> Result<Report, StoreError> {
-    Ok(match kind {
-        ReportKind::Tools => Report::Tools(store.tool_usage(filter)?),
-        ReportKind::Courses => Report::Courses(store.course_usage(filter)?),
-        ReportKind::Quality => Report::Quality {
-            sources: store.source_quality(filter)?,
-            quarantine: store.quarantine_counts()?,
-        },
-    })
+pub struct Report {
+    /// Which report.
+    pub kind: ReportKind,
+    /// The filter it answered.
+    pub filter: ReportFilter,
+    /// The previous period compared against, when the range has both ends.
+    pub previous: Option<(Timestamp, Timestamp)>,
+    /// Its sections, in the order of [`ReportKind::sections`].
+    pub sections: Vec<Table>,
 }
 
 impl Report {
-    /// The report as tables (quality has two: per source and quarantine by reason).
-    pub fn tables(&self) -> Vec<Table> {
-        match self {
-            Report::Tools(rows) => vec![Table {
-                title: "tools".into(),
-                columns: vec![
-                    "tool_id",
-                    "tool",
-                    "launches",
-                    "users",
-                    "courses",
-                    "learner_launches",
-                    "instructor_launches",
-                    "learner_share",
-                    "first_seen",
-                    "last_seen",
-                ],
-                rows: rows
-                    .iter()
-                    .map(|t| {
-                        let taught = t.learner_launches + t.instructor_launches;
-                        vec![
-                            Cell::Text(t.tool_id.clone()),
-                            Cell::Text(t.tool_name.clone()),
-                            Cell::Int(t.launches),
-                            Cell::Int(t.users),
-                            Cell::Int(t.courses),
-                            Cell::Int(t.learner_launches),
-                            Cell::Int(t.instructor_launches),
-                            if taught == 0 {
-                                Cell::Empty
-                            } else {
-                                Cell::Ratio(t.learner_launches as f64 / taught as f64)
-                            },
-                            Cell::time(t.first_seen),
-                            Cell::time(t.last_seen),
-                        ]
-                    })
-                    .collect(),
-            }],
-            Report::Courses(rows) => vec![Table {
-                title: "courses".into(),
-                columns: vec![
-                    "tenant",
-                    "course",
-                    "label",
-                    "launches",
-                    "tools",
-                    "users",
-                    "top_tool",
-                    "last_seen",
-                ],
-                rows: rows
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            Cell::Text(c.tenant.clone()),
-                            Cell::Text(c.course_key.clone()),
-                            Cell::opt(c.label.clone()),
-                            Cell::Int(c.launches),
-                            Cell::Int(c.tools),
-                            Cell::Int(c.users),
-                            Cell::opt(c.top_tool.clone()),
-                            Cell::time(c.last_seen),
-                        ]
-                    })
-                    .collect(),
-            }],
-            Report::Quality {
-                sources,
-                quarantine,
-            } => vec![
-                Table {
-                    title: "quality by source".into(),
-                    columns: vec![
-                        "source",
-                        "launch_records",
-                        "non_lti",
-                        "duplicates",
-                        "quarantined",
-                        "lag_p50_s",
-                        "lag_p95_s",
-                        "last_event",
-                    ],
-                    rows: sources
-                        .iter()
-                        .map(|q| {
-                            vec![
-                                Cell::Text(q.source.map_or("(unknown)", |s| s.as_str()).to_owned()),
-                                Cell::Int(q.launch_records),
-                                Cell::Int(q.non_lti),
-                                Cell::Int(q.duplicates),
-                                Cell::Int(q.quarantined),
-                                q.lag_p50_seconds.map_or(Cell::Empty, Cell::Float),
-                                q.lag_p95_seconds.map_or(Cell::Empty, Cell::Float),
-                                Cell::time(q.last_event),
-                            ]
-                        })
-                        .collect(),
-                },
-                Table {
-                    title: "quarantine by reason (waiting)".into(),
-                    columns: vec!["reason", "count"],
-                    rows: quarantine
-                        .iter()
-                        .map(|q| vec![Cell::Text(q.reason_code.clone()), Cell::Int(q.count)])
-                        .collect(),
-                },
-            ],
+    /// `limit` rows of a section from `offset` (the API's pagination).
+    pub fn page(t: &Table, offset: usize, limit: usize) -> Table {
+        Table {
+            title: t.title.clone(),
+            columns: t.columns.clone(),
+            rows: t.rows.iter().skip(offset).take(limit).cloned().collect(),
         }
     }
 
-    /// Renders the whole report.
-    pub fn render(&self, format: Format) -> String {
-        let tables = self.tables();
-        match format {
-            Format::Json if tables.len() > 1 => {
-                let mut map = serde_json::Map::new();
-                for t in &tables {
-                    map.insert(t.title.replace(' ', "_"), t.to_json());
-                }
-                format!("{}\n", serde_json::Value::Object(map))
+    /// A section by name.
+    pub fn section(&self, name: &str) -> Option<&Table> {
+        self.sections.iter().find(|t| t.title == name)
+    }
+}
+
+/// The previous period of equal length, when the range has both ends.
+pub fn previous_period(f: &ReportFilter) -> Option<(Timestamp, Timestamp)> {
+    let (from, to) = (f.from?, f.to?);
+    (to > from).then(|| (from - (to - from), from))
+}
+
+/// Answers a report: the one read path behind every view.
+pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, ReportError> {
+    let f = &req.filter;
+    let mut p = req.params.clone();
+    // Days are cut at local midnight with the offset in force at the start of the range.
+    let anchor = f.from.unwrap_or(p.as_of);
+    p.utc_offset_minutes = opts
+        .timezone
+        .offset_from_utc_datetime(&anchor.naive_utc())
+        .fix()
+        .local_minus_utc()
+        / 60;
+    let previous = previous_period(f);
+    let prev_filter = previous.map(|(from, to)| ReportFilter {
+        from: Some(from),
+        to: Some(to),
+        ..f.clone()
+    });
+    let ask = |q: Question, filter: &ReportFilter| store.answer(q, filter, &p);
+    let ask_prev = |q: Question| -> Result<Option<Table>, StoreError> {
+        prev_filter.as_ref().map(|pf| ask(q, pf)).transpose()
+    };
+    let kind = req.kind;
+    let sections = match kind {
+        ReportKind::Overview => {
+            let totals = ask(Question::Totals, f)?;
+            let prev = ask_prev(Question::Totals)?;
+            let mut top = ask(Question::ToolCounts, f)?;
+            top.title = "top_tools".into();
+            top.rows.truncate(10);
+            vec![
+                summary(&totals, prev.as_ref()),
+                ask(Question::Daily, f)?,
+                top,
+                ask(Question::Freshness, f)?,
+            ]
+        }
+        ReportKind::Tools => {
+            let tools = ask(Question::Tools, f)?;
+            let prev = ask_prev(Question::ToolCounts)?;
+            vec![add_change(tools, prev.as_ref())]
+        }
+        ReportKind::Tool => {
+            if f.tool.is_none() {
+                return Err(ReportError::Missing {
+                    report: kind.name(),
+                    what: "a tool id (the tool filter)",
+                });
             }
-            _ => tables
-                .iter()
-                .map(|t| t.render(format))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            let mut summary = add_change(
+                ask(Question::Tools, f)?,
+                ask_prev(Question::ToolCounts)?.as_ref(),
+            );
+            summary.title = "summary".into();
+            let mut courses = ask(Question::Courses, f)?;
+            courses.rows.truncate(50);
+            vec![
+                summary,
+                ask(Question::Daily, f)?,
+                courses,
+                ask(Question::Roles, f)?,
+                heatmap(&ask(Question::Hourly, f)?, opts.timezone),
+                ask(Question::MessageTypes, f)?,
+                ask(Question::LtiVersions, f)?,
+                ask(Question::Deployments, f)?,
+            ]
+        }
+        ReportKind::Courses => vec![ask(Question::Courses, f)?],
+        ReportKind::Course => {
+            if f.course.is_none() {
+                return Err(ReportError::Missing {
+                    report: kind.name(),
+                    what: "a course key (the course filter)",
+                });
+            }
+            let mut summary = ask(Question::Courses, f)?;
+            summary.title = "summary".into();
+            let tools = add_change(
+                ask(Question::Tools, f)?,
+                ask_prev(Question::ToolCounts)?.as_ref(),
+            );
+            vec![
+                summary,
+                tools,
+                ask(Question::Roles, f)?,
+                ask(Question::Daily, f)?,
+            ]
+        }
+        ReportKind::Adoption => vec![ask(Question::Adoption, f)?],
+        ReportKind::Dormant => vec![
+            ask(Question::DormantTools, f)?,
+            ask(Question::DormantDeployments, f)?,
+        ],
+        ReportKind::Health => vec![health(ask(Question::Health, f)?)],
+        ReportKind::TimeInTool => vec![ask(Question::TimeInTool, f)?],
+        ReportKind::Quality => vec![
+            ask(Question::QualitySources, f)?,
+            ask(Question::QualityDaily, f)?,
+            ask(Question::QualityLag, f)?,
+            ask(Question::QuarantineReasons, f)?,
+        ],
+        ReportKind::User => {
+            if p.user.as_deref().is_none_or(str::is_empty) {
+                return Err(ReportError::Missing {
+                    report: kind.name(),
+                    what: "a user id",
+                });
+            }
+            vec![ask(Question::UserLaunches, f)?]
+        }
+    };
+    let mut report = Report {
+        kind,
+        filter: f.clone(),
+        previous,
+        sections,
+    };
+    if let Some(k) = opts.suppress_below {
+        suppress(&mut report, k);
+    }
+    Ok(report)
+}
+
+/// (value - previous) / previous, when there is a previous value.
+fn change(value: u64, previous: Option<u64>) -> Cell {
+    match previous {
+        Some(p) if p > 0 => Cell::Ratio((value as f64 - p as f64) / p as f64),
+        _ => Cell::Empty,
+    }
+}
+
+/// The overview's summary: each total against the previous period.
+fn summary(totals: &Table, prev: Option<&Table>) -> Table {
+    let mut out = Table::new("summary", &SUMMARY);
+    for c in &totals.columns {
+        let value = totals.int(0, c.name).unwrap_or(0);
+        let previous = prev.map(|p| p.int(0, c.name).unwrap_or(0));
+        out.rows.push(vec![
+            Cell::Text(c.name.to_owned()),
+            Cell::Int(value),
+            previous.map_or(Cell::Empty, Cell::Int),
+            change(value, previous),
+        ]);
+    }
+    out
+}
+
+/// Adds `prev_launches` and `change` per tool from the previous period's counts.
+fn add_change(mut tools: Table, prev: Option<&Table>) -> Table {
+    tools.columns.extend([PREV, CHANGE]);
+    for row in &mut tools.rows {
+        let id = row.first().and_then(Cell::as_text).unwrap_or_default();
+        let launches = row.get(2).and_then(Cell::as_int).unwrap_or(0);
+        let previous = prev.map(|p| {
+            p.find("tool_id", id)
+                .and_then(|i| p.int(i, "launches"))
+                .unwrap_or(0)
+        });
+        row.push(previous.map_or(Cell::Empty, Cell::Int));
+        row.push(change(launches, previous));
+    }
+    tools
+}
+
+/// Launches per (weekday, hour) in the time zone, from launches per UTC hour. Every one of the
+/// 168 cells is present, so a chart or a CSV has no gaps.
+fn heatmap(hourly: &Table, tz: Tz) -> Table {
+    let mut grid = [[0u64; 24]; 7];
+    for i in 0..hourly.rows.len() {
+        if let (Some(Cell::Time(t)), Some(n)) = (hourly.cell(i, "hour"), hourly.int(i, "launches"))
+        {
+            let local = t.with_timezone(&tz);
+            let d = local.weekday().num_days_from_monday() as usize;
+            grid[d][local.hour() as usize] += n;
+        }
+    }
+    let mut out = Table::new("heatmap", &HEATMAP);
+    for (d, hours) in grid.iter().enumerate() {
+        for (h, n) in hours.iter().enumerate() {
+            out.rows.push(vec![
+                Cell::Int(d as u64 + 1),
+                Cell::Int(h as u64),
+                Cell::Int(*n),
+            ]);
+        }
+    }
+    out
+}
+
+/// Expected launches below which a drop is not flagged: a tool used twice a week is not
+/// "broken" because nobody used it today.
+const HEALTH_MIN_EXPECTED: f64 = 5.0;
+
+/// The health status of one tool.
+pub fn health_status(last_24h: u64, baseline: f64, baseline_weeks: u64) -> &'static str {
+    let now = last_24h as f64;
+    if baseline_weeks == 0 {
+        "new"
+    } else if baseline >= HEALTH_MIN_EXPECTED && last_24h == 0 {
+        "silent"
+    } else if baseline >= HEALTH_MIN_EXPECTED && now < 0.5 * baseline {
+        "drop"
+    } else if now >= HEALTH_MIN_EXPECTED && now > 2.0 * baseline {
+        "spike"
+    } else {
+        "ok"
+    }
+}
+
+/// Adds ratio and status; problems first.
+fn health(mut t: Table) -> Table {
+    t.columns = health_columns();
+    for row in &mut t.rows {
+        let now = row.get(2).and_then(Cell::as_int).unwrap_or(0);
+        let base = row.get(3).and_then(Cell::as_f64).unwrap_or(0.0);
+        let weeks = row.get(4).and_then(Cell::as_int).unwrap_or(0);
+        row.push(if base > 0.0 {
+            Cell::Ratio(now as f64 / base)
+        } else {
+            Cell::Empty
+        });
+        row.push(Cell::Text(health_status(now, base, weeks).to_owned()));
+    }
+    let rank = |row: &Vec<Cell>| match row.last().and_then(Cell::as_text) {
+        Some("silent") => 0,
+        Some("drop") => 1,
+        Some("spike") => 2,
+        Some("new") => 3,
+        _ => 4,
+    };
+    t.rows.sort_by_key(rank);
+    t
+}
+
+/// Small-cell suppression: every count from 1 to k-1 becomes `<k`, and the measures of a row
+/// with a suppressed count are withheld too (a median or share could reveal it).
+fn suppress(report: &mut Report, k: u64) {
+    for table in &mut report.sections {
+        let kinds: Vec<ColumnKind> = table.columns.iter().map(|c| c.kind).collect();
+        for row in &mut table.rows {
+            let mut hit = false;
+            for (cell, kind) in row.iter_mut().zip(&kinds) {
+                if *kind == ColumnKind::Count
+                    && let Cell::Int(n) = cell
+                    && *n > 0
+                    && *n < k
+                {
+                    *cell = Cell::Suppressed(k);
+                    hit = true;
+                }
+            }
+            if hit {
+                for (cell, kind) in row.iter_mut().zip(&kinds) {
+                    if matches!(kind, ColumnKind::Float | ColumnKind::Ratio) && *cell != Cell::Empty
+                    {
+                        *cell = Cell::Suppressed(k);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An IANA time zone name (`Europe/London`, `America/New_York`, `UTC`).
+pub fn parse_timezone(name: &str) -> Result<Tz, String> {
+    name.trim().parse::<Tz>().map_err(|_| {
+        format!("time zone {name:?} is unknown: use an IANA name such as Europe/London, America/Chicago or UTC")
+    })
+}
+
+/// A range bound as users write it: `YYYY-MM-DD` (midnight in the report time zone) or an
+/// RFC 3339 time. The one parser behind the CLI's `--from`/`--to` and the API's `from`/`to`.
+pub fn parse_time_bound(s: &str, tz: Tz) -> Result<Timestamp, String> {
+    let s = s.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+        return tz
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok_or_else(|| format!("{s:?} has no midnight in {}", tz.name()));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time (2026-03-01T08:00:00Z)")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_flags_drops_spikes_and_silence_but_not_rare_tools() {
+        assert_eq!(health_status(0, 40.0, 4), "silent");
+        assert_eq!(health_status(10, 40.0, 4), "drop");
+        assert_eq!(health_status(35, 40.0, 4), "ok");
+        assert_eq!(health_status(100, 40.0, 4), "spike");
+        assert_eq!(
+            health_status(0, 1.0, 2),
+            "ok",
+            "a rarely used tool is not broken"
+        );
+        assert_eq!(health_status(3, 0.0, 0), "new");
+    }
+
+    #[test]
+    fn previous_period_has_equal_length() {
+        let t = |s: &str| ltiscope_ingest_free_parse(s);
+        let f = ReportFilter {
+            from: Some(t("2026-03-01T00:00:00Z")),
+            to: Some(t("2026-03-31T00:00:00Z")),
+            ..ReportFilter::default()
+        };
+        assert_eq!(
+            previous_period(&f),
+            Some((t("2026-01-30T00:00:00Z"), t("2026-03-01T00:00:00Z")))
+        );
+        assert_eq!(previous_period(&ReportFilter::default()), None);
+    }
+
+    fn ltiscope_ingest_free_parse(s: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&chrono::Utc)
+    }
+
+    #[test]
+    fn heatmap_follows_the_time_zone_and_has_every_cell() {
+        let mut hourly = Table::new("hourly", Question::Hourly.columns());
+        // Monday 2026-03-02 14:00 UTC = 09:00 in New York (EST, UTC-5).
+        hourly.rows.push(vec![
+            Cell::Time(ltiscope_ingest_free_parse("2026-03-02T14:00:00Z")),
+            Cell::Int(7),
+        ]);
+        let t = heatmap(&hourly, chrono_tz::America::New_York);
+        assert_eq!(t.rows.len(), 168);
+        let hit: Vec<_> = t.rows.iter().filter(|r| r[2] != Cell::Int(0)).collect();
+        assert_eq!(hit, vec![&vec![Cell::Int(1), Cell::Int(9), Cell::Int(7)]]);
+    }
+
+    #[test]
+    fn suppression_hides_small_counts_and_their_measures() {
+        let mut t = Table::new("tools", Question::ToolCounts.columns());
+        t.rows.push(vec![
+            Cell::Text("a".into()),
+            Cell::Text("A".into()),
+            Cell::Int(100),
+            Cell::Int(3),
+        ]);
+        t.rows.push(vec![
+            Cell::Text("b".into()),
+            Cell::Text("B".into()),
+            Cell::Int(0),
+            Cell::Int(0),
+        ]);
+        let mut r = Report {
+            kind: ReportKind::Tools,
+            filter: ReportFilter::default(),
+            previous: None,
+            sections: vec![t],
+        };
+        suppress(&mut r, 5);
+        let t = &r.sections[0];
+        assert_eq!(t.rows[0][2], Cell::Int(100));
+        assert_eq!(t.rows[0][3], Cell::Suppressed(5));
+        assert_eq!(t.rows[1][3], Cell::Int(0), "zero reveals nobody");
+    }
+
+    #[test]
+    fn every_report_declares_sections_with_distinct_names() {
+        for k in ReportKind::ALL {
+            let s = k.sections();
+            assert!(!s.is_empty(), "{}", k.name());
+            let mut names: Vec<_> = s.iter().map(|(n, _)| *n).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), s.len(), "{}", k.name());
+            assert_eq!(ReportKind::parse(k.name()), Some(k));
         }
     }
 }

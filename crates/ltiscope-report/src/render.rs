@@ -1,7 +1,8 @@
 //! Tables of typed cells and their three renderings.
 
+use crate::Report;
 use chrono::SecondsFormat;
-use ltiscope_model::Timestamp;
+use ltiscope_model::report::{Cell, Column, Table};
 use serde_json::{Value, json};
 
 /// Output format.
@@ -27,103 +28,84 @@ impl Format {
     }
 }
 
-/// One value of a table.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    /// Text.
-    Text(String),
-    /// A count.
-    Int(u64),
-    /// A measure.
-    Float(f64),
-    /// A share between 0 and 1 (shown as a percentage in tables).
-    Ratio(f64),
-    /// A time.
-    Time(Timestamp),
-    /// Nothing known.
-    Empty,
-}
-
-impl Cell {
-    /// Text or empty.
-    pub fn opt(v: Option<String>) -> Cell {
-        v.map_or(Cell::Empty, Cell::Text)
-    }
-
-    /// Time or empty.
-    pub fn time(v: Option<Timestamp>) -> Cell {
-        v.map_or(Cell::Empty, Cell::Time)
-    }
-
-    fn text(&self) -> String {
-        match self {
-            Cell::Text(s) => s.clone(),
-            Cell::Int(n) => n.to_string(),
-            Cell::Float(x) => format!("{x:.1}"),
-            Cell::Ratio(r) => format!("{:.0}%", r * 100.0),
-            Cell::Time(t) => t.to_rfc3339_opts(SecondsFormat::Secs, true),
-            Cell::Empty => String::new(),
-        }
-    }
-
-    fn machine_text(&self) -> String {
-        match self {
-            Cell::Ratio(r) => format!("{r:.4}"),
-            Cell::Float(x) => format!("{x}"),
-            other => other.text(),
-        }
-    }
-
-    fn json(&self) -> Value {
-        match self {
-            Cell::Text(s) => json!(s),
-            Cell::Int(n) => json!(n),
-            Cell::Float(x) | Cell::Ratio(x) => json!(x),
-            Cell::Time(t) => json!(t.to_rfc3339_opts(SecondsFormat::Millis, true)),
-            Cell::Empty => Value::Null,
-        }
-    }
-
-    fn is_numeric(&self) -> bool {
-        matches!(self, Cell::Int(_) | Cell::Float(_) | Cell::Ratio(_))
-    }
-}
-
-/// A titled table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Table {
-    /// What it shows.
-    pub title: String,
-    /// Column names (also the JSON keys and CSV header).
-    pub columns: Vec<&'static str>,
-    /// Rows, each as long as `columns`.
-    pub rows: Vec<Vec<Cell>>,
-}
-
-impl Table {
+/// Text, JSON and CSV renderings of a table.
+pub trait Render {
     /// Renders in `format`.
-    pub fn render(&self, format: Format) -> String {
+    fn render(&self, format: Format) -> String;
+    /// An array of objects keyed by column.
+    fn to_json(&self) -> Value;
+    /// CSV with a header row.
+    fn to_csv(&self) -> String;
+}
+
+/// Text for people.
+fn text(c: &Cell) -> String {
+    match c {
+        Cell::Text(s) => s.clone(),
+        Cell::Int(n) => n.to_string(),
+        Cell::Float(x) => format!("{x:.1}"),
+        Cell::Ratio(r) => format!("{:.0}%", r * 100.0),
+        Cell::Time(t) => t.to_rfc3339_opts(SecondsFormat::Secs, true),
+        Cell::Day(d) => d.format("%Y-%m-%d").to_string(),
+        Cell::Suppressed(k) => format!("<{k}"),
+        Cell::Empty => String::new(),
+    }
+}
+
+/// Text for programs (CSV): full precision.
+fn machine_text(c: &Cell) -> String {
+    match c {
+        Cell::Ratio(r) => format!("{r:.4}"),
+        Cell::Float(x) => format!("{x}"),
+        other => text(other),
+    }
+}
+
+/// A JSON value: numbers stay numbers; a suppressed count is the string `"<k"`.
+pub(crate) fn json_cell(c: &Cell) -> Value {
+    match c {
+        Cell::Text(s) => json!(s),
+        Cell::Int(n) => json!(n),
+        Cell::Float(x) | Cell::Ratio(x) => json!(x),
+        Cell::Time(t) => json!(t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        Cell::Day(d) => json!(d.format("%Y-%m-%d").to_string()),
+        Cell::Suppressed(k) => json!(format!("<{k}")),
+        Cell::Empty => Value::Null,
+    }
+}
+
+fn is_numeric(c: &Cell) -> bool {
+    matches!(
+        c,
+        Cell::Int(_) | Cell::Float(_) | Cell::Ratio(_) | Cell::Suppressed(_)
+    )
+}
+
+/// One row as a JSON object keyed by column.
+pub(crate) fn json_row(columns: &[Column], row: &[Cell]) -> Value {
+    Value::Object(
+        columns
+            .iter()
+            .zip(row)
+            .map(|(c, v)| (c.name.to_owned(), json_cell(v)))
+            .collect(),
+    )
+}
+
+impl Render for Table {
+    fn render(&self, format: Format) -> String {
         match format {
-            Format::Table => self.to_text(),
+            Format::Table => to_text(self),
             Format::Json => format!("{}\n", self.to_json()),
             Format::Csv => self.to_csv(),
         }
     }
 
-    /// An array of objects keyed by column.
-    pub fn to_json(&self) -> Value {
+    fn to_json(&self) -> Value {
         Value::Array(
             self.rows
                 .iter()
-                .map(|row| {
-                    Value::Object(
-                        self.columns
-                            .iter()
-                            .zip(row)
-                            .map(|(c, v)| ((*c).to_owned(), v.json()))
-                            .collect(),
-                    )
-                })
+                .map(|row| json_row(&self.columns, row))
                 .collect(),
         )
     }
@@ -136,83 +118,136 @@ impl Table {
                 s.to_owned()
             }
         }
-        let mut out = self.columns.join(",");
+        let header: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
+        let mut out = header.join(",");
         out.push('\n');
         for row in &self.rows {
-            let line: Vec<String> = row.iter().map(|c| field(&c.machine_text())).collect();
+            let line: Vec<String> = row.iter().map(|c| field(&machine_text(c))).collect();
             out.push_str(&line.join(","));
-            out.push('\n');
-        }
-        out
-    }
-
-    fn to_text(&self) -> String {
-        let cells: Vec<Vec<String>> = self
-            .rows
-            .iter()
-            .map(|r| r.iter().map(Cell::text).collect())
-            .collect();
-        let widths: Vec<usize> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                cells
-                    .iter()
-                    .map(|r| r[i].chars().count())
-                    .chain([c.len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = format!("{} ({} rows)\n", self.title, self.rows.len());
-        // Headers of numeric columns are right-aligned like their numbers.
-        let numeric: Vec<bool> = (0..self.columns.len())
-            .map(|i| self.rows.iter().any(|r| r[i].is_numeric()))
-            .collect();
-        let header: Vec<String> = self
-            .columns
-            .iter()
-            .zip(&widths)
-            .zip(&numeric)
-            .map(|((c, w), num)| {
-                if *num {
-                    format!("{c:>w$}")
-                } else {
-                    format!("{c:<w$}")
-                }
-            })
-            .collect();
-        out.push_str(header.join("  ").trim_end());
-        out.push('\n');
-        for (row, texts) in self.rows.iter().zip(&cells) {
-            let line: Vec<String> = row
-                .iter()
-                .zip(texts)
-                .zip(&widths)
-                .map(|((cell, t), w)| {
-                    if cell.is_numeric() {
-                        format!("{t:>w$}")
-                    } else {
-                        format!("{t:<w$}")
-                    }
-                })
-                .collect();
-            out.push_str(line.join("  ").trim_end());
             out.push('\n');
         }
         out
     }
 }
 
+fn to_text(t: &Table) -> String {
+    let cells: Vec<Vec<String>> = t
+        .rows
+        .iter()
+        .map(|r| r.iter().map(text).collect())
+        .collect();
+    let widths: Vec<usize> = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.name.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = format!("{} ({} rows)\n", t.title, t.rows.len());
+    // Headers of numeric columns are right-aligned like their numbers.
+    let numeric: Vec<bool> = (0..t.columns.len())
+        .map(|i| t.rows.iter().any(|r| is_numeric(&r[i])))
+        .collect();
+    let header: Vec<String> = t
+        .columns
+        .iter()
+        .zip(&widths)
+        .zip(&numeric)
+        .map(|((c, w), num)| {
+            let c = c.name;
+            if *num {
+                format!("{c:>w$}")
+            } else {
+                format!("{c:<w$}")
+            }
+        })
+        .collect();
+    out.push_str(header.join("  ").trim_end());
+    out.push('\n');
+    for (row, texts) in t.rows.iter().zip(&cells) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(texts)
+            .zip(&widths)
+            .map(|((cell, s), w)| {
+                if is_numeric(cell) {
+                    format!("{s:>w$}")
+                } else {
+                    format!("{s:<w$}")
+                }
+            })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+impl Report {
+    /// Renders the whole report: text shows every section; JSON is one object with a key per
+    /// section; CSV is one section (`section`, or the first), because a CSV file holds one table.
+    pub fn render(&self, format: Format, section: Option<&str>) -> Result<String, String> {
+        match format {
+            Format::Table => Ok(self
+                .sections
+                .iter()
+                .map(|t| t.render(Format::Table))
+                .collect::<Vec<_>>()
+                .join("\n")),
+            Format::Json => {
+                let mut map = serde_json::Map::new();
+                for t in &self.sections {
+                    map.insert(t.title.clone(), t.to_json());
+                }
+                Ok(format!("{}\n", Value::Object(map)))
+            }
+            Format::Csv => self.csv_section(section).map(Render::to_csv),
+        }
+    }
+
+    /// The section a CSV rendering shows.
+    pub fn csv_section(&self, section: Option<&str>) -> Result<&Table, String> {
+        match section {
+            None => self
+                .sections
+                .first()
+                .ok_or_else(|| "the report is empty".to_owned()),
+            Some(name) => self.section(name).ok_or_else(|| {
+                let names: Vec<&str> = self.sections.iter().map(|t| t.title.as_str()).collect();
+                format!(
+                    "the {} report has no section {name:?}: choose one of {}",
+                    self.kind.name(),
+                    names.join(", ")
+                )
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ltiscope_model::report::ColumnKind;
 
     fn table() -> Table {
+        let c = |name, kind| Column {
+            name,
+            kind,
+            doc: "",
+        };
         Table {
             title: "t".into(),
-            columns: vec!["name", "n", "share"],
+            columns: vec![
+                c("name", ColumnKind::Text),
+                c("n", ColumnKind::Count),
+                c("share", ColumnKind::Ratio),
+            ],
             rows: vec![
                 vec![
                     Cell::Text("a, \"quoted\"".into()),

@@ -27,6 +27,10 @@ pub enum ApiError {
     Overloaded(u32),
     /// The store cannot take writes right now.
     Unavailable,
+    /// No such report or resource.
+    NotFound(String),
+    /// Something failed inside; the details are in the server log, not in the reply.
+    Internal,
 }
 
 impl ApiError {
@@ -42,6 +46,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded(_) | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -52,7 +58,11 @@ impl ApiError {
             ApiError::Forbidden(what) => format!("this key may not {what}"),
             ApiError::UnsupportedMediaType(m) => m.clone(),
             ApiError::TooLarge(max) => format!("body larger than {max} bytes: send smaller batches"),
-            ApiError::BadRequest(m) | ApiError::Unprocessable(m) | ApiError::Conflict(m) => m.clone(),
+            ApiError::BadRequest(m)
+            | ApiError::Unprocessable(m)
+            | ApiError::Conflict(m)
+            | ApiError::NotFound(m) => m.clone(),
+            ApiError::Internal => "the request failed inside ltiscope: the server log has the details".into(),
             ApiError::Timeout => "the request body did not arrive in time".into(),
             ApiError::Overloaded(_) => "ltiscope is busy: retry after the number of seconds in Retry-After".into(),
             ApiError::Unavailable => "the store cannot accept writes right now: retry later".into(),

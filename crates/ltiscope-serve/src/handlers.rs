@@ -37,12 +37,20 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/", get(crate::dashboard::index))
+        .route("/assets/app.js", get(crate::dashboard::app_js))
+        .route("/assets/app.css", get(crate::dashboard::app_css))
+        .route("/assets/echarts.min.js", get(crate::dashboard::echarts))
+        .route("/api/v1/reports/{name}", get(crate::api::report))
+        .route("/api/v1/meta", get(crate::api::meta))
+        .route("/api/v1/export/launches", get(crate::api::export))
+        .route("/api/v1/openapi.json", get(crate::api::openapi))
         .fallback(not_found)
         .with_state(state)
 }
 
 async fn not_found() -> Response {
-    let body = serde_json::json!({"error": "no such endpoint: send events to POST /caliper, /xapi/statements or /brightspace"});
+    let body = serde_json::json!({"error": "no such endpoint: send events to POST /caliper, /xapi/statements or /brightspace; reports are under /api/v1 (see /api/v1/openapi.json), the dashboard at /"});
     (StatusCode::NOT_FOUND, body.to_string()).into_response()
 }
 

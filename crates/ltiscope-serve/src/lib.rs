@@ -3,17 +3,21 @@
 //! Endpoints: `POST /caliper` (Caliper Sensor API, what Blackboard Learn's Caliper Event Store
 //! registration points at) and `GET /caliper` (its endpoint configuration); `POST`/`PUT
 //! /xapi/statements` (any xAPI client or LRS forwarder); `POST /brightspace` (the Brightspace
-//! Data Streams webhook); `GET /healthz`, `/readyz`, `/metrics`.
+//! Data Streams webhook); `GET /healthz`, `/readyz`, `/metrics`; the reports API under
+//! `/api/v1` ([`api`], described by [`openapi`]) and the dashboard at `/`.
 //!
 //! Every ingest request goes through the same write path as `ltiscope import`
 //! (`ltiscope_pipeline::Pipeline`), then to the single [`writer`] thread, and is answered only
 //! after its group commit: a 2xx means durably stored. The queue in front of the writer is
 //! bounded; when full the answer is 503 with `Retry-After`.
 
+pub mod api;
 pub mod auth;
+mod dashboard;
 mod error;
 mod handlers;
 pub mod metrics;
+pub mod openapi;
 pub mod writer;
 
 pub use error::ApiError;
@@ -68,6 +72,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Limits.
     pub limits: Limits,
+    /// The reports API and dashboard: read handles and report options.
+    pub reads: api::ReadSide,
 }
 
 /// The router, for serving and for in-process tests.

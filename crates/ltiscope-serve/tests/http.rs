@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use ltiscope_ingest::ToolResolver;
-use ltiscope_model::report::ReportFilter;
+use ltiscope_model::report::{Params, Question, ReportFilter, Table};
 use ltiscope_pipeline::Pipeline;
 use ltiscope_redact::{PiiPolicy, Redactor};
 use ltiscope_serve::auth::{KeyRing, hash_key};
@@ -23,6 +23,17 @@ const KEY: &str = "lts_test-key-blackboard-0000000000000000";
 const XAPI_KEY: &str = "lts_test-key-xapi-00000000000000000000000";
 const READ_KEY: &str = "lts_test-key-read-00000000000000000000000";
 const BDS_KEY: &str = "lts_test-key-brightspace-000000000000000";
+const ADMIN_KEY: &str = "lts_test-key-admin-0000000000000000000000";
+
+fn answer(store: &Store, q: Question) -> Table {
+    store
+        .answer(
+            q,
+            &ReportFilter::default(),
+            &Params::new(chrono::Utc::now()),
+        )
+        .expect("answer")
+}
 
 struct Harness {
     _dir: tempfile::TempDir,
@@ -34,6 +45,10 @@ impl Harness {
     fn new(limits: Limits) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_duckdb(&dir.path().join("t.duckdb")).expect("open");
+        let readers = vec![
+            store.reader().expect("reader"),
+            store.reader().expect("reader"),
+        ];
         let metrics = Arc::new(Metrics::default());
         let (writer, handle) = Writer::spawn(
             store,
@@ -55,6 +70,7 @@ impl Harness {
                 "ingest:brightspace".into(),
                 hash_key(BDS_KEY),
             ),
+            (5, "admin".into(), "admin".into(), hash_key(ADMIN_KEY)),
         ]);
         let pipeline = Pipeline::new(
             ToolResolver::default(),
@@ -66,6 +82,11 @@ impl Harness {
             keys,
             metrics,
             limits,
+            reads: ltiscope_serve::api::ReadSide {
+                readers: ltiscope_serve::api::Readers::new(readers),
+                options: ltiscope_report::Options::default(),
+                defaults: Params::new(chrono::Utc::now()),
+            },
         });
         Harness {
             _dir: dir,
@@ -127,8 +148,7 @@ async fn blackboard_envelope_is_stored_with_an_empty_200_bearer_or_bare() {
         "{metrics}"
     );
     let store = h.finish();
-    let tools = store.tool_usage(&ReportFilter::default()).expect("report");
-    assert_eq!(tools[0].launches, 1);
+    assert_eq!(answer(&store, Question::Tools).int(0, "launches"), Some(1));
 }
 
 #[tokio::test]
@@ -204,11 +224,9 @@ async fn refusals_have_the_right_status_and_say_why() {
         .expect("req");
     assert_eq!(h.send(req).await.0, StatusCode::OK);
     let store = h.finish();
-    let reasons: Vec<String> = store
-        .quarantine_counts()
-        .expect("q")
-        .into_iter()
-        .map(|q| q.reason_code)
+    let q = answer(&store, Question::QuarantineReasons);
+    let reasons: Vec<String> = (0..q.rows.len())
+        .filter_map(|i| q.text(i, "reason").map(str::to_owned))
         .collect();
     assert!(reasons.contains(&"not_json".to_owned()), "{reasons:?}");
     assert!(reasons.contains(&"invalid_field".to_owned()), "{reasons:?}");
@@ -323,15 +341,12 @@ async fn xapi_statements_as_real_clients_send_them() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let store = h.finish();
-    let q = store
-        .source_quality(&ReportFilter::default())
-        .expect("quality");
+    let q = answer(&store, Question::QualitySources);
     let xapi = q
-        .iter()
-        .find(|q| q.source == Some(ltiscope_model::Source::Xapi))
+        .find("source", ltiscope_model::Source::Xapi.as_str())
         .expect("xapi row");
-    assert_eq!(xapi.non_lti, 4, "{q:?}");
-    assert_eq!(xapi.duplicates, 1);
+    assert_eq!(q.int(xapi, "non_lti"), Some(4), "{q:?}");
+    assert_eq!(q.int(xapi, "duplicates"), Some(1));
 }
 
 #[tokio::test]
@@ -369,9 +384,9 @@ async fn brightspace_webhook_takes_json_lines() {
         (Some(2), Some(0), Some(1))
     );
     let store = h.finish();
-    let tools = store.tool_usage(&ReportFilter::default()).expect("report");
-    assert_eq!(tools.len(), 1);
-    assert_eq!(tools[0].tool_id, "example.org");
+    let tools = answer(&store, Question::Tools);
+    assert_eq!(tools.rows.len(), 1);
+    assert_eq!(tools.text(0, "tool_id"), Some("example.org"));
 }
 
 #[tokio::test]
@@ -400,4 +415,221 @@ async fn health_and_readiness() {
     );
     assert!(body.contains("ltiscope_queue_depth 0"));
     assert!(body.contains("ltiscope_commit_duration_seconds_count"));
+}
+
+fn get(path: &str, key: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(path);
+    if let Some(k) = key {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {k}"));
+    }
+    b.body(Body::empty()).expect("request")
+}
+
+#[tokio::test]
+async fn reports_api_answers_with_a_read_key_and_refuses_others() {
+    let h = Harness::new(Limits::default());
+    let (status, _, _) = h
+        .send(caliper(
+            SEED,
+            Some(&format!("Bearer {KEY}")),
+            "application/json",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // While the writer keeps the store, the API reads the committed launch.
+    let (status, _, body) = h.send(get("/api/v1/reports/tools", Some(READ_KEY))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["report"], "tools");
+    let tools = &v["sections"]["tools"];
+    assert_eq!(tools["total"], 1);
+    assert_eq!(tools["rows"][0]["launches"], 1);
+    assert_eq!(tools["rows"][0]["tool_id"], "ltiah.herokuapp.com");
+    assert_eq!(tools["columns"][2]["kind"], "count");
+
+    // Every report answers (the ones needing an argument get it).
+    for path in [
+        "overview",
+        "tools?from=2020-01-01&to=2021-06-01",
+        "tool?tool=ltiah.herokuapp.com",
+        "courses",
+        "course?course=_41_1",
+        "adoption",
+        "dormant?dormant_days=1",
+        "health",
+        "time-in-tool",
+        "quality",
+    ] {
+        let (status, _, body) = h
+            .send(get(&format!("/api/v1/reports/{path}"), Some(READ_KEY)))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert!(v["sections"].is_object(), "{path}");
+    }
+    // The previous period is reported when the range has both ends.
+    let (_, _, body) = h
+        .send(get(
+            "/api/v1/reports/overview?from=2020-12-01&to=2021-01-01",
+            Some(READ_KEY),
+        ))
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["previous"]["from"], "2020-10-31T00:00:00Z");
+    let launches = &v["sections"]["summary"]["rows"][0];
+    assert_eq!(launches["metric"], "launches");
+    assert_eq!(launches["value"], 1);
+
+    // CSV of one section.
+    let (status, headers, body) = h
+        .send(get(
+            "/api/v1/reports/tools?format=csv&section=tools",
+            Some(READ_KEY),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/csv")
+    );
+    assert!(body.starts_with("tool_id,tool,launches,visits,"), "{body}");
+
+    // Refusals say why.
+    for (path, key, want) in [
+        ("/api/v1/reports/tools", None, StatusCode::UNAUTHORIZED),
+        (
+            "/api/v1/reports/tools",
+            Some("lts_wrong"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("/api/v1/reports/tools", Some(KEY), StatusCode::FORBIDDEN),
+        (
+            "/api/v1/reports/nope",
+            Some(READ_KEY),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v1/reports/tool",
+            Some(READ_KEY),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/reports/tools?from=yesterday",
+            Some(READ_KEY),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/reports/tools?from=2021-01-02&to=2021-01-01",
+            Some(READ_KEY),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/reports/tools?role=dean",
+            Some(READ_KEY),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/reports/tools?format=xml",
+            Some(READ_KEY),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/reports/user?user=_1_1",
+            Some(READ_KEY),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "/api/v1/export/launches?format=xls",
+            Some(READ_KEY),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, _, body) = h.send(get(path, key)).await;
+        assert_eq!(status, want, "{path}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("error json");
+        assert!(
+            v["error"].as_str().is_some_and(|e| e.len() > 10),
+            "{path}: {body}"
+        );
+    }
+
+    // The user report is for admins.
+    let (status, _, body) = h
+        .send(get("/api/v1/reports/user?user=_1_1", Some(ADMIN_KEY)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["sections"]["launches"]["total"], 2, "launch and return");
+}
+
+#[tokio::test]
+async fn exports_stream_every_launch_record() {
+    let h = Harness::new(Limits::default());
+    h.send(caliper(SEED, Some(KEY), "application/json")).await;
+    let (status, headers, body) = h
+        .send(get("/api/v1/export/launches?format=jsonl", Some(READ_KEY)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/x-ndjson");
+    assert!(
+        headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .expect("cd")
+            .contains("ltiscope-launches.jsonl")
+    );
+    let rows: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
+    assert_eq!(rows.len(), 2, "the seed's launch and its return");
+    assert_eq!(rows[0]["tool_id"], "ltiah.herokuapp.com");
+    assert_eq!(rows[1]["action"], "return");
+    let (status, _, body) = h
+        .send(get("/api/v1/export/launches?format=csv", Some(READ_KEY)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.lines().count(), 3, "header and two records");
+}
+
+#[tokio::test]
+async fn openapi_document_and_dashboard_are_served() {
+    let h = Harness::new(Limits::default());
+    let (status, _, body) = h.send(get("/api/v1/openapi.json", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    for name in [
+        "overview", "tools", "tool", "adoption", "dormant", "health", "user",
+    ] {
+        assert!(
+            doc["paths"][format!("/api/v1/reports/{name}")]["get"].is_object(),
+            "{name}"
+        );
+    }
+    let (status, headers, body) = h.send(get("/", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("/assets/app.js"));
+    assert!(
+        headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("csp")
+            .contains("script-src 'self'")
+    );
+    let req = Request::get("/assets/echarts.min.js")
+        .header(header::ACCEPT_ENCODING, "gzip, br")
+        .body(Body::empty())
+        .expect("req");
+    let (status, headers, _) = h.send(req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+    let (status, _, body) = h.send(get("/assets/app.js", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("/api/v1/meta"));
+    let (status, _, body) = h.send(get("/api/v1/meta", Some(READ_KEY))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let meta: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(meta["admin"], false);
+    assert_eq!(meta["timezone"], "UTC");
 }

@@ -13,9 +13,7 @@ mod duck;
 mod keys;
 
 use ltiscope_ingest::Rejection;
-use ltiscope_model::report::{
-    CourseUsage, QuarantineCount, ReportFilter, SourceQuality, ToolUsage,
-};
+use ltiscope_model::report::{Params, Question, ReportFilter, Table};
 use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::{Redacted, StoredEvent};
 use std::path::Path;
@@ -46,6 +44,9 @@ pub enum StoreError {
     /// A query or write failed.
     #[error("database error: {0}")]
     Db(#[from] duckdb::Error),
+    /// Writing an export failed (disk full, the reader went away).
+    #[error("writing the export failed: {0}")]
+    Export(String),
 }
 
 /// A batch to store in one transaction.
@@ -123,6 +124,51 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// Receives each exported launch record as (column, JSON value) pairs.
+pub(crate) type ExportRowSink<'a> =
+    dyn FnMut(&[(&'static str, serde_json::Value)]) -> std::io::Result<()> + 'a;
+
+/// File formats of `export_launches`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    JsonLines,
+    /// Apache Parquet (zstd), typed columns.
+    Parquet,
+}
+
+impl ExportFormat {
+    /// Parses `csv`, `jsonl` (or `ndjson`) or `parquet`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "csv" => Some(ExportFormat::Csv),
+            "jsonl" | "ndjson" => Some(ExportFormat::JsonLines),
+            "parquet" => Some(ExportFormat::Parquet),
+            _ => None,
+        }
+    }
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::JsonLines => "jsonl",
+            ExportFormat::Parquet => "parquet",
+        }
+    }
+
+    /// The media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::JsonLines => "application/x-ndjson",
+            ExportFormat::Parquet => "application/vnd.apache.parquet",
+        }
+    }
+}
+
 /// The store, whichever backend.
 pub enum Store {
     /// Embedded DuckDB file.
@@ -188,31 +234,60 @@ impl Store {
         }
     }
 
-    /// Per-tool usage.
-    pub fn tool_usage(&self, f: &ReportFilter) -> Result<Vec<ToolUsage>, StoreError> {
+    /// Answers one report question (see `ltiscope_model::report::Question`).
+    pub fn answer(
+        &self,
+        question: Question,
+        filter: &ReportFilter,
+        params: &Params,
+    ) -> Result<Table, StoreError> {
         match self {
-            Store::DuckDb(d) => d.tool_usage(f),
+            Store::DuckDb(d) => d.answer(question, filter, params),
         }
     }
 
-    /// Per-course usage.
-    pub fn course_usage(&self, f: &ReportFilter) -> Result<Vec<CourseUsage>, StoreError> {
+    /// A second handle on the same database for reading beside the writer (the collector's
+    /// API and dashboard read through these while its writer thread owns the first).
+    pub fn reader(&self) -> Result<Store, StoreError> {
         match self {
-            Store::DuckDb(d) => d.course_usage(f),
+            Store::DuckDb(d) => Ok(Store::DuckDb(d.try_clone()?)),
         }
     }
 
-    /// Ingest quality per source (received-time range of the filter).
-    pub fn source_quality(&self, f: &ReportFilter) -> Result<Vec<SourceQuality>, StoreError> {
+    /// Whether any launch record is stored.
+    pub fn has_launches(&self) -> Result<bool, StoreError> {
         match self {
-            Store::DuckDb(d) => d.source_quality(f),
+            Store::DuckDb(d) => d.has_launches(),
         }
     }
 
-    /// Waiting quarantined items by reason.
-    pub fn quarantine_counts(&self) -> Result<Vec<QuarantineCount>, StoreError> {
-        match self {
-            Store::DuckDb(d) => d.quarantine_counts(),
+    /// Writes the launch records of the filter to `path` in `format` (CSV and Parquet by the
+    /// database's own writer; JSON Lines row by row). Returns the number of records.
+    pub fn export_launches(
+        &self,
+        filter: &ReportFilter,
+        format: ExportFormat,
+        path: &Path,
+    ) -> Result<u64, StoreError> {
+        match (self, format) {
+            (Store::DuckDb(d), ExportFormat::Csv) => d.export_copy(filter, false, path),
+            (Store::DuckDb(d), ExportFormat::Parquet) => d.export_copy(filter, true, path),
+            (Store::DuckDb(d), ExportFormat::JsonLines) => {
+                let file = std::fs::File::create(path)
+                    .map_err(|e| StoreError::Export(format!("{}: {e}", path.display())))?;
+                let mut out = std::io::BufWriter::new(file);
+                let n = d.export_rows(filter, &mut |fields| {
+                    use std::io::Write;
+                    let map: serde_json::Map<String, serde_json::Value> = fields
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                        .collect();
+                    serde_json::to_writer(&mut out, &map)?;
+                    out.write_all(b"\n")
+                })?;
+                std::io::Write::flush(&mut out).map_err(|e| StoreError::Export(e.to_string()))?;
+                Ok(n)
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 
 use ltiscope_ingest::{Context, ToolResolver, parse_document};
 use ltiscope_model::Source;
-use ltiscope_model::report::ReportFilter;
+use ltiscope_model::report::{Cell, ColumnKind, Params, Question, ReportFilter, Table};
 use ltiscope_redact::{PiiPolicy, Redactor};
 use ltiscope_store::{Store, WriteBatch};
 
@@ -41,6 +41,18 @@ fn batch(bytes: &[u8]) -> WriteBatch {
     }
 }
 
+fn params() -> Params {
+    Params::new(chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid"))
+}
+
+fn ask(store: &Store, q: Question, f: &ReportFilter) -> Table {
+    store.answer(q, f, &params()).expect("answer")
+}
+
+fn tools(store: &Store, f: &ReportFilter) -> Table {
+    ask(store, Question::Tools, f)
+}
+
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open_duckdb(&dir.path().join("t.duckdb")).expect("open");
@@ -54,10 +66,10 @@ fn the_same_events_twice_are_stored_once() {
     assert_eq!((first.launches, first.duplicates), (2, 0));
     let again = store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
     assert_eq!((again.launches, again.duplicates), (0, 2));
-    let tools = store.tool_usage(&ReportFilter::default()).expect("report");
-    assert_eq!(tools.len(), 1);
-    assert_eq!(tools[0].launches, 1, "returns are not launches");
-    assert_eq!(tools[0].tool_id, "ltiah.herokuapp.com");
+    let t = tools(&store, &ReportFilter::default());
+    assert_eq!(t.rows.len(), 1);
+    assert_eq!(t.int(0, "launches"), Some(1), "returns are not launches");
+    assert_eq!(t.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
 }
 
 #[test]
@@ -68,14 +80,14 @@ fn repeats_within_one_batch_are_duplicates() {
     b.events.extend(copy.events);
     let o = store.write(&b).expect("write");
     assert_eq!((o.launches, o.duplicates), (1, 1));
-    let q = store
-        .source_quality(&ReportFilter::default())
-        .expect("quality");
+    let q = ask(&store, Question::QualitySources, &ReportFilter::default());
     let bds = q
-        .iter()
-        .find(|q| q.source == Some(Source::BrightspaceBds))
+        .find("source", Source::BrightspaceBds.as_str())
         .expect("bds row");
-    assert_eq!((bds.launch_records, bds.duplicates), (1, 1));
+    assert_eq!(
+        (q.int(bds, "launch_records"), q.int(bds, "duplicates")),
+        (Some(1), Some(1))
+    );
 }
 
 #[test]
@@ -93,8 +105,12 @@ fn quarantine_is_listed_and_counted_by_reason() {
             .iter()
             .any(|i| i.reason_code == "not_json" && i.body.contains("not json"))
     );
-    let counts = store.quarantine_counts().expect("counts");
-    assert_eq!(counts.iter().map(|c| c.count).sum::<u64>(), 2);
+    let counts = ask(
+        &store,
+        Question::QuarantineReasons,
+        &ReportFilter::default(),
+    );
+    assert_eq!(counts.sum("count"), 2);
     store
         .quarantine_mark_replayed(&[items[0].id], chrono::Utc::now())
         .expect("mark");
@@ -112,8 +128,8 @@ fn reopening_keeps_data_and_schema_version() {
     let store = Store::open_duckdb(&path).expect("reopen");
     assert_eq!(store.schema_version().expect("version"), 2);
     assert_eq!(
-        store.tool_usage(&ReportFilter::default()).expect("report")[0].launches,
-        1
+        tools(&store, &ReportFilter::default()).int(0, "launches"),
+        Some(1)
     );
 }
 
@@ -122,28 +138,218 @@ fn filters_narrow_reports() {
     let (_dir, mut store) = open();
     store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
     store.write(&batch(BDS_LAUNCH)).expect("write");
-    let all = store.tool_usage(&ReportFilter::default()).expect("report");
-    assert_eq!(all.iter().map(|t| t.launches).sum::<u64>(), 2);
+    let all = tools(&store, &ReportFilter::default());
+    assert_eq!(all.sum("launches"), 2);
     let only_bds = ReportFilter {
         source: Some(Source::BrightspaceBds),
         ..ReportFilter::default()
     };
-    let bds = store.tool_usage(&only_bds).expect("report");
-    assert_eq!(bds.len(), 1);
-    assert_eq!(bds[0].tool_id, "example.org");
-    assert_eq!(bds[0].learner_launches, 1);
+    let bds = tools(&store, &only_bds);
+    assert_eq!(bds.rows.len(), 1);
+    assert_eq!(bds.text(0, "tool_id"), Some("example.org"));
+    assert_eq!(bds.int(0, "learner_launches"), Some(1));
     let later = ReportFilter {
         from: Some(chrono::DateTime::from_timestamp(1_600_000_000, 0).expect("t")),
         to: Some(chrono::DateTime::from_timestamp(1_650_000_000, 0).expect("t")),
         ..ReportFilter::default()
     };
     // Only the Blackboard launch (2020-12-24) is in that range.
-    let t = store.tool_usage(&later).expect("report");
-    assert_eq!(t.len(), 1);
-    assert_eq!(t[0].tool_id, "ltiah.herokuapp.com");
-    let courses = store
-        .course_usage(&ReportFilter::default())
-        .expect("courses");
-    assert_eq!(courses.len(), 2);
-    assert!(courses.iter().all(|c| c.launches == 1 && c.tools == 1));
+    let t = tools(&store, &later);
+    assert_eq!(t.rows.len(), 1);
+    assert_eq!(t.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
+    let courses = ask(&store, Question::Courses, &ReportFilter::default());
+    assert_eq!(courses.rows.len(), 2);
+    assert_eq!(courses.sum("launches"), 2);
+    assert_eq!(courses.sum("tools"), 2);
+}
+
+const ALL_QUESTIONS: [Question; 23] = [
+    Question::Totals,
+    Question::Daily,
+    Question::Tools,
+    Question::ToolCounts,
+    Question::Courses,
+    Question::Roles,
+    Question::Hourly,
+    Question::MessageTypes,
+    Question::LtiVersions,
+    Question::Deployments,
+    Question::Adoption,
+    Question::DormantTools,
+    Question::DormantDeployments,
+    Question::Health,
+    Question::TimeInTool,
+    Question::QualitySources,
+    Question::QualityDaily,
+    Question::QualityLag,
+    Question::QuarantineReasons,
+    Question::Freshness,
+    Question::UserLaunches,
+    Question::Tenants,
+    Question::Span,
+];
+
+/// Every answer has exactly the declared columns, each cell of the declared kind: the
+/// contract the report crate, the API schema and the dashboard rely on.
+#[test]
+fn every_question_answers_with_its_declared_columns_and_kinds() {
+    let (_dir, mut store) = open();
+    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+    store.write(&batch(BDS_LAUNCH)).expect("write");
+    let mut p = params();
+    p.as_of = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+    p.user = Some("_1_1".into());
+    for q in ALL_QUESTIONS {
+        let t = store
+            .answer(q, &ReportFilter::default(), &p)
+            .unwrap_or_else(|e| panic!("{q:?}: {e}"));
+        assert_eq!(t.columns, q.columns(), "{q:?}");
+        for row in &t.rows {
+            assert_eq!(row.len(), t.columns.len(), "{q:?}");
+            for (cell, col) in row.iter().zip(&t.columns) {
+                let ok = matches!(
+                    (col.kind, cell),
+                    (_, Cell::Empty)
+                        | (ColumnKind::Text, Cell::Text(_))
+                        | (ColumnKind::Count | ColumnKind::Int, Cell::Int(_))
+                        | (ColumnKind::Float, Cell::Float(_))
+                        | (ColumnKind::Ratio, Cell::Ratio(_))
+                        | (ColumnKind::Time, Cell::Time(_))
+                        | (ColumnKind::Day, Cell::Day(_))
+                );
+                assert!(ok, "{q:?} {}: {cell:?}", col.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn time_in_tool_pairs_a_launch_with_its_return() {
+    let (_dir, mut store) = open();
+    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+    let t = ask(&store, Question::TimeInTool, &ReportFilter::default());
+    assert_eq!(t.int(0, "launches"), Some(1));
+    assert_eq!(t.int(0, "paired"), Some(1));
+    assert_eq!(t.int(0, "unpaired"), Some(0));
+    let median = t
+        .cell(0, "median_s")
+        .and_then(Cell::as_f64)
+        .expect("median");
+    assert!(median > 0.0, "{median}");
+    // The tools report shows the same median.
+    let tools = tools(&store, &ReportFilter::default());
+    assert_eq!(
+        tools.cell(0, "time_p50_s").and_then(Cell::as_f64),
+        Some(median)
+    );
+    // A cap below the pair's length leaves it out.
+    let mut p = params();
+    p.time_cap_secs = (median as i64 - 1).max(0);
+    let capped = store
+        .answer(Question::TimeInTool, &ReportFilter::default(), &p)
+        .expect("answer");
+    assert_eq!(capped.int(0, "paired"), Some(0));
+    assert_eq!(capped.int(0, "over_cap"), Some(1));
+}
+
+#[test]
+fn the_user_lookup_finds_launch_and_return_by_platform_id() {
+    let (_dir, mut store) = open();
+    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+    let mut p = params();
+    p.user = Some("_1_1".into());
+    let found = store
+        .answer(Question::UserLaunches, &ReportFilter::default(), &p)
+        .expect("answer");
+    let actions: Vec<_> = (0..found.rows.len())
+        .filter_map(|i| found.text(i, "action"))
+        .collect();
+    assert_eq!(actions, vec!["return", "launch"], "newest first");
+    p.user = Some("nobody".into());
+    let none = store
+        .answer(Question::UserLaunches, &ReportFilter::default(), &p)
+        .expect("answer");
+    assert!(none.rows.is_empty());
+}
+
+#[test]
+fn dormant_lists_tools_without_recent_launches() {
+    let (_dir, mut store) = open();
+    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+    let last = ask(&store, Question::Span, &ReportFilter::default());
+    let Some(Cell::Time(last_launch)) = last.cell(0, "last_launch").cloned() else {
+        panic!("span: {last:?}");
+    };
+    let mut p = params();
+    p.dormant_days = 30;
+    p.as_of = last_launch + chrono::Duration::days(10);
+    let recent = store
+        .answer(Question::DormantTools, &ReportFilter::default(), &p)
+        .expect("answer");
+    assert!(recent.rows.is_empty(), "used 10 days ago is not dormant");
+    p.as_of = last_launch + chrono::Duration::days(45);
+    let dormant = store
+        .answer(Question::DormantTools, &ReportFilter::default(), &p)
+        .expect("answer");
+    assert_eq!(dormant.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
+    assert_eq!(dormant.int(0, "days_since"), Some(45));
+}
+
+#[test]
+fn exports_hold_every_launch_record_in_each_format() {
+    let (dir, mut store) = open();
+    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+    store.write(&batch(BDS_LAUNCH)).expect("write");
+    let f = ReportFilter::default();
+    for (format, name) in [
+        (ltiscope_store::ExportFormat::Csv, "x.csv"),
+        (ltiscope_store::ExportFormat::JsonLines, "x.jsonl"),
+        (ltiscope_store::ExportFormat::Parquet, "x.parquet"),
+    ] {
+        let path = dir.path().join(name);
+        let n = store.export_launches(&f, format, &path).expect("export");
+        assert_eq!(n, 3, "{name}: launch, return and the BDS launch");
+        let bytes = std::fs::read(&path).expect("read");
+        match format {
+            ltiscope_store::ExportFormat::Csv => {
+                let text = String::from_utf8(bytes).expect("utf8");
+                assert!(text.starts_with("source,tenant,event_id,action,"), "{text}");
+                assert_eq!(text.lines().count(), 4);
+            }
+            ltiscope_store::ExportFormat::JsonLines => {
+                let text = String::from_utf8(bytes).expect("utf8");
+                let rows: Vec<serde_json::Value> = text
+                    .lines()
+                    .map(|l| serde_json::from_str(l).expect("json line"))
+                    .collect();
+                assert_eq!(rows.len(), 3);
+                assert!(rows.iter().any(|r| r["action"] == "return"));
+                assert!(rows[0]["event_time"].as_str().expect("time").ends_with('Z'));
+            }
+            ltiscope_store::ExportFormat::Parquet => assert_eq!(&bytes[..4], b"PAR1"),
+        }
+    }
+    // A filter value with a quote cannot break out of the COPY statement.
+    let evil = ReportFilter {
+        tenant: Some("x' OR '1'='1".into()),
+        ..ReportFilter::default()
+    };
+    let n = store
+        .export_launches(
+            &evil,
+            ltiscope_store::ExportFormat::Csv,
+            &dir.path().join("e.csv"),
+        )
+        .expect("export");
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn a_reader_sees_what_the_writer_committed() {
+    let (_dir, mut store) = open();
+    let reader = store.reader().expect("reader");
+    assert!(!reader.has_launches().expect("read"));
+    store.write(&batch(BDS_LAUNCH)).expect("write");
+    assert!(reader.has_launches().expect("read"));
+    assert_eq!(tools(&reader, &ReportFilter::default()).sum("launches"), 1);
 }

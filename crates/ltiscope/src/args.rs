@@ -59,6 +59,71 @@ pub enum Command {
     /// Manage API keys (stored as hashes; a new key is shown once)
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Export launch records (launch, return and use) as CSV, JSON Lines or Parquet
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+/// `ltiscope export ...`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Every launch record of the filter, with its source event id, tenant, tool, course,
+    /// roles and times
+    Launches(ExportArgs),
+}
+
+/// Export file formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormatArg {
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+    /// Apache Parquet (zstd), typed columns.
+    Parquet,
+}
+
+/// `ltiscope export launches`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// File format [default: from the --out extension, else csv]
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormatArg>,
+    /// Output file
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Which launches
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// The filters every report and export takes.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// From this time (YYYY-MM-DD in the report time zone, or RFC 3339), inclusive
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Up to this time (YYYY-MM-DD or RFC 3339), exclusive
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this tenant (Learn site, Brightspace tenant, Caliper platform)
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this source
+    #[arg(long, value_enum)]
+    pub source: Option<SourceArg>,
+    /// Only this role bucket
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
+    /// Only this tool id (required by `report tool`)
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Only this course key (required by `report course`)
+    #[arg(long)]
+    pub course: Option<String>,
+    /// Count LTI test users and student-preview users too
+    #[arg(long)]
+    pub include_test_users: bool,
 }
 
 /// `ltiscope serve`.
@@ -218,12 +283,28 @@ pub struct GenerateArgs {
 /// Reports.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ReportName {
-    /// Per tool: launches, distinct users and courses, learner/instructor split, first/last seen
+    /// Totals against the previous period, daily series, top tools, freshness per source
+    Overview,
+    /// Per tool: launches, visits, users, courses, learner/instructor split, time in tool, change
     Tools,
+    /// One tool (--tool): daily series, courses, roles, heat map, message types, versions, deployments
+    Tool,
     /// Per course: launches, tools, users, top tool
     Courses,
-    /// Per source: stored, duplicates, quarantined by reason, receive lag
+    /// One course (--course): its tools, roles and daily series
+    Course,
+    /// Per tool: share of active courses and users
+    Adoption,
+    /// Tools and deployments with no launch in the last --dormant-days
+    Dormant,
+    /// Per tool: the last 24 hours against the same hours of the previous 4 weeks
+    Health,
+    /// Per tool: time between launch and return
+    TimeInTool,
+    /// Per source and day: stored, duplicates, quarantined by reason, receive lag
     Quality,
+    /// One user's launches (--user), for support cases
+    User,
 }
 
 /// Output formats.
@@ -262,30 +343,27 @@ pub struct ReportArgs {
     /// Which report
     #[arg(value_enum)]
     pub report: ReportName,
-    /// From this time (YYYY-MM-DD or RFC 3339), inclusive
+    /// Which launches
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The user to look up (platform id, IRI/UUID or external id), for `report user`
     #[arg(long)]
-    pub from: Option<String>,
-    /// Up to this time (YYYY-MM-DD or RFC 3339), exclusive
+    pub user: Option<String>,
+    /// Repeated launches of a link by a user within this many minutes are one visit [default: 10]
     #[arg(long)]
-    pub to: Option<String>,
-    /// Only this tenant (Learn site, Brightspace tenant, Caliper platform)
+    pub visit_window_minutes: Option<i64>,
+    /// Launch/return pairs longer than this many minutes are not time in tool [default: 240]
     #[arg(long)]
-    pub tenant: Option<String>,
-    /// Only this source
-    #[arg(long, value_enum)]
-    pub source: Option<SourceArg>,
-    /// Only this role bucket
-    #[arg(long, value_enum)]
-    pub role: Option<RoleArg>,
-    /// Only this tool id
+    pub time_cap_minutes: Option<i64>,
+    /// Dormant: no launch in this many days [default: 30]
     #[arg(long)]
-    pub tool: Option<String>,
-    /// Count LTI test users and student-preview users too
-    #[arg(long)]
-    pub include_test_users: bool,
+    pub dormant_days: Option<i64>,
     /// Output format
     #[arg(long, value_enum, default_value = "table")]
     pub format: FormatArg,
+    /// With --format csv: the section to print (a CSV file holds one table) [default: the first]
+    #[arg(long)]
+    pub section: Option<String>,
 }
 
 /// `ltiscope quarantine ...`.

@@ -2,19 +2,20 @@
 //! crates, and prints results (data to stdout, progress and messages to stderr).
 
 use crate::args::{
-    Command, FormatArg, GenerateArgs, ImportArgs, KeyKindArg, KeySourceArg, KeysCommand,
-    PlatformArg, QuarantineCommand, ReportArgs, ReportName, RoleArg, ServeArgs, SourceArg,
+    Command, ExportArgs, ExportCommand, ExportFormatArg, FilterArgs, FormatArg, GenerateArgs,
+    ImportArgs, KeyKindArg, KeySourceArg, KeysCommand, PlatformArg, QuarantineCommand, ReportArgs,
+    ReportName, RoleArg, ServeArgs, SourceArg,
 };
 use crate::settings::Settings;
 use anyhow::{Context, bail};
 use ltiscope_ingest::generate::{Generator, Options, Platform};
-use ltiscope_model::report::ReportFilter;
+use ltiscope_model::report::{Cell, Column, ColumnKind, ReportFilter, Table};
 use ltiscope_model::{RoleBucket, Source, Timestamp};
 use ltiscope_pipeline::Pipeline;
 use ltiscope_pipeline::import::{ImportOptions, Progress, collect_files, import_files};
-use ltiscope_report::{Cell, Format, ReportKind, Table};
+use ltiscope_report::{Format, Render, ReportKind};
 use ltiscope_serve::auth::Scope;
-use ltiscope_store::Store;
+use ltiscope_store::{ExportFormat, Store};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
@@ -27,6 +28,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Quarantine(q) => quarantine(q, settings),
         Command::Serve(a) => serve(a, settings),
         Command::Keys(k) => keys(k, settings),
+        Command::Export(ExportCommand::Launches(a)) => export(a, settings),
     }
 }
 
@@ -186,20 +188,17 @@ fn parse_time(s: &str) -> anyhow::Result<Timestamp> {
         .with_context(|| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
 }
 
-fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
-    let filter = ReportFilter {
-        from: a
-            .from
-            .as_deref()
-            .map(parse_time)
+/// The filter from the command line; dates are read in the report time zone.
+fn filter(a: FilterArgs, settings: &Settings) -> anyhow::Result<ReportFilter> {
+    let tz = settings.reports.options.timezone;
+    let time = |name: &str, v: Option<String>| -> anyhow::Result<Option<Timestamp>> {
+        v.map(|s| ltiscope_report::parse_time_bound(&s, tz).map_err(anyhow::Error::msg))
             .transpose()
-            .context("--from")?,
-        to: a
-            .to
-            .as_deref()
-            .map(parse_time)
-            .transpose()
-            .context("--to")?,
+            .with_context(|| name.to_owned())
+    };
+    let f = ReportFilter {
+        from: time("--from", a.from)?,
+        to: time("--to", a.to)?,
         tenant: a.tenant,
         source: a.source.map(source),
         role: a.role.map(|r| match r {
@@ -212,17 +211,103 @@ fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
             RoleArg::Other => RoleBucket::Other,
         }),
         tool: a.tool,
-        course: None,
+        course: a.course,
         include_test_users: a.include_test_users,
     };
+    if let (Some(from), Some(to)) = (f.from, f.to)
+        && to <= from
+    {
+        bail!("--to must be after --from (from is inclusive, to exclusive)");
+    }
+    Ok(f)
+}
+
+fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
     let kind = match a.report {
+        ReportName::Overview => ReportKind::Overview,
         ReportName::Tools => ReportKind::Tools,
+        ReportName::Tool => ReportKind::Tool,
         ReportName::Courses => ReportKind::Courses,
+        ReportName::Course => ReportKind::Course,
+        ReportName::Adoption => ReportKind::Adoption,
+        ReportName::Dormant => ReportKind::Dormant,
+        ReportName::Health => ReportKind::Health,
+        ReportName::TimeInTool => ReportKind::TimeInTool,
         ReportName::Quality => ReportKind::Quality,
+        ReportName::User => ReportKind::User,
+    };
+    let mut params = settings.reports.params(now());
+    for (name, v) in [
+        ("--visit-window-minutes", a.visit_window_minutes),
+        ("--time-cap-minutes", a.time_cap_minutes),
+        ("--dormant-days", a.dormant_days),
+    ] {
+        if v.is_some_and(|n| n <= 0) {
+            bail!("{name} must be positive");
+        }
+    }
+    if let Some(m) = a.visit_window_minutes {
+        params.visit_window_secs = m * 60;
+    }
+    if let Some(m) = a.time_cap_minutes {
+        params.time_cap_secs = m * 60;
+    }
+    if let Some(d) = a.dormant_days {
+        params.dormant_days = d;
+    }
+    if let Some(user) = &a.user {
+        // Look the user up in the form it is stored in (its pseudonym, when pseudonymised).
+        params.user = Some(settings.redactor()?.stored_user_id(user));
+    }
+    let request = ltiscope_report::Request {
+        kind,
+        filter: filter(a.filter, settings)?,
+        params,
     };
     let store = open_store(settings)?;
-    let report = ltiscope_report::run(&store, kind, &filter)?;
-    print!("{}", report.render(format(a.format)));
+    let report =
+        ltiscope_report::run(&store, &request, &settings.reports.options).map_err(|e| match e {
+            ltiscope_report::ReportError::Missing { report, what } => {
+                let flag = match report {
+                    "tool" => "--tool ID (see `ltiscope report tools`)",
+                    "course" => "--course KEY (see `ltiscope report courses`)",
+                    _ => "--user ID",
+                };
+                anyhow::anyhow!("the {report} report needs {what}: give {flag}")
+            }
+            other => anyhow::Error::new(other),
+        })?;
+    let text = report
+        .render(format(a.format), a.section.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    print!("{text}");
+    Ok(())
+}
+
+fn export(a: ExportArgs, settings: &Settings) -> anyhow::Result<()> {
+    let format = match a.format {
+        Some(ExportFormatArg::Csv) => ExportFormat::Csv,
+        Some(ExportFormatArg::Jsonl) => ExportFormat::JsonLines,
+        Some(ExportFormatArg::Parquet) => ExportFormat::Parquet,
+        None => a
+            .out
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(ExportFormat::parse)
+            .unwrap_or(ExportFormat::Csv),
+    };
+    let filter = filter(a.filter, settings)?;
+    let store = open_store(settings)?;
+    let started = Instant::now();
+    let n = store
+        .export_launches(&filter, format, &a.out)
+        .with_context(|| format!("exporting to {}", a.out.display()))?;
+    eprintln!(
+        "exported {n} launch records to {} ({}) in {:.1}s",
+        a.out.display(),
+        format.extension(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -237,15 +322,15 @@ fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
             let items = store.quarantine_list(reason.as_deref(), limit)?;
             let table = Table {
                 title: "quarantine (waiting)".into(),
-                columns: vec![
-                    "id",
-                    "received_at",
-                    "source",
-                    "origin",
-                    "reason_code",
-                    "reason",
-                    "body",
-                ],
+                columns: columns(&[
+                    ("id", ColumnKind::Int),
+                    ("received_at", ColumnKind::Time),
+                    ("source", ColumnKind::Text),
+                    ("origin", ColumnKind::Text),
+                    ("reason_code", ColumnKind::Text),
+                    ("reason", ColumnKind::Text),
+                    ("body", ColumnKind::Text),
+                ]),
                 rows: items
                     .into_iter()
                     .map(|i| {
@@ -318,14 +403,14 @@ fn keys(k: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
         KeysCommand::List => {
             let table = Table {
                 title: "api keys".into(),
-                columns: vec![
-                    "id",
-                    "name",
-                    "scope",
-                    "key_prefix",
-                    "created_at",
-                    "revoked_at",
-                ],
+                columns: columns(&[
+                    ("id", ColumnKind::Int),
+                    ("name", ColumnKind::Text),
+                    ("scope", ColumnKind::Text),
+                    ("key_prefix", ColumnKind::Text),
+                    ("created_at", ColumnKind::Time),
+                    ("revoked_at", ColumnKind::Time),
+                ]),
                 rows: store
                     .keys()?
                     .into_iter()
@@ -354,6 +439,17 @@ fn keys(k: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Columns of a listing (names and kinds; no API documentation needed).
+fn columns(spec: &[(&'static str, ColumnKind)]) -> Vec<Column> {
+    spec.iter()
+        .map(|(name, kind)| Column {
+            name,
+            kind: *kind,
+            doc: "",
+        })
+        .collect()
+}
+
 /// Creates a key, stores its hash, returns (key, id).
 fn create_key(store: &mut Store, name: &str, scope: &Scope) -> anyhow::Result<(String, i64)> {
     let (key, hash) = ltiscope_serve::auth::new_key();
@@ -369,6 +465,11 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     if let Some(launches) = a.demo {
         load_demo(&mut store, &pipeline, launches)?;
     }
+    // Reports read through their own handles, beside the writer.
+    let readers = (0..2)
+        .map(|_| store.reader())
+        .collect::<Result<Vec<_>, _>>()
+        .context("opening read handles on the database")?;
     let mut rows: Vec<_> = store
         .keys()?
         .into_iter()
@@ -392,11 +493,25 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
             ltiscope_serve::auth::hash_key(&key),
         ));
     }
+    if !rows.iter().any(|r| r.2 == "read" || r.2 == "admin") {
+        // The dashboard needs a read key; a local trial gets one, printed once.
+        let name = "dashboard, generated at first start";
+        let (key, id) = create_key(&mut store, name, &Scope::Read)?;
+        eprintln!(
+            "no read keys configured: created key #{id} (read) for the dashboard and API, shown once:\n\n    {key}\n"
+        );
+        rows.push((
+            id,
+            name.into(),
+            Scope::Read.as_string(),
+            ltiscope_serve::auth::hash_key(&key),
+        ));
+    }
     let keys = ltiscope_serve::auth::KeyRing::new(rows);
     // Short, frequent checkpoints keep the acknowledgement tail short (see BENCHMARKS.md).
     store.set_checkpoint_threshold(server.checkpoint_bytes)?;
     eprintln!(
-        "ltiscope serve: db={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={}",
+        "ltiscope serve: db={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={} timezone={} suppress_below={}",
         settings.db.display(),
         settings.pii.as_str(),
         server.listen,
@@ -405,7 +520,13 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
         server.commit_window.as_millis(),
         server.header_timeout.as_secs(),
         server.body_timeout.as_secs(),
-        settings.tool_rules.len()
+        settings.tool_rules.len(),
+        settings.reports.options.timezone.name(),
+        settings
+            .reports
+            .options
+            .suppress_below
+            .map_or("off".to_owned(), |k| k.to_string())
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -434,6 +555,11 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
         keys,
         metrics,
         limits,
+        reads: ltiscope_serve::api::ReadSide {
+            readers: ltiscope_serve::api::Readers::new(readers),
+            options: settings.reports.options.clone(),
+            defaults: settings.reports.params(now()),
+        },
     });
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(server.listen)
@@ -444,7 +570,11 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
                     server.listen
                 )
             })?;
-        eprintln!("listening on http://{}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        eprintln!("listening on http://{addr}");
+        eprintln!(
+            "dashboard at http://{addr}/ · reports API under /api/v1 · ingest at /caliper, /xapi/statements, /brightspace"
+        );
         ltiscope_serve::serve(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
@@ -481,7 +611,7 @@ async fn shutdown_signal() {
 
 /// Loads generated demo launches into an empty database, so a newcomer sees data at once.
 fn load_demo(store: &mut Store, pipeline: &Pipeline, launches: u64) -> anyhow::Result<()> {
-    if !store.tool_usage(&ReportFilter::default())?.is_empty() {
+    if store.has_launches()? {
         eprintln!("--demo: the database already has launches; not loading demo data");
         return Ok(());
     }

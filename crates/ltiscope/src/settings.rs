@@ -39,6 +39,43 @@ struct FileConfig {
     tools: ToolsConfig,
     #[serde(default)]
     server: ServerConfig,
+    #[serde(default)]
+    reports: ReportsConfig,
+}
+
+/// `[reports]` in the config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportsConfig {
+    timezone: Option<String>,
+    suppress_below: Option<u64>,
+    visit_window_minutes: Option<i64>,
+    time_cap_minutes: Option<i64>,
+    dormant_days: Option<i64>,
+}
+
+/// How reports are computed, resolved.
+#[derive(Debug, Clone)]
+pub struct ReportSettings {
+    /// Time zone and small-cell suppression.
+    pub options: ltiscope_report::Options,
+    /// Default visit window (seconds).
+    pub visit_window_secs: i64,
+    /// Default time-in-tool cap (seconds).
+    pub time_cap_secs: i64,
+    /// Default dormant days.
+    pub dormant_days: i64,
+}
+
+impl ReportSettings {
+    /// Report parameters at `as_of`, before per-request overrides.
+    pub fn params(&self, as_of: ltiscope_model::Timestamp) -> ltiscope_model::report::Params {
+        let mut p = ltiscope_model::report::Params::new(as_of);
+        p.visit_window_secs = self.visit_window_secs;
+        p.time_cap_secs = self.time_cap_secs;
+        p.dormant_days = self.dormant_days;
+        p
+    }
 }
 
 /// `[server]` in the config file.
@@ -113,6 +150,8 @@ pub struct Settings {
     pub tool_rules: Vec<ToolRule>,
     /// `[server]` from the config file (flags override it in [`Settings::server`]).
     server_file: ServerConfig,
+    /// Report options.
+    pub reports: ReportSettings,
 }
 
 impl Settings {
@@ -182,12 +221,14 @@ impl Settings {
                 path: r.path,
             });
         }
+        let reports = resolve_reports(&file.reports, env)?;
         Ok(Settings {
             db,
             pii,
             pseudonym_key,
             tool_rules,
             server_file: file.server,
+            reports,
         })
     }
 
@@ -251,6 +292,40 @@ impl Settings {
     pub fn tools(&self) -> ToolResolver {
         ToolResolver::new(self.tool_rules.clone())
     }
+}
+
+fn resolve_reports(
+    f: &ReportsConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<ReportSettings> {
+    let timezone = env("LTISCOPE_TIMEZONE")
+        .or_else(|| f.timezone.clone())
+        .unwrap_or_else(|| "UTC".to_owned());
+    let timezone = ltiscope_report::parse_timezone(&timezone).map_err(anyhow::Error::msg)?;
+    let suppress_below = match env("LTISCOPE_SUPPRESS_BELOW") {
+        Some(v) => Some(
+            v.parse::<u64>()
+                .with_context(|| format!("LTISCOPE_SUPPRESS_BELOW={v:?} is not a whole number"))?,
+        ),
+        None => f.suppress_below,
+    }
+    .filter(|k| *k > 1);
+    let positive = |name: &str, v: Option<i64>, default: i64| -> anyhow::Result<i64> {
+        match v {
+            Some(n) if n <= 0 => bail!("reports.{name} must be positive, got {n}"),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    };
+    Ok(ReportSettings {
+        options: ltiscope_report::Options {
+            timezone,
+            suppress_below,
+        },
+        visit_window_secs: positive("visit_window_minutes", f.visit_window_minutes, 10)? * 60,
+        time_cap_secs: positive("time_cap_minutes", f.time_cap_minutes, 240)? * 60,
+        dormant_days: positive("dormant_days", f.dormant_days, 30)?,
+    })
 }
 
 fn read_config(path: &Path) -> anyhow::Result<FileConfig> {

@@ -108,7 +108,8 @@ fn generate_import_report_agree() {
 
     let rep = ltiscope(&db, &["report", "tools", "--format", "json"]);
     assert!(rep.status.success());
-    let rows: serde_json::Value = serde_json::from_slice(&rep.stdout).expect("json report");
+    let report: serde_json::Value = serde_json::from_slice(&rep.stdout).expect("json report");
+    let rows = &report["tools"];
     let launches: u64 = rows
         .as_array()
         .expect("array")
@@ -126,7 +127,72 @@ fn generate_import_report_agree() {
         &db,
         &["report", "tools", "--format", "csv", "--role", "instructor"],
     );
-    assert!(stdout(&csv).starts_with("tool_id,tool,launches,users,courses,"));
+    assert!(stdout(&csv).starts_with("tool_id,tool,launches,visits,users,courses,"));
+    let turnitin = ltiscope(&db, &["report", "tool", "--tool", "turnitin"]);
+    let text = stdout(&turnitin);
+    assert!(text.contains("heatmap (168 rows)"), "{text}");
+    assert!(text.contains("deployments"), "{text}");
+    let no_tool = ltiscope(&db, &["report", "tool"]);
+    assert_eq!(no_tool.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_tool.stderr).contains("--tool"));
+    for name in [
+        "overview",
+        "courses",
+        "adoption",
+        "dormant",
+        "health",
+        "time-in-tool",
+    ] {
+        let r = ltiscope(&db, &["report", name, "--format", "json"]);
+        assert!(
+            r.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("json");
+        assert!(v.is_object(), "{name}");
+    }
+    // Generated Blackboard and Caliper launches come back: time in tool is measured.
+    let time = ltiscope(&db, &["report", "time-in-tool", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&time.stdout).expect("json");
+    let paired: u64 = v["time_in_tool"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["paired"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(paired > 500, "{paired}");
+    // Small-cell suppression shows "<k" instead of small counts, in every format.
+    let suppressed = Command::new(env!("CARGO_BIN_EXE_ltiscope"))
+        .args(["report", "courses", "--format", "csv"])
+        .env("LTISCOPE_DB", &db)
+        .env("LTISCOPE_SUPPRESS_BELOW", "5")
+        .output()
+        .expect("runs");
+    assert!(
+        stdout(&suppressed).contains(",<5,"),
+        "{}",
+        stdout(&suppressed)
+    );
+    // Exports: every launch record (launches and returns) in each format.
+    for name in ["all.csv", "all.jsonl", "all.parquet"] {
+        let out = dir.path().join(name);
+        let e = ltiscope(
+            &db,
+            &["export", "launches", "--out", out.to_str().expect("path")],
+        );
+        assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+        assert!(String::from_utf8_lossy(&e.stderr).contains("exported"));
+        assert!(
+            std::fs::metadata(&out).expect("file").len() > 1000,
+            "{name}"
+        );
+    }
+    let jsonl = std::fs::read_to_string(dir.path().join("all.jsonl")).expect("read");
+    assert!(
+        jsonl.lines().count() as u64 > launches,
+        "returns are exported too"
+    );
     let quality = ltiscope(&db, &["report", "quality"]);
     assert!(stdout(&quality).contains("brightspace-bds"));
     let q = ltiscope(&db, &["quarantine", "list", "--format", "json"]);

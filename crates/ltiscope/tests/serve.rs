@@ -440,3 +440,92 @@ fn a_catalogue_of_bad_requests_at_the_real_server() {
 fn post_ok(addr: SocketAddr, key: &str) -> u16 {
     post(addr, key, SEED).unwrap_or(0)
 }
+
+/// A GET with a bearer key; returns (status, body).
+fn get(addr: SocketAddr, path: &str, key: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The CLI and the API are views of one read path: the same question gives the same rows.
+#[test]
+fn the_cli_and_the_api_give_the_same_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("agree.duckdb");
+    let events = dir.path().join("events.jsonl");
+    let run = |args: &[&str]| {
+        let out = bin()
+            .args(args)
+            .env("LTISCOPE_DB", &db)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&[
+        "generate",
+        "--launches",
+        "3000",
+        "--seed",
+        "3",
+        "--out",
+        events.to_str().expect("path"),
+    ]);
+    run(&["import", events.to_str().expect("path")]);
+    let read_key = String::from_utf8(run(&["keys", "create", "--kind", "read", "--name", "t"]))
+        .expect("utf8")
+        .trim()
+        .to_owned();
+    let range = "--from=2026-02-01";
+    let cli: serde_json::Value = serde_json::from_slice(&run(&[
+        "report",
+        "tools",
+        range,
+        "--to=2026-04-01",
+        "--format",
+        "json",
+    ]))
+    .expect("json");
+    let cli_adoption: serde_json::Value =
+        serde_json::from_slice(&run(&["report", "adoption", "--format", "json"])).expect("json");
+    let (mut child, addr) = start(&db);
+    let (status, body) = get(
+        addr,
+        "/api/v1/reports/tools?from=2026-02-01&to=2026-04-01",
+        &read_key,
+    );
+    assert_eq!(status, 200, "{body}");
+    let api: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let (_, body) = get(addr, "/api/v1/reports/adoption", &read_key);
+    let api_adoption: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(cli["tools"].as_array().expect("rows").len() > 10);
+    assert_eq!(cli["tools"], api["sections"]["tools"]["rows"]);
+    assert_eq!(
+        cli_adoption["adoption"],
+        api_adoption["sections"]["adoption"]["rows"]
+    );
+}

@@ -292,7 +292,13 @@ pub struct Generator {
     next: u64,
     pending: std::collections::VecDeque<String>,
     held_duplicates: Vec<String>,
+    /// The previous launch: people often click the same link again a few minutes later
+    /// (the tool did not load, they closed the tab), which reports count as one visit.
+    last: Option<Launch>,
 }
+
+/// Share of launches that repeat the previous one (same person, link and tool) minutes later.
+const REPEAT_RATE: f64 = 0.12;
 
 impl Generator {
     /// A generator for `opts`.
@@ -308,10 +314,32 @@ impl Generator {
             next: 0,
             pending: Default::default(),
             held_duplicates: Vec::new(),
+            last: None,
         }
     }
 
     fn launch(&mut self, i: u64) -> Launch {
+        let launch = match self.last.take() {
+            Some(prev) if self.rng.chance(REPEAT_RATE) => {
+                let minutes = self.rng.lognormal(2.0, 0.8).clamp(0.2, 9.0);
+                let minutes_in_tool = prev.minutes_in_tool.map(|_| {
+                    self.rng
+                        .lognormal(self.world.tools[prev.tool].median_minutes, 0.9)
+                        .clamp(0.1, 240.0)
+                });
+                Launch {
+                    time: prev.time + Duration::milliseconds((minutes * 60_000.0) as i64),
+                    minutes_in_tool,
+                    ..prev
+                }
+            }
+            _ => self.fresh_launch(i),
+        };
+        self.last = Some(launch.clone());
+        launch
+    }
+
+    fn fresh_launch(&mut self, i: u64) -> Launch {
         let rng = &mut self.rng;
         // The i-th launch sits at quantile (i + u)/n of the term's intensity: launches come out
         // in time order with the weekly rhythm.

@@ -1,14 +1,13 @@
 //! The embedded DuckDB backend.
 
+mod report;
 mod schema;
 
 use crate::{ApiKeyRow, QuarantinedItem, StoreError, WriteBatch, WriteOutcome, event_key};
 use duckdb::types::{TimeUnit, Value};
-use duckdb::{Connection, params, params_from_iter};
+use duckdb::{Connection, params};
 use ltiscope_ingest::{EventKind, RejectedBody};
-use ltiscope_model::report::{
-    CourseUsage, QuarantineCount, ReportFilter, SourceQuality, ToolUsage,
-};
+use ltiscope_model::report::ReportFilter;
 use ltiscope_model::{LaunchRecord, Source, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -58,6 +57,81 @@ impl DuckStore {
 
     pub(crate) fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Another connection to the same database: reads through it see committed data and run
+    /// beside the writer (DuckDB is multi-version within one process).
+    pub(crate) fn try_clone(&self) -> Result<Self, StoreError> {
+        Ok(DuckStore {
+            conn: self.conn.try_clone()?,
+            path: self.path.clone(),
+        })
+    }
+
+    pub(crate) fn has_launches(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM launches)", [], |r| r.get(0))?)
+    }
+
+    /// Writes every launch record of the filter (all actions; test users only when the
+    /// filter includes them) to `path` as CSV or Parquet, with DuckDB's own writer.
+    pub(crate) fn export_copy(
+        &self,
+        f: &ReportFilter,
+        parquet: bool,
+        path: &Path,
+    ) -> Result<u64, StoreError> {
+        let filter = report::Filter::launches(f).inlined();
+        let format = if parquet {
+            "FORMAT PARQUET, COMPRESSION ZSTD"
+        } else {
+            "FORMAT CSV, HEADER"
+        };
+        let sql = format!(
+            "COPY (SELECT {EXPORT_COLUMNS} FROM launches WHERE true {filter} ORDER BY event_time, event_id)
+             TO {} ({format})",
+            report::quote(&path.display().to_string())
+        );
+        Ok(self.conn.execute(&sql, [])? as u64)
+    }
+
+    /// Calls `row` with every launch record of the filter as (column name, JSON value) pairs.
+    pub(crate) fn export_rows(
+        &self,
+        f: &ReportFilter,
+        row: &mut crate::ExportRowSink<'_>,
+    ) -> Result<u64, StoreError> {
+        let filter = report::Filter::launches(f);
+        let sql = format!(
+            "SELECT {EXPORT_JSON_COLUMNS} FROM launches WHERE true {} ORDER BY event_time, event_id",
+            filter.sql
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(duckdb::params_from_iter(filter.args.iter()))?;
+        let mut n = 0u64;
+        let mut values: Vec<(&'static str, serde_json::Value)> = Vec::new();
+        while let Some(r) = rows.next()? {
+            values.clear();
+            for (i, (name, kind)) in EXPORT_FIELDS.iter().enumerate() {
+                let v = match kind {
+                    ExportKind::Text => r
+                        .get::<_, Option<String>>(i)?
+                        .map_or(serde_json::Value::Null, serde_json::Value::String),
+                    ExportKind::Bool => r
+                        .get::<_, Option<bool>>(i)?
+                        .map_or(serde_json::Value::Null, serde_json::Value::Bool),
+                    ExportKind::Json => r
+                        .get::<_, Option<String>>(i)?
+                        .and_then(|s| serde_json::from_str(&s).ok())
+                        .unwrap_or(serde_json::Value::Null),
+                };
+                values.push((*name, v));
+            }
+            row(&values).map_err(|e| StoreError::Export(e.to_string()))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -266,133 +340,6 @@ impl DuckStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub(crate) fn tool_usage(&self, f: &ReportFilter) -> Result<Vec<ToolUsage>, StoreError> {
-        let (filter, args) = launch_filter(f);
-        let sql = format!(
-            "SELECT tool_id, any_value(tool_name), count(*),
-                    count(DISTINCT user_hash), count(DISTINCT course_hash),
-                    count(*) FILTER (WHERE role = 'learner'),
-                    count(*) FILTER (WHERE role IN ('instructor', 'teaching-assistant')),
-                    epoch_us(min(event_time)), epoch_us(max(event_time))
-             FROM launches WHERE action = 'launch' {filter}
-             GROUP BY tool_id ORDER BY 3 DESC, 1"
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok(ToolUsage {
-                tool_id: r.get(0)?,
-                tool_name: r.get(1)?,
-                launches: r.get::<_, i64>(2)? as u64,
-                users: r.get::<_, i64>(3)? as u64,
-                courses: r.get::<_, i64>(4)? as u64,
-                learner_launches: r.get::<_, i64>(5)? as u64,
-                instructor_launches: r.get::<_, i64>(6)? as u64,
-                first_seen: r.get::<_, Option<i64>>(7)?.map(from_micros),
-                last_seen: r.get::<_, Option<i64>>(8)?.map(from_micros),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub(crate) fn course_usage(&self, f: &ReportFilter) -> Result<Vec<CourseUsage>, StoreError> {
-        let (filter, args) = launch_filter(f);
-        let sql = format!(
-            "WITH f AS (
-                SELECT tenant, course_key, course_label, course_title, tool_id, user_hash, event_time
-                FROM launches WHERE action = 'launch' AND course_key IS NOT NULL {filter}),
-             per_tool AS (SELECT tenant, course_key, tool_id, count(*) AS n FROM f GROUP BY ALL),
-             top AS (SELECT tenant, course_key, arg_max(tool_id, n) AS top_tool FROM per_tool GROUP BY ALL)
-             SELECT f.tenant, f.course_key, coalesce(any_value(f.course_label), any_value(f.course_title)),
-                    count(*), count(DISTINCT f.tool_id), count(DISTINCT f.user_hash),
-                    any_value(top.top_tool), epoch_us(max(f.event_time))
-             FROM f JOIN top USING (tenant, course_key)
-             GROUP BY f.tenant, f.course_key ORDER BY 4 DESC, 2"
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok(CourseUsage {
-                tenant: r.get(0)?,
-                course_key: r.get(1)?,
-                label: r.get(2)?,
-                launches: r.get::<_, i64>(3)? as u64,
-                tools: r.get::<_, i64>(4)? as u64,
-                users: r.get::<_, i64>(5)? as u64,
-                top_tool: r.get(6)?,
-                last_seen: r.get::<_, Option<i64>>(7)?.map(from_micros),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub(crate) fn source_quality(
-        &self,
-        f: &ReportFilter,
-    ) -> Result<Vec<SourceQuality>, StoreError> {
-        let (range, args) = received_filter(f);
-        let mut by_source: HashMap<Option<String>, SourceQuality> = HashMap::new();
-        let sql = format!(
-            "SELECT source,
-                    count(*) FILTER (WHERE kind = 'launch'),
-                    count(*) FILTER (WHERE kind <> 'launch'),
-                    quantile_cont(epoch_ms(received_at) - epoch_ms(event_time), 0.5) / 1000.0,
-                    quantile_cont(epoch_ms(received_at) - epoch_ms(event_time), 0.95) / 1000.0,
-                    epoch_us(max(event_time))
-             FROM events WHERE true {range} GROUP BY source"
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(params_from_iter(args.iter()))?;
-        while let Some(r) = rows.next()? {
-            let source: String = r.get(0)?;
-            let q = by_source.entry(Some(source)).or_default();
-            q.launch_records = r.get::<_, i64>(1)? as u64;
-            q.non_lti = r.get::<_, i64>(2)? as u64;
-            q.lag_p50_seconds = r.get(3)?;
-            q.lag_p95_seconds = r.get(4)?;
-            q.last_event = r.get::<_, Option<i64>>(5)?.map(from_micros);
-        }
-        let sql = format!(
-            "SELECT source, sum(duplicates) FROM ingest_log WHERE true {range} GROUP BY source"
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(params_from_iter(args.iter()))?;
-        while let Some(r) = rows.next()? {
-            let source: String = r.get(0)?;
-            by_source.entry(Some(source)).or_default().duplicates =
-                r.get::<_, Option<i128>>(1)?.unwrap_or(0) as u64;
-        }
-        let sql =
-            format!("SELECT source, count(*) FROM quarantine WHERE true {range} GROUP BY source");
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(params_from_iter(args.iter()))?;
-        while let Some(r) = rows.next()? {
-            let source: Option<String> = r.get(0)?;
-            by_source.entry(source).or_default().quarantined = r.get::<_, i64>(1)? as u64;
-        }
-        let mut out: Vec<SourceQuality> = by_source
-            .into_iter()
-            .map(|(source, mut q)| {
-                q.source = source.and_then(|s| s.parse().ok());
-                q
-            })
-            .collect();
-        out.sort_by_key(|q| q.source.map(Source::as_str));
-        Ok(out)
-    }
-
-    pub(crate) fn quarantine_counts(&self) -> Result<Vec<QuarantineCount>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT reason_code, count(*) FROM quarantine WHERE replayed_at IS NULL
-             GROUP BY reason_code ORDER BY 2 DESC, 1",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(QuarantineCount {
-                reason_code: r.get(0)?,
-                count: r.get::<_, i64>(1)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     pub(crate) fn quarantine_list(
         &self,
         reason: Option<&str>,
@@ -476,6 +423,66 @@ impl DuckStore {
     }
 }
 
+/// How an exported column is read for JSON Lines.
+enum ExportKind {
+    Text,
+    Bool,
+    Json,
+}
+
+/// The exported columns: every field of the canonical record an analyst needs, in one order
+/// for CSV, Parquet and JSON Lines.
+const EXPORT_FIELDS: &[(&str, ExportKind)] = &[
+    ("source", ExportKind::Text),
+    ("tenant", ExportKind::Text),
+    ("event_id", ExportKind::Text),
+    ("action", ExportKind::Text),
+    ("event_time", ExportKind::Text),
+    ("received_at", ExportKind::Text),
+    ("user_key", ExportKind::Text),
+    ("user_platform_id", ExportKind::Text),
+    ("user_external_id", ExportKind::Text),
+    ("role", ExportKind::Text),
+    ("roles_raw", ExportKind::Json),
+    ("test_user", ExportKind::Bool),
+    ("impersonator", ExportKind::Text),
+    ("course_key", ExportKind::Text),
+    ("course_label", ExportKind::Text),
+    ("course_title", ExportKind::Text),
+    ("course_number", ExportKind::Text),
+    ("org_unit_type", ExportKind::Text),
+    ("tool_id", ExportKind::Text),
+    ("tool_name", ExportKind::Text),
+    ("tool_match", ExportKind::Text),
+    ("launch_url", ExportKind::Text),
+    ("launch_host", ExportKind::Text),
+    ("consumer_key", ExportKind::Text),
+    ("client_id", ExportKind::Text),
+    ("deployment_id", ExportKind::Text),
+    ("tool_provider_id", ExportKind::Text),
+    ("lti_version", ExportKind::Text),
+    ("message_type", ExportKind::Text),
+    ("resource_link_id", ExportKind::Text),
+    ("launch_id", ExportKind::Text),
+    ("session_id", ExportKind::Text),
+    ("locale", ExportKind::Text),
+];
+
+/// The export select list for `COPY` (typed columns: Parquet keeps timestamps and booleans).
+const EXPORT_COLUMNS: &str = "source, tenant, event_id, action, event_time, received_at, user_key, \
+    user_platform_id, user_external_id, role, roles_raw, test_user, impersonator, course_key, \
+    course_label, course_title, course_number, org_unit_type, tool_id, tool_name, tool_match, \
+    launch_url, launch_host, consumer_key, client_id, deployment_id, tool_provider_id, \
+    lti_version, message_type, resource_link_id, launch_id, session_id, locale";
+
+/// The same columns for JSON Lines, times as RFC 3339 text.
+const EXPORT_JSON_COLUMNS: &str = "source, tenant, event_id, action, \
+    strftime(event_time, '%Y-%m-%dT%H:%M:%S.%gZ'), strftime(received_at, '%Y-%m-%dT%H:%M:%S.%gZ'), \
+    user_key, user_platform_id, user_external_id, role, roles_raw, test_user, impersonator, \
+    course_key, course_label, course_title, course_number, org_unit_type, tool_id, tool_name, \
+    tool_match, launch_url, launch_host, consumer_key, client_id, deployment_id, \
+    tool_provider_id, lti_version, message_type, resource_link_id, launch_id, session_id, locale";
+
 fn append_launch(
     app: &mut duckdb::Appender<'_>,
     key: i128,
@@ -536,44 +543,4 @@ fn append_launch(
         r.locale,
         metrics,
     ])
-}
-
-/// `AND ...` conditions on the launches table for a filter, with their parameters.
-fn launch_filter(f: &ReportFilter) -> (String, Vec<Value>) {
-    let (mut sql, mut args) = time_range("event_time", f);
-    let mut eq = |col: &str, v: Option<&str>| {
-        if let Some(v) = v {
-            sql.push_str(&format!(" AND {col} = ?"));
-            args.push(Value::Text(v.to_owned()));
-        }
-    };
-    eq("tenant", f.tenant.as_deref());
-    eq("source", f.source.map(Source::as_str));
-    eq("role", f.role.map(|r| r.as_str()));
-    eq("tool_id", f.tool.as_deref());
-    eq("course_key", f.course.as_deref());
-    if !f.include_test_users {
-        sql.push_str(" AND NOT test_user");
-    }
-    (sql, args)
-}
-
-/// `AND ...` conditions on receive time.
-fn received_filter(f: &ReportFilter) -> (String, Vec<Value>) {
-    time_range("received_at", f)
-}
-
-/// `AND col >= from AND col < to` for the bounds the filter sets.
-fn time_range(column: &str, f: &ReportFilter) -> (String, Vec<Value>) {
-    let mut sql = String::new();
-    let mut args = Vec::new();
-    if let Some(from) = f.from {
-        sql.push_str(&format!(" AND {column} >= ?"));
-        args.push(ts(from));
-    }
-    if let Some(to) = f.to {
-        sql.push_str(&format!(" AND {column} < ?"));
-        args.push(ts(to));
-    }
-    (sql, args)
 }

@@ -1,0 +1,84 @@
+//! Benchmark: wall time of each report on an existing database, in process (the query and
+//! the report assembly; no process start), the median of several runs.
+//!
+//!     cargo run --example report_bench -- DB FROM TO [RUNS]
+//!
+//! FROM and TO are `YYYY-MM-DD`. Prints one line per report: name, median and fastest
+//! milliseconds, and the rows of its first section.
+
+use ltiscope_model::report::{Params, Question, ReportFilter};
+use ltiscope_report::{Options, ReportKind, Request, parse_time_bound, run};
+use ltiscope_store::Store;
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 3 {
+        eprintln!("usage: report_bench DB FROM TO [RUNS]");
+        std::process::exit(2);
+    }
+    let runs: usize = args.get(3).map_or(Ok(5), |r| r.parse())?;
+    let store = Store::open_duckdb(std::path::Path::new(&args[0]))?;
+    let tz = ltiscope_report::Tz::UTC;
+    let filter = ReportFilter {
+        from: Some(parse_time_bound(&args[1], tz)?),
+        to: Some(parse_time_bound(&args[2], tz)?),
+        ..ReportFilter::default()
+    };
+    let params = Params::new(filter.to.unwrap_or_else(chrono::Utc::now));
+    let top = store.answer(Question::ToolCounts, &filter, &params)?;
+    let top_tool = top.text(0, "tool_id").unwrap_or_default().to_owned();
+    let opts = Options::default();
+    let time = |f: &mut dyn FnMut() -> usize| {
+        let mut ms = Vec::new();
+        let mut rows = 0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            rows = f();
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(f64::total_cmp);
+        (ms[ms.len() / 2], ms[0], rows)
+    };
+    for kind in [
+        ReportKind::Overview,
+        ReportKind::Tools,
+        ReportKind::Tool,
+        ReportKind::Adoption,
+        ReportKind::Courses,
+        ReportKind::TimeInTool,
+        ReportKind::Health,
+        ReportKind::Dormant,
+        ReportKind::Quality,
+    ] {
+        let mut f = filter.clone();
+        if kind == ReportKind::Tool {
+            f.tool = Some(top_tool.clone());
+        }
+        let req = Request {
+            kind,
+            filter: f,
+            params: params.clone(),
+        };
+        let (median, best, rows) = time(&mut || {
+            run(&store, &req, &opts)
+                .map(|r| r.sections[0].rows.len())
+                .unwrap_or_else(|e| panic!("{}: {e}", kind.name()))
+        });
+        println!(
+            "{:<14} median {median:>8.1} ms   fastest {best:>8.1} ms   rows {rows}",
+            kind.name()
+        );
+    }
+    let (median, best, rows) = time(&mut || {
+        store
+            .answer(Question::ToolCounts, &filter, &params)
+            .map(|t| t.rows.len())
+            .unwrap_or(0)
+    });
+    println!(
+        "{:<14} median {median:>8.1} ms   fastest {best:>8.1} ms   rows {rows}",
+        "tool-counts"
+    );
+    Ok(())
+}
