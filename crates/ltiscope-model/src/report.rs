@@ -282,6 +282,20 @@ const COURSES: Column = col("courses", Count, "distinct courses");
 const FIRST: Column = col("first_seen", Time, "first launch in the range");
 const LAST: Column = col("last_seen", Time, "last launch in the range");
 const SOURCE: Column = col("source", Text, "event source");
+const CLIENT_ID: Column = col("client_id", Text, "LTI 1.3 client id");
+const DEPLOYMENT_ID: Column = col("deployment_id", Text, "LTI 1.3 deployment id");
+const CONSUMER_KEY: Column = col("consumer_key", Text, "LTI 1.1 consumer key");
+const TOOL_PROVIDER_ID: Column = col("tool_provider_id", Text, "Brightspace tool-provider id");
+const HOST: Column = col("host", Text, "launch URL host");
+const LAUNCH_RECORDS: Column = col("launch_records", Count, "launch records stored");
+const QUARANTINED: Column = col("quarantined", Count, "items quarantined");
+const LAST_EVENT: Column = col("last_event", Time, "latest event time");
+const LEARNER_LAUNCHES: Column = col("learner_launches", Count, "launches by learners");
+const INSTRUCTOR_LAUNCHES: Column = col(
+    "instructor_launches",
+    Count,
+    "launches by instructors and teaching assistants",
+);
 
 impl Question {
     /// The section name of the answer (a JSON key).
@@ -346,12 +360,8 @@ impl Question {
                     ),
                     USERS,
                     COURSES,
-                    col("learner_launches", Count, "launches by learners"),
-                    col(
-                        "instructor_launches",
-                        Count,
-                        "launches by instructors and teaching assistants",
-                    ),
+                    LEARNER_LAUNCHES,
+                    INSTRUCTOR_LAUNCHES,
                     col(
                         "time_p50_s",
                         Float,
@@ -379,12 +389,8 @@ impl Question {
                     LAUNCHES,
                     col("tools", Count, "distinct tools launched"),
                     USERS,
-                    col("learner_launches", Count, "launches by learners"),
-                    col(
-                        "instructor_launches",
-                        Count,
-                        "launches by instructors and teaching assistants",
-                    ),
+                    LEARNER_LAUNCHES,
+                    INSTRUCTOR_LAUNCHES,
                     col("top_tool", Text, "most launched tool id"),
                     LAST,
                 ];
@@ -410,11 +416,11 @@ impl Question {
                 const C: &[Column] = &[
                     TOOL,
                     TOOL_NAME,
-                    col("client_id", Text, "LTI 1.3 client id"),
-                    col("deployment_id", Text, "LTI 1.3 deployment id"),
-                    col("consumer_key", Text, "LTI 1.1 consumer key"),
-                    col("tool_provider_id", Text, "Brightspace tool-provider id"),
-                    col("host", Text, "launch URL host"),
+                    CLIENT_ID,
+                    DEPLOYMENT_ID,
+                    CONSUMER_KEY,
+                    TOOL_PROVIDER_ID,
+                    HOST,
                     LAUNCHES,
                     USERS,
                     COURSES,
@@ -458,11 +464,11 @@ impl Question {
                 const C: &[Column] = &[
                     TOOL,
                     TOOL_NAME,
-                    col("client_id", Text, "LTI 1.3 client id"),
-                    col("deployment_id", Text, "LTI 1.3 deployment id"),
-                    col("consumer_key", Text, "LTI 1.1 consumer key"),
-                    col("tool_provider_id", Text, "Brightspace tool-provider id"),
-                    col("host", Text, "launch URL host"),
+                    CLIENT_ID,
+                    DEPLOYMENT_ID,
+                    CONSUMER_KEY,
+                    TOOL_PROVIDER_ID,
+                    HOST,
                     col("last_launch", Time, "the deployment's last launch ever"),
                     col(
                         "days_since",
@@ -519,17 +525,17 @@ impl Question {
             Question::QualitySources => {
                 const C: &[Column] = &[
                     SOURCE,
-                    col("launch_records", Count, "launch records stored"),
+                    LAUNCH_RECORDS,
                     col("non_lti", Count, "non-LTI events and entities kept"),
                     col("duplicates", Count, "events recognised as already stored"),
-                    col("quarantined", Count, "items quarantined"),
+                    QUARANTINED,
                     col(
                         "lag_p50_s",
                         Float,
                         "median seconds between event time and receipt",
                     ),
                     col("lag_p95_s", Float, "95th percentile of that lag"),
-                    col("last_event", Time, "latest event time"),
+                    LAST_EVENT,
                 ];
                 C
             }
@@ -537,10 +543,10 @@ impl Question {
                 const C: &[Column] = &[
                     col("day", Day, "local day of receipt"),
                     SOURCE,
-                    col("launch_records", Count, "launch records stored"),
+                    LAUNCH_RECORDS,
                     col("non_lti", Count, "non-LTI events kept"),
                     col("duplicates", Count, "duplicates"),
-                    col("quarantined", Count, "items quarantined"),
+                    QUARANTINED,
                 ];
                 C
             }
@@ -562,7 +568,7 @@ impl Question {
             Question::Freshness => {
                 const C: &[Column] = &[
                     SOURCE,
-                    col("last_event", Time, "latest event time"),
+                    LAST_EVENT,
                     col("last_received", Time, "latest receipt"),
                     col(
                         "events_24h",

@@ -1,9 +1,10 @@
 //! Benchmark: wall time of each report on an existing database, in process (the query and
 //! the report assembly; no process start), the median of several runs.
 //!
-//!     cargo run --example report_bench -- DB FROM TO [RUNS]
+//!     cargo run --example report_bench -- DB FROM TO [RUNS] [REPORTS]
 //!
-//! FROM and TO are `YYYY-MM-DD`. Prints one line per report: name, median and fastest
+//! FROM and TO are `YYYY-MM-DD`; REPORTS a comma-separated list (default: all). The database
+//! gets the memory limit `serve` and `report` use by default (1 GiB). Prints one line per report: name, median and fastest
 //! milliseconds, and the rows of its first section.
 
 use ltiscope_model::report::{Params, Question, ReportFilter};
@@ -18,7 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     }
     let runs: usize = args.get(3).map_or(Ok(5), |r| r.parse())?;
-    let store = Store::open_duckdb(std::path::Path::new(&args[0]))?;
+    let only: Option<Vec<&str>> = args.get(4).map(|l| l.split(',').collect());
+    let mut store = Store::open_duckdb(std::path::Path::new(&args[0]))?;
+    store.set_memory_limit(1024 * 1024 * 1024)?;
     let tz = ltiscope_report::Tz::UTC;
     let filter = ReportFilter {
         from: Some(parse_time_bound(&args[1], tz)?),
@@ -51,6 +54,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ReportKind::Dormant,
         ReportKind::Quality,
     ] {
+        if only.as_ref().is_some_and(|o| !o.contains(&kind.name())) {
+            continue;
+        }
         let mut f = filter.clone();
         if kind == ReportKind::Tool {
             f.tool = Some(top_tool.clone());

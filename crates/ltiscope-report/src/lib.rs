@@ -308,6 +308,14 @@ pub fn previous_period(f: &ReportFilter) -> Option<(Timestamp, Timestamp)> {
 pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, ReportError> {
     let f = &req.filter;
     let mut p = req.params.clone();
+    // Dormant and health look back from the end of the range when it is in the past (a report
+    // on last term), from now otherwise: a range ending tomorrow must not count the hours that
+    // have not happened yet as a drop.
+    if matches!(req.kind, ReportKind::Dormant | ReportKind::Health)
+        && let Some(to) = f.to
+    {
+        p.as_of = p.as_of.min(to);
+    }
     // Days are cut at local midnight with the offset in force at the start of the range.
     let anchor = f.from.unwrap_or(p.as_of);
     p.utc_offset_minutes = opts

@@ -6,7 +6,7 @@
 //! writer, so reports never wait for ingest and never block the async runtime.
 
 use crate::AppState;
-use crate::auth::{Scope, presented_keys};
+use crate::auth::Scope;
 use crate::error::ApiError;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -170,14 +170,7 @@ impl ReportQuery {
 
 /// The scope of the presented key, if it may read.
 fn reader_scope(s: &AppState, headers: &HeaderMap) -> Result<Scope, ApiError> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized)?;
-    let entry = presented_keys(header)
-        .iter()
-        .find_map(|k| s.keys.check(k))
-        .ok_or(ApiError::Unauthorized)?;
+    let entry = s.keys.for_request(headers).ok_or(ApiError::Unauthorized)?;
     match entry.scope {
         Scope::Read | Scope::Admin => Ok(entry.scope.clone()),
         Scope::Ingest(_) => Err(ApiError::Forbidden(

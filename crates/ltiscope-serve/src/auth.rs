@@ -112,6 +112,15 @@ impl KeyRing {
         self.keys.is_empty()
     }
 
+    /// The key entry for a request, from its `Authorization` header (any accepted form).
+    pub fn for_request(&self, headers: &axum::http::HeaderMap) -> Option<&KeyEntry> {
+        let header = headers
+            .get(axum::http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?;
+        presented_keys(header).iter().find_map(|k| self.check(k))
+    }
+
     /// The key entry for a presented key. Every stored hash is compared, in constant time, so
     /// timing tells nothing about which key or how much of it matched.
     pub fn check(&self, presented: &str) -> Option<&KeyEntry> {

@@ -3,7 +3,6 @@
 //! writer, answer once committed.
 
 use crate::AppState;
-use crate::auth::presented_keys;
 use crate::error::ApiError;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -133,14 +132,7 @@ impl Endpoint {
 }
 
 fn authenticate(s: &AppState, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), ApiError> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized)?;
-    let entry = presented_keys(header)
-        .iter()
-        .find_map(|k| s.keys.check(k))
-        .ok_or(ApiError::Unauthorized)?;
+    let entry = s.keys.for_request(headers).ok_or(ApiError::Unauthorized)?;
     if endpoint.allows(&entry.scope) {
         Ok(())
     } else {

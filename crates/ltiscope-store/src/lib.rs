@@ -198,6 +198,15 @@ impl Store {
         }
     }
 
+    /// The memory the database may use for its buffers, sorts and hash tables (opened at
+    /// 256 MB, which keeps a bulk import flat; report queries over millions of launches spill
+    /// to disk below about 1 GB).
+    pub fn set_memory_limit(&mut self, bytes: u64) -> Result<(), StoreError> {
+        match self {
+            Store::DuckDb(d) => d.set_memory_limit(bytes),
+        }
+    }
+
     /// Stores a batch in one transaction.
     pub fn write(&mut self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
         Ok(self.write_many(&[batch])?.pop().unwrap_or_default())

@@ -264,7 +264,8 @@ fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
         filter: filter(a.filter, settings)?,
         params,
     };
-    let store = open_store(settings)?;
+    let mut store = open_store(settings)?;
+    store.set_memory_limit(settings.db_memory_bytes)?;
     let report =
         ltiscope_report::run(&store, &request, &settings.reports.options).map_err(|e| match e {
             ltiscope_report::ReportError::Missing { report, what } => {
@@ -297,7 +298,8 @@ fn export(a: ExportArgs, settings: &Settings) -> anyhow::Result<()> {
             .unwrap_or(ExportFormat::Csv),
     };
     let filter = filter(a.filter, settings)?;
-    let store = open_store(settings)?;
+    let mut store = open_store(settings)?;
+    store.set_memory_limit(settings.db_memory_bytes)?;
     let started = Instant::now();
     let n = store
         .export_launches(&filter, format, &a.out)
@@ -465,6 +467,8 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     if let Some(launches) = a.demo {
         load_demo(&mut store, &pipeline, launches)?;
     }
+    // The collector's writer and the report readers share one memory budget.
+    store.set_memory_limit(settings.db_memory_bytes)?;
     // Reports read through their own handles, beside the writer.
     let readers = (0..2)
         .map(|_| store.reader())

@@ -33,6 +33,7 @@ impl fmt::Debug for Secret {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     db: Option<PathBuf>,
+    db_memory_mb: Option<u64>,
     #[serde(default)]
     privacy: PrivacyConfig,
     #[serde(default)]
@@ -152,6 +153,8 @@ pub struct Settings {
     server_file: ServerConfig,
     /// Report options.
     pub reports: ReportSettings,
+    /// Memory the database may use when serving and reporting (import keeps 256 MB).
+    pub db_memory_bytes: u64,
 }
 
 impl Settings {
@@ -222,6 +225,15 @@ impl Settings {
             });
         }
         let reports = resolve_reports(&file.reports, env)?;
+        let db_memory_mb = match env("LTISCOPE_DB_MEMORY_MB") {
+            Some(v) => v.parse::<u64>().with_context(|| {
+                format!("LTISCOPE_DB_MEMORY_MB={v:?} is not a whole number of MiB")
+            })?,
+            None => file.db_memory_mb.unwrap_or(1024),
+        };
+        if db_memory_mb < 128 {
+            bail!("the database memory limit must be at least 128 MiB, got {db_memory_mb}");
+        }
         Ok(Settings {
             db,
             pii,
@@ -229,6 +241,7 @@ impl Settings {
             tool_rules,
             server_file: file.server,
             reports,
+            db_memory_bytes: db_memory_mb * 1024 * 1024,
         })
     }
 

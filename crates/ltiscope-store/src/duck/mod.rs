@@ -165,6 +165,12 @@ impl DuckStore {
         Ok(())
     }
 
+    pub(crate) fn set_memory_limit(&mut self, bytes: u64) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(&format!("SET memory_limit = '{bytes}B'"))?;
+        Ok(())
+    }
+
     pub(crate) fn schema_version(&self) -> Result<i64, StoreError> {
         Ok(self.conn.query_row(
             "SELECT coalesce(max(version), 0) FROM schema_migrations",
