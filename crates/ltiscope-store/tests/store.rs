@@ -242,6 +242,18 @@ fn time_in_tool_pairs_a_launch_with_its_return() {
         tools.cell(0, "time_p50_s").and_then(Cell::as_f64),
         Some(median)
     );
+    // A range that ends between the launch and its return still times the launch.
+    let until_launch = ReportFilter {
+        to: Some(
+            chrono::DateTime::parse_from_rfc3339("2020-12-24T17:40:00Z")
+                .expect("time")
+                .with_timezone(&chrono::Utc),
+        ),
+        ..ReportFilter::default()
+    };
+    let ranged = ask(&store, Question::Tools, &until_launch);
+    assert_eq!(ranged.int(0, "launches"), Some(1));
+    assert_eq!(ranged.cell(0, "time_p50_s").and_then(Cell::as_f64), Some(median));
     // A cap below the pair's length leaves it out.
     let mut p = params();
     p.time_cap_secs = (median as i64 - 1).max(0);

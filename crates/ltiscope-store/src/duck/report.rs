@@ -144,6 +144,30 @@ fn pairs_cte() -> &'static str {
            FROM f LEFT JOIN r ON r.tenant = f.tenant AND r.launch_id = f.launch_id)"
 }
 
+/// Seconds in the tool per tool, for the tools question: only launches that have a return
+/// (an inner join), and only returns that can belong to the range (from its start to the cap
+/// after its end), so the join is as small as the pairs themselves.
+fn paired_times_cte(f: &ReportFilter, p: &Params) -> String {
+    let mut range = String::new();
+    if let Some(from) = f.from {
+        range.push_str(&format!(" AND event_time >= {}", lit(from)));
+    }
+    if let Some(to) = f.to {
+        let end = to + chrono::Duration::seconds(p.time_cap_secs);
+        range.push_str(&format!(" AND event_time < {}", lit(end)));
+    }
+    format!(
+        "r AS (SELECT tenant, launch_id, min(event_time) AS returned
+               FROM launches WHERE action = 'return' AND launch_id IS NOT NULL {range}
+               GROUP BY tenant, launch_id),
+         t AS (SELECT tool_id, quantile_cont(secs, 0.5) AS p50, quantile_cont(secs, 0.9) AS p90
+               FROM (SELECT f.tool_id, epoch(r.returned) - epoch(f.event_time) AS secs
+                     FROM f JOIN r ON r.tenant = f.tenant AND r.launch_id = f.launch_id)
+               WHERE secs >= 0 AND secs <= {cap} GROUP BY tool_id)",
+        cap = p.time_cap_secs
+    )
+}
+
 impl DuckStore {
     /// Answers one question.
     pub(crate) fn answer(
@@ -183,9 +207,7 @@ fn sql_for(q: Question, f: &ReportFilter, p: &Params) -> (String, Vec<Value>) {
             day = local_day("event_time", p)
         )),
         Question::Tools => one(format!(
-            "WITH {launches}, {visits}, {pairs},
-             t AS (SELECT tool_id, quantile_cont(secs, 0.5) AS p50, quantile_cont(secs, 0.9) AS p90
-                   FROM p WHERE secs >= 0 AND secs <= {cap} GROUP BY tool_id),
+            "WITH {launches}, {visits}, {times},
              a AS (SELECT tool_id, any_value(tool_name) AS tool_name, count(*) AS launches,
                           count(DISTINCT user_hash) AS users, count(DISTINCT course_hash) AS courses,
                           count(*) FILTER (WHERE role = 'learner') AS learners,
@@ -199,8 +221,7 @@ fn sql_for(q: Question, f: &ReportFilter, p: &Params) -> (String, Vec<Value>) {
              ORDER BY a.launches DESC, a.tool_id",
             launches = launches_cte(w),
             visits = visits_cte(p),
-            pairs = pairs_cte(),
-            cap = p.time_cap_secs
+            times = paired_times_cte(f, p),
         )),
         Question::ToolCounts => one(format!(
             "SELECT tool_id, any_value(tool_name), count(*)::BIGINT, count(DISTINCT user_hash)::BIGINT
