@@ -253,7 +253,10 @@ fn time_in_tool_pairs_a_launch_with_its_return() {
     };
     let ranged = ask(&store, Question::Tools, &until_launch);
     assert_eq!(ranged.int(0, "launches"), Some(1));
-    assert_eq!(ranged.cell(0, "time_p50_s").and_then(Cell::as_f64), Some(median));
+    assert_eq!(
+        ranged.cell(0, "time_p50_s").and_then(Cell::as_f64),
+        Some(median)
+    );
     // A cap below the pair's length leaves it out.
     let mut p = params();
     p.time_cap_secs = (median as i64 - 1).max(0);
