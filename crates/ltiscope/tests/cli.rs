@@ -118,6 +118,17 @@ fn generate_import_report_agree() {
         .sum();
     // 2,000 generated launches minus test users (0.3%) and malformed ones (1%).
     assert!((1_900..=2_000).contains(&launches), "{launches}");
+    // The generator repeats about 12% of launches minutes later: those are not new visits.
+    let visits: u64 = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["visits"].as_u64().expect("n"))
+        .sum();
+    assert!(
+        visits < launches && visits * 100 > launches * 80,
+        "{visits} visits of {launches} launches"
+    );
     assert_eq!(
         rows[0]["tool_id"], "turnitin",
         "the most popular generated tool leads"
