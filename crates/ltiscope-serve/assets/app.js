@@ -288,12 +288,28 @@ const toolLink = (r) => hashFor("tool", r.tool_id, currentParams());
 const courseLink = (r) => hashFor("course", r.course, currentParams());
 function currentParams() { return parseHash().params; }
 
+// Whether a report shows changes against the previous period.
+function compares(rep) {
+  return Object.values(rep.sections).some((s) => s.columns.some((c) => c.name === "change"));
+}
 function header(title, sub, rep) {
   const nodes = [el("h1", { text: title })];
   const f = rep && rep.filter;
   let range = "all time";
-  if (f && (f.from || f.to)) range = (f.from ? fmtTime(f.from) : "…") + " – " + (f.to ? fmtTime(f.to) : "…");
-  nodes.push(el("p", { class: "sub", text: sub + " · " + range + (rep && rep.previous ? " · compared with the previous period of equal length" : "") }));
+  const eff = effectiveParams(currentParams());
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/;
+  if (dateOnly.test(eff.get("from") || "") && dateOnly.test(eff.get("to") || "")) {
+    // Whole days as the user chose them: the end is exclusive, so show the day before it.
+    const from = new Date(eff.get("from") + "T00:00:00");
+    const last = new Date(eff.get("to") + "T00:00:00"); last.setDate(last.getDate() - 1);
+    const days = Math.round((last - from) / 864e5) + 1;
+    const d = (x) => x.toLocaleDateString(undefined, { dateStyle: "medium" });
+    range = d(from) + " – " + d(last) + " (" + days + " days)";
+  } else if (f && (f.from || f.to)) {
+    range = (f.from ? fmtTime(f.from) : "…") + " – " + (f.to ? fmtTime(f.to) : "…");
+  }
+  // Reports that look back from now (health, dormant) are given no report here: no range shown.
+  nodes.push(el("p", { class: "sub", text: rep ? sub + " · " + range + (rep.previous && compares(rep) ? " · compared with the previous period of equal length" : "") : sub }));
   const p = currentParams();
   if (!p.has("from") && !p.has("to") && p.get("range") !== "all" && defaultRange().anchored) {
     nodes.push(el("p", { class: "note", text: "No launches in the last 90 days: showing the 90 days up to the latest launch (" + fmtTime(meta.span.last_launch) + ")." }));
