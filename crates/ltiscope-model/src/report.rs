@@ -287,6 +287,12 @@ const DEPLOYMENT_ID: Column = col("deployment_id", Text, "LTI 1.3 deployment id"
 const CONSUMER_KEY: Column = col("consumer_key", Text, "LTI 1.1 consumer key");
 const TOOL_PROVIDER_ID: Column = col("tool_provider_id", Text, "Brightspace tool-provider id");
 const HOST: Column = col("host", Text, "launch URL host");
+const DAYS_SINCE: Column = col(
+    "days_since",
+    Int,
+    "whole days between the last launch and now",
+);
+const TOTAL_LAUNCHES: Column = col("total_launches", Count, "launches ever");
 const LAUNCH_RECORDS: Column = col("launch_records", Count, "launch records stored");
 const QUARANTINED: Column = col("quarantined", Count, "items quarantined");
 const LAST_EVENT: Column = col("last_event", Time, "latest event time");
@@ -451,12 +457,8 @@ impl Question {
                     TOOL,
                     TOOL_NAME,
                     col("last_launch", Time, "the tool's last launch ever"),
-                    col(
-                        "days_since",
-                        Int,
-                        "whole days between the last launch and now",
-                    ),
-                    col("total_launches", Count, "launches ever"),
+                    DAYS_SINCE,
+                    TOTAL_LAUNCHES,
                 ];
                 C
             }
@@ -470,12 +472,8 @@ impl Question {
                     TOOL_PROVIDER_ID,
                     HOST,
                     col("last_launch", Time, "the deployment's last launch ever"),
-                    col(
-                        "days_since",
-                        Int,
-                        "whole days between the last launch and now",
-                    ),
-                    col("total_launches", Count, "launches ever"),
+                    DAYS_SINCE,
+                    TOTAL_LAUNCHES,
                 ];
                 C
             }
