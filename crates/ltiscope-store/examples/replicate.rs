@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     course_label, course_title, course_number, org_unit_type, tool_id, tool_name,
                     tool_match, launch_url, launch_host, consumer_key, client_id, deployment_id,
                     tool_provider_id, lti_version, message_type, resource_link_id, launch_id,
-                    session_id, locale, metrics
+                    session_id, locale, metrics, xor(visit_key, {k} * 2654435761)
              FROM launches WHERE tenant NOT LIKE '%~%'"
         ))?;
         eprintln!(

@@ -126,7 +126,7 @@ fn reopening_keeps_data_and_schema_version() {
         store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
     }
     let store = Store::open_duckdb(&path).expect("reopen");
-    assert_eq!(store.schema_version().expect("version"), 2);
+    assert_eq!(store.schema_version().expect("version"), 3);
     assert_eq!(
         tools(&store, &ReportFilter::default()).int(0, "launches"),
         Some(1)

@@ -497,6 +497,11 @@ fn append_launch(
     let m = &r.meta;
     let user_key = r.user.key();
     let course_key = r.course.key();
+    let link = r
+        .resource_link_id
+        .as_deref()
+        .or(r.tool.launch_url.as_deref())
+        .unwrap_or("");
     let roles_raw = serde_json::Value::from(r.roles.raw.clone()).to_string();
     let metrics = (!r.metrics.is_empty()).then(|| {
         serde_json::Value::from(
@@ -548,5 +553,18 @@ fn append_launch(
         r.session_id,
         r.locale,
         metrics,
+        visit_key(&m.tenant, user_key, &r.tool_identity.id, link),
     ])
+}
+
+/// The visit key: one integer per (tenant, user, tool, link), where the link is the resource
+/// link id, else the launch URL. Launches with the same key less than the visit window apart
+/// are one visit.
+fn visit_key(tenant: &str, user: Option<&str>, tool: &str, link: &str) -> i64 {
+    let mut buf = Vec::with_capacity(tenant.len() + tool.len() + link.len() + 40);
+    for part in [tenant, user.unwrap_or(""), tool, link] {
+        buf.extend_from_slice(part.as_bytes());
+        buf.push(0);
+    }
+    xxhash_rust::xxh3::xxh3_64(&buf) as i64
 }

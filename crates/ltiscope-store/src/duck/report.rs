@@ -114,7 +114,7 @@ fn local_day(column: &str, p: &Params) -> String {
 fn launches_cte(filter: &str) -> String {
     format!(
         "f AS (SELECT tenant, tool_id, tool_name, user_hash, course_hash, role, event_time, launch_id,
-                      coalesce(resource_link_id, launch_url, '') AS link
+                      visit_key
                FROM launches WHERE action = 'launch' {filter})"
     )
 }
@@ -125,7 +125,7 @@ fn visits_cte(p: &Params) -> String {
     format!(
         "v AS (SELECT tool_id, count(*) AS visits FROM (
                  SELECT tool_id, event_time,
-                        lag(event_time) OVER (PARTITION BY user_hash, tool_id, link ORDER BY event_time) AS prev
+                        lag(event_time) OVER (PARTITION BY visit_key ORDER BY event_time) AS prev
                  FROM f)
                WHERE prev IS NULL OR epoch(event_time) - epoch(prev) > {}
                GROUP BY tool_id)",
@@ -191,7 +191,7 @@ fn sql_for(q: Question, f: &ReportFilter, p: &Params) -> (String, Vec<Value>) {
         Question::Totals => one(format!(
             "WITH {launches},
              v AS (SELECT count(*) AS visits FROM (
-                     SELECT event_time, lag(event_time) OVER (PARTITION BY user_hash, tool_id, link ORDER BY event_time) AS prev
+                     SELECT event_time, lag(event_time) OVER (PARTITION BY visit_key ORDER BY event_time) AS prev
                      FROM f)
                    WHERE prev IS NULL OR epoch(event_time) - epoch(prev) > {win})
              SELECT count(*)::BIGINT, (SELECT visits FROM v)::BIGINT, count(DISTINCT user_hash)::BIGINT,

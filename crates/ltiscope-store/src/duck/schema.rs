@@ -108,4 +108,16 @@ CREATE TABLE api_keys (
 );
 "#,
     ),
+    (
+        3,
+        "visit keys",
+        r#"
+-- One integer per (tenant, user, tool, link) so the visits window sorts 16-byte rows instead
+-- of strings: on 10M launches the sort fits in memory instead of spilling. New rows get xxh3
+-- from the writer; rows stored before this migration get DuckDB's hash of the same parts, so
+-- a visit that spans the upgrade itself may be counted twice.
+ALTER TABLE launches ADD COLUMN visit_key BIGINT;
+UPDATE launches SET visit_key = CAST(hash(tenant, user_key, tool_id, coalesce(resource_link_id, launch_url, '')) >> 1 AS BIGINT);
+"#,
+    ),
 ];
