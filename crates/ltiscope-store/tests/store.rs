@@ -368,3 +368,39 @@ fn a_reader_sees_what_the_writer_committed() {
     assert!(reader.has_launches().expect("read"));
     assert_eq!(tools(&reader, &ReportFilter::default()).sum("launches"), 1);
 }
+
+/// A database written before migration 3 gets visit keys for its old rows, and their repeated
+/// launches are merged into visits like new ones.
+#[test]
+fn migration_3_backfills_the_visit_keys_of_older_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.duckdb");
+    {
+        let mut store = Store::open_duckdb(&path).expect("open");
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+    }
+    {
+        // Turn the file back into a schema-2 database: no visit_key column, no migration 3.
+        let conn = duckdb::Connection::open(&path).expect("open raw");
+        conn.execute_batch(
+            "ALTER TABLE launches DROP COLUMN visit_key;
+             DELETE FROM schema_migrations WHERE version = 3;",
+        )
+        .expect("downgrade");
+    }
+    let store = Store::open_duckdb(&path).expect("reopen migrates");
+    assert_eq!(store.schema_version().expect("version"), 3);
+    let t = tools(&store, &ReportFilter::default());
+    assert_eq!(t.int(0, "launches"), Some(1));
+    assert_eq!(t.int(0, "visits"), Some(1));
+    drop(store);
+    let conn = duckdb::Connection::open(&path).expect("open raw");
+    let missing: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM launches WHERE visit_key IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(missing, 0, "every old row got a visit key");
+}
