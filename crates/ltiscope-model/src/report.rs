@@ -62,6 +62,35 @@ impl Params {
             user: None,
         }
     }
+
+    /// Applies the values `t` gives; each must be positive, else the error names it.
+    pub fn tune(&mut self, t: &Tuning) -> Result<(), String> {
+        let positive = |name: &str, v: Option<i64>| match v {
+            Some(n) if n <= 0 => Err(format!("{name} must be positive, got {n}")),
+            other => Ok(other),
+        };
+        if let Some(m) = positive("visit_window_minutes", t.visit_window_minutes)? {
+            self.visit_window_secs = m * 60;
+        }
+        if let Some(m) = positive("time_cap_minutes", t.time_cap_minutes)? {
+            self.time_cap_secs = m * 60;
+        }
+        if let Some(d) = positive("dormant_days", t.dormant_days)? {
+            self.dormant_days = d;
+        }
+        Ok(())
+    }
+}
+
+/// Overrides of the report tuning, as users give them (config file, flags, API parameters).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// Visit window in minutes.
+    pub visit_window_minutes: Option<i64>,
+    /// Time-in-tool cap in minutes.
+    pub time_cap_minutes: Option<i64>,
+    /// Days without a launch after which a tool is dormant.
+    pub dormant_days: Option<i64>,
 }
 
 /// The kind of values in a column (it decides rendering, alignment and the OpenAPI type).
@@ -610,5 +639,32 @@ impl Question {
                 C
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_applies_given_values_and_names_a_bad_one() {
+        let mut p = Params::new(chrono::DateTime::UNIX_EPOCH);
+        p.tune(&Tuning {
+            visit_window_minutes: Some(5),
+            dormant_days: Some(60),
+            ..Tuning::default()
+        })
+        .expect("valid");
+        assert_eq!(
+            (p.visit_window_secs, p.time_cap_secs, p.dormant_days),
+            (300, 4 * 3600, 60)
+        );
+        let err = p
+            .tune(&Tuning {
+                time_cap_minutes: Some(0),
+                ..Tuning::default()
+            })
+            .expect_err("zero");
+        assert_eq!(err, "time_cap_minutes must be positive, got 0");
     }
 }

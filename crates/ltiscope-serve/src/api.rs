@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use ltiscope_model::report::{Params, Question, ReportFilter};
+use ltiscope_model::report::{Params, Question, ReportFilter, Tuning};
 use ltiscope_model::{RoleBucket, Source, Timestamp};
 use ltiscope_report::{Format, Options, Render, Report, ReportKind, Request, parse_time_bound};
 use ltiscope_store::{ExportFormat, Store};
@@ -149,21 +149,12 @@ impl ReportQuery {
     fn params(&self, defaults: &Params) -> Result<Params, ApiError> {
         let mut p = defaults.clone();
         p.as_of = chrono::Utc::now();
-        let positive = |name: &str, v: Option<i64>| -> Result<Option<i64>, ApiError> {
-            match v {
-                Some(n) if n <= 0 => Err(ApiError::BadRequest(format!("{name} must be positive"))),
-                other => Ok(other),
-            }
-        };
-        if let Some(m) = positive("visit_window_minutes", self.visit_window_minutes)? {
-            p.visit_window_secs = m * 60;
-        }
-        if let Some(m) = positive("time_cap_minutes", self.time_cap_minutes)? {
-            p.time_cap_secs = m * 60;
-        }
-        if let Some(d) = positive("dormant_days", self.dormant_days)? {
-            p.dormant_days = d;
-        }
+        p.tune(&Tuning {
+            visit_window_minutes: self.visit_window_minutes,
+            time_cap_minutes: self.time_cap_minutes,
+            dormant_days: self.dormant_days,
+        })
+        .map_err(ApiError::BadRequest)?;
         Ok(p)
     }
 }

@@ -465,7 +465,37 @@ async fn reports_api_answers_with_a_read_key_and_refuses_others() {
             .await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("json");
-        assert!(v["sections"].is_object(), "{path}");
+        // What the report returns is what it declares (and the OpenAPI document shows).
+        let name = path.split('?').next().expect("name");
+        let kind = ltiscope_report::ReportKind::parse(name).expect("report");
+        let declared: Vec<(String, Vec<String>)> = kind
+            .sections()
+            .into_iter()
+            .map(|(s, cols)| {
+                (
+                    s.to_owned(),
+                    cols.iter().map(|c| c.name.to_owned()).collect(),
+                )
+            })
+            .collect();
+        let returned: Vec<(String, Vec<String>)> = declared
+            .iter()
+            .map(|(s, _)| {
+                let cols = v["sections"][s]["columns"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{path}: no section {s}"))
+                    .iter()
+                    .map(|c| c["name"].as_str().expect("name").to_owned())
+                    .collect();
+                (s.clone(), cols)
+            })
+            .collect();
+        assert_eq!(returned, declared, "{path}");
+        assert_eq!(
+            v["sections"].as_object().expect("sections").len(),
+            declared.len(),
+            "{path}"
+        );
     }
     // The previous period is reported when the range has both ends.
     let (_, _, body) = h

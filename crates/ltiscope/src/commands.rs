@@ -9,7 +9,7 @@ use crate::args::{
 use crate::settings::Settings;
 use anyhow::{Context, bail};
 use ltiscope_ingest::generate::{Generator, Options, Platform};
-use ltiscope_model::report::{Cell, Column, ColumnKind, ReportFilter, Table};
+use ltiscope_model::report::{Cell, Column, ColumnKind, ReportFilter, Table, Tuning};
 use ltiscope_model::{RoleBucket, Source, Timestamp};
 use ltiscope_pipeline::Pipeline;
 use ltiscope_pipeline::import::{ImportOptions, Progress, collect_files, import_files};
@@ -143,7 +143,9 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
         }
     }
     let mut opts = Options::new(platform, a.launches, a.seed);
-    opts.start = parse_time(&a.start).context("--start")?;
+    opts.start = ltiscope_report::parse_time_bound(&a.start, ltiscope_report::Tz::UTC)
+        .map_err(anyhow::Error::msg)
+        .context("--start")?;
     opts.days = a.days.max(1);
     opts.duplicate_rate = a.duplicates;
     opts.malformed_rate = a.malformed;
@@ -177,15 +179,6 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
         eprintln!("wrote {n} events to {}", path.display());
     }
     Ok(())
-}
-
-/// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
-fn parse_time(s: &str) -> anyhow::Result<Timestamp> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    }
-    ltiscope_ingest::parse_timestamp(s)
-        .with_context(|| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
 }
 
 /// The filter from the command line; dates are read in the report time zone.
@@ -237,24 +230,13 @@ fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
         ReportName::User => ReportKind::User,
     };
     let mut params = settings.reports.params(now());
-    for (name, v) in [
-        ("--visit-window-minutes", a.visit_window_minutes),
-        ("--time-cap-minutes", a.time_cap_minutes),
-        ("--dormant-days", a.dormant_days),
-    ] {
-        if v.is_some_and(|n| n <= 0) {
-            bail!("{name} must be positive");
-        }
-    }
-    if let Some(m) = a.visit_window_minutes {
-        params.visit_window_secs = m * 60;
-    }
-    if let Some(m) = a.time_cap_minutes {
-        params.time_cap_secs = m * 60;
-    }
-    if let Some(d) = a.dormant_days {
-        params.dormant_days = d;
-    }
+    params
+        .tune(&Tuning {
+            visit_window_minutes: a.visit_window_minutes,
+            time_cap_minutes: a.time_cap_minutes,
+            dormant_days: a.dormant_days,
+        })
+        .map_err(|e| anyhow::anyhow!("--{}", e.replace('_', "-")))?;
     if let Some(user) = &a.user {
         // Look the user up in the form it is stored in (its pseudonym, when pseudonymised).
         params.user = Some(settings.redactor()?.stored_user_id(user));

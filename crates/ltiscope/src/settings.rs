@@ -60,22 +60,17 @@ struct ReportsConfig {
 pub struct ReportSettings {
     /// Time zone and small-cell suppression.
     pub options: ltiscope_report::Options,
-    /// Default visit window (seconds).
-    pub visit_window_secs: i64,
-    /// Default time-in-tool cap (seconds).
-    pub time_cap_secs: i64,
-    /// Default dormant days.
-    pub dormant_days: i64,
+    /// Visit window, time-in-tool cap and dormant days from the config file (or the defaults).
+    defaults: ltiscope_model::report::Params,
 }
 
 impl ReportSettings {
     /// Report parameters at `as_of`, before per-request overrides.
     pub fn params(&self, as_of: ltiscope_model::Timestamp) -> ltiscope_model::report::Params {
-        let mut p = ltiscope_model::report::Params::new(as_of);
-        p.visit_window_secs = self.visit_window_secs;
-        p.time_cap_secs = self.time_cap_secs;
-        p.dormant_days = self.dormant_days;
-        p
+        ltiscope_model::report::Params {
+            as_of,
+            ..self.defaults.clone()
+        }
     }
 }
 
@@ -323,21 +318,20 @@ fn resolve_reports(
         None => f.suppress_below,
     }
     .filter(|k| *k > 1);
-    let positive = |name: &str, v: Option<i64>, default: i64| -> anyhow::Result<i64> {
-        match v {
-            Some(n) if n <= 0 => bail!("reports.{name} must be positive, got {n}"),
-            Some(n) => Ok(n),
-            None => Ok(default),
-        }
-    };
+    let mut defaults = ltiscope_model::report::Params::new(chrono::DateTime::UNIX_EPOCH);
+    defaults
+        .tune(&ltiscope_model::report::Tuning {
+            visit_window_minutes: f.visit_window_minutes,
+            time_cap_minutes: f.time_cap_minutes,
+            dormant_days: f.dormant_days,
+        })
+        .map_err(|e| anyhow::anyhow!("[reports] {e}"))?;
     Ok(ReportSettings {
         options: ltiscope_report::Options {
             timezone,
             suppress_below,
         },
-        visit_window_secs: positive("visit_window_minutes", f.visit_window_minutes, 10)? * 60,
-        time_cap_secs: positive("time_cap_minutes", f.time_cap_minutes, 240)? * 60,
-        dormant_days: positive("dormant_days", f.dormant_days, 30)?,
+        defaults,
     })
 }
 

@@ -89,8 +89,9 @@ impl DuckStore {
             "FORMAT CSV, HEADER"
         };
         let sql = format!(
-            "COPY (SELECT {EXPORT_COLUMNS} FROM launches WHERE true {filter} ORDER BY event_time, event_id)
+            "COPY (SELECT {} FROM launches WHERE true {filter} ORDER BY event_time, event_id)
              TO {} ({format})",
+            export_columns(false),
             report::quote(&path.display().to_string())
         );
         Ok(self.conn.execute(&sql, [])? as u64)
@@ -104,7 +105,8 @@ impl DuckStore {
     ) -> Result<u64, StoreError> {
         let filter = report::Filter::launches(f);
         let sql = format!(
-            "SELECT {EXPORT_JSON_COLUMNS} FROM launches WHERE true {} ORDER BY event_time, event_id",
+            "SELECT {} FROM launches WHERE true {} ORDER BY event_time, event_id",
+            export_columns(true),
             filter.sql
         );
         let mut stmt = self.conn.prepare(&sql)?;
@@ -115,7 +117,7 @@ impl DuckStore {
             values.clear();
             for (i, (name, kind)) in EXPORT_FIELDS.iter().enumerate() {
                 let v = match kind {
-                    ExportKind::Text => r
+                    ExportKind::Text | ExportKind::Time => r
                         .get::<_, Option<String>>(i)?
                         .map_or(serde_json::Value::Null, serde_json::Value::String),
                     ExportKind::Bool => r
@@ -432,6 +434,7 @@ impl DuckStore {
 /// How an exported column is read for JSON Lines.
 enum ExportKind {
     Text,
+    Time,
     Bool,
     Json,
 }
@@ -443,8 +446,8 @@ const EXPORT_FIELDS: &[(&str, ExportKind)] = &[
     ("tenant", ExportKind::Text),
     ("event_id", ExportKind::Text),
     ("action", ExportKind::Text),
-    ("event_time", ExportKind::Text),
-    ("received_at", ExportKind::Text),
+    ("event_time", ExportKind::Time),
+    ("received_at", ExportKind::Time),
     ("user_key", ExportKind::Text),
     ("user_platform_id", ExportKind::Text),
     ("user_external_id", ExportKind::Text),
@@ -474,20 +477,18 @@ const EXPORT_FIELDS: &[(&str, ExportKind)] = &[
     ("locale", ExportKind::Text),
 ];
 
-/// The export select list for `COPY` (typed columns: Parquet keeps timestamps and booleans).
-const EXPORT_COLUMNS: &str = "source, tenant, event_id, action, event_time, received_at, user_key, \
-    user_platform_id, user_external_id, role, roles_raw, test_user, impersonator, course_key, \
-    course_label, course_title, course_number, org_unit_type, tool_id, tool_name, tool_match, \
-    launch_url, launch_host, consumer_key, client_id, deployment_id, tool_provider_id, \
-    lti_version, message_type, resource_link_id, launch_id, session_id, locale";
-
-/// The same columns for JSON Lines, times as RFC 3339 text.
-const EXPORT_JSON_COLUMNS: &str = "source, tenant, event_id, action, \
-    strftime(event_time, '%Y-%m-%dT%H:%M:%S.%gZ'), strftime(received_at, '%Y-%m-%dT%H:%M:%S.%gZ'), \
-    user_key, user_platform_id, user_external_id, role, roles_raw, test_user, impersonator, \
-    course_key, course_label, course_title, course_number, org_unit_type, tool_id, tool_name, \
-    tool_match, launch_url, launch_host, consumer_key, client_id, deployment_id, \
-    tool_provider_id, lti_version, message_type, resource_link_id, launch_id, session_id, locale";
+/// The export select list: typed columns for `COPY` (Parquet keeps timestamps and booleans),
+/// times as RFC 3339 text for JSON Lines.
+fn export_columns(json: bool) -> String {
+    EXPORT_FIELDS
+        .iter()
+        .map(|(name, kind)| match kind {
+            ExportKind::Time if json => format!("strftime({name}, '%Y-%m-%dT%H:%M:%S.%gZ')"),
+            _ => (*name).to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn append_launch(
     app: &mut duckdb::Appender<'_>,

@@ -133,38 +133,48 @@ fn visits_cte(p: &Params) -> String {
     )
 }
 
-/// Launch/return pairs of the launches in `f`: one row per launch that has a launch id, with
-/// the seconds to its first return (NULL when none came).
-fn pairs_cte() -> &'static str {
-    "r AS (SELECT tenant, launch_id, min(event_time) AS returned
-           FROM launches WHERE action = 'return' AND launch_id IS NOT NULL
-             AND launch_id IN (SELECT launch_id FROM f WHERE launch_id IS NOT NULL)
-           GROUP BY tenant, launch_id),
-     p AS (SELECT f.tool_id, epoch(r.returned) - epoch(f.event_time) AS secs
-           FROM f LEFT JOIN r ON r.tenant = f.tenant AND r.launch_id = f.launch_id)"
-}
-
-/// Seconds in the tool per tool, for the tools question: only launches that have a return
-/// (an inner join), and only returns that can belong to the range (from its start to the cap
-/// after its end), so the join is as small as the pairs themselves.
-fn paired_times_cte(f: &ReportFilter, p: &Params) -> String {
+/// The first return of each launch id that can pair with a launch in `f`: none returns before
+/// the range starts; `until`, when given, drops returns after it (the tools question only needs
+/// pairs within the cap, so it passes the range end plus the cap; time in tool passes nothing
+/// because it counts the pairs over the cap too).
+fn returns_cte(f: &ReportFilter, until: Option<Timestamp>) -> String {
     let mut range = String::new();
     if let Some(from) = f.from {
         range.push_str(&format!(" AND event_time >= {}", lit(from)));
     }
-    if let Some(to) = f.to {
-        let end = to + chrono::Duration::seconds(p.time_cap_secs);
-        range.push_str(&format!(" AND event_time < {}", lit(end)));
+    if let Some(until) = until {
+        range.push_str(&format!(" AND event_time < {}", lit(until)));
     }
     format!(
         "r AS (SELECT tenant, launch_id, min(event_time) AS returned
                FROM launches WHERE action = 'return' AND launch_id IS NOT NULL {range}
-               GROUP BY tenant, launch_id),
+               GROUP BY tenant, launch_id)"
+    )
+}
+
+/// Seconds in the tool per tool, for the tools question: only launches that have a return
+/// within the cap (an inner join with the returns that can belong to the range).
+fn paired_times_cte(f: &ReportFilter, p: &Params) -> String {
+    let until =
+        f.to.map(|to| to + chrono::Duration::seconds(p.time_cap_secs));
+    format!(
+        "{returns},
          t AS (SELECT tool_id, quantile_cont(secs, 0.5) AS p50, quantile_cont(secs, 0.9) AS p90
                FROM (SELECT f.tool_id, epoch(r.returned) - epoch(f.event_time) AS secs
                      FROM f JOIN r ON r.tenant = f.tenant AND r.launch_id = f.launch_id)
                WHERE secs >= 0 AND secs <= {cap} GROUP BY tool_id)",
+        returns = returns_cte(f, until),
         cap = p.time_cap_secs
+    )
+}
+
+/// Every launch in `f` with the seconds to its first return (NULL when none came).
+fn pairs_cte(f: &ReportFilter) -> String {
+    format!(
+        "{returns},
+         p AS (SELECT f.tool_id, epoch(r.returned) - epoch(f.event_time) AS secs
+               FROM f LEFT JOIN r ON r.tenant = f.tenant AND r.launch_id = f.launch_id)",
+        returns = returns_cte(f, None)
     )
 }
 
@@ -343,7 +353,7 @@ fn sql_for(q: Question, f: &ReportFilter, p: &Params) -> (String, Vec<Value>) {
              FROM a LEFT JOIN s USING (tool_id)
              ORDER BY coalesce(s.paired, 0) DESC, a.launches DESC, 1",
             launches = launches_cte(w),
-            pairs = pairs_cte(),
+            pairs = pairs_cte(f),
             cap = p.time_cap_secs
         )),
         Question::QualitySources => {
