@@ -18,7 +18,10 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const LAUNCHES = process.env.E2E_LAUNCHES || "6000";
 const dir = mkdtempSync(join(tmpdir(), "ltiscope-e2e-"));
 const db = join(dir, "e2e.duckdb");
-const env = { ...process.env, LTISCOPE_DB: db, LTISCOPE_LOG: "warn" };
+// LTISCOPE_DATABASE_URL (set by the test for its PostgreSQL run) wins over the temp file.
+const env = process.env.LTISCOPE_DATABASE_URL
+  ? { ...process.env, LTISCOPE_LOG: "warn" }
+  : { ...process.env, LTISCOPE_DB: db, LTISCOPE_LOG: "warn" };
 let server;
 let browser;
 

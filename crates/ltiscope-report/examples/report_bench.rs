@@ -3,13 +3,14 @@
 //!
 //!     cargo run --example report_bench -- DB FROM TO [RUNS] [REPORTS]
 //!
+//! DB is a DuckDB file or a `postgres://` URL.
 //! FROM and TO are `YYYY-MM-DD`; REPORTS a comma-separated list (default: all). The database
 //! gets the memory limit `serve` and `report` use by default (1 GiB). Prints one line per report: name, median and fastest
 //! milliseconds, and the rows of its first section.
 
 use ltiscope_model::report::{Params, Question, ReportFilter};
 use ltiscope_report::{Options, ReportKind, Request, parse_time_bound, run};
-use ltiscope_store::Store;
+use ltiscope_store::{Location, Store};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let runs: usize = args.get(3).map_or(Ok(5), |r| r.parse())?;
     let only: Option<Vec<&str>> = args.get(4).map(|l| l.split(',').collect());
-    let mut store = Store::open_duckdb(std::path::Path::new(&args[0]))?;
+    let mut store = Store::open(&Location::parse(&args[0]))?;
     store.set_memory_limit(1024 * 1024 * 1024)?;
     let tz = ltiscope_report::Tz::UTC;
     let filter = ReportFilter {

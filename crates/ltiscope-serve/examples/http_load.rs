@@ -3,7 +3,8 @@
 //! from `--senders` threads over keep-alive connections, retrying on 503. Prints one JSON
 //! object: events/s, request latency p50/p99, statuses.
 //!
-//! Usage: `http_load ADDR KEY FILE [SENDERS] [PER_ENVELOPE]` (loopback addresses only).
+//! Usage: `http_load ADDR[,ADDR...] KEY FILE [SENDERS] [PER_ENVELOPE]` (loopback addresses
+//! only; with several collectors, sender i posts to address i mod n).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,9 +17,12 @@ fn main() -> std::io::Result<()> {
         eprintln!("usage: http_load ADDR KEY FILE [SENDERS] [PER_ENVELOPE]");
         std::process::exit(2);
     }
-    let addr: SocketAddr = args[1].parse().map_err(std::io::Error::other)?;
+    let addrs: Vec<SocketAddr> = args[1]
+        .split(',')
+        .map(|a| a.parse().map_err(std::io::Error::other))
+        .collect::<Result<_, _>>()?;
     assert!(
-        addr.ip().is_loopback(),
+        addrs.iter().all(|a| a.ip().is_loopback()),
         "load goes to loopback addresses only"
     );
     let key = args[2].clone();
@@ -42,7 +46,8 @@ fn main() -> std::io::Result<()> {
     let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::<u16, u64>::new()));
     let started = Instant::now();
     let threads: Vec<_> = (0..senders)
-        .map(|_| {
+        .map(|t| {
+            let addr = addrs[t % addrs.len()];
             let (bodies, next, latencies, statuses, key) = (
                 Arc::clone(&bodies),
                 Arc::clone(&next),

@@ -161,7 +161,8 @@ impl ReportQuery {
 
 /// The scope of the presented key, if it may read.
 fn reader_scope(s: &AppState, headers: &HeaderMap) -> Result<Scope, ApiError> {
-    let entry = s.keys.for_request(headers).ok_or(ApiError::Unauthorized)?;
+    let ring = s.keys.current();
+    let entry = ring.for_request(headers).ok_or(ApiError::Unauthorized)?;
     match entry.scope {
         Scope::Read | Scope::Admin => Ok(entry.scope.clone()),
         Scope::Ingest(_) => Err(ApiError::Forbidden(

@@ -107,6 +107,15 @@ impl KeyRing {
         KeyRing { keys }
     }
 
+    /// The active (unrevoked) keys of a store listing.
+    pub fn from_stored(rows: &[ltiscope_store::ApiKeyRow]) -> Self {
+        KeyRing::new(
+            rows.iter()
+                .filter(|k| k.revoked_at.is_none())
+                .map(|k| (k.id, k.name.clone(), k.scope.clone(), k.key_hash.clone())),
+        )
+    }
+
     /// No keys at all.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
@@ -132,6 +141,37 @@ impl KeyRing {
             }
         }
         found
+    }
+}
+
+/// The key ring in force. The collector reloads it from the store every few seconds, so a key
+/// created or revoked with `ltiscope keys` (on PostgreSQL, from any machine) takes effect in
+/// every collector process without a restart.
+#[derive(Debug, Default)]
+pub struct Keys(std::sync::RwLock<std::sync::Arc<KeyRing>>);
+
+impl Keys {
+    /// Starts with a ring.
+    pub fn new(ring: KeyRing) -> Self {
+        Keys(std::sync::RwLock::new(std::sync::Arc::new(ring)))
+    }
+
+    /// The ring in force now.
+    pub fn current(&self) -> std::sync::Arc<KeyRing> {
+        std::sync::Arc::clone(
+            &self
+                .0
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Puts a new ring in force.
+    pub fn replace(&self, ring: KeyRing) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(ring);
     }
 }
 

@@ -132,7 +132,8 @@ impl Endpoint {
 }
 
 fn authenticate(s: &AppState, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), ApiError> {
-    let entry = s.keys.for_request(headers).ok_or(ApiError::Unauthorized)?;
+    let ring = s.keys.current();
+    let entry = ring.for_request(headers).ok_or(ApiError::Unauthorized)?;
     if endpoint.allows(&entry.scope) {
         Ok(())
     } else {

@@ -22,7 +22,7 @@ pub mod writer;
 
 pub use error::ApiError;
 
-use auth::KeyRing;
+use auth::{KeyRing, Keys};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use ltiscope_pipeline::Pipeline;
@@ -66,8 +66,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// The group-commit writer.
     pub writer: Writer,
-    /// Active keys.
-    pub keys: KeyRing,
+    /// Active keys, reloaded from the store while serving.
+    pub keys: Keys,
     /// Counters and histograms.
     pub metrics: Arc<Metrics>,
     /// Limits.
@@ -90,6 +90,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let header_timeout = state.limits.header_timeout;
+    let reload = tokio::spawn(reload_keys(Arc::clone(&state)));
     let app = router(state);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -119,6 +120,7 @@ pub async fn serve(
             }
         });
     }
+    reload.abort();
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(30)) => {
@@ -126,4 +128,24 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// How often the key ring is reloaded from the store.
+pub const KEY_RELOAD: Duration = Duration::from_secs(5);
+
+/// Reloads the key ring from the store every [`KEY_RELOAD`], through a read handle. A failed
+/// reload keeps the ring in force (and says so in the log).
+async fn reload_keys(state: Arc<AppState>) {
+    loop {
+        tokio::time::sleep(KEY_RELOAD).await;
+        match state.reads.readers.with(|store| store.keys()).await {
+            Ok(Ok(rows)) => state.keys.replace(KeyRing::from_stored(&rows)),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "reloading api keys failed; keeping the keys in force")
+            }
+            Err(e) => {
+                tracing::warn!(error = ?e, "reloading api keys failed; keeping the keys in force")
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use ltiscope_ingest::ToolResolver;
 use ltiscope_model::report::{Params, Question, ReportFilter, Table};
 use ltiscope_pipeline::Pipeline;
 use ltiscope_redact::{PiiPolicy, Redactor};
-use ltiscope_serve::auth::{KeyRing, hash_key};
+use ltiscope_serve::auth::{KeyRing, Keys, hash_key};
 use ltiscope_serve::metrics::Metrics;
 use ltiscope_serve::writer::{Writer, WriterConfig};
 use ltiscope_serve::{AppState, Limits, router};
@@ -60,7 +60,7 @@ impl Harness {
             Arc::clone(&metrics),
         )
         .expect("writer");
-        let keys = KeyRing::new([
+        let keys = Keys::new(KeyRing::new([
             (1, "learn".into(), "ingest:blackboard".into(), hash_key(KEY)),
             (2, "lrs".into(), "ingest:xapi".into(), hash_key(XAPI_KEY)),
             (3, "reader".into(), "read".into(), hash_key(READ_KEY)),
@@ -71,7 +71,7 @@ impl Harness {
                 hash_key(BDS_KEY),
             ),
             (5, "admin".into(), "admin".into(), hash_key(ADMIN_KEY)),
-        ]);
+        ]));
         let pipeline = Pipeline::new(
             ToolResolver::default(),
             Redactor::new(PiiPolicy::Minimise, None).expect("redactor"),

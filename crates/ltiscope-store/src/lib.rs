@@ -1,16 +1,22 @@
 //! Storage: the only crate that knows SQL.
 //!
-//! [`Store`] is an enum over backends (today the embedded DuckDB file; PostgreSQL joins later
-//! behind the same methods). The write side takes only [`Redacted`] values, so nothing
+//! [`Store`] is an enum over backends: the embedded DuckDB file (the default) and PostgreSQL
+//! (shared deployments), behind the same methods. Both run the same SQL for reports and
+//! exports (`sql`), and the same write plan (`write`). The write side takes only [`Redacted`] values, so nothing
 //! unredacted can reach disk; one call to [`Store::write`] is one transaction, so a batch is
 //! stored whole or not at all, and idempotent: an event whose (source, tenant, event id) is
 //! already stored is counted as a duplicate and not stored again. The read side answers the
 //! report questions of `ltiscope_model::report` and the quarantine listing.
 //!
-//! The DuckDB driver is synchronous; async callers must run it on a blocking thread.
+//! Both drivers are synchronous; async callers must run them on a blocking thread.
 
 mod duck;
 mod keys;
+mod pg;
+mod sql;
+#[doc(hidden)]
+pub mod testing;
+mod write;
 
 use ltiscope_ingest::Rejection;
 use ltiscope_model::report::{Params, Question, ReportFilter, Table};
@@ -31,6 +37,16 @@ pub enum StoreError {
         /// The driver's error.
         source: duckdb::Error,
     },
+    /// The PostgreSQL server could not be reached or refused the connection.
+    #[error(
+        "cannot connect to PostgreSQL at {url}: {source} (check --database-url / LTISCOPE_DATABASE_URL, that the server runs, and that the user may connect and create tables)"
+    )]
+    OpenPg {
+        /// The URL, password hidden.
+        url: String,
+        /// The driver's error.
+        source: postgres::Error,
+    },
     /// The database was written by a newer ltiscope.
     #[error(
         "database schema version {found} is newer than this ltiscope understands ({known}): upgrade ltiscope"
@@ -44,6 +60,9 @@ pub enum StoreError {
     /// A query or write failed.
     #[error("database error: {0}")]
     Db(#[from] duckdb::Error),
+    /// A PostgreSQL query or write failed.
+    #[error("PostgreSQL error: {}", pg_message(.0))]
+    Pg(#[from] postgres::Error),
     /// Writing an export failed (disk full, the reader went away).
     #[error("writing the export failed: {0}")]
     Export(String),
@@ -83,6 +102,86 @@ impl std::ops::AddAssign for WriteOutcome {
         self.non_lti += o.non_lti;
         self.duplicates += o.duplicates;
         self.quarantined += o.quarantined;
+    }
+}
+
+/// The server's own message of a PostgreSQL error (the driver's `Display` says only "db error").
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+impl StoreError {
+    /// Whether retrying the same write later may succeed (a lost connection, a deadlock or
+    /// serialisation failure between collectors): the collector answers 503, not 500.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Pg(e) => {
+                e.is_closed()
+                    || e.as_db_error().is_none()
+                    || matches!(
+                        e.code().map(|c| c.code()),
+                        Some("40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300")
+                    )
+            }
+            StoreError::OpenPg { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// What `purge` removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeOutcome {
+    /// Launch, return and use records.
+    pub launch_records: u64,
+    /// Stored events (launches and non-LTI events).
+    pub events: u64,
+    /// Quarantined items.
+    pub quarantined: u64,
+    /// Ingest log rows.
+    pub ingest_log: u64,
+    /// Whole monthly partitions dropped (PostgreSQL).
+    pub partitions_dropped: u64,
+}
+
+/// Where the data lives. `Debug` and `Display` hide a URL's password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An embedded DuckDB file.
+    DuckDb(std::path::PathBuf),
+    /// A PostgreSQL database, by URL (`postgres://user:password@host:port/database`).
+    Postgres(String),
+}
+
+impl Location {
+    /// A `postgres://` or `postgresql://` URL is PostgreSQL; anything else a DuckDB file path.
+    pub fn parse(s: &str) -> Location {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Location::Postgres(s.to_owned())
+        } else {
+            Location::DuckDb(s.into())
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::DuckDb(p) => write!(f, "DuckDb({})", p.display()),
+            Location::Postgres(_) => write!(f, "Postgres({self})"),
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::DuckDb(p) => write!(f, "{}", p.display()),
+            Location::Postgres(url) => f.write_str(&pg::redact_url(url)),
+        }
     }
 }
 
@@ -173,12 +272,15 @@ impl ExportFormat {
 pub enum Store {
     /// Embedded DuckDB file.
     DuckDb(duck::DuckStore),
+    /// PostgreSQL database.
+    Postgres(pg::PgStore),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Store::DuckDb(d) => write!(f, "Store::DuckDb({})", d.path()),
+            Store::Postgres(p) => write!(f, "Store::Postgres({})", p.display_url()),
         }
     }
 }
@@ -189,12 +291,36 @@ impl Store {
         Ok(Store::DuckDb(duck::DuckStore::open(path)?))
     }
 
+    /// Connects to a PostgreSQL database and brings its schema up to date (several processes
+    /// may do this at once; one migrates, the others wait).
+    pub fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::Postgres(pg::PgStore::open(url)?))
+    }
+
+    /// Opens the store at a location.
+    pub fn open(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::DuckDb(path) => Store::open_duckdb(path),
+            Location::Postgres(url) => Store::open_postgres(url),
+        }
+    }
+
+    /// Removes every launch record, event, quarantined item and ingest log row from before
+    /// `before`; with `dry_run`, only counts them. Reports and exports no longer see them.
+    pub fn purge(&mut self, before: Timestamp, dry_run: bool) -> Result<PurgeOutcome, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.purge(before, dry_run),
+            Store::Postgres(p) => p.purge(before, dry_run),
+        }
+    }
+
     /// Checkpoint after this many bytes of write-ahead log. A checkpoint runs inside the commit
     /// that crosses the threshold, so a smaller threshold means more, shorter stalls: the
     /// collector trades a little throughput for a shorter acknowledgement tail.
     pub fn set_checkpoint_threshold(&mut self, bytes: u64) -> Result<(), StoreError> {
         match self {
             Store::DuckDb(d) => d.set_checkpoint_threshold(bytes),
+            Store::Postgres(_) => Ok(()),
         }
     }
 
@@ -204,6 +330,7 @@ impl Store {
     pub fn set_memory_limit(&mut self, bytes: u64) -> Result<(), StoreError> {
         match self {
             Store::DuckDb(d) => d.set_memory_limit(bytes),
+            Store::Postgres(_) => Ok(()),
         }
     }
 
@@ -217,6 +344,7 @@ impl Store {
     pub fn write_many(&mut self, batches: &[&WriteBatch]) -> Result<Vec<WriteOutcome>, StoreError> {
         match self {
             Store::DuckDb(d) => d.write_many(batches),
+            Store::Postgres(p) => p.write_many(batches),
         }
     }
 
@@ -224,6 +352,7 @@ impl Store {
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         match self {
             Store::DuckDb(d) => d.schema_version(),
+            Store::Postgres(p) => p.schema_version(),
         }
     }
 
@@ -232,6 +361,7 @@ impl Store {
     pub fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
         match self {
             Store::DuckDb(d) => d.find_text(needle),
+            Store::Postgres(p) => p.find_text(needle),
         }
     }
 
@@ -240,6 +370,7 @@ impl Store {
     pub fn event_id_counts(&self, source: Source) -> Result<Vec<(String, u64)>, StoreError> {
         match self {
             Store::DuckDb(d) => d.event_id_counts(source),
+            Store::Postgres(p) => p.event_id_counts(source),
         }
     }
 
@@ -252,6 +383,7 @@ impl Store {
     ) -> Result<Table, StoreError> {
         match self {
             Store::DuckDb(d) => d.answer(question, filter, params),
+            Store::Postgres(p) => p.answer(question, filter, params),
         }
     }
 
@@ -260,6 +392,7 @@ impl Store {
     pub fn reader(&self) -> Result<Store, StoreError> {
         match self {
             Store::DuckDb(d) => Ok(Store::DuckDb(d.try_clone()?)),
+            Store::Postgres(p) => Ok(Store::Postgres(p.try_clone()?)),
         }
     }
 
@@ -267,6 +400,7 @@ impl Store {
     pub fn has_launches(&self) -> Result<bool, StoreError> {
         match self {
             Store::DuckDb(d) => d.has_launches(),
+            Store::Postgres(p) => p.has_launches(),
         }
     }
 
@@ -281,11 +415,13 @@ impl Store {
         match (self, format) {
             (Store::DuckDb(d), ExportFormat::Csv) => d.export_copy(filter, false, path),
             (Store::DuckDb(d), ExportFormat::Parquet) => d.export_copy(filter, true, path),
-            (Store::DuckDb(d), ExportFormat::JsonLines) => {
+            (Store::Postgres(p), ExportFormat::Csv) => p.export_csv(filter, path),
+            (Store::Postgres(p), ExportFormat::Parquet) => p.export_parquet(filter, path),
+            (store, ExportFormat::JsonLines) => {
                 let file = std::fs::File::create(path)
                     .map_err(|e| StoreError::Export(format!("{}: {e}", path.display())))?;
                 let mut out = std::io::BufWriter::new(file);
-                let n = d.export_rows(filter, &mut |fields| {
+                let mut sink = |fields: &[(&'static str, serde_json::Value)]| {
                     use std::io::Write;
                     let map: serde_json::Map<String, serde_json::Value> = fields
                         .iter()
@@ -293,7 +429,11 @@ impl Store {
                         .collect();
                     serde_json::to_writer(&mut out, &map)?;
                     out.write_all(b"\n")
-                })?;
+                };
+                let n = match store {
+                    Store::DuckDb(d) => d.export_rows(filter, &mut sink)?,
+                    Store::Postgres(p) => p.export_rows(filter, &mut sink)?,
+                };
                 std::io::Write::flush(&mut out).map_err(|e| StoreError::Export(e.to_string()))?;
                 Ok(n)
             }
@@ -308,6 +448,7 @@ impl Store {
     ) -> Result<Vec<QuarantinedItem>, StoreError> {
         match self {
             Store::DuckDb(d) => d.quarantine_list(reason, limit),
+            Store::Postgres(p) => p.quarantine_list(reason, limit),
         }
     }
 
@@ -322,6 +463,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         match self {
             Store::DuckDb(d) => d.key_insert(name, scope, key_hash, key_prefix, at),
+            Store::Postgres(p) => p.key_insert(name, scope, key_hash, key_prefix, at),
         }
     }
 
@@ -329,6 +471,7 @@ impl Store {
     pub fn keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
         match self {
             Store::DuckDb(d) => d.keys(),
+            Store::Postgres(p) => p.keys(),
         }
     }
 
@@ -336,6 +479,7 @@ impl Store {
     pub fn key_revoke(&mut self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
         match self {
             Store::DuckDb(d) => d.key_revoke(id, at),
+            Store::Postgres(p) => p.key_revoke(id, at),
         }
     }
 
@@ -347,6 +491,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match self {
             Store::DuckDb(d) => d.quarantine_mark_replayed(ids, at),
+            Store::Postgres(p) => p.quarantine_mark_replayed(ids, at),
         }
     }
 }

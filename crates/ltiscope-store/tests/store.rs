@@ -1,11 +1,13 @@
-//! The storage contract, run against the DuckDB backend (PostgreSQL will run the same suite):
-//! idempotency, one transaction per batch, quarantine, migrations, and the report queries.
+//! The storage contract, run against both backends (embedded DuckDB and PostgreSQL):
+//! idempotency, one transaction per batch, quarantine, migrations, retention, exports and the
+//! report queries; and the two backends answer every question alike on the same data.
 
 use ltiscope_ingest::{Context, ToolResolver, parse_document};
 use ltiscope_model::Source;
 use ltiscope_model::report::{Cell, ColumnKind, Params, Question, ReportFilter, Table};
 use ltiscope_redact::{PiiPolicy, Redactor};
-use ltiscope_store::{Store, WriteBatch};
+use ltiscope_store::testing::TempDatabase;
+use ltiscope_store::{Location, Store, WriteBatch};
 
 const LAUNCH_AND_RETURN: &[u8] = include_bytes!(
     "../../ltiscope-ingest/tests/data/blackboard/envelope-lti-launch-and-return.constructed.json"
@@ -53,114 +55,278 @@ fn tools(store: &Store, f: &ReportFilter) -> Table {
     ask(store, Question::Tools, f)
 }
 
-fn open() -> (tempfile::TempDir, Store) {
+/// A store of one backend with what keeps it alive (a temp folder or a temp database).
+struct Db {
+    name: &'static str,
+    store: Store,
+    dir: tempfile::TempDir,
+    location: Location,
+    _pg: Option<TempDatabase>,
+}
+
+/// A fresh store of each backend.
+fn backends() -> Vec<Db> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_duckdb(&dir.path().join("t.duckdb")).expect("open");
-    (dir, store)
+    let duck = Location::DuckDb(dir.path().join("t.duckdb"));
+    let pg = TempDatabase::create();
+    let pg_location = Location::Postgres(pg.url().to_owned());
+    vec![
+        Db {
+            name: "duckdb",
+            store: Store::open(&duck).expect("open duckdb"),
+            dir,
+            location: duck,
+            _pg: None,
+        },
+        Db {
+            name: "postgres",
+            store: Store::open(&pg_location).expect("open postgres"),
+            dir: tempfile::tempdir().expect("tempdir"),
+            location: pg_location,
+            _pg: Some(pg),
+        },
+    ]
+}
+
+/// Runs `check` on a fresh store of each backend, saying which one failed.
+fn on_each(check: impl Fn(&mut Db)) {
+    for mut db in backends() {
+        eprintln!("-- backend: {}", db.name);
+        check(&mut db);
+    }
 }
 
 #[test]
 fn the_same_events_twice_are_stored_once() {
-    let (_dir, mut store) = open();
-    let first = store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-    assert_eq!((first.launches, first.duplicates), (2, 0));
-    let again = store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-    assert_eq!((again.launches, again.duplicates), (0, 2));
-    let t = tools(&store, &ReportFilter::default());
-    assert_eq!(t.rows.len(), 1);
-    assert_eq!(t.int(0, "launches"), Some(1), "returns are not launches");
-    assert_eq!(t.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
+    on_each(|db| {
+        let store = &mut db.store;
+        let first = store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        assert_eq!((first.launches, first.duplicates), (2, 0));
+        let again = store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        assert_eq!((again.launches, again.duplicates), (0, 2));
+        let t = tools(&store, &ReportFilter::default());
+        assert_eq!(t.rows.len(), 1);
+        assert_eq!(t.int(0, "launches"), Some(1), "returns are not launches");
+        assert_eq!(t.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
+    });
 }
 
 #[test]
 fn repeats_within_one_batch_are_duplicates() {
-    let (_dir, mut store) = open();
-    let mut b = batch(BDS_LAUNCH);
-    let copy = batch(BDS_LAUNCH);
-    b.events.extend(copy.events);
-    let o = store.write(&b).expect("write");
-    assert_eq!((o.launches, o.duplicates), (1, 1));
-    let q = ask(&store, Question::QualitySources, &ReportFilter::default());
-    let bds = q
-        .find("source", Source::BrightspaceBds.as_str())
-        .expect("bds row");
-    assert_eq!(
-        (q.int(bds, "launch_records"), q.int(bds, "duplicates")),
-        (Some(1), Some(1))
-    );
+    on_each(|db| {
+        let store = &mut db.store;
+        let mut b = batch(BDS_LAUNCH);
+        let copy = batch(BDS_LAUNCH);
+        b.events.extend(copy.events);
+        let o = store.write(&b).expect("write");
+        assert_eq!((o.launches, o.duplicates), (1, 1));
+        let q = ask(&store, Question::QualitySources, &ReportFilter::default());
+        let bds = q
+            .find("source", Source::BrightspaceBds.as_str())
+            .expect("bds row");
+        assert_eq!(
+            (q.int(bds, "launch_records"), q.int(bds, "duplicates")),
+            (Some(1), Some(1))
+        );
+    });
 }
 
 #[test]
 fn quarantine_is_listed_and_counted_by_reason() {
-    let (_dir, mut store) = open();
-    let mut b = batch(b"{\"type\": \"SessionEvent\", \"action\": \"Deleted\", \"actor\": \"https://x.edu/u/1\", \"object\": \"https://x.edu\", \"eventTime\": \"2024-01-01T00:00:00Z\"}\nnot json at all\n");
-    b.source_hint = Some(Source::Caliper);
-    let o = store.write(&b).expect("write");
-    assert_eq!(o.quarantined, 2);
-    let items = store.quarantine_list(None, 10).expect("list");
-    assert_eq!(items.len(), 2);
-    assert!(items.iter().any(|i| i.reason_code == "unsupported_action"));
-    assert!(
-        items
-            .iter()
-            .any(|i| i.reason_code == "not_json" && i.body.contains("not json"))
-    );
-    let counts = ask(
-        &store,
-        Question::QuarantineReasons,
-        &ReportFilter::default(),
-    );
-    assert_eq!(counts.sum("count"), 2);
-    store
-        .quarantine_mark_replayed(&[items[0].id], chrono::Utc::now())
-        .expect("mark");
-    assert_eq!(store.quarantine_list(None, 10).expect("list").len(), 1);
+    on_each(|db| {
+        let store = &mut db.store;
+        let mut b = batch(b"{\"type\": \"SessionEvent\", \"action\": \"Deleted\", \"actor\": \"https://x.edu/u/1\", \"object\": \"https://x.edu\", \"eventTime\": \"2024-01-01T00:00:00Z\"}\nnot json at all\n");
+        b.source_hint = Some(Source::Caliper);
+        let o = store.write(&b).expect("write");
+        assert_eq!(o.quarantined, 2);
+        let items = store.quarantine_list(None, 10).expect("list");
+        assert_eq!(items.len(), 2);
+        assert!(items.iter().any(|i| i.reason_code == "unsupported_action"));
+        assert!(
+            items
+                .iter()
+                .any(|i| i.reason_code == "not_json" && i.body.contains("not json"))
+        );
+        let counts = ask(
+            &store,
+            Question::QuarantineReasons,
+            &ReportFilter::default(),
+        );
+        assert_eq!(counts.sum("count"), 2);
+        store
+            .quarantine_mark_replayed(&[items[0].id], chrono::Utc::now())
+            .expect("mark");
+        assert_eq!(store.quarantine_list(None, 10).expect("list").len(), 1);
+    });
 }
 
 #[test]
 fn reopening_keeps_data_and_schema_version() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("t.duckdb");
-    {
-        let mut store = Store::open_duckdb(&path).expect("open");
+    on_each(|db| {
+        db.store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        let version = db.store.schema_version().expect("version");
+        assert!(version >= 1);
+        let again = Store::open(&db.location).expect("reopen");
+        assert_eq!(again.schema_version().expect("version"), version);
+        assert_eq!(
+            tools(&again, &ReportFilter::default()).int(0, "launches"),
+            Some(1)
+        );
+    });
+}
+
+/// Two handles (two collector processes on PostgreSQL) storing the same retried batch store it
+/// once: the second sees every event as a duplicate.
+#[test]
+fn the_same_batch_through_two_handles_is_stored_once() {
+    on_each(|db| {
+        if db.name == "duckdb" {
+            return; // one process owns a DuckDB file; its handles share one writer
+        }
+        let mut other = Store::open(&db.location).expect("second handle");
+        let a = db.store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        let b = other.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        assert_eq!((a.launches, a.duplicates), (2, 0));
+        assert_eq!((b.launches, b.duplicates), (0, 2));
+        let counts = db
+            .store
+            .event_id_counts(Source::BlackboardCaliper)
+            .expect("counts");
+        assert!(counts.iter().all(|(_, n)| *n == 1), "{counts:?}");
+    });
+}
+
+#[test]
+fn purge_removes_what_happened_before_the_cutoff_from_reports_and_exports() {
+    on_each(|db| {
+        let store = &mut db.store;
+        // Blackboard launch and return on 2020-12-24, the BDS launch in 2023.
         store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        store.write(&batch(BDS_LAUNCH)).expect("write");
+        let cutoff = chrono::DateTime::from_timestamp(1_650_000_000, 0).expect("t");
+        let dry = store.purge(cutoff, true).expect("dry run");
+        assert_eq!(dry.launch_records, 2, "{dry:?}");
+        assert_eq!(tools(store, &ReportFilter::default()).sum("launches"), 2);
+        let done = store.purge(cutoff, false).expect("purge");
+        assert_eq!(done.launch_records, 2);
+        assert_eq!(done.events, dry.events);
+        let left = tools(store, &ReportFilter::default());
+        assert_eq!(left.sum("launches"), 1);
+        assert_eq!(left.text(0, "tool_id"), Some("example.org"));
+        let path = db.dir.path().join("after.csv");
+        let n = store
+            .export_launches(
+                &ReportFilter::default(),
+                ltiscope_store::ExportFormat::Csv,
+                &path,
+            )
+            .expect("export");
+        assert_eq!(n, 1);
+        assert_eq!(store.purge(cutoff, true).expect("again").launch_records, 0);
+        // A purged event sent again is stored again (its key went with it), then purged again.
+        let again = store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        assert_eq!(again.launches, 2);
+    });
+}
+
+/// The same generated term in both backends: every question answers the same rows.
+#[test]
+fn both_backends_answer_every_question_alike() {
+    use ltiscope_ingest::generate::{Generator, Options, Platform};
+    let mut opts = Options::new(Platform::Mixed, 1500, 7);
+    opts.duplicate_rate = 0.02;
+    opts.malformed_rate = 0.01;
+    let mut lines = Vec::new();
+    for doc in Generator::new(opts.clone()) {
+        lines.extend_from_slice(doc.as_bytes());
+        lines.push(b'\n');
     }
-    let store = Store::open_duckdb(&path).expect("reopen");
-    assert_eq!(store.schema_version().expect("version"), 3);
-    assert_eq!(
-        tools(&store, &ReportFilter::default()).int(0, "launches"),
-        Some(1)
+    let mut dbs = backends();
+    for db in &mut dbs {
+        for chunk in lines.split(|b| *b == b'\n').collect::<Vec<_>>().chunks(400) {
+            db.store.write(&batch(&chunk.join(&b'\n'))).expect("write");
+        }
+    }
+    let mut p = params();
+    p.as_of = opts.start + chrono::Duration::days(60);
+    p.user = Some("u-00001".into());
+    p.utc_offset_minutes = -300;
+    let filters = [
+        ReportFilter::default(),
+        ReportFilter {
+            from: Some(opts.start + chrono::Duration::days(10)),
+            to: Some(opts.start + chrono::Duration::days(40)),
+            ..ReportFilter::default()
+        },
+        ReportFilter {
+            role: Some(ltiscope_model::RoleBucket::Learner),
+            include_test_users: true,
+            ..ReportFilter::default()
+        },
+    ];
+    let (duck, pg) = (&dbs[0].store, &dbs[1].store);
+    let mut compared = 0;
+    for f in &filters {
+        for q in ALL_QUESTIONS {
+            let a = duck
+                .answer(q, f, &p)
+                .unwrap_or_else(|e| panic!("duckdb {q:?}: {e}"));
+            let b = pg
+                .answer(q, f, &p)
+                .unwrap_or_else(|e| panic!("postgres {q:?}: {e}"));
+            assert_eq!(a.rows.len(), b.rows.len(), "{q:?} {f:?}: row counts");
+            for (i, (ra, rb)) in a.rows.iter().zip(&b.rows).enumerate() {
+                for ((ca, cb), col) in ra.iter().zip(rb).zip(&a.columns) {
+                    let same = match (ca.as_f64(), cb.as_f64()) {
+                        (Some(x), Some(y)) => (x - y).abs() <= 1e-6 * x.abs().max(1.0),
+                        _ => ca == cb,
+                    };
+                    assert!(
+                        same,
+                        "{q:?} row {i} {}: duckdb {ca:?}, postgres {cb:?}",
+                        col.name
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        compared > 1000,
+        "the generated term answered too little: {compared} cells"
     );
 }
 
 #[test]
 fn filters_narrow_reports() {
-    let (_dir, mut store) = open();
-    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-    store.write(&batch(BDS_LAUNCH)).expect("write");
-    let all = tools(&store, &ReportFilter::default());
-    assert_eq!(all.sum("launches"), 2);
-    let only_bds = ReportFilter {
-        source: Some(Source::BrightspaceBds),
-        ..ReportFilter::default()
-    };
-    let bds = tools(&store, &only_bds);
-    assert_eq!(bds.rows.len(), 1);
-    assert_eq!(bds.text(0, "tool_id"), Some("example.org"));
-    assert_eq!(bds.int(0, "learner_launches"), Some(1));
-    let later = ReportFilter {
-        from: Some(chrono::DateTime::from_timestamp(1_600_000_000, 0).expect("t")),
-        to: Some(chrono::DateTime::from_timestamp(1_650_000_000, 0).expect("t")),
-        ..ReportFilter::default()
-    };
-    // Only the Blackboard launch (2020-12-24) is in that range.
-    let t = tools(&store, &later);
-    assert_eq!(t.rows.len(), 1);
-    assert_eq!(t.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
-    let courses = ask(&store, Question::Courses, &ReportFilter::default());
-    assert_eq!(courses.rows.len(), 2);
-    assert_eq!(courses.sum("launches"), 2);
-    assert_eq!(courses.sum("tools"), 2);
+    on_each(|db| {
+        let store = &mut db.store;
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        store.write(&batch(BDS_LAUNCH)).expect("write");
+        let all = tools(&store, &ReportFilter::default());
+        assert_eq!(all.sum("launches"), 2);
+        let only_bds = ReportFilter {
+            source: Some(Source::BrightspaceBds),
+            ..ReportFilter::default()
+        };
+        let bds = tools(&store, &only_bds);
+        assert_eq!(bds.rows.len(), 1);
+        assert_eq!(bds.text(0, "tool_id"), Some("example.org"));
+        assert_eq!(bds.int(0, "learner_launches"), Some(1));
+        let later = ReportFilter {
+            from: Some(chrono::DateTime::from_timestamp(1_600_000_000, 0).expect("t")),
+            to: Some(chrono::DateTime::from_timestamp(1_650_000_000, 0).expect("t")),
+            ..ReportFilter::default()
+        };
+        // Only the Blackboard launch (2020-12-24) is in that range.
+        let t = tools(&store, &later);
+        assert_eq!(t.rows.len(), 1);
+        assert_eq!(t.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
+        let courses = ask(&store, Question::Courses, &ReportFilter::default());
+        assert_eq!(courses.rows.len(), 2);
+        assert_eq!(courses.sum("launches"), 2);
+        assert_eq!(courses.sum("tools"), 2);
+    });
 }
 
 const ALL_QUESTIONS: [Question; 23] = [
@@ -193,180 +359,193 @@ const ALL_QUESTIONS: [Question; 23] = [
 /// contract the report crate, the API schema and the dashboard rely on.
 #[test]
 fn every_question_answers_with_its_declared_columns_and_kinds() {
-    let (_dir, mut store) = open();
-    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-    store.write(&batch(BDS_LAUNCH)).expect("write");
-    let mut p = params();
-    p.as_of = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
-    p.user = Some("_1_1".into());
-    for q in ALL_QUESTIONS {
-        let t = store
-            .answer(q, &ReportFilter::default(), &p)
-            .unwrap_or_else(|e| panic!("{q:?}: {e}"));
-        assert_eq!(t.columns, q.columns(), "{q:?}");
-        for row in &t.rows {
-            assert_eq!(row.len(), t.columns.len(), "{q:?}");
-            for (cell, col) in row.iter().zip(&t.columns) {
-                let ok = matches!(
-                    (col.kind, cell),
-                    (_, Cell::Empty)
-                        | (ColumnKind::Text, Cell::Text(_))
-                        | (ColumnKind::Count | ColumnKind::Int, Cell::Int(_))
-                        | (ColumnKind::Float, Cell::Float(_))
-                        | (ColumnKind::Ratio, Cell::Ratio(_))
-                        | (ColumnKind::Time, Cell::Time(_))
-                        | (ColumnKind::Day, Cell::Day(_))
-                );
-                assert!(ok, "{q:?} {}: {cell:?}", col.name);
+    on_each(|db| {
+        let store = &mut db.store;
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        store.write(&batch(BDS_LAUNCH)).expect("write");
+        let mut p = params();
+        p.as_of = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+        p.user = Some("_1_1".into());
+        for q in ALL_QUESTIONS {
+            let t = store
+                .answer(q, &ReportFilter::default(), &p)
+                .unwrap_or_else(|e| panic!("{q:?}: {e}"));
+            assert_eq!(t.columns, q.columns(), "{q:?}");
+            for row in &t.rows {
+                assert_eq!(row.len(), t.columns.len(), "{q:?}");
+                for (cell, col) in row.iter().zip(&t.columns) {
+                    let ok = matches!(
+                        (col.kind, cell),
+                        (_, Cell::Empty)
+                            | (ColumnKind::Text, Cell::Text(_))
+                            | (ColumnKind::Count | ColumnKind::Int, Cell::Int(_))
+                            | (ColumnKind::Float, Cell::Float(_))
+                            | (ColumnKind::Ratio, Cell::Ratio(_))
+                            | (ColumnKind::Time, Cell::Time(_))
+                            | (ColumnKind::Day, Cell::Day(_))
+                    );
+                    assert!(ok, "{q:?} {}: {cell:?}", col.name);
+                }
             }
         }
-    }
+    });
 }
 
 #[test]
 fn time_in_tool_pairs_a_launch_with_its_return() {
-    let (_dir, mut store) = open();
-    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-    let t = ask(&store, Question::TimeInTool, &ReportFilter::default());
-    assert_eq!(t.int(0, "launches"), Some(1));
-    assert_eq!(t.int(0, "paired"), Some(1));
-    assert_eq!(t.int(0, "unpaired"), Some(0));
-    let median = t
-        .cell(0, "median_s")
-        .and_then(Cell::as_f64)
-        .expect("median");
-    assert!(median > 0.0, "{median}");
-    // The tools report shows the same median.
-    let tools = tools(&store, &ReportFilter::default());
-    assert_eq!(
-        tools.cell(0, "time_p50_s").and_then(Cell::as_f64),
-        Some(median)
-    );
-    // A range that ends between the launch and its return still times the launch.
-    let until_launch = ReportFilter {
-        to: Some(
-            chrono::DateTime::parse_from_rfc3339("2020-12-24T17:40:00Z")
-                .expect("time")
-                .with_timezone(&chrono::Utc),
-        ),
-        ..ReportFilter::default()
-    };
-    let ranged = ask(&store, Question::Tools, &until_launch);
-    assert_eq!(ranged.int(0, "launches"), Some(1));
-    assert_eq!(
-        ranged.cell(0, "time_p50_s").and_then(Cell::as_f64),
-        Some(median)
-    );
-    // A cap below the pair's length leaves it out.
-    let mut p = params();
-    p.time_cap_secs = (median as i64 - 1).max(0);
-    let capped = store
-        .answer(Question::TimeInTool, &ReportFilter::default(), &p)
-        .expect("answer");
-    assert_eq!(capped.int(0, "paired"), Some(0));
-    assert_eq!(capped.int(0, "over_cap"), Some(1));
+    on_each(|db| {
+        let store = &mut db.store;
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        let t = ask(&store, Question::TimeInTool, &ReportFilter::default());
+        assert_eq!(t.int(0, "launches"), Some(1));
+        assert_eq!(t.int(0, "paired"), Some(1));
+        assert_eq!(t.int(0, "unpaired"), Some(0));
+        let median = t
+            .cell(0, "median_s")
+            .and_then(Cell::as_f64)
+            .expect("median");
+        assert!(median > 0.0, "{median}");
+        // The tools report shows the same median.
+        let tools = tools(&store, &ReportFilter::default());
+        assert_eq!(
+            tools.cell(0, "time_p50_s").and_then(Cell::as_f64),
+            Some(median)
+        );
+        // A range that ends between the launch and its return still times the launch.
+        let until_launch = ReportFilter {
+            to: Some(
+                chrono::DateTime::parse_from_rfc3339("2020-12-24T17:40:00Z")
+                    .expect("time")
+                    .with_timezone(&chrono::Utc),
+            ),
+            ..ReportFilter::default()
+        };
+        let ranged = ask(&store, Question::Tools, &until_launch);
+        assert_eq!(ranged.int(0, "launches"), Some(1));
+        assert_eq!(
+            ranged.cell(0, "time_p50_s").and_then(Cell::as_f64),
+            Some(median)
+        );
+        // A cap below the pair's length leaves it out.
+        let mut p = params();
+        p.time_cap_secs = (median as i64 - 1).max(0);
+        let capped = store
+            .answer(Question::TimeInTool, &ReportFilter::default(), &p)
+            .expect("answer");
+        assert_eq!(capped.int(0, "paired"), Some(0));
+        assert_eq!(capped.int(0, "over_cap"), Some(1));
+    });
 }
 
 #[test]
 fn the_user_lookup_finds_launch_and_return_by_platform_id() {
-    let (_dir, mut store) = open();
-    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-    let mut p = params();
-    p.user = Some("_1_1".into());
-    let found = store
-        .answer(Question::UserLaunches, &ReportFilter::default(), &p)
-        .expect("answer");
-    let actions: Vec<_> = (0..found.rows.len())
-        .filter_map(|i| found.text(i, "action"))
-        .collect();
-    assert_eq!(actions, vec!["return", "launch"], "newest first");
-    p.user = Some("nobody".into());
-    let none = store
-        .answer(Question::UserLaunches, &ReportFilter::default(), &p)
-        .expect("answer");
-    assert!(none.rows.is_empty());
+    on_each(|db| {
+        let store = &mut db.store;
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        let mut p = params();
+        p.user = Some("_1_1".into());
+        let found = store
+            .answer(Question::UserLaunches, &ReportFilter::default(), &p)
+            .expect("answer");
+        let actions: Vec<_> = (0..found.rows.len())
+            .filter_map(|i| found.text(i, "action"))
+            .collect();
+        assert_eq!(actions, vec!["return", "launch"], "newest first");
+        p.user = Some("nobody".into());
+        let none = store
+            .answer(Question::UserLaunches, &ReportFilter::default(), &p)
+            .expect("answer");
+        assert!(none.rows.is_empty());
+    });
 }
 
 #[test]
 fn dormant_lists_tools_without_recent_launches() {
-    let (_dir, mut store) = open();
-    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-    let last = ask(&store, Question::Span, &ReportFilter::default());
-    let Some(Cell::Time(last_launch)) = last.cell(0, "last_launch").cloned() else {
-        panic!("span: {last:?}");
-    };
-    let mut p = params();
-    p.dormant_days = 30;
-    p.as_of = last_launch + chrono::Duration::days(10);
-    let recent = store
-        .answer(Question::DormantTools, &ReportFilter::default(), &p)
-        .expect("answer");
-    assert!(recent.rows.is_empty(), "used 10 days ago is not dormant");
-    p.as_of = last_launch + chrono::Duration::days(45);
-    let dormant = store
-        .answer(Question::DormantTools, &ReportFilter::default(), &p)
-        .expect("answer");
-    assert_eq!(dormant.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
-    assert_eq!(dormant.int(0, "days_since"), Some(45));
+    on_each(|db| {
+        let store = &mut db.store;
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        let last = ask(&store, Question::Span, &ReportFilter::default());
+        let Some(Cell::Time(last_launch)) = last.cell(0, "last_launch").cloned() else {
+            panic!("span: {last:?}");
+        };
+        let mut p = params();
+        p.dormant_days = 30;
+        p.as_of = last_launch + chrono::Duration::days(10);
+        let recent = store
+            .answer(Question::DormantTools, &ReportFilter::default(), &p)
+            .expect("answer");
+        assert!(recent.rows.is_empty(), "used 10 days ago is not dormant");
+        p.as_of = last_launch + chrono::Duration::days(45);
+        let dormant = store
+            .answer(Question::DormantTools, &ReportFilter::default(), &p)
+            .expect("answer");
+        assert_eq!(dormant.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
+        assert_eq!(dormant.int(0, "days_since"), Some(45));
+    });
 }
 
 #[test]
 fn exports_hold_every_launch_record_in_each_format() {
-    let (dir, mut store) = open();
-    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-    store.write(&batch(BDS_LAUNCH)).expect("write");
-    let f = ReportFilter::default();
-    for (format, name) in [
-        (ltiscope_store::ExportFormat::Csv, "x.csv"),
-        (ltiscope_store::ExportFormat::JsonLines, "x.jsonl"),
-        (ltiscope_store::ExportFormat::Parquet, "x.parquet"),
-    ] {
-        let path = dir.path().join(name);
-        let n = store.export_launches(&f, format, &path).expect("export");
-        assert_eq!(n, 3, "{name}: launch, return and the BDS launch");
-        let bytes = std::fs::read(&path).expect("read");
-        match format {
-            ltiscope_store::ExportFormat::Csv => {
-                let text = String::from_utf8(bytes).expect("utf8");
-                assert!(text.starts_with("source,tenant,event_id,action,"), "{text}");
-                assert_eq!(text.lines().count(), 4);
+    on_each(|db| {
+        let store = &mut db.store;
+        let dir = &db.dir;
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        store.write(&batch(BDS_LAUNCH)).expect("write");
+        let f = ReportFilter::default();
+        for (format, name) in [
+            (ltiscope_store::ExportFormat::Csv, "x.csv"),
+            (ltiscope_store::ExportFormat::JsonLines, "x.jsonl"),
+            (ltiscope_store::ExportFormat::Parquet, "x.parquet"),
+        ] {
+            let path = dir.path().join(name);
+            let n = store.export_launches(&f, format, &path).expect("export");
+            assert_eq!(n, 3, "{name}: launch, return and the BDS launch");
+            let bytes = std::fs::read(&path).expect("read");
+            match format {
+                ltiscope_store::ExportFormat::Csv => {
+                    let text = String::from_utf8(bytes).expect("utf8");
+                    assert!(text.starts_with("source,tenant,event_id,action,"), "{text}");
+                    assert_eq!(text.lines().count(), 4);
+                }
+                ltiscope_store::ExportFormat::JsonLines => {
+                    let text = String::from_utf8(bytes).expect("utf8");
+                    let rows: Vec<serde_json::Value> = text
+                        .lines()
+                        .map(|l| serde_json::from_str(l).expect("json line"))
+                        .collect();
+                    assert_eq!(rows.len(), 3);
+                    assert!(rows.iter().any(|r| r["action"] == "return"));
+                    assert!(rows[0]["event_time"].as_str().expect("time").ends_with('Z'));
+                }
+                ltiscope_store::ExportFormat::Parquet => assert_eq!(&bytes[..4], b"PAR1"),
             }
-            ltiscope_store::ExportFormat::JsonLines => {
-                let text = String::from_utf8(bytes).expect("utf8");
-                let rows: Vec<serde_json::Value> = text
-                    .lines()
-                    .map(|l| serde_json::from_str(l).expect("json line"))
-                    .collect();
-                assert_eq!(rows.len(), 3);
-                assert!(rows.iter().any(|r| r["action"] == "return"));
-                assert!(rows[0]["event_time"].as_str().expect("time").ends_with('Z'));
-            }
-            ltiscope_store::ExportFormat::Parquet => assert_eq!(&bytes[..4], b"PAR1"),
         }
-    }
-    // A filter value with a quote cannot break out of the COPY statement.
-    let evil = ReportFilter {
-        tenant: Some("x' OR '1'='1".into()),
-        ..ReportFilter::default()
-    };
-    let n = store
-        .export_launches(
-            &evil,
-            ltiscope_store::ExportFormat::Csv,
-            &dir.path().join("e.csv"),
-        )
-        .expect("export");
-    assert_eq!(n, 0);
+        // A filter value with a quote cannot break out of the COPY statement.
+        let evil = ReportFilter {
+            tenant: Some("x' OR '1'='1".into()),
+            ..ReportFilter::default()
+        };
+        let n = store
+            .export_launches(
+                &evil,
+                ltiscope_store::ExportFormat::Csv,
+                &dir.path().join("e.csv"),
+            )
+            .expect("export");
+        assert_eq!(n, 0);
+    });
 }
 
 #[test]
 fn a_reader_sees_what_the_writer_committed() {
-    let (_dir, mut store) = open();
-    let reader = store.reader().expect("reader");
-    assert!(!reader.has_launches().expect("read"));
-    store.write(&batch(BDS_LAUNCH)).expect("write");
-    assert!(reader.has_launches().expect("read"));
-    assert_eq!(tools(&reader, &ReportFilter::default()).sum("launches"), 1);
+    on_each(|db| {
+        let store = &mut db.store;
+        let reader = store.reader().expect("reader");
+        assert!(!reader.has_launches().expect("read"));
+        store.write(&batch(BDS_LAUNCH)).expect("write");
+        assert!(reader.has_launches().expect("read"));
+        assert_eq!(tools(&reader, &ReportFilter::default()).sum("launches"), 1);
+    });
 }
 
 /// A database written before migration 3 gets visit keys for its old rows, and their repeated

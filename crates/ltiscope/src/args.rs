@@ -22,6 +22,9 @@ pub struct GlobalArgs {
     /// Database file (embedded DuckDB) [default: ./ltiscope.duckdb]
     #[arg(long, global = true, env = "LTISCOPE_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Use PostgreSQL instead of the embedded file: postgres://user:password@host:port/db
+    #[arg(long, global = true, env = "LTISCOPE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
     /// Configuration file (TOML): PII policy, tool rules, ...
     #[arg(long, global = true, env = "LTISCOPE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -62,6 +65,21 @@ pub enum Command {
     /// Export launch records (launch, return and use) as CSV, JSON Lines or Parquet
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Delete everything that happened before a date (retention): launch records and events
+    /// by event time, quarantine and ingest log by receipt
+    Purge(PurgeArgs),
+}
+
+/// `ltiscope purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Keep what happened from this date on: YYYY-MM-DD (midnight in the report time zone)
+    /// or an RFC 3339 time
+    #[arg(long, value_name = "DATE")]
+    pub before: String,
+    /// Count what would be deleted, delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `ltiscope export ...`.

@@ -3,8 +3,8 @@
 
 use crate::args::{
     Command, ExportArgs, ExportCommand, ExportFormatArg, FilterArgs, FormatArg, GenerateArgs,
-    ImportArgs, KeyKindArg, KeySourceArg, KeysCommand, PlatformArg, QuarantineCommand, ReportArgs,
-    ReportName, RoleArg, ServeArgs, SourceArg,
+    ImportArgs, KeyKindArg, KeySourceArg, KeysCommand, PlatformArg, PurgeArgs, QuarantineCommand,
+    ReportArgs, ReportName, RoleArg, ServeArgs, SourceArg,
 };
 use crate::settings::Settings;
 use anyhow::{Context, bail};
@@ -15,7 +15,7 @@ use ltiscope_pipeline::Pipeline;
 use ltiscope_pipeline::import::{ImportOptions, Progress, collect_files, import_files};
 use ltiscope_report::{Format, Render, ReportKind};
 use ltiscope_serve::auth::Scope;
-use ltiscope_store::{ExportFormat, Store};
+use ltiscope_store::{ExportFormat, Location, Store};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
@@ -29,13 +29,60 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Serve(a) => serve(a, settings),
         Command::Keys(k) => keys(k, settings),
         Command::Export(ExportCommand::Launches(a)) => export(a, settings),
+        Command::Purge(a) => purge(a, settings),
     }
 }
 
+fn purge(a: PurgeArgs, settings: &Settings) -> anyhow::Result<()> {
+    let before = ltiscope_report::parse_time_bound(&a.before, settings.reports.options.timezone)
+        .map_err(anyhow::Error::msg)
+        .context("--before")?;
+    if before > now() {
+        bail!(
+            "--before {} is in the future: that would delete data still to come; give a past date",
+            a.before
+        );
+    }
+    let mut store = open_store(settings)?;
+    let started = Instant::now();
+    let o = store.purge(before, a.dry_run)?;
+    let verb = if a.dry_run { "would delete" } else { "deleted" };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{verb} everything before {} from {}:",
+        before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        settings.store
+    )?;
+    writeln!(out, "  launch records:   {}", o.launch_records)?;
+    writeln!(out, "  events:           {}", o.events)?;
+    writeln!(out, "  quarantined:      {}", o.quarantined)?;
+    writeln!(out, "  ingest log rows:  {}", o.ingest_log)?;
+    if o.partitions_dropped > 0 {
+        writeln!(
+            out,
+            "  monthly partitions dropped: {}",
+            o.partitions_dropped
+        )?;
+    }
+    if a.dry_run {
+        writeln!(
+            out,
+            "(dry run: nothing was deleted; run again without --dry-run)"
+        )?;
+    } else {
+        writeln!(out, "in {:.1}s", started.elapsed().as_secs_f64())?;
+    }
+    Ok(())
+}
+
 fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open_duckdb(&settings.db).context(
-        "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)",
-    )
+    Store::open(&settings.store).context(match settings.store {
+        Location::DuckDb(_) => {
+            "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)"
+        }
+        Location::Postgres(_) => "opening the PostgreSQL database",
+    })
 }
 
 fn source(s: SourceArg) -> Source {
@@ -456,15 +503,14 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
         .map(|_| store.reader())
         .collect::<Result<Vec<_>, _>>()
         .context("opening read handles on the database")?;
-    let mut rows: Vec<_> = store
+    let active: Vec<_> = store
         .keys()?
         .into_iter()
         .filter(|k| k.revoked_at.is_none())
-        .map(|k| (k.id, k.name, k.scope, k.key_hash))
         .collect();
-    if !rows
+    if !active
         .iter()
-        .any(|r| r.2.starts_with("ingest:") || r.2 == "admin")
+        .any(|k| k.scope.starts_with("ingest:") || k.scope == "admin")
     {
         // Never anonymous: a local trial gets a generated key instead.
         let scope = Scope::Ingest("any".into());
@@ -472,33 +518,25 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
         eprintln!(
             "no ingest keys configured: created key #{id} (ingest:any), shown once:\n\n    {key}\n\nsend it as `Authorization: Bearer <key>`; manage keys with `ltiscope keys`"
         );
-        rows.push((
-            id,
-            "generated at first start".into(),
-            scope.as_string(),
-            ltiscope_serve::auth::hash_key(&key),
-        ));
     }
-    if !rows.iter().any(|r| r.2 == "read" || r.2 == "admin") {
+    if !active
+        .iter()
+        .any(|k| k.scope == "read" || k.scope == "admin")
+    {
         // The dashboard needs a read key; a local trial gets one, printed once.
         let name = "dashboard, generated at first start";
         let (key, id) = create_key(&mut store, name, &Scope::Read)?;
         eprintln!(
             "no read keys configured: created key #{id} (read) for the dashboard and API, shown once:\n\n    {key}\n"
         );
-        rows.push((
-            id,
-            name.into(),
-            Scope::Read.as_string(),
-            ltiscope_serve::auth::hash_key(&key),
-        ));
     }
-    let keys = ltiscope_serve::auth::KeyRing::new(rows);
+    let keys =
+        ltiscope_serve::auth::Keys::new(ltiscope_serve::auth::KeyRing::from_stored(&store.keys()?));
     // Short, frequent checkpoints keep the acknowledgement tail short (see BENCHMARKS.md).
     store.set_checkpoint_threshold(server.checkpoint_bytes)?;
     eprintln!(
-        "ltiscope serve: db={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={} timezone={} suppress_below={}",
-        settings.db.display(),
+        "ltiscope serve: store={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={} timezone={} suppress_below={}",
+        settings.store,
         settings.pii.as_str(),
         server.listen,
         server.max_body_bytes,

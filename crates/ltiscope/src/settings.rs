@@ -6,6 +6,7 @@ use crate::args::{GlobalArgs, PiiArg};
 use anyhow::{Context, bail};
 use ltiscope_ingest::{ToolResolver, ToolRule, tools::slug};
 use ltiscope_redact::{PiiPolicy, PseudonymKey, Redactor};
+use ltiscope_store::Location;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ impl fmt::Debug for Secret {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     db: Option<PathBuf>,
+    database_url: Option<String>,
     db_memory_mb: Option<u64>,
     #[serde(default)]
     privacy: PrivacyConfig,
@@ -136,8 +138,8 @@ struct RuleConfig {
 /// Everything the commands need, resolved.
 #[derive(Debug)]
 pub struct Settings {
-    /// Database file.
-    pub db: PathBuf,
+    /// Where the data lives: a DuckDB file (default) or PostgreSQL.
+    pub store: Location,
     /// PII policy.
     pub pii: PiiPolicy,
     /// Key for pseudonyms (only with `pseudonymise`).
@@ -170,11 +172,31 @@ impl Settings {
             Some(path) => read_config(path)?,
             None => FileConfig::default(),
         };
-        let db = global
-            .db
-            .clone()
-            .or(file.db)
-            .unwrap_or_else(|| PathBuf::from("ltiscope.duckdb"));
+        let store = match (&global.db, &global.database_url) {
+            (Some(_), Some(_)) => bail!(
+                "both --db (LTISCOPE_DB) and --database-url (LTISCOPE_DATABASE_URL) are set: give one, a DuckDB file or a PostgreSQL URL"
+            ),
+            (Some(path), None) => Location::DuckDb(path.clone()),
+            (None, Some(url)) => Location::Postgres(url.clone()),
+            (None, None) => match (file.db, file.database_url) {
+                (Some(_), Some(_)) => bail!(
+                    "the config file sets both db and database_url: keep one, a DuckDB file or a PostgreSQL URL"
+                ),
+                (_, Some(url)) => Location::Postgres(url),
+                (path, None) => {
+                    Location::DuckDb(path.unwrap_or_else(|| PathBuf::from("ltiscope.duckdb")))
+                }
+            },
+        };
+        if let Location::Postgres(url) = &store
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.contains("host="))
+        {
+            bail!(
+                "the database URL {store} is not a PostgreSQL URL: use postgres://user:password@host:port/database"
+            );
+        }
         let pii = match global.pii {
             Some(PiiArg::Minimise) => PiiPolicy::Minimise,
             Some(PiiArg::Pseudonymise) => PiiPolicy::Pseudonymise,
@@ -230,7 +252,7 @@ impl Settings {
             bail!("the database memory limit must be at least 128 MiB, got {db_memory_mb}");
         }
         Ok(Settings {
-            db,
+            store,
             pii,
             pseudonym_key,
             tool_rules,
@@ -348,9 +370,27 @@ mod tests {
     fn global(config: Option<PathBuf>, pii: Option<PiiArg>) -> GlobalArgs {
         GlobalArgs {
             db: None,
+            database_url: None,
             config,
             pii,
         }
+    }
+
+    #[test]
+    fn a_database_url_selects_postgres_and_hides_its_password() {
+        let mut g = global(None, None);
+        g.database_url = Some("postgres://app:hunter2@db.example.edu/ltiscope".into());
+        let s = Settings::resolve(&g, &|_| None).expect("resolve");
+        assert!(matches!(s.store, Location::Postgres(_)));
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(!s.store.to_string().contains("hunter2"));
+        g.db = Some(PathBuf::from("x.duckdb"));
+        let both = Settings::resolve(&g, &|_| None).expect_err("both");
+        assert!(both.to_string().contains("give one"), "{both}");
+        g.db = None;
+        g.database_url = Some("mysql://x".into());
+        let wrong = Settings::resolve(&g, &|_| None).expect_err("not postgres");
+        assert!(wrong.to_string().contains("postgres://"), "{wrong}");
     }
 
     #[test]
@@ -371,7 +411,7 @@ host = "*.library.example.edu"
         )
         .expect("write");
         let s = Settings::resolve(&global(Some(path.clone()), None), &|_| None).expect("resolve");
-        assert_eq!(s.db, PathBuf::from("from-file.duckdb"));
+        assert_eq!(s.store, Location::DuckDb(PathBuf::from("from-file.duckdb")));
         assert_eq!(s.pii, PiiPolicy::Pseudonymise);
         assert_eq!(s.tool_rules[0].id, "library-reserves");
         assert!(!format!("{s:?}").contains("a-very-secret-key-123"));

@@ -12,6 +12,17 @@ use std::process::Command;
 
 #[test]
 fn the_dashboard_shows_the_api_numbers_in_a_real_browser() {
+    run_dashboard(None);
+}
+
+/// The same pages on PostgreSQL: every report the dashboard shows is answered by it.
+#[test]
+fn the_dashboard_works_on_postgres() {
+    let pg = ltiscope_store::testing::TempDatabase::create();
+    run_dashboard(Some(pg.url()));
+}
+
+fn run_dashboard(database_url: Option<&str>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let chromium = Path::new("/usr/bin/chromium");
     let playwright = root.join("e2e/node_modules/playwright-core");
@@ -41,12 +52,18 @@ fn the_dashboard_shows_the_api_numbers_in_a_real_browser() {
         );
         return;
     }
-    let out = Command::new("node")
+    let mut node = Command::new("node");
+    match database_url {
+        Some(url) => node.env("LTISCOPE_DATABASE_URL", url),
+        None => node.env_remove("LTISCOPE_DATABASE_URL"),
+    };
+    let out = node
         .arg(root.join("e2e/dashboard.mjs"))
         .env("LTISCOPE_BIN", env!("CARGO_BIN_EXE_ltiscope"))
         .env_remove("LTISCOPE_CONFIG")
         .env_remove("LTISCOPE_PII")
         .env_remove("LTISCOPE_LISTEN")
+        .env_remove("LTISCOPE_DB")
         .output()
         .expect("node runs");
     let log = String::from_utf8_lossy(&out.stderr);

@@ -2,121 +2,28 @@
 //! retries are stored once; SIGTERM drains. Traffic goes to loopback only, in bounded loops.
 
 use ltiscope_model::Source;
+mod common;
+
+use common::{Db, SEED, bin, envelopes, get, post, start_with};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SEED: &str = include_str!("seed-envelope.json");
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ltiscope"));
-    c.env_remove("LTISCOPE_CONFIG")
-        .env_remove("LTISCOPE_PII")
-        .env_remove("LTISCOPE_LISTEN");
-    c
-}
-
 fn create_key(db: &Path) -> String {
-    let out = bin()
-        .args(["keys", "create", "--name", "test", "--source", "blackboard"])
-        .env("LTISCOPE_DB", db)
-        .output()
-        .expect("keys create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned()
+    common::create_key(Db::File(db), &["--source", "blackboard"])
 }
 
-/// Starts `ltiscope serve` on a free loopback port; returns the child and its address.
 fn start(db: &Path) -> (Child, SocketAddr) {
-    start_with(db, &[])
+    start_with(Db::File(db), &[])
 }
 
-fn start_with(db: &Path, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = bin()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--commit-window-ms",
-            "2",
-        ])
-        .args(extra)
-        .env("LTISCOPE_DB", db)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                let _ = tx.send(addr.to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server announces its address");
-    (child, addr.parse().expect("address"))
-}
-
-/// A minimal HTTP/1.1 POST; returns the status code.
-fn post(addr: SocketAddr, key: &str, body: &str) -> std::io::Result<u16> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    write!(
-        s,
-        "POST /caliper HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    s.read_to_string(&mut response)?;
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no status line"))
-}
-
-/// Envelopes of 20 LTIEvents each, every event with its own id.
-fn envelopes(senders: usize, per_sender: usize) -> Vec<Vec<(String, Vec<String>)>> {
-    let template: serde_json::Value = serde_json::from_str(SEED).expect("seed");
-    let event = &template["data"][0];
-    (0..senders)
-        .map(|s| {
-            (0..per_sender)
-                .map(|e| {
-                    let ids: Vec<String> = (0..20)
-                        .map(|i| format!("00000000-0000-4000-8000-{:04}{:04}{:04}", s, e, i))
-                        .collect();
-                    let data: Vec<serde_json::Value> = ids
-                        .iter()
-                        .map(|id| {
-                            let mut ev = event.clone();
-                            ev["id"] = serde_json::json!(id);
-                            ev
-                        })
-                        .collect();
-                    let mut env = template.clone();
-                    env["data"] = serde_json::Value::Array(data);
-                    (env.to_string(), ids)
-                })
-                .collect()
-        })
-        .collect()
+fn post_ok(addr: SocketAddr, key: &str) -> u16 {
+    post(addr, key, SEED).unwrap_or(0)
 }
 
 fn stored_ids(db: &Path, source: Source) -> Vec<(String, u64)> {
@@ -216,9 +123,8 @@ fn acknowledged_events_survive_sigkill_and_retries_are_stored_once() {
 fn an_independent_xapi_client_library_is_understood() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("xapi.duckdb");
-    let out = bin()
+    let out = bin(Db::File(&db))
         .args(["keys", "create", "--name", "lrs", "--source", "xapi"])
-        .env("LTISCOPE_DB", &db)
         .output()
         .expect("keys create");
     let key = String::from_utf8(out.stdout)
@@ -257,7 +163,7 @@ fn slow_senders_are_cut_off_and_the_server_keeps_serving() {
     let db = dir.path().join("slow.duckdb");
     let key = create_key(&db);
     let (mut server, addr) = start_with(
-        &db,
+        Db::File(&db),
         &["--header-timeout-secs", "1", "--body-timeout-secs", "1"],
     );
     // Slowloris: headers trickle in and never finish.
@@ -330,7 +236,7 @@ fn a_catalogue_of_bad_requests_at_the_real_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("bad.duckdb");
     let key = create_key(&db);
-    let (mut server, addr) = start_with(&db, &["--max-body-bytes", "262144"]);
+    let (mut server, addr) = start_with(Db::File(&db), &["--max-body-bytes", "262144"]);
     let post = |headers: &str, body: &[u8]| {
         let mut r = format!(
             "POST /caliper HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
@@ -437,53 +343,13 @@ fn a_catalogue_of_bad_requests_at_the_real_server() {
     assert!(server.wait().expect("exits").success());
 }
 
-fn post_ok(addr: SocketAddr, key: &str) -> u16 {
-    post(addr, key, SEED).unwrap_or(0)
-}
-
-/// A GET with a bearer key; returns (status, body).
-fn get(addr: SocketAddr, path: &str, key: &str) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut response = String::new();
-    s.read_to_string(&mut response).expect("read");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 /// The CLI and the API are views of one read path: the same question gives the same rows.
 #[test]
 fn the_cli_and_the_api_give_the_same_report() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("agree.duckdb");
     let events = dir.path().join("events.jsonl");
-    let run = |args: &[&str]| {
-        let out = bin()
-            .args(args)
-            .env("LTISCOPE_DB", &db)
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+    let run = |args: &[&str]| common::run(Db::File(&db), args);
     run(&[
         "generate",
         "--launches",

@@ -3,13 +3,15 @@
 mod report;
 mod schema;
 
-use crate::{ApiKeyRow, QuarantinedItem, StoreError, WriteBatch, WriteOutcome, event_key};
-use duckdb::types::{TimeUnit, Value};
-use duckdb::{Connection, params};
-use ltiscope_ingest::{EventKind, RejectedBody};
+use crate::sql::{Arg, Dialect, EXPORT_FIELDS, ExportKind, export_select, json_value, quote};
+use crate::write::{Plan, Val, event_row, launch_row};
+use crate::{ApiKeyRow, PurgeOutcome, QuarantinedItem, StoreError, WriteBatch, WriteOutcome};
+use duckdb::types::{TimeUnit, ToSqlOutput, Value, ValueRef};
+use duckdb::{Connection, appender_params_from_iter, params, params_from_iter};
+use ltiscope_ingest::EventKind;
 use ltiscope_model::report::ReportFilter;
-use ltiscope_model::{LaunchRecord, Source, Timestamp};
-use std::collections::{HashMap, HashSet};
+use ltiscope_model::{Source, Timestamp};
+use std::collections::HashSet;
 use std::path::Path;
 
 /// A DuckDB database file.
@@ -26,16 +28,14 @@ fn from_micros(us: i64) -> Timestamp {
     chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
-fn hash64(tenant: &str, key: &str) -> i64 {
-    let mut buf = Vec::with_capacity(tenant.len() + key.len() + 1);
-    buf.extend_from_slice(tenant.as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(key.as_bytes());
-    xxhash_rust::xxh3::xxh3_64(&buf) as i64
-}
-
 impl DuckStore {
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let store = DuckStore::connect(path)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn connect(path: &Path) -> Result<Self, StoreError> {
         // A bounded buffer pool: DuckDB would otherwise cache up to 80% of RAM; written pages
         // are evictable, so a small pool costs little and keeps the footprint flat.
         let config = duckdb::Config::default()
@@ -47,12 +47,10 @@ impl DuckStore {
                 path: path.display().to_string(),
                 source,
             })?;
-        let store = DuckStore {
+        Ok(DuckStore {
             conn,
             path: path.display().to_string(),
-        };
-        store.migrate()?;
-        Ok(store)
+        })
     }
 
     pub(crate) fn path(&self) -> &str {
@@ -82,17 +80,15 @@ impl DuckStore {
         parquet: bool,
         path: &Path,
     ) -> Result<u64, StoreError> {
-        let filter = report::Filter::launches(f).inlined();
+        let (select, _) = export_select(Dialect::Duck, f, !parquet, true);
         let format = if parquet {
             "FORMAT PARQUET, COMPRESSION ZSTD"
         } else {
             "FORMAT CSV, HEADER"
         };
         let sql = format!(
-            "COPY (SELECT {} FROM launches WHERE true {filter} ORDER BY event_time, event_id)
-             TO {} ({format})",
-            export_columns(false),
-            report::quote(&path.display().to_string())
+            "COPY ({select}) TO {} ({format})",
+            quote(&path.display().to_string())
         );
         Ok(self.conn.execute(&sql, [])? as u64)
     }
@@ -103,30 +99,19 @@ impl DuckStore {
         f: &ReportFilter,
         row: &mut crate::ExportRowSink<'_>,
     ) -> Result<u64, StoreError> {
-        let filter = report::Filter::launches(f);
-        let sql = format!(
-            "SELECT {} FROM launches WHERE true {} ORDER BY event_time, event_id",
-            export_columns(true),
-            filter.sql
-        );
+        let (sql, args) = export_select(Dialect::Duck, f, true, false);
         let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(duckdb::params_from_iter(filter.args.iter()))?;
+        let mut rows = stmt.query(params_from_iter(args.iter().map(arg)))?;
         let mut n = 0u64;
         let mut values: Vec<(&'static str, serde_json::Value)> = Vec::new();
         while let Some(r) = rows.next()? {
             values.clear();
             for (i, (name, kind)) in EXPORT_FIELDS.iter().enumerate() {
                 let v = match kind {
-                    ExportKind::Text | ExportKind::Time => r
-                        .get::<_, Option<String>>(i)?
-                        .map_or(serde_json::Value::Null, serde_json::Value::String),
                     ExportKind::Bool => r
                         .get::<_, Option<bool>>(i)?
                         .map_or(serde_json::Value::Null, serde_json::Value::Bool),
-                    ExportKind::Json => r
-                        .get::<_, Option<String>>(i)?
-                        .and_then(|s| serde_json::from_str(&s).ok())
-                        .unwrap_or(serde_json::Value::Null),
+                    _ => json_value(*kind, r.get::<_, Option<String>>(i)?),
                 };
                 values.push((*name, v));
             }
@@ -134,6 +119,82 @@ impl DuckStore {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// A scratch database for turning rows from elsewhere into Parquet (the PostgreSQL
+    /// export): no migrations.
+    pub(crate) fn open_scratch(path: &Path) -> Result<Self, StoreError> {
+        DuckStore::connect(path)
+    }
+
+    /// Creates a table of `columns` (SQL column definitions), lets `fill` append rows to it,
+    /// and writes it to `out` as Parquet. Returns the number of rows.
+    pub(crate) fn load_and_copy_parquet(
+        &self,
+        columns: &str,
+        out: &Path,
+        fill: impl FnOnce(
+            &mut dyn FnMut(Vec<ScratchValue>) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        self.conn
+            .execute_batch(&format!("CREATE TABLE export ({columns})"))?;
+        {
+            let mut app = self.conn.appender("export")?;
+            let mut append = |values: Vec<ScratchValue>| -> Result<(), StoreError> {
+                app.append_row(appender_params_from_iter(values.iter().map(|v| match v {
+                    ScratchValue::Text(s) => s.clone().map_or(Value::Null, Value::Text),
+                    ScratchValue::Time(t) => t.map_or(Value::Null, ts),
+                    ScratchValue::Bool(b) => b.map_or(Value::Null, Value::Boolean),
+                })))?;
+                Ok(())
+            };
+            fill(&mut append)?;
+            app.flush()?;
+        }
+        let n = self.conn.execute(
+            &format!(
+                "COPY export TO {} (FORMAT PARQUET, COMPRESSION ZSTD)",
+                quote(&out.display().to_string())
+            ),
+            [],
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Removes everything that happened before `before` (launch records and events by event
+    /// time, quarantine and ingest log by receipt). With `dry_run`, only counts.
+    pub(crate) fn purge(
+        &mut self,
+        before: Timestamp,
+        dry_run: bool,
+    ) -> Result<PurgeOutcome, StoreError> {
+        let cutoff = ts(before);
+        let tx = self.conn.transaction()?;
+        let count = |sql: &str| -> Result<u64, StoreError> {
+            let n: i64 = tx.query_row(sql, params![cutoff], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        };
+        let outcome = PurgeOutcome {
+            launch_records: count("SELECT count(*) FROM launches WHERE event_time < ?")?,
+            events: count("SELECT count(*) FROM events WHERE event_time < ?")?,
+            quarantined: count("SELECT count(*) FROM quarantine WHERE received_at < ?")?,
+            ingest_log: count("SELECT count(*) FROM ingest_log WHERE received_at < ?")?,
+            partitions_dropped: 0,
+        };
+        if !dry_run {
+            for sql in [
+                "DELETE FROM event_keys WHERE event_key IN (SELECT event_key FROM events WHERE event_time < ?)",
+                "DELETE FROM launches WHERE event_time < ?",
+                "DELETE FROM events WHERE event_time < ?",
+                "DELETE FROM quarantine WHERE received_at < ?",
+                "DELETE FROM ingest_log WHERE received_at < ?",
+            ] {
+                tx.execute(sql, params![cutoff])?;
+            }
+        }
+        tx.commit()?;
+        Ok(outcome)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -186,23 +247,7 @@ impl DuckStore {
         &mut self,
         batches: &[&WriteBatch],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        let mut outcomes = vec![WriteOutcome::default(); batches.len()];
-        // Per (batch, source): (launches, non-LTI, duplicates), for the ingest log.
-        let mut per_source: HashMap<(usize, Source), (u64, u64, u64)> = HashMap::new();
-        // Repeats inside the batches are duplicates too; only the first copy is staged.
-        let mut seen = HashSet::new();
-        let mut staged = Vec::new();
-        for (b, batch) in batches.iter().enumerate() {
-            for e in &batch.events {
-                let key = event_key(e.get().meta());
-                if seen.insert(key) {
-                    staged.push((b, key, e.get()));
-                } else {
-                    outcomes[b].duplicates += 1;
-                    per_source.entry((b, e.get().meta().source)).or_default().2 += 1;
-                }
-            }
-        }
+        let mut plan = Plan::new(batches);
         let tx = self.conn.transaction()?;
         // Which keys are new: the primary key of `event_keys` decides, and RETURNING says.
         tx.execute_batch(
@@ -211,7 +256,7 @@ impl DuckStore {
         )?;
         {
             let mut app = tx.appender("stage_keys")?;
-            for (_, key, _) in &staged {
+            for (_, key, _) in &plan.staged {
                 app.append_row(params![key])?;
             }
             app.flush()?;
@@ -223,94 +268,54 @@ impl DuckStore {
             let rows = stmt.query_map([], |r| r.get::<_, i128>(0))?;
             rows.collect::<Result<_, _>>()?
         };
+        let new = || plan.staged.iter().filter(|(_, k, _)| inserted.contains(k));
         {
             let mut app = tx.appender("events")?;
-            for (_, key, e) in staged.iter().filter(|(_, k, _)| inserted.contains(k)) {
-                let m = e.meta();
-                let kind = match &e.kind {
-                    EventKind::Launch(_) => "launch",
-                    EventKind::Other(_) => "other",
-                    EventKind::Entity(_) => "entity",
-                };
-                app.append_row(params![
-                    key,
-                    m.source.as_str(),
-                    m.tenant,
-                    m.event_id,
-                    kind,
-                    m.event_type,
-                    m.raw_action,
-                    ts(m.event_time),
-                    ts(m.received_at),
-                    e.body,
-                ])?;
+            for (_, key, e) in new() {
+                app.append_row(appender_params_from_iter(event_row(*key, e)))?;
             }
             app.flush()?;
         }
         {
             let mut app = tx.appender("launches")?;
-            for (b, key, e) in &staged {
-                let entry = per_source.entry((*b, e.meta().source)).or_default();
-                let outcome = &mut outcomes[*b];
-                if !inserted.contains(key) {
-                    outcome.duplicates += 1;
-                    entry.2 += 1;
-                    continue;
-                }
-                match &e.kind {
-                    EventKind::Launch(r) => {
-                        outcome.launches += 1;
-                        entry.0 += 1;
-                        append_launch(&mut app, *key, r)?;
-                    }
-                    EventKind::Other(_) | EventKind::Entity(_) => {
-                        outcome.non_lti += 1;
-                        entry.1 += 1;
-                    }
+            for (_, key, e) in new() {
+                if let EventKind::Launch(r) = &e.kind {
+                    app.append_row(appender_params_from_iter(launch_row(*key, r)))?;
                 }
             }
             app.flush()?;
         }
+        plan.settle(&inserted);
         {
             let mut stmt = tx.prepare("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?)")?;
-            for ((b, source), (launches, non_lti, dups)) in &per_source {
-                let batch = batches[*b];
+            for l in plan.log_rows() {
                 stmt.execute(params![
-                    ts(batch.received_at.unwrap_or_else(chrono::Utc::now)),
-                    batch.origin,
-                    source.as_str(),
-                    *launches as i64,
-                    *non_lti as i64,
-                    *dups as i64
+                    ts(l.received_at),
+                    l.origin,
+                    l.source.as_str(),
+                    l.launches,
+                    l.non_lti,
+                    l.duplicates
                 ])?;
             }
             let mut q = tx.prepare(
                 "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
             )?;
-            for (b, batch) in batches.iter().enumerate() {
-                let received_at = batch.received_at.unwrap_or_else(chrono::Utc::now);
-                for r in &batch.rejected {
-                    let r = r.get();
-                    let body = match &r.body {
-                        RejectedBody::Json(v) => v.to_string(),
-                        RejectedBody::Text(t) => t.clone(),
-                    };
-                    q.execute(params![
-                        ts(received_at),
-                        batch.source_hint.map(Source::as_str),
-                        batch.origin,
-                        r.index as i64,
-                        r.reason.code(),
-                        r.reason.to_string(),
-                        body
-                    ])?;
-                    outcomes[b].quarantined += 1;
-                }
+            for r in plan.quarantine_rows() {
+                q.execute(params![
+                    ts(r.received_at),
+                    r.source,
+                    r.origin,
+                    r.index,
+                    r.code,
+                    r.reason,
+                    r.body
+                ])?;
             }
         }
         tx.commit()?;
-        Ok(outcomes)
+        Ok(plan.outcomes())
     }
 
     pub(crate) fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
@@ -431,141 +436,31 @@ impl DuckStore {
     }
 }
 
-/// How an exported column is read for JSON Lines.
-enum ExportKind {
-    Text,
-    Time,
-    Bool,
-    Json,
-}
-
-/// The exported columns: every field of the canonical record an analyst needs, in one order
-/// for CSV, Parquet and JSON Lines.
-const EXPORT_FIELDS: &[(&str, ExportKind)] = &[
-    ("source", ExportKind::Text),
-    ("tenant", ExportKind::Text),
-    ("event_id", ExportKind::Text),
-    ("action", ExportKind::Text),
-    ("event_time", ExportKind::Time),
-    ("received_at", ExportKind::Time),
-    ("user_key", ExportKind::Text),
-    ("user_platform_id", ExportKind::Text),
-    ("user_external_id", ExportKind::Text),
-    ("role", ExportKind::Text),
-    ("roles_raw", ExportKind::Json),
-    ("test_user", ExportKind::Bool),
-    ("impersonator", ExportKind::Text),
-    ("course_key", ExportKind::Text),
-    ("course_label", ExportKind::Text),
-    ("course_title", ExportKind::Text),
-    ("course_number", ExportKind::Text),
-    ("org_unit_type", ExportKind::Text),
-    ("tool_id", ExportKind::Text),
-    ("tool_name", ExportKind::Text),
-    ("tool_match", ExportKind::Text),
-    ("launch_url", ExportKind::Text),
-    ("launch_host", ExportKind::Text),
-    ("consumer_key", ExportKind::Text),
-    ("client_id", ExportKind::Text),
-    ("deployment_id", ExportKind::Text),
-    ("tool_provider_id", ExportKind::Text),
-    ("lti_version", ExportKind::Text),
-    ("message_type", ExportKind::Text),
-    ("resource_link_id", ExportKind::Text),
-    ("launch_id", ExportKind::Text),
-    ("session_id", ExportKind::Text),
-    ("locale", ExportKind::Text),
-];
-
-/// The export select list: typed columns for `COPY` (Parquet keeps timestamps and booleans),
-/// times as RFC 3339 text for JSON Lines.
-fn export_columns(json: bool) -> String {
-    EXPORT_FIELDS
-        .iter()
-        .map(|(name, kind)| match kind {
-            ExportKind::Time if json => format!("strftime({name}, '%Y-%m-%dT%H:%M:%S.%gZ')"),
-            _ => (*name).to_owned(),
+impl duckdb::ToSql for Val<'_> {
+    fn to_sql(&self) -> duckdb::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Val::Key(k) => ToSqlOutput::Owned(Value::HugeInt(*k)),
+            Val::Text(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Val::Owned(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Val::Text(None) | Val::Owned(None) | Val::Int(None) => ToSqlOutput::Owned(Value::Null),
+            Val::Time(t) => ToSqlOutput::Owned(ts(*t)),
+            Val::Int(Some(n)) => ToSqlOutput::Owned(Value::BigInt(*n)),
+            Val::Bool(b) => ToSqlOutput::Owned(Value::Boolean(*b)),
         })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn append_launch(
-    app: &mut duckdb::Appender<'_>,
-    key: i128,
-    r: &LaunchRecord,
-) -> Result<(), duckdb::Error> {
-    let m = &r.meta;
-    let user_key = r.user.key();
-    let course_key = r.course.key();
-    let link = r
-        .resource_link_id
-        .as_deref()
-        .or(r.tool.launch_url.as_deref())
-        .unwrap_or("");
-    let roles_raw = serde_json::Value::from(r.roles.raw.clone()).to_string();
-    let metrics = (!r.metrics.is_empty()).then(|| {
-        serde_json::Value::from(
-            r.metrics
-                .iter()
-                .map(|(n, v, max)| serde_json::json!([n, v, max]))
-                .collect::<Vec<_>>(),
-        )
-        .to_string()
-    });
-    app.append_row(params![
-        key,
-        m.source.as_str(),
-        m.tenant,
-        m.event_id,
-        r.action.as_str(),
-        ts(m.event_time),
-        ts(m.received_at),
-        user_key,
-        user_key.map(|u| hash64(&m.tenant, u)),
-        r.user.platform_id,
-        r.user.iri,
-        r.user.external_id,
-        r.roles.bucket.as_str(),
-        roles_raw,
-        r.roles.test_user,
-        r.impersonator,
-        course_key,
-        course_key.map(|c| hash64(&m.tenant, c)),
-        r.course.platform_id,
-        r.course.iri,
-        r.course.label,
-        r.course.title,
-        r.course.course_number,
-        r.course.org_unit_type,
-        r.tool_identity.id,
-        r.tool_identity.name,
-        r.tool_identity.matched_by.as_str(),
-        r.tool.launch_url,
-        r.tool.host,
-        r.tool.consumer_key,
-        r.tool.client_id,
-        r.tool.deployment_id,
-        r.tool.tool_provider_id,
-        r.lti_version.map(|v| v.as_str()),
-        r.message_type,
-        r.resource_link_id,
-        r.launch_id,
-        r.session_id,
-        r.locale,
-        metrics,
-        visit_key(&m.tenant, user_key, &r.tool_identity.id, link),
-    ])
-}
-
-/// The visit key: one integer per (tenant, user, tool, link), where the link is the resource
-/// link id, else the launch URL. Launches with the same key less than the visit window apart
-/// are one visit.
-fn visit_key(tenant: &str, user: Option<&str>, tool: &str, link: &str) -> i64 {
-    let mut buf = Vec::with_capacity(tenant.len() + tool.len() + link.len() + 40);
-    for part in [tenant, user.unwrap_or(""), tool, link] {
-        buf.extend_from_slice(part.as_bytes());
-        buf.push(0);
     }
-    xxhash_rust::xxh3::xxh3_64(&buf) as i64
+}
+
+/// A value of a row loaded into a scratch database.
+pub(crate) enum ScratchValue {
+    Text(Option<String>),
+    Time(Option<Timestamp>),
+    Bool(Option<bool>),
+}
+
+/// A shared query's parameter as a DuckDB value.
+fn arg(a: &Arg) -> Value {
+    match a {
+        Arg::Text(s) => Value::Text(s.clone()),
+        Arg::Time(t) => ts(*t),
+    }
 }

@@ -1,0 +1,790 @@
+//! The PostgreSQL backend, for shared deployments: several stateless collectors write to one
+//! database, idempotent by the primary key of `event_keys`, and report from it with the same
+//! shared SQL as DuckDB.
+//!
+//! The driver is the synchronous `postgres` crate (one connection per handle, like a DuckDB
+//! handle); async callers run it on blocking threads, as they do DuckDB.
+
+mod schema;
+
+use crate::sql::{
+    Arg, Dialect, EXPORT_FIELDS, ExportKind, Raw, Wire, cell, export_select, json_value, sql_for,
+    wire,
+};
+use crate::write::{Plan, Val, event_row, launch_row};
+use crate::{ApiKeyRow, PurgeOutcome, QuarantinedItem, StoreError, WriteBatch, WriteOutcome};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use ltiscope_ingest::EventKind;
+use ltiscope_model::report::{Params, Question, ReportFilter, Table};
+use ltiscope_model::{Source, Timestamp};
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, IsolationLevel, NoTls};
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The advisory lock held while migrating and while creating partitions.
+const SCHEMA_LOCK: i64 = 0x6c74_6973_636f_7065; // "ltiscope"
+
+/// A connection to a PostgreSQL database.
+pub struct PgStore {
+    client: Mutex<Client>,
+    url: String,
+}
+
+fn naive(t: Timestamp) -> NaiveDateTime {
+    t.naive_utc()
+}
+
+fn utc(t: NaiveDateTime) -> Timestamp {
+    t.and_utc()
+}
+
+/// The URL with any password replaced, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &userinfo[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl PgStore {
+    pub(crate) fn open(url: &str) -> Result<Self, StoreError> {
+        let store = PgStore::connect(url)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = Client::connect(url, NoTls).map_err(|source| StoreError::OpenPg {
+            url: redact_url(url),
+            source,
+        })?;
+        Ok(PgStore {
+            client: Mutex::new(client),
+            url: url.to_owned(),
+        })
+    }
+
+    /// The URL, password hidden.
+    pub(crate) fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// Another connection to the same database.
+    pub(crate) fn try_clone(&self) -> Result<Self, StoreError> {
+        PgStore::connect(&self.url)
+    }
+
+    /// The connection, reconnected first if the server closed it (a restart, a failover, an
+    /// idle timeout), so a long-running collector recovers by itself: the write that met the
+    /// closed connection failed and was answered 503; the sender's retry finds a new one.
+    fn client(&self) -> Result<std::sync::MutexGuard<'_, Client>, StoreError> {
+        // A panic while holding the connection leaves nothing half-written in it that the
+        // next statement would trip over (PostgreSQL rolls an open transaction back).
+        let mut guard = self
+            .client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.is_closed() {
+            *guard = Client::connect(&self.url, NoTls).map_err(|source| StoreError::OpenPg {
+                url: redact_url(&self.url),
+                source,
+            })?;
+        }
+        Ok(guard)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut c = self.client()?;
+        c.execute("SELECT pg_advisory_lock($1)", &[&SCHEMA_LOCK])?;
+        let result = (|| -> Result<(), StoreError> {
+            c.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)",
+            )?;
+            let current: i64 = c
+                .query_one(
+                    "SELECT coalesce(max(version), 0)::BIGINT FROM schema_migrations",
+                    &[],
+                )?
+                .try_get(0)?;
+            let known = schema::MIGRATIONS.last().map_or(0, |m| m.0);
+            if current > known {
+                return Err(StoreError::SchemaTooNew {
+                    found: current,
+                    known,
+                });
+            }
+            for (version, name, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
+                let mut tx = c.transaction()?;
+                tx.batch_execute(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations VALUES ($1, $2, now() AT TIME ZONE 'UTC')",
+                    &[version, name],
+                )?;
+                tx.commit()?;
+            }
+            Ok(())
+        })();
+        c.execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK])?;
+        result
+    }
+
+    pub(crate) fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .client()?
+            .query_one(
+                "SELECT coalesce(max(version), 0)::BIGINT FROM schema_migrations",
+                &[],
+            )?
+            .try_get(0)?)
+    }
+
+    /// Creates the monthly partitions of `events` and `launches` that the given months need
+    /// and do not have yet. Runs before the write transaction, under the schema lock, so that
+    /// collectors creating the same month at once do not collide.
+    fn ensure_partitions(
+        &self,
+        c: &mut Client,
+        months: &BTreeSet<(i32, u32)>,
+    ) -> Result<(), StoreError> {
+        if months.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = months.iter().map(|(y, m)| month_suffix(*y, *m)).collect();
+        let missing: Vec<String> = c
+            .query(
+                "SELECT m FROM unnest($1::text[]) AS m
+                 WHERE to_regclass('launches_' || m) IS NULL OR to_regclass('events_' || m) IS NULL",
+                &[&names],
+            )?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut tx = c.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+        for (y, m) in months {
+            let suffix = month_suffix(*y, *m);
+            if !missing.contains(&suffix) {
+                continue;
+            }
+            let (from, to) = month_bounds(*y, *m);
+            for table in ["events", "launches"] {
+                tx.batch_execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS {table}_{suffix} PARTITION OF {table}
+                     FOR VALUES FROM ('{from}') TO ('{to}')"
+                ))?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores several batches in one transaction (group commit): one outcome per batch.
+    pub(crate) fn write_many(
+        &mut self,
+        batches: &[&WriteBatch],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut plan = Plan::new(batches);
+        let mut guard = self.client()?;
+        let c = &mut *guard;
+        let months: BTreeSet<(i32, u32)> = plan
+            .staged
+            .iter()
+            .map(|(_, _, e)| {
+                let t = e.meta().event_time;
+                (t.year(), t.month())
+            })
+            .collect();
+        self.ensure_partitions(c, &months)?;
+        // Keys in one order in every transaction, so that two collectors storing overlapping
+        // retried batches wait for each other instead of deadlocking.
+        let mut keys: Vec<(&str, i128, NaiveDateTime)> = plan
+            .staged
+            .iter()
+            .map(|(_, k, e)| (e.meta().tenant.as_str(), *k, naive(e.meta().event_time)))
+            .collect();
+        keys.sort_unstable_by(|a, b| (a.0, a.1 as u128).cmp(&(b.0, b.1 as u128)));
+        let tenants: Vec<&str> = keys.iter().map(|k| k.0).collect();
+        let uuids: Vec<uuid::Uuid> = keys
+            .iter()
+            .map(|k| uuid::Uuid::from_u128(k.1 as u128))
+            .collect();
+        let times: Vec<NaiveDateTime> = keys.iter().map(|k| k.2).collect();
+        let mut tx = c.transaction()?;
+        let inserted: HashSet<i128> = tx
+            .query(
+                "INSERT INTO event_keys (tenant, event_key, event_time)
+                 SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamp[])
+                 ON CONFLICT DO NOTHING RETURNING event_key",
+                &[&tenants, &uuids, &times],
+            )?
+            .iter()
+            .map(|r| r.try_get::<_, uuid::Uuid>(0).map(|u| u.as_u128() as i128))
+            .collect::<Result<_, _>>()?;
+        let new = || plan.staged.iter().filter(|(_, k, _)| inserted.contains(k));
+        {
+            let sink = tx.copy_in(
+                "COPY events (event_key, source, tenant, event_id, kind, event_type, action,
+                              event_time, received_at, body) FROM STDIN BINARY",
+            )?;
+            let mut w = BinaryCopyInWriter::new(sink, &EVENT_TYPES);
+            for (_, key, e) in new() {
+                w.write_raw(event_row(*key, e).iter())?;
+            }
+            w.finish()?;
+        }
+        {
+            let sink = tx.copy_in(&format!(
+                "COPY launches ({LAUNCH_COLUMN_NAMES}) FROM STDIN BINARY"
+            ))?;
+            let mut w = BinaryCopyInWriter::new(sink, &launch_types());
+            for (_, key, e) in new() {
+                if let EventKind::Launch(r) = &e.kind {
+                    w.write_raw(launch_row(*key, r).iter())?;
+                }
+            }
+            w.finish()?;
+        }
+        plan.settle(&inserted);
+        for l in plan.log_rows() {
+            tx.execute(
+                "INSERT INTO ingest_log VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &naive(l.received_at),
+                    &l.origin,
+                    &l.source.as_str(),
+                    &l.launches,
+                    &l.non_lti,
+                    &l.duplicates,
+                ],
+            )?;
+        }
+        for r in plan.quarantine_rows() {
+            tx.execute(
+                "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &naive(r.received_at),
+                    &r.source,
+                    &r.origin,
+                    &r.index,
+                    &r.code,
+                    &r.reason,
+                    &r.body,
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(plan.outcomes())
+    }
+
+    pub(crate) fn answer(
+        &self,
+        q: Question,
+        f: &ReportFilter,
+        p: &Params,
+    ) -> Result<Table, StoreError> {
+        let (sql, args) = sql_for(Dialect::Pg, q, f, p);
+        let sql = Dialect::Pg.markers(sql);
+        let args = pg_args(&args);
+        let rows = self.client()?.query(&sql, &refs(&args))?;
+        let columns = q.columns();
+        let mut table = Table::new(q.name(), columns);
+        for r in rows {
+            let mut row = Vec::with_capacity(columns.len());
+            for (i, c) in columns.iter().enumerate() {
+                let raw = match wire(c.kind) {
+                    Wire::Text => Raw::Text(r.try_get(i)?),
+                    Wire::Int => Raw::Int(r.try_get(i)?),
+                    Wire::Float => Raw::Float(r.try_get(i)?),
+                };
+                row.push(cell(c.kind, raw));
+            }
+            table.rows.push(row);
+        }
+        Ok(table)
+    }
+
+    pub(crate) fn has_launches(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .client()?
+            .query_one("SELECT EXISTS (SELECT 1 FROM launches)", &[])?
+            .try_get(0)?)
+    }
+
+    /// Every launch record of the filter as CSV, by PostgreSQL's own `COPY ... TO STDOUT`,
+    /// counted in the same snapshot.
+    pub(crate) fn export_csv(&self, f: &ReportFilter, path: &Path) -> Result<u64, StoreError> {
+        let mut file = std::fs::File::create(path)
+            .map_err(|e| StoreError::Export(format!("{}: {e}", path.display())))?;
+        let (select, _) = export_select(Dialect::Pg, f, true, true);
+        let mut c = self.client()?;
+        let mut tx = c
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let n: i64 = tx
+            .query_one(&format!("SELECT count(*) FROM ({select}) x"), &[])?
+            .try_get(0)?;
+        {
+            let mut reader =
+                tx.copy_out(&format!("COPY ({select}) TO STDOUT (FORMAT csv, HEADER)"))?;
+            std::io::copy(&mut reader, &mut file).map_err(|e| StoreError::Export(e.to_string()))?;
+        }
+        tx.commit()?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Calls `row` with every launch record of the filter as (column name, JSON value) pairs,
+    /// streamed from the server.
+    pub(crate) fn export_rows(
+        &self,
+        f: &ReportFilter,
+        row: &mut crate::ExportRowSink<'_>,
+    ) -> Result<u64, StoreError> {
+        let (sql, args) = export_select(Dialect::Pg, f, true, false);
+        let sql = Dialect::Pg.markers(sql);
+        let args = pg_args(&args);
+        let mut c = self.client()?;
+        let mut rows = c.query_raw(&sql, refs(&args))?;
+        let mut n = 0u64;
+        let mut values: Vec<(&'static str, serde_json::Value)> = Vec::new();
+        while let Some(r) = rows.next()? {
+            values.clear();
+            for (i, (name, kind)) in EXPORT_FIELDS.iter().enumerate() {
+                let v = match kind {
+                    ExportKind::Bool => r
+                        .try_get::<_, Option<bool>>(i)?
+                        .map_or(serde_json::Value::Null, serde_json::Value::Bool),
+                    _ => json_value(*kind, r.try_get::<_, Option<String>>(i)?),
+                };
+                values.push((*name, v));
+            }
+            row(&values).map_err(|e| StoreError::Export(e.to_string()))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Every launch record of the filter as Parquet: streamed from PostgreSQL into a scratch
+    /// DuckDB file beside the output, written by DuckDB's Parquet writer, then removed.
+    pub(crate) fn export_parquet(&self, f: &ReportFilter, path: &Path) -> Result<u64, StoreError> {
+        let scratch = path.with_extension("parquet-scratch.duckdb");
+        let _ = std::fs::remove_file(&scratch);
+        let result = self.export_parquet_via(f, path, &scratch);
+        let _ = std::fs::remove_file(&scratch);
+        let _ = std::fs::remove_file(scratch.with_extension("duckdb.wal"));
+        result
+    }
+
+    fn export_parquet_via(
+        &self,
+        f: &ReportFilter,
+        path: &Path,
+        scratch: &Path,
+    ) -> Result<u64, StoreError> {
+        let duck = crate::duck::DuckStore::open_scratch(scratch)?;
+        let columns = EXPORT_FIELDS
+            .iter()
+            .map(|(name, kind)| {
+                let ty = match kind {
+                    ExportKind::Time => "TIMESTAMP",
+                    ExportKind::Bool => "BOOLEAN",
+                    ExportKind::Text | ExportKind::Json => "VARCHAR",
+                };
+                format!("{name} {ty}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (sql, args) = export_select(Dialect::Pg, f, false, false);
+        let sql = Dialect::Pg.markers(sql);
+        let args = pg_args(&args);
+        let mut c = self.client()?;
+        let mut rows = c.query_raw(&sql, refs(&args))?;
+        let n = duck.load_and_copy_parquet(&columns, path, |append| {
+            while let Some(r) = rows.next()? {
+                let mut values = Vec::with_capacity(EXPORT_FIELDS.len());
+                for (i, (_, kind)) in EXPORT_FIELDS.iter().enumerate() {
+                    values.push(match kind {
+                        ExportKind::Time => crate::duck::ScratchValue::Time(
+                            r.try_get::<_, Option<NaiveDateTime>>(i)?.map(utc),
+                        ),
+                        ExportKind::Bool => {
+                            crate::duck::ScratchValue::Bool(r.try_get::<_, Option<bool>>(i)?)
+                        }
+                        ExportKind::Text | ExportKind::Json => {
+                            crate::duck::ScratchValue::Text(r.try_get::<_, Option<String>>(i)?)
+                        }
+                    });
+                }
+                append(values)?;
+            }
+            Ok(())
+        })?;
+        Ok(n)
+    }
+
+    pub(crate) fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let mut c = self.client()?;
+        // Every text column of every table of the schema, partitions counted through their
+        // parent once.
+        let columns: Vec<(String, String)> = c
+            .query(
+                "SELECT col.table_name::TEXT, col.column_name::TEXT
+                 FROM information_schema.columns col
+                 JOIN pg_class cls ON cls.relname = col.table_name
+                 JOIN pg_namespace ns ON ns.oid = cls.relnamespace AND ns.nspname = col.table_schema
+                 WHERE col.table_schema = current_schema() AND col.data_type = 'text'
+                   AND NOT cls.relispartition
+                 ORDER BY 1, 2",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, postgres::Error>>()?;
+        let mut found = Vec::new();
+        for (table, column) in columns {
+            // Names come from the catalogue, not from input; quoted all the same.
+            let sql = format!(
+                "SELECT count(*) FROM \"{}\" WHERE strpos(\"{}\", $1) > 0",
+                table.replace('"', "\"\""),
+                column.replace('"', "\"\"")
+            );
+            let n: i64 = c.query_one(&sql, &[&needle])?.try_get(0)?;
+            if n > 0 {
+                found.push((table, column, n as u64));
+            }
+        }
+        Ok(found)
+    }
+
+    pub(crate) fn event_id_counts(&self, source: Source) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = self.client()?.query(
+            "SELECT event_id, count(*) FROM events WHERE source = $1 GROUP BY event_id ORDER BY 1",
+            &[&source.as_str()],
+        )?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
+            .collect()
+    }
+
+    pub(crate) fn quarantine_list(
+        &self,
+        reason: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<QuarantinedItem>, StoreError> {
+        let rows = self.client()?.query(
+            "SELECT id, received_at, source, origin, reason_code, reason, body
+             FROM quarantine WHERE replayed_at IS NULL AND ($1::TEXT IS NULL OR reason_code = $1)
+             ORDER BY id DESC LIMIT $2",
+            &[&reason, &(limit as i64)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(QuarantinedItem {
+                    id: r.try_get(0)?,
+                    received_at: utc(r.try_get(1)?),
+                    source: r
+                        .try_get::<_, Option<String>>(2)?
+                        .and_then(|s| s.parse().ok()),
+                    origin: r.try_get(3)?,
+                    reason_code: r.try_get(4)?,
+                    reason: r.try_get(5)?,
+                    body: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn quarantine_mark_replayed(
+        &mut self,
+        ids: &[i64],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.client()?.execute(
+            "UPDATE quarantine SET replayed_at = $1 WHERE id = ANY($2)",
+            &[&naive(at), &ids],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn key_insert(
+        &mut self,
+        name: &str,
+        scope: &str,
+        key_hash: &str,
+        key_prefix: &str,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        Ok(self
+            .client()?
+            .query_one(
+                "INSERT INTO api_keys (name, scope, key_hash, key_prefix, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[&name, &scope, &key_hash, &key_prefix, &naive(at)],
+            )?
+            .try_get(0)?)
+    }
+
+    pub(crate) fn keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let rows = self.client()?.query(
+            "SELECT id, name, scope, key_hash, key_prefix, created_at, revoked_at
+             FROM api_keys ORDER BY id",
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiKeyRow {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    scope: r.try_get(2)?,
+                    key_hash: r.try_get(3)?,
+                    key_prefix: r.try_get(4)?,
+                    created_at: utc(r.try_get(5)?),
+                    revoked_at: r.try_get::<_, Option<NaiveDateTime>>(6)?.map(utc),
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn key_revoke(&mut self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        let n = self.client()?.execute(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            &[&naive(at), &id],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Removes everything that happened before `before`: whole monthly partitions are dropped,
+    /// the month that straddles `before` is trimmed row by row. With `dry_run`, only counts.
+    pub(crate) fn purge(
+        &mut self,
+        before: Timestamp,
+        dry_run: bool,
+    ) -> Result<PurgeOutcome, StoreError> {
+        let mut c = self.client()?;
+        let cutoff = naive(before);
+        let mut tx = c.transaction()?;
+        let count = |tx: &mut postgres::Transaction<'_>, sql: &str| -> Result<u64, StoreError> {
+            let n: i64 = tx.query_one(sql, &[&cutoff])?.try_get(0)?;
+            Ok(n.max(0) as u64)
+        };
+        let outcome = PurgeOutcome {
+            launch_records: count(
+                &mut tx,
+                "SELECT count(*) FROM launches WHERE event_time < $1",
+            )?,
+            events: count(&mut tx, "SELECT count(*) FROM events WHERE event_time < $1")?,
+            quarantined: count(
+                &mut tx,
+                "SELECT count(*) FROM quarantine WHERE received_at < $1",
+            )?,
+            ingest_log: count(
+                &mut tx,
+                "SELECT count(*) FROM ingest_log WHERE received_at < $1",
+            )?,
+            partitions_dropped: 0,
+        };
+        if dry_run {
+            tx.commit()?;
+            return Ok(outcome);
+        }
+        // Serialised with partition creation: no collector creates a month while it is dropped.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+        let partitions: Vec<String> = tx
+            .query(
+                "SELECT c.relname::TEXT FROM pg_inherits i
+                 JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent IN ('events'::regclass, 'launches'::regclass)",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let mut dropped = 0;
+        for name in partitions {
+            let Some((_, suffix)) = name.split_once('_') else {
+                continue;
+            };
+            let Some((y, m)) = parse_month_suffix(suffix) else {
+                continue;
+            };
+            let (_, end) = month_bounds(y, m);
+            if end <= cutoff.date() {
+                // The name came from the catalogue and matched our own pattern.
+                tx.batch_execute(&format!("DROP TABLE \"{name}\""))?;
+                dropped += 1;
+            }
+        }
+        for sql in [
+            "DELETE FROM launches WHERE event_time < $1",
+            "DELETE FROM events WHERE event_time < $1",
+            "DELETE FROM event_keys WHERE event_time < $1",
+            "DELETE FROM quarantine WHERE received_at < $1",
+            "DELETE FROM ingest_log WHERE received_at < $1",
+        ] {
+            tx.execute(sql, &[&cutoff])?;
+        }
+        tx.commit()?;
+        Ok(PurgeOutcome {
+            partitions_dropped: dropped,
+            ..outcome
+        })
+    }
+}
+
+/// `p2026_11`: the suffix of a month's partitions.
+fn month_suffix(year: i32, month: u32) -> String {
+    if year < 0 {
+        format!("pm{:04}_{month:02}", -year)
+    } else {
+        format!("p{year:04}_{month:02}")
+    }
+}
+
+fn parse_month_suffix(s: &str) -> Option<(i32, u32)> {
+    let rest = s.strip_prefix('p')?;
+    let (neg, rest) = match rest.strip_prefix('m') {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    let (y, m) = rest.split_once('_')?;
+    let y: i32 = y.parse().ok()?;
+    let m: u32 = m.parse().ok()?;
+    (1..=12)
+        .contains(&m)
+        .then_some((if neg { -y } else { y }, m))
+}
+
+/// The first day of the month and of the next month.
+fn month_bounds(year: i32, month: u32) -> (NaiveDate, NaiveDate) {
+    let from = NaiveDate::from_ymd_opt(year, month, 1).unwrap_or_default();
+    let to = if month == 12 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(year, month + 1, 1)
+    }
+    .unwrap_or(NaiveDate::MAX);
+    (from, to)
+}
+
+/// The parameters of a shared query as driver values.
+fn pg_args(args: &[Arg]) -> Vec<Box<dyn ToSql + Sync>> {
+    args.iter()
+        .map(|a| -> Box<dyn ToSql + Sync> {
+            match a {
+                Arg::Text(s) => Box::new(s.clone()),
+                Arg::Time(t) => Box::new(naive(*t)),
+            }
+        })
+        .collect()
+}
+
+fn refs(args: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter().map(|b| b.as_ref()).collect()
+}
+
+const EVENT_TYPES: [Type; 10] = [
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMP,
+    Type::TIMESTAMP,
+    Type::TEXT,
+];
+
+/// The columns of `launches` in the order of `write::launch_row`.
+const LAUNCH_COLUMN_NAMES: &str = "event_key, source, tenant, event_id, action, event_time, received_at, \
+     user_key, user_hash, user_platform_id, user_iri, user_external_id, role, roles_raw, test_user, \
+     impersonator, course_key, course_hash, course_platform_id, course_iri, course_label, course_title, \
+     course_number, org_unit_type, tool_id, tool_name, tool_match, launch_url, launch_host, consumer_key, \
+     client_id, deployment_id, tool_provider_id, lti_version, message_type, resource_link_id, launch_id, \
+     session_id, locale, metrics, visit_key";
+
+/// The binary COPY types of a launch row, by the kind of each value of `write::launch_row`.
+fn launch_types() -> Vec<Type> {
+    let mut types = vec![Type::TEXT; crate::write::LAUNCH_COLUMNS];
+    types[0] = Type::UUID;
+    types[5] = Type::TIMESTAMP;
+    types[6] = Type::TIMESTAMP;
+    types[8] = Type::INT8;
+    types[14] = Type::BOOL;
+    types[17] = Type::INT8;
+    types[40] = Type::INT8;
+    types
+}
+
+impl ToSql for Val<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Val::Key(k) => uuid::Uuid::from_u128(*k as u128).to_sql(ty, out),
+            Val::Text(s) => s.to_sql(ty, out),
+            Val::Owned(s) => s.as_deref().to_sql(ty, out),
+            Val::Time(t) => naive(*t).to_sql(ty, out),
+            Val::Int(n) => n.to_sql(ty, out),
+            Val::Bool(b) => b.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(
+            *ty,
+            Type::UUID | Type::TEXT | Type::VARCHAR | Type::TIMESTAMP | Type::INT8 | Type::BOOL
+        )
+    }
+
+    to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_suffixes_round_trip_and_bound_the_month() {
+        for (y, m) in [(2026, 11), (2026, 12), (1970, 1), (-1, 3)] {
+            assert_eq!(parse_month_suffix(&month_suffix(y, m)), Some((y, m)));
+        }
+        assert_eq!(parse_month_suffix("p2026_13"), None);
+        assert_eq!(parse_month_suffix("keys"), None);
+        let (from, to) = month_bounds(2026, 12);
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-12-01".into(), "2027-01-01".into())
+        );
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.example.edu:5432/ltiscope"),
+            "postgres://app:***@db.example.edu:5432/ltiscope"
+        );
+        assert_eq!(
+            redact_url("postgres://root@127.0.0.1/test"),
+            "postgres://root@127.0.0.1/test"
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! PostgreSQL schema migrations, applied in order, each once, each in its own transaction,
+//! under an advisory lock so that several processes starting together migrate once. Never
+//! edit a shipped migration: add a new one.
+//!
+//! The same tables as the DuckDB schema, with three differences: `events`, `launches` and
+//! their keys carry the tenant first (the distribution column on Citus), the two big tables are
+//! partitioned by month of event time (partitions are created by the writer as events arrive;
+//! retention drops whole months), and text columns use the "C" collation so that sorting
+//! agrees with DuckDB and indexes compare bytes.
+
+/// (version, name, SQL).
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "events, launches, quarantine, ingest log, api keys",
+    r#"
+-- Idempotency: one row per stored event; the primary key decides which copy of a retried
+-- batch is stored, across every collector process. Unpartitioned, so the key is unique
+-- whatever time an event claims; event_time is kept for retention.
+CREATE TABLE event_keys (
+    tenant      TEXT COLLATE "C" NOT NULL,
+    event_key   UUID NOT NULL,            -- hash of (source, tenant, event_id)
+    event_time  TIMESTAMP NOT NULL,
+    PRIMARY KEY (tenant, event_key)
+);
+CREATE INDEX event_keys_time ON event_keys (event_time);
+
+CREATE TABLE events (
+    event_key   UUID NOT NULL,
+    source      TEXT COLLATE "C" NOT NULL,
+    tenant      TEXT COLLATE "C" NOT NULL,
+    event_id    TEXT COLLATE "C" NOT NULL,
+    kind        TEXT COLLATE "C" NOT NULL,  -- launch | other | entity
+    event_type  TEXT COLLATE "C" NOT NULL,
+    action      TEXT COLLATE "C" NOT NULL,
+    event_time  TIMESTAMP NOT NULL,         -- UTC
+    received_at TIMESTAMP NOT NULL,         -- UTC
+    body        TEXT NOT NULL               -- the scrubbed original, for replay
+) PARTITION BY RANGE (event_time);
+CREATE INDEX events_received ON events (received_at);
+
+CREATE TABLE launches (
+    event_key         UUID NOT NULL,
+    source            TEXT COLLATE "C" NOT NULL,
+    tenant            TEXT COLLATE "C" NOT NULL,
+    event_id          TEXT COLLATE "C" NOT NULL,
+    action            TEXT COLLATE "C" NOT NULL,   -- launch | return | use
+    event_time        TIMESTAMP NOT NULL,
+    received_at       TIMESTAMP NOT NULL,
+    user_key          TEXT COLLATE "C",
+    user_hash         BIGINT,
+    user_platform_id  TEXT COLLATE "C",
+    user_iri          TEXT COLLATE "C",
+    user_external_id  TEXT COLLATE "C",
+    role              TEXT COLLATE "C" NOT NULL,
+    roles_raw         TEXT COLLATE "C" NOT NULL,
+    test_user         BOOLEAN NOT NULL,
+    impersonator      TEXT COLLATE "C",
+    course_key        TEXT COLLATE "C",
+    course_hash       BIGINT,
+    course_platform_id TEXT COLLATE "C",
+    course_iri        TEXT COLLATE "C",
+    course_label      TEXT COLLATE "C",
+    course_title      TEXT COLLATE "C",
+    course_number     TEXT COLLATE "C",
+    org_unit_type     TEXT COLLATE "C",
+    tool_id           TEXT COLLATE "C" NOT NULL,
+    tool_name         TEXT COLLATE "C" NOT NULL,
+    tool_match        TEXT COLLATE "C" NOT NULL,
+    launch_url        TEXT COLLATE "C",
+    launch_host       TEXT COLLATE "C",
+    consumer_key      TEXT COLLATE "C",
+    client_id         TEXT COLLATE "C",
+    deployment_id     TEXT COLLATE "C",
+    tool_provider_id  TEXT COLLATE "C",
+    lti_version       TEXT COLLATE "C",
+    message_type      TEXT COLLATE "C",
+    resource_link_id  TEXT COLLATE "C",
+    launch_id         TEXT COLLATE "C",
+    session_id        TEXT COLLATE "C",
+    locale            TEXT COLLATE "C",
+    metrics           TEXT,
+    visit_key         BIGINT
+) PARTITION BY RANGE (event_time);
+CREATE INDEX launches_time ON launches (event_time) WHERE action = 'launch';
+CREATE INDEX launches_tool ON launches (tool_id, event_time);
+CREATE INDEX launches_course ON launches (course_key, event_time);
+CREATE INDEX launches_returns ON launches (tenant, launch_id) WHERE action = 'return';
+CREATE INDEX launches_user ON launches (user_key);
+
+CREATE TABLE quarantine (
+    id          BIGSERIAL PRIMARY KEY,
+    received_at TIMESTAMP NOT NULL,
+    source      TEXT COLLATE "C",
+    origin      TEXT NOT NULL,
+    item_index  BIGINT NOT NULL,
+    reason_code TEXT COLLATE "C" NOT NULL,
+    reason      TEXT NOT NULL,
+    body        TEXT NOT NULL,          -- scrubbed
+    replayed_at TIMESTAMP
+);
+CREATE INDEX quarantine_received ON quarantine (received_at);
+
+CREATE TABLE ingest_log (
+    received_at TIMESTAMP NOT NULL,
+    origin      TEXT NOT NULL,
+    source      TEXT COLLATE "C" NOT NULL,
+    launches    BIGINT NOT NULL,
+    non_lti     BIGINT NOT NULL,
+    duplicates  BIGINT NOT NULL
+);
+CREATE INDEX ingest_log_received ON ingest_log (received_at);
+
+CREATE TABLE api_keys (
+    id          BIGSERIAL PRIMARY KEY,
+    name        TEXT NOT NULL,
+    scope       TEXT NOT NULL,          -- ingest:<source>|ingest:any|read|admin
+    key_hash    TEXT NOT NULL,          -- hex SHA-256 of the key; the key itself is never stored
+    key_prefix  TEXT NOT NULL,
+    created_at  TIMESTAMP NOT NULL,
+    revoked_at  TIMESTAMP
+);
+"#,
+)];

@@ -1,0 +1,263 @@
+//! What a write stores, decided once for every backend: which events of a group of batches are
+//! staged (repeats inside the group are duplicates), how outcomes and the ingest log are
+//! tallied once the backend said which keys were new, and the column values of the rows, in
+//! table order. The backends only move these values into their tables.
+
+use crate::{WriteBatch, WriteOutcome, event_key};
+use ltiscope_ingest::{EventKind, RejectedBody};
+use ltiscope_model::{LaunchRecord, Source, Timestamp};
+use ltiscope_redact::StoredEvent;
+use std::collections::{HashMap, HashSet};
+
+/// One column value of a stored row.
+#[derive(Debug, Clone)]
+pub(crate) enum Val<'a> {
+    /// The 128-bit idempotency key.
+    Key(i128),
+    Text(Option<&'a str>),
+    Owned(Option<String>),
+    Time(Timestamp),
+    Int(Option<i64>),
+    Bool(bool),
+}
+
+/// The staged events of a group of batches and their tallies.
+pub(crate) struct Plan<'a> {
+    batches: &'a [&'a WriteBatch],
+    /// (batch index, key, event), first copies only.
+    pub(crate) staged: Vec<(usize, i128, &'a StoredEvent)>,
+    outcomes: Vec<WriteOutcome>,
+    /// Per (batch, source): (launches, non-LTI, duplicates), for the ingest log.
+    per_source: HashMap<(usize, Source), (u64, u64, u64)>,
+}
+
+/// A row of the ingest log.
+pub(crate) struct LogRow<'a> {
+    pub(crate) received_at: Timestamp,
+    pub(crate) origin: &'a str,
+    pub(crate) source: Source,
+    pub(crate) launches: i64,
+    pub(crate) non_lti: i64,
+    pub(crate) duplicates: i64,
+}
+
+/// A quarantined item to store.
+pub(crate) struct QuarantineRow<'a> {
+    pub(crate) received_at: Timestamp,
+    pub(crate) source: Option<&'static str>,
+    pub(crate) origin: &'a str,
+    pub(crate) index: i64,
+    pub(crate) code: &'static str,
+    pub(crate) reason: String,
+    pub(crate) body: String,
+}
+
+impl<'a> Plan<'a> {
+    pub(crate) fn new(batches: &'a [&'a WriteBatch]) -> Plan<'a> {
+        let mut plan = Plan {
+            batches,
+            staged: Vec::new(),
+            outcomes: vec![WriteOutcome::default(); batches.len()],
+            per_source: HashMap::new(),
+        };
+        let mut seen = HashSet::new();
+        for (b, batch) in batches.iter().enumerate() {
+            for e in &batch.events {
+                let key = event_key(e.get().meta());
+                if seen.insert(key) {
+                    plan.staged.push((b, key, e.get()));
+                } else {
+                    plan.outcomes[b].duplicates += 1;
+                    plan.per_source
+                        .entry((b, e.get().meta().source))
+                        .or_default()
+                        .2 += 1;
+                }
+            }
+        }
+        plan
+    }
+
+    /// Tallies the staged events once the store said which keys were new.
+    pub(crate) fn settle(&mut self, inserted: &HashSet<i128>) {
+        for (b, key, e) in &self.staged {
+            let entry = self.per_source.entry((*b, e.meta().source)).or_default();
+            let outcome = &mut self.outcomes[*b];
+            if !inserted.contains(key) {
+                outcome.duplicates += 1;
+                entry.2 += 1;
+            } else if matches!(e.kind, EventKind::Launch(_)) {
+                outcome.launches += 1;
+                entry.0 += 1;
+            } else {
+                outcome.non_lti += 1;
+                entry.1 += 1;
+            }
+        }
+        for (b, batch) in self.batches.iter().enumerate() {
+            self.outcomes[b].quarantined += batch.rejected.len() as u64;
+        }
+    }
+
+    /// The rows of the ingest log.
+    pub(crate) fn log_rows(&self) -> Vec<LogRow<'a>> {
+        self.per_source
+            .iter()
+            .map(|((b, source), (launches, non_lti, dups))| {
+                let batch = self.batches[*b];
+                LogRow {
+                    received_at: batch.received_at.unwrap_or_else(chrono::Utc::now),
+                    origin: &batch.origin,
+                    source: *source,
+                    launches: *launches as i64,
+                    non_lti: *non_lti as i64,
+                    duplicates: *dups as i64,
+                }
+            })
+            .collect()
+    }
+
+    /// The quarantined items of every batch.
+    pub(crate) fn quarantine_rows(&self) -> impl Iterator<Item = QuarantineRow<'a>> + '_ {
+        self.batches.iter().flat_map(|batch| {
+            let received_at = batch.received_at.unwrap_or_else(chrono::Utc::now);
+            batch.rejected.iter().map(move |r| {
+                let r = r.get();
+                QuarantineRow {
+                    received_at,
+                    source: batch.source_hint.map(Source::as_str),
+                    origin: &batch.origin,
+                    index: r.index as i64,
+                    code: r.reason.code(),
+                    reason: r.reason.to_string(),
+                    body: match &r.body {
+                        RejectedBody::Json(v) => v.to_string(),
+                        RejectedBody::Text(t) => t.clone(),
+                    },
+                }
+            })
+        })
+    }
+
+    /// The outcome of each batch, in order.
+    pub(crate) fn outcomes(self) -> Vec<WriteOutcome> {
+        self.outcomes
+    }
+}
+
+/// The `events` row of a stored event, in table order.
+pub(crate) fn event_row(key: i128, e: &StoredEvent) -> [Val<'_>; 10] {
+    let m = e.meta();
+    let kind = match &e.kind {
+        EventKind::Launch(_) => "launch",
+        EventKind::Other(_) => "other",
+        EventKind::Entity(_) => "entity",
+    };
+    [
+        Val::Key(key),
+        Val::Text(Some(m.source.as_str())),
+        Val::Text(Some(&m.tenant)),
+        Val::Text(Some(&m.event_id)),
+        Val::Text(Some(kind)),
+        Val::Text(Some(&m.event_type)),
+        Val::Text(Some(&m.raw_action)),
+        Val::Time(m.event_time),
+        Val::Time(m.received_at),
+        Val::Text(Some(&e.body)),
+    ]
+}
+
+/// The number of columns of a `launches` row.
+pub(crate) const LAUNCH_COLUMNS: usize = 41;
+
+/// The `launches` row of a launch record, in table order (the visit key last, as migrations
+/// added it).
+pub(crate) fn launch_row(key: i128, r: &LaunchRecord) -> [Val<'_>; LAUNCH_COLUMNS] {
+    let m = &r.meta;
+    let user_key = r.user.key();
+    let course_key = r.course.key();
+    let link = r
+        .resource_link_id
+        .as_deref()
+        .or(r.tool.launch_url.as_deref())
+        .unwrap_or("");
+    let roles_raw = serde_json::Value::from(r.roles.raw.clone()).to_string();
+    let metrics = (!r.metrics.is_empty()).then(|| {
+        serde_json::Value::from(
+            r.metrics
+                .iter()
+                .map(|(n, v, max)| serde_json::json!([n, v, max]))
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
+    });
+    [
+        Val::Key(key),
+        Val::Text(Some(m.source.as_str())),
+        Val::Text(Some(&m.tenant)),
+        Val::Text(Some(&m.event_id)),
+        Val::Text(Some(r.action.as_str())),
+        Val::Time(m.event_time),
+        Val::Time(m.received_at),
+        Val::Text(user_key),
+        Val::Int(user_key.map(|u| hash64(&m.tenant, u))),
+        Val::Text(r.user.platform_id.as_deref()),
+        Val::Text(r.user.iri.as_deref()),
+        Val::Text(r.user.external_id.as_deref()),
+        Val::Text(Some(r.roles.bucket.as_str())),
+        Val::Owned(Some(roles_raw)),
+        Val::Bool(r.roles.test_user),
+        Val::Text(r.impersonator.as_deref()),
+        Val::Text(course_key),
+        Val::Int(course_key.map(|c| hash64(&m.tenant, c))),
+        Val::Text(r.course.platform_id.as_deref()),
+        Val::Text(r.course.iri.as_deref()),
+        Val::Text(r.course.label.as_deref()),
+        Val::Text(r.course.title.as_deref()),
+        Val::Text(r.course.course_number.as_deref()),
+        Val::Text(r.course.org_unit_type.as_deref()),
+        Val::Text(Some(&r.tool_identity.id)),
+        Val::Text(Some(&r.tool_identity.name)),
+        Val::Text(Some(r.tool_identity.matched_by.as_str())),
+        Val::Text(r.tool.launch_url.as_deref()),
+        Val::Text(r.tool.host.as_deref()),
+        Val::Text(r.tool.consumer_key.as_deref()),
+        Val::Text(r.tool.client_id.as_deref()),
+        Val::Text(r.tool.deployment_id.as_deref()),
+        Val::Text(r.tool.tool_provider_id.as_deref()),
+        Val::Text(r.lti_version.map(|v| v.as_str())),
+        Val::Text(r.message_type.as_deref()),
+        Val::Text(r.resource_link_id.as_deref()),
+        Val::Text(r.launch_id.as_deref()),
+        Val::Text(r.session_id.as_deref()),
+        Val::Text(r.locale.as_deref()),
+        Val::Owned(metrics),
+        Val::Int(Some(visit_key(
+            &m.tenant,
+            user_key,
+            &r.tool_identity.id,
+            link,
+        ))),
+    ]
+}
+
+/// A 64-bit hash of (tenant, key), for fast distinct counts of users and courses.
+fn hash64(tenant: &str, key: &str) -> i64 {
+    let mut buf = Vec::with_capacity(tenant.len() + key.len() + 1);
+    buf.extend_from_slice(tenant.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(key.as_bytes());
+    xxhash_rust::xxh3::xxh3_64(&buf) as i64
+}
+
+/// The visit key: one integer per (tenant, user, tool, link), where the link is the resource
+/// link id, else the launch URL. Launches with the same key less than the visit window apart
+/// are one visit.
+fn visit_key(tenant: &str, user: Option<&str>, tool: &str, link: &str) -> i64 {
+    let mut buf = Vec::with_capacity(tenant.len() + tool.len() + link.len() + 40);
+    for part in [tenant, user.unwrap_or(""), tool, link] {
+        buf.extend_from_slice(part.as_bytes());
+        buf.push(0);
+    }
+    xxhash_rust::xxh3::xxh3_64(&buf) as i64
+}
