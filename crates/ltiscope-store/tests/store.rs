@@ -104,7 +104,7 @@ fn the_same_events_twice_are_stored_once() {
         assert_eq!((first.launches, first.duplicates), (2, 0));
         let again = store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
         assert_eq!((again.launches, again.duplicates), (0, 2));
-        let t = tools(&store, &ReportFilter::default());
+        let t = tools(store, &ReportFilter::default());
         assert_eq!(t.rows.len(), 1);
         assert_eq!(t.int(0, "launches"), Some(1), "returns are not launches");
         assert_eq!(t.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
@@ -120,7 +120,7 @@ fn repeats_within_one_batch_are_duplicates() {
         b.events.extend(copy.events);
         let o = store.write(&b).expect("write");
         assert_eq!((o.launches, o.duplicates), (1, 1));
-        let q = ask(&store, Question::QualitySources, &ReportFilter::default());
+        let q = ask(store, Question::QualitySources, &ReportFilter::default());
         let bds = q
             .find("source", Source::BrightspaceBds.as_str())
             .expect("bds row");
@@ -147,11 +147,7 @@ fn quarantine_is_listed_and_counted_by_reason() {
                 .iter()
                 .any(|i| i.reason_code == "not_json" && i.body.contains("not json"))
         );
-        let counts = ask(
-            &store,
-            Question::QuarantineReasons,
-            &ReportFilter::default(),
-        );
+        let counts = ask(store, Question::QuarantineReasons, &ReportFilter::default());
         assert_eq!(counts.sum("count"), 2);
         store
             .quarantine_mark_replayed(&[items[0].id], chrono::Utc::now())
@@ -303,13 +299,13 @@ fn filters_narrow_reports() {
         let store = &mut db.store;
         store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
         store.write(&batch(BDS_LAUNCH)).expect("write");
-        let all = tools(&store, &ReportFilter::default());
+        let all = tools(store, &ReportFilter::default());
         assert_eq!(all.sum("launches"), 2);
         let only_bds = ReportFilter {
             source: Some(Source::BrightspaceBds),
             ..ReportFilter::default()
         };
-        let bds = tools(&store, &only_bds);
+        let bds = tools(store, &only_bds);
         assert_eq!(bds.rows.len(), 1);
         assert_eq!(bds.text(0, "tool_id"), Some("example.org"));
         assert_eq!(bds.int(0, "learner_launches"), Some(1));
@@ -319,10 +315,10 @@ fn filters_narrow_reports() {
             ..ReportFilter::default()
         };
         // Only the Blackboard launch (2020-12-24) is in that range.
-        let t = tools(&store, &later);
+        let t = tools(store, &later);
         assert_eq!(t.rows.len(), 1);
         assert_eq!(t.text(0, "tool_id"), Some("ltiah.herokuapp.com"));
-        let courses = ask(&store, Question::Courses, &ReportFilter::default());
+        let courses = ask(store, Question::Courses, &ReportFilter::default());
         assert_eq!(courses.rows.len(), 2);
         assert_eq!(courses.sum("launches"), 2);
         assert_eq!(courses.sum("tools"), 2);
@@ -396,7 +392,7 @@ fn time_in_tool_pairs_a_launch_with_its_return() {
     on_each(|db| {
         let store = &mut db.store;
         store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-        let t = ask(&store, Question::TimeInTool, &ReportFilter::default());
+        let t = ask(store, Question::TimeInTool, &ReportFilter::default());
         assert_eq!(t.int(0, "launches"), Some(1));
         assert_eq!(t.int(0, "paired"), Some(1));
         assert_eq!(t.int(0, "unpaired"), Some(0));
@@ -406,7 +402,7 @@ fn time_in_tool_pairs_a_launch_with_its_return() {
             .expect("median");
         assert!(median > 0.0, "{median}");
         // The tools report shows the same median.
-        let tools = tools(&store, &ReportFilter::default());
+        let tools = tools(store, &ReportFilter::default());
         assert_eq!(
             tools.cell(0, "time_p50_s").and_then(Cell::as_f64),
             Some(median)
@@ -420,7 +416,7 @@ fn time_in_tool_pairs_a_launch_with_its_return() {
             ),
             ..ReportFilter::default()
         };
-        let ranged = ask(&store, Question::Tools, &until_launch);
+        let ranged = ask(store, Question::Tools, &until_launch);
         assert_eq!(ranged.int(0, "launches"), Some(1));
         assert_eq!(
             ranged.cell(0, "time_p50_s").and_then(Cell::as_f64),
@@ -464,7 +460,7 @@ fn dormant_lists_tools_without_recent_launches() {
     on_each(|db| {
         let store = &mut db.store;
         store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-        let last = ask(&store, Question::Span, &ReportFilter::default());
+        let last = ask(store, Question::Span, &ReportFilter::default());
         let Some(Cell::Time(last_launch)) = last.cell(0, "last_launch").cloned() else {
             panic!("span: {last:?}");
         };

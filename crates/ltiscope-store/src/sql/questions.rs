@@ -310,6 +310,7 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
         }
         Question::QualityLag => {
             let r = Filter::received(f);
+            let lag = format!("{} - {}", d.epoch("received_at"), d.epoch("event_time"));
             (
                 format!(
                     "WITH l AS (SELECT source, {lag} AS s FROM events WHERE true {r}),
@@ -322,7 +323,6 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
                                    ELSE 'over 24 h' END,
                             count(*)::BIGINT
                      FROM b GROUP BY source, o ORDER BY source, o",
-                    lag = format!("{} - {}", d.epoch("received_at"), d.epoch("event_time")),
                     r = r.sql
                 ),
                 r.args,
