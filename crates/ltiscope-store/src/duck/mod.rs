@@ -3,7 +3,7 @@
 mod report;
 mod schema;
 
-use crate::sql::{Arg, Dialect, EXPORT_FIELDS, ExportKind, export_select, json_value, quote};
+use crate::sql::{Arg, Dialect, RowRead, export_select, export_values, quote};
 use crate::write::{Plan, Val, event_row, launch_row};
 use crate::{ApiKeyRow, PurgeOutcome, QuarantinedItem, StoreError, WriteBatch, WriteOutcome};
 use duckdb::types::{TimeUnit, ToSqlOutput, Value, ValueRef};
@@ -105,16 +105,7 @@ impl DuckStore {
         let mut n = 0u64;
         let mut values: Vec<(&'static str, serde_json::Value)> = Vec::new();
         while let Some(r) = rows.next()? {
-            values.clear();
-            for (i, (name, kind)) in EXPORT_FIELDS.iter().enumerate() {
-                let v = match kind {
-                    ExportKind::Bool => r
-                        .get::<_, Option<bool>>(i)?
-                        .map_or(serde_json::Value::Null, serde_json::Value::Bool),
-                    _ => json_value(*kind, r.get::<_, Option<String>>(i)?),
-                };
-                values.push((*name, v));
-            }
+            export_values(r, &mut values)?;
             row(&values).map_err(|e| StoreError::Export(e.to_string()))?;
             n += 1;
         }
@@ -447,6 +438,21 @@ impl duckdb::ToSql for Val<'_> {
             Val::Int(Some(n)) => ToSqlOutput::Owned(Value::BigInt(*n)),
             Val::Bool(b) => ToSqlOutput::Owned(Value::Boolean(*b)),
         })
+    }
+}
+
+impl RowRead for duckdb::Row<'_> {
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn float(&self, i: usize) -> Result<Option<f64>, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn boolean(&self, i: usize) -> Result<Option<bool>, StoreError> {
+        Ok(self.get(i)?)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::{DuckStore, arg};
 use crate::StoreError;
-use crate::sql::{Arg, Dialect, Raw, Wire, cell, sql_for, wire};
+use crate::sql::{Arg, Dialect, read_cells, sql_for};
 use duckdb::params_from_iter;
 use ltiscope_model::report::{Params, Question, ReportFilter, Table};
 
@@ -31,16 +31,7 @@ fn read_table(
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query(params_from_iter(args.iter().map(arg)))?;
     while let Some(r) = rows.next()? {
-        let mut row = Vec::with_capacity(columns.len());
-        for (i, c) in columns.iter().enumerate() {
-            let raw = match wire(c.kind) {
-                Wire::Text => Raw::Text(r.get(i)?),
-                Wire::Int => Raw::Int(r.get(i)?),
-                Wire::Float => Raw::Float(r.get(i)?),
-            };
-            row.push(cell(c.kind, raw));
-        }
-        table.rows.push(row);
+        table.rows.push(read_cells(columns, r)?);
     }
     Ok(table)
 }

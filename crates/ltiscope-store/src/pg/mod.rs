@@ -8,8 +8,8 @@
 mod schema;
 
 use crate::sql::{
-    Arg, Dialect, EXPORT_FIELDS, ExportKind, Raw, Wire, cell, export_select, json_value, sql_for,
-    wire,
+    Arg, Dialect, EXPORT_FIELDS, ExportKind, RowRead, export_select, export_values, read_cells,
+    sql_for,
 };
 use crate::write::{Plan, Val, event_row, launch_row};
 use crate::{ApiKeyRow, PurgeOutcome, QuarantinedItem, StoreError, WriteBatch, WriteOutcome};
@@ -304,16 +304,7 @@ impl PgStore {
         let columns = q.columns();
         let mut table = Table::new(q.name(), columns);
         for r in rows {
-            let mut row = Vec::with_capacity(columns.len());
-            for (i, c) in columns.iter().enumerate() {
-                let raw = match wire(c.kind) {
-                    Wire::Text => Raw::Text(r.try_get(i)?),
-                    Wire::Int => Raw::Int(r.try_get(i)?),
-                    Wire::Float => Raw::Float(r.try_get(i)?),
-                };
-                row.push(cell(c.kind, raw));
-            }
-            table.rows.push(row);
+            table.rows.push(read_cells(columns, &r)?);
         }
         Ok(table)
     }
@@ -364,16 +355,7 @@ impl PgStore {
         let mut n = 0u64;
         let mut values: Vec<(&'static str, serde_json::Value)> = Vec::new();
         while let Some(r) = rows.next()? {
-            values.clear();
-            for (i, (name, kind)) in EXPORT_FIELDS.iter().enumerate() {
-                let v = match kind {
-                    ExportKind::Bool => r
-                        .try_get::<_, Option<bool>>(i)?
-                        .map_or(serde_json::Value::Null, serde_json::Value::Bool),
-                    _ => json_value(*kind, r.try_get::<_, Option<String>>(i)?),
-                };
-                values.push((*name, v));
-            }
+            export_values(&r, &mut values)?;
             row(&values).map_err(|e| StoreError::Export(e.to_string()))?;
             n += 1;
         }
@@ -730,6 +712,21 @@ fn launch_types() -> Vec<Type> {
     types[17] = Type::INT8;
     types[40] = Type::INT8;
     types
+}
+
+impl RowRead for postgres::Row {
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn float(&self, i: usize) -> Result<Option<f64>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn boolean(&self, i: usize) -> Result<Option<bool>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
 }
 
 impl ToSql for Val<'_> {

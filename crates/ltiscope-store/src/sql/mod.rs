@@ -220,6 +220,51 @@ pub(crate) fn local_day(column: &str, p: &Params) -> String {
     )
 }
 
+/// A result row of either driver, read by position.
+pub(crate) trait RowRead {
+    fn text(&self, i: usize) -> Result<Option<String>, crate::StoreError>;
+    fn int(&self, i: usize) -> Result<Option<i64>, crate::StoreError>;
+    fn float(&self, i: usize) -> Result<Option<f64>, crate::StoreError>;
+    fn boolean(&self, i: usize) -> Result<Option<bool>, crate::StoreError>;
+}
+
+/// The typed cells of an answer row, by the question's declared columns.
+pub(crate) fn read_cells(
+    columns: &[ltiscope_model::report::Column],
+    r: &impl RowRead,
+) -> Result<Vec<Cell>, crate::StoreError> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let raw = match wire(c.kind) {
+                Wire::Text => Raw::Text(r.text(i)?),
+                Wire::Int => Raw::Int(r.int(i)?),
+                Wire::Float => Raw::Float(r.float(i)?),
+            };
+            Ok(cell(c.kind, raw))
+        })
+        .collect()
+}
+
+/// The (column, JSON value) pairs of an export row (read with text times).
+pub(crate) fn export_values(
+    r: &impl RowRead,
+    values: &mut Vec<(&'static str, serde_json::Value)>,
+) -> Result<(), crate::StoreError> {
+    values.clear();
+    for (i, (name, kind)) in EXPORT_FIELDS.iter().enumerate() {
+        let v = match kind {
+            ExportKind::Bool => r
+                .boolean(i)?
+                .map_or(serde_json::Value::Null, serde_json::Value::Bool),
+            _ => json_value(*kind, r.text(i)?),
+        };
+        values.push((*name, v));
+    }
+    Ok(())
+}
+
 /// How a backend reads a column of an answer: as text, a BIGINT or a FLOAT8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wire {
