@@ -22,20 +22,27 @@ LOAD="$CARGO_TARGET_DIR/debug/examples/http_load"
 BENCH="$CARGO_TARGET_DIR/debug/examples/report_bench"
 PG="psql -X -q -h 127.0.0.1 -U postgres"
 DBS=()
-newdb() { local n="ltiscope_bench_$$_$1"; $PG -d postgres -c "DROP DATABASE IF EXISTS $n" -c "CREATE DATABASE $n"; DBS+=("$n"); echo "postgres://postgres@127.0.0.1:5432/$n"; }
-cleanup() { for pid in $(jobs -p); do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true
+# newdb NAME: creates a database, sets URL (not in a subshell, so DBS remembers it for cleanup)
+newdb() { local n="ltiscope_bench_$$_$1"; $PG -d postgres -c "CREATE DATABASE $n"; DBS+=("$n"); URL="postgres://postgres@127.0.0.1:5432/$n"; }
+cleanup() { stop_all
   for n in "${DBS[@]}"; do $PG -d postgres -c "DROP DATABASE IF EXISTS $n WITH (FORCE)" >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
-# start_serve STORE-ARGS... : starts a collector, prints its address
+# start_serve STORE-ARGS... : starts a collector (its pid goes to $WORK/pids), prints its address
 start_serve() {
   local log; log=$(mktemp "$WORK/serve.XXXX.log")
-  "$BIN" "$@" serve --listen 127.0.0.1:0 2> "$log" &
+  "$BIN" "$@" serve --listen 127.0.0.1:0 > /dev/null 2> "$log" &
+  echo $! >> "$WORK/pids"
   for _ in $(seq 1 300); do grep -q "listening on" "$log" && break; sleep 0.1; done
   grep -o 'listening on http://[0-9.:]*' "$log" | sed 's#listening on http://##'
 }
-stop_all() { for pid in $(jobs -p); do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+stop_all() {
+  [ -f "$WORK/pids" ] || return 0
+  for pid in $(cat "$WORK/pids"); do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in $(cat "$WORK/pids"); do while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; done
+  rm -f "$WORK/pids"
+}
 
 echo "== A. HTTP ingest of $N events, $S senders"
 FILE="$WORK/bb-$N.jsonl"
@@ -45,12 +52,12 @@ KEY=$("$BIN" --db "$DUCK" keys create --name bench --source blackboard 2>/dev/nu
 ADDR=$(start_serve --db "$DUCK")
 echo "duckdb, 1 collector: $("$LOAD" "$ADDR" "$KEY" "$FILE" "$S" 100)"
 stop_all
-URL1=$(newdb one)
+newdb one; URL1=$URL
 KEY=$("$BIN" --database-url "$URL1" keys create --name bench --source blackboard 2>/dev/null)
 ADDR=$(start_serve --database-url "$URL1")
 echo "postgres, 1 collector: $("$LOAD" "$ADDR" "$KEY" "$FILE" "$S" 100)"
 stop_all
-URL3=$(newdb three)
+newdb three; URL3=$URL
 KEY=$("$BIN" --database-url "$URL3" keys create --name bench --source blackboard 2>/dev/null)
 ADDRS="$(start_serve --database-url "$URL3"),$(start_serve --database-url "$URL3"),$(start_serve --database-url "$URL3")"
 echo "postgres, 3 collectors: $("$LOAD" "$ADDRS" "$KEY" "$FILE" "$S" 100)"
@@ -60,10 +67,10 @@ echo "stored once each: $($PG -d "${DBS[1]}" -At -c "SELECT count(*), count(DIST
 echo "== B. reports on PostgreSQL over $((LAUNCHES * COPIES)) launches"
 MIX="$WORK/mixed-$LAUNCHES.jsonl"
 [ -f "$MIX" ] || "$BIN" generate --platform mixed --launches "$LAUNCHES" --seed 2 --out "$MIX"
-URLB=$(newdb reports)
-t0=$(date +%s%N); "$BIN" --database-url "$URLB" import "$MIX" | head -1; echo "postgres import: $(ms "$t0") ms"
+newdb reports; URLB=$URL
+t0=$(date +%s%N); "$BIN" --database-url "$URLB" import "$MIX" | sed -n 1p; echo "postgres import: $(ms "$t0") ms"
 rm -f "$WORK/b.duckdb" "$WORK/b.duckdb.wal"
-t0=$(date +%s%N); "$BIN" --db "$WORK/b.duckdb" import "$MIX" | head -1; echo "duckdb import: $(ms "$t0") ms"
+t0=$(date +%s%N); "$BIN" --db "$WORK/b.duckdb" import "$MIX" | sed -n 1p; echo "duckdb import: $(ms "$t0") ms"
 t0=$(date +%s%N)
 for k in $(seq 2 "$COPIES"); do
   $PG -d "${DBS[2]}" -c "INSERT INTO launches SELECT event_key, source, tenant || '~$k', event_id || '~$k',
