@@ -22,9 +22,26 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 /// Database handles for reads, lent out one request at a time.
+///
+/// Dropping the pool closes the handles on a plain thread: a PostgreSQL handle blocks on its
+/// driver's own runtime when it closes, which panics on an async runtime's thread (where the
+/// last reference to the state usually goes).
 pub struct Readers {
     pool: Mutex<Vec<Store>>,
     permits: Semaphore,
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        let stores = std::mem::take(
+            self.pool
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if !stores.is_empty() {
+            let _ = std::thread::spawn(move || drop(stores)).join();
+        }
+    }
 }
 
 impl Readers {

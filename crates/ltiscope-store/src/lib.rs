@@ -113,25 +113,6 @@ fn pg_message(e: &postgres::Error) -> String {
     }
 }
 
-impl StoreError {
-    /// Whether retrying the same write later may succeed (a lost connection, a deadlock or
-    /// serialisation failure between collectors): the collector answers 503, not 500.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            StoreError::Pg(e) => {
-                e.is_closed()
-                    || e.as_db_error().is_none()
-                    || matches!(
-                        e.code().map(|c| c.code()),
-                        Some("40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300")
-                    )
-            }
-            StoreError::OpenPg { .. } => true,
-            _ => false,
-        }
-    }
-}
-
 /// What `purge` removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PurgeOutcome {
@@ -157,9 +138,15 @@ pub enum Location {
 }
 
 impl Location {
+    /// Whether `s` is a PostgreSQL connection string: a `postgres://` or `postgresql://` URL,
+    /// or the `host=… dbname=…` key-value form.
+    pub fn is_postgres_url(s: &str) -> bool {
+        s.starts_with("postgres://") || s.starts_with("postgresql://") || s.contains("host=")
+    }
+
     /// A `postgres://` or `postgresql://` URL is PostgreSQL; anything else a DuckDB file path.
     pub fn parse(s: &str) -> Location {
-        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        if Location::is_postgres_url(s) {
             Location::Postgres(s.to_owned())
         } else {
             Location::DuckDb(s.into())

@@ -175,21 +175,19 @@ fn reopening_keeps_data_and_schema_version() {
 /// once: the second sees every event as a duplicate.
 #[test]
 fn the_same_batch_through_two_handles_is_stored_once() {
-    on_each(|db| {
-        if db.name == "duckdb" {
-            return; // one process owns a DuckDB file; its handles share one writer
-        }
-        let mut other = Store::open(&db.location).expect("second handle");
-        let a = db.store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-        let b = other.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-        assert_eq!((a.launches, a.duplicates), (2, 0));
-        assert_eq!((b.launches, b.duplicates), (0, 2));
-        let counts = db
-            .store
-            .event_id_counts(Source::BlackboardCaliper)
-            .expect("counts");
-        assert!(counts.iter().all(|(_, n)| *n == 1), "{counts:?}");
-    });
+    // PostgreSQL only: one process owns a DuckDB file, and its handles share one writer.
+    let pg = TempDatabase::create();
+    let mut one = Store::open_postgres(pg.url()).expect("first handle");
+    let mut other = Store::open_postgres(pg.url()).expect("second handle");
+    let a = one.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+    let b = other.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+    assert_eq!((a.launches, a.duplicates), (2, 0));
+    assert_eq!((b.launches, b.duplicates), (0, 2));
+    let counts = one
+        .event_id_counts(Source::BlackboardCaliper)
+        .expect("counts");
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert!(counts.iter().all(|(_, n)| *n == 1), "{counts:?}");
 }
 
 #[test]
@@ -243,9 +241,36 @@ fn both_backends_answer_every_question_alike() {
             db.store.write(&batch(&chunk.join(&b'\n'))).expect("write");
         }
     }
+    // A user who is there, so the user lookup is compared on rows, not on two empty answers.
+    let sample = dbs[0].dir.path().join("sample.jsonl");
+    dbs[0]
+        .store
+        .export_launches(
+            &ReportFilter::default(),
+            ltiscope_store::ExportFormat::JsonLines,
+            &sample,
+        )
+        .expect("export");
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&sample)
+            .expect("read")
+            .lines()
+            .next()
+            .expect("a record"),
+    )
+    .expect("json");
     let mut p = params();
     p.as_of = opts.start + chrono::Duration::days(60);
-    p.user = Some("u-00001".into());
+    p.user = Some(first["user_key"].as_str().expect("user key").to_owned());
+    assert!(
+        !dbs[0]
+            .store
+            .answer(Question::UserLaunches, &ReportFilter::default(), &p)
+            .expect("answer")
+            .rows
+            .is_empty(),
+        "the sample user has launches"
+    );
     p.utc_offset_minutes = -300;
     let filters = [
         ReportFilter::default(),

@@ -585,10 +585,6 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
             defaults: settings.reports.params(now()),
         },
     });
-    // The last reference to the state (and its read handles) is dropped here, after the
-    // runtime: PostgreSQL handles block on their own runtime when dropped, which must not
-    // happen inside this one.
-    let last_state = std::sync::Arc::clone(&state);
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(server.listen)
             .await
@@ -608,7 +604,6 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     })?;
     // Every request handle is gone: the writer commits what is queued, then stops.
     drop(runtime);
-    drop(last_state);
     let _store = writer_thread
         .join()
         .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;

@@ -189,9 +189,7 @@ impl Settings {
             },
         };
         if let Location::Postgres(url) = &store
-            && !(url.starts_with("postgres://")
-                || url.starts_with("postgresql://")
-                || url.contains("host="))
+            && !Location::is_postgres_url(url)
         {
             bail!(
                 "the database URL {store} is not a PostgreSQL URL: use postgres://user:password@host:port/database"

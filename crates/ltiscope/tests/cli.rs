@@ -300,23 +300,43 @@ fn every_command_works_on_postgres() {
         ok(&["report", report, "--format", "json"]);
     }
 
+    // `export` reports "exported N launch records to ..." on stderr; every format holds the
+    // same N, and N is every launch, return and use record (more than the launches counted).
     let mut counts = Vec::new();
     for ext in ["csv", "jsonl", "parquet"] {
         let path = dir.path().join(format!("x.{ext}"));
-        let out = ok(&["export", "launches", "--out", path.to_str().expect("utf8")]);
-        counts.push(out);
+        let out = run(&["export", "launches", "--out", path.to_str().expect("utf8")]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let message = String::from_utf8_lossy(&out.stderr).into_owned();
+        let n: u64 = message
+            .strip_prefix("exported ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {message:?}"));
+        counts.push(n);
         let bytes = std::fs::read(&path).expect("exported");
         match ext {
-            "csv" => assert!(bytes.starts_with(b"source,tenant,event_id,")),
-            "jsonl" => assert!(bytes.starts_with(b"{")),
+            "csv" => {
+                assert!(bytes.starts_with(b"source,tenant,event_id,"));
+                assert_eq!(
+                    bytes.iter().filter(|b| **b == b'\n').count() as u64,
+                    n + 1,
+                    "a header and one line per record"
+                );
+            }
+            "jsonl" => {
+                assert!(bytes.starts_with(b"{"));
+                assert_eq!(bytes.iter().filter(|b| **b == b'\n').count() as u64, n);
+            }
             _ => assert_eq!(&bytes[..4], b"PAR1"),
         }
     }
-    let exported = |s: &str| s.split_whitespace().find_map(|w| w.parse::<u64>().ok());
-    assert!(
-        counts.iter().all(|c| exported(c) == exported(&counts[0])),
-        "{counts:?}"
-    );
+    assert!(counts[0] > launches, "{counts:?} vs {launches} launches");
+    assert!(counts.iter().all(|n| *n == counts[0]), "{counts:?}");
 
     let waiting = ok(&["quarantine", "list", "--format", "json"]);
     assert!(waiting.contains("reason"), "{waiting}");

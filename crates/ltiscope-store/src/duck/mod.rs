@@ -3,7 +3,10 @@
 mod report;
 mod schema;
 
-use crate::sql::{Arg, Dialect, RowRead, export_select, export_values, quote};
+use crate::sql::{
+    Arg, Dialect, RowRead, export_select, export_values, purge_counts, purge_deletes,
+    purge_outcome, quote,
+};
 use crate::write::{Plan, Val, event_row, launch_row};
 use crate::{ApiKeyRow, PurgeOutcome, QuarantinedItem, StoreError, WriteBatch, WriteOutcome};
 use duckdb::types::{TimeUnit, ToSqlOutput, Value, ValueRef};
@@ -35,7 +38,9 @@ impl DuckStore {
         Ok(store)
     }
 
-    fn connect(path: &Path) -> Result<Self, StoreError> {
+    /// The database without migrations (also a scratch database for the PostgreSQL Parquet
+    /// export).
+    pub(crate) fn connect(path: &Path) -> Result<Self, StoreError> {
         // A bounded buffer pool: DuckDB would otherwise cache up to 80% of RAM; written pages
         // are evictable, so a small pool costs little and keeps the footprint flat.
         let config = duckdb::Config::default()
@@ -112,12 +117,6 @@ impl DuckStore {
         Ok(n)
     }
 
-    /// A scratch database for turning rows from elsewhere into Parquet (the PostgreSQL
-    /// export): no migrations.
-    pub(crate) fn open_scratch(path: &Path) -> Result<Self, StoreError> {
-        DuckStore::connect(path)
-    }
-
     /// Creates a table of `columns` (SQL column definitions), lets `fill` append rows to it,
     /// and writes it to `out` as Parquet. Returns the number of rows.
     pub(crate) fn load_and_copy_parquet(
@@ -125,19 +124,15 @@ impl DuckStore {
         columns: &str,
         out: &Path,
         fill: impl FnOnce(
-            &mut dyn FnMut(Vec<ScratchValue>) -> Result<(), StoreError>,
+            &mut dyn FnMut(Vec<Val<'static>>) -> Result<(), StoreError>,
         ) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
         self.conn
             .execute_batch(&format!("CREATE TABLE export ({columns})"))?;
         {
             let mut app = self.conn.appender("export")?;
-            let mut append = |values: Vec<ScratchValue>| -> Result<(), StoreError> {
-                app.append_row(appender_params_from_iter(values.iter().map(|v| match v {
-                    ScratchValue::Text(s) => s.clone().map_or(Value::Null, Value::Text),
-                    ScratchValue::Time(t) => t.map_or(Value::Null, ts),
-                    ScratchValue::Bool(b) => b.map_or(Value::Null, Value::Boolean),
-                })))?;
+            let mut append = |values: Vec<Val<'static>>| -> Result<(), StoreError> {
+                app.append_row(appender_params_from_iter(values.iter()))?;
                 Ok(())
             };
             fill(&mut append)?;
@@ -162,26 +157,19 @@ impl DuckStore {
     ) -> Result<PurgeOutcome, StoreError> {
         let cutoff = ts(before);
         let tx = self.conn.transaction()?;
-        let count = |sql: &str| -> Result<u64, StoreError> {
-            let n: i64 = tx.query_row(sql, params![cutoff], |r| r.get(0))?;
-            Ok(n.max(0) as u64)
-        };
-        let outcome = PurgeOutcome {
-            launch_records: count("SELECT count(*) FROM launches WHERE event_time < ?")?,
-            events: count("SELECT count(*) FROM events WHERE event_time < ?")?,
-            quarantined: count("SELECT count(*) FROM quarantine WHERE received_at < ?")?,
-            ingest_log: count("SELECT count(*) FROM ingest_log WHERE received_at < ?")?,
-            partitions_dropped: 0,
-        };
+        let outcome = purge_outcome(tx.query_row(
+            &purge_counts(),
+            params![cutoff, cutoff, cutoff, cutoff],
+            |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+        )?);
         if !dry_run {
-            for sql in [
+            // Keys first: they are found through the events about to go.
+            tx.execute(
                 "DELETE FROM event_keys WHERE event_key IN (SELECT event_key FROM events WHERE event_time < ?)",
-                "DELETE FROM launches WHERE event_time < ?",
-                "DELETE FROM events WHERE event_time < ?",
-                "DELETE FROM quarantine WHERE received_at < ?",
-                "DELETE FROM ingest_log WHERE received_at < ?",
-            ] {
-                tx.execute(sql, params![cutoff])?;
+                params![cutoff],
+            )?;
+            for sql in purge_deletes() {
+                tx.execute(&sql, params![cutoff])?;
             }
         }
         tx.commit()?;
@@ -454,13 +442,6 @@ impl RowRead for duckdb::Row<'_> {
     fn boolean(&self, i: usize) -> Result<Option<bool>, StoreError> {
         Ok(self.get(i)?)
     }
-}
-
-/// A value of a row loaded into a scratch database.
-pub(crate) enum ScratchValue {
-    Text(Option<String>),
-    Time(Option<Timestamp>),
-    Bool(Option<bool>),
 }
 
 /// A shared query's parameter as a DuckDB value.

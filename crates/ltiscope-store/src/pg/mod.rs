@@ -8,8 +8,8 @@
 mod schema;
 
 use crate::sql::{
-    Arg, Dialect, EXPORT_FIELDS, ExportKind, RowRead, export_select, export_values, read_cells,
-    sql_for,
+    Arg, Dialect, EXPORT_FIELDS, ExportKind, RowRead, export_select, export_values, purge_counts,
+    purge_deletes, purge_outcome, read_cells, sql_for,
 };
 use crate::write::{Plan, Val, event_row, launch_row};
 use crate::{ApiKeyRow, PurgeOutcome, QuarantinedItem, StoreError, WriteBatch, WriteOutcome};
@@ -235,29 +235,19 @@ impl PgStore {
             .map(|r| r.try_get::<_, uuid::Uuid>(0).map(|u| u.as_u128() as i128))
             .collect::<Result<_, _>>()?;
         let new = || plan.staged.iter().filter(|(_, k, _)| inserted.contains(k));
-        {
-            let sink = tx.copy_in(
-                "COPY events (event_key, source, tenant, event_id, kind, event_type, action,
-                              event_time, received_at, body) FROM STDIN BINARY",
-            )?;
-            let mut w = BinaryCopyInWriter::new(sink, &EVENT_TYPES);
-            for (_, key, e) in new() {
-                w.write_raw(event_row(*key, e).iter())?;
-            }
-            w.finish()?;
-        }
-        {
-            let sink = tx.copy_in(&format!(
-                "COPY launches ({LAUNCH_COLUMN_NAMES}) FROM STDIN BINARY"
-            ))?;
-            let mut w = BinaryCopyInWriter::new(sink, &launch_types());
-            for (_, key, e) in new() {
-                if let EventKind::Launch(r) = &e.kind {
-                    w.write_raw(launch_row(*key, r).iter())?;
-                }
-            }
-            w.finish()?;
-        }
+        copy_rows(
+            &mut tx,
+            "events",
+            new().map(|(_, key, e)| event_row(*key, e)),
+        )?;
+        copy_rows(
+            &mut tx,
+            "launches",
+            new().filter_map(|(_, key, e)| match &e.kind {
+                EventKind::Launch(r) => Some(launch_row(*key, r)),
+                _ => None,
+            }),
+        )?;
         plan.settle(&inserted);
         for l in plan.log_rows() {
             tx.execute(
@@ -379,7 +369,7 @@ impl PgStore {
         path: &Path,
         scratch: &Path,
     ) -> Result<u64, StoreError> {
-        let duck = crate::duck::DuckStore::open_scratch(scratch)?;
+        let duck = crate::duck::DuckStore::connect(scratch)?;
         let columns = EXPORT_FIELDS
             .iter()
             .map(|(name, kind)| {
@@ -401,16 +391,11 @@ impl PgStore {
             while let Some(r) = rows.next()? {
                 let mut values = Vec::with_capacity(EXPORT_FIELDS.len());
                 for (i, (_, kind)) in EXPORT_FIELDS.iter().enumerate() {
+                    // Times and the test-user flag are NOT NULL columns.
                     values.push(match kind {
-                        ExportKind::Time => crate::duck::ScratchValue::Time(
-                            r.try_get::<_, Option<NaiveDateTime>>(i)?.map(utc),
-                        ),
-                        ExportKind::Bool => {
-                            crate::duck::ScratchValue::Bool(r.try_get::<_, Option<bool>>(i)?)
-                        }
-                        ExportKind::Text | ExportKind::Json => {
-                            crate::duck::ScratchValue::Text(r.try_get::<_, Option<String>>(i)?)
-                        }
+                        ExportKind::Time => Val::Time(utc(r.try_get::<_, NaiveDateTime>(i)?)),
+                        ExportKind::Bool => Val::Bool(r.try_get(i)?),
+                        ExportKind::Text | ExportKind::Json => Val::Owned(r.try_get(i)?),
                     });
                 }
                 append(values)?;
@@ -561,26 +546,16 @@ impl PgStore {
         let mut c = self.client()?;
         let cutoff = naive(before);
         let mut tx = c.transaction()?;
-        let count = |tx: &mut postgres::Transaction<'_>, sql: &str| -> Result<u64, StoreError> {
-            let n: i64 = tx.query_one(sql, &[&cutoff])?.try_get(0)?;
-            Ok(n.max(0) as u64)
-        };
-        let outcome = PurgeOutcome {
-            launch_records: count(
-                &mut tx,
-                "SELECT count(*) FROM launches WHERE event_time < $1",
-            )?,
-            events: count(&mut tx, "SELECT count(*) FROM events WHERE event_time < $1")?,
-            quarantined: count(
-                &mut tx,
-                "SELECT count(*) FROM quarantine WHERE received_at < $1",
-            )?,
-            ingest_log: count(
-                &mut tx,
-                "SELECT count(*) FROM ingest_log WHERE received_at < $1",
-            )?,
-            partitions_dropped: 0,
-        };
+        let counts = tx.query_one(
+            &Dialect::Pg.markers(purge_counts()),
+            &[&cutoff, &cutoff, &cutoff, &cutoff],
+        )?;
+        let outcome = purge_outcome([
+            counts.try_get(0)?,
+            counts.try_get(1)?,
+            counts.try_get(2)?,
+            counts.try_get(3)?,
+        ]);
         if dry_run {
             tx.commit()?;
             return Ok(outcome);
@@ -612,14 +587,9 @@ impl PgStore {
                 dropped += 1;
             }
         }
-        for sql in [
-            "DELETE FROM launches WHERE event_time < $1",
-            "DELETE FROM events WHERE event_time < $1",
-            "DELETE FROM event_keys WHERE event_time < $1",
-            "DELETE FROM quarantine WHERE received_at < $1",
-            "DELETE FROM ingest_log WHERE received_at < $1",
-        ] {
-            tx.execute(sql, &[&cutoff])?;
+        tx.execute("DELETE FROM event_keys WHERE event_time < $1", &[&cutoff])?;
+        for sql in purge_deletes() {
+            tx.execute(&Dialect::Pg.markers(sql), &[&cutoff])?;
         }
         tx.commit()?;
         Ok(PurgeOutcome {
@@ -680,38 +650,41 @@ fn refs(args: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
     args.iter().map(|b| b.as_ref()).collect()
 }
 
-const EVENT_TYPES: [Type; 10] = [
-    Type::UUID,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TIMESTAMP,
-    Type::TIMESTAMP,
-    Type::TEXT,
-];
+/// Binary-`COPY`s rows into `table`, in its column order (the order of `write::event_row`
+/// and `write::launch_row`, as for DuckDB's appender), with the column types read off the
+/// values. Sends nothing when there are no rows.
+fn copy_rows<'a, const N: usize>(
+    tx: &mut postgres::Transaction<'_>,
+    table: &str,
+    rows: impl Iterator<Item = [Val<'a>; N]>,
+) -> Result<(), StoreError> {
+    let mut rows = rows.peekable();
+    let Some(first) = rows.peek() else {
+        return Ok(());
+    };
+    let types: Vec<Type> = first.iter().map(Val::pg_type).collect();
+    let mut w = BinaryCopyInWriter::new(
+        tx.copy_in(&format!("COPY {table} FROM STDIN BINARY"))?,
+        &types,
+    );
+    for row in rows {
+        w.write_raw(row.iter())?;
+    }
+    w.finish()?;
+    Ok(())
+}
 
-/// The columns of `launches` in the order of `write::launch_row`.
-const LAUNCH_COLUMN_NAMES: &str = "event_key, source, tenant, event_id, action, event_time, received_at, \
-     user_key, user_hash, user_platform_id, user_iri, user_external_id, role, roles_raw, test_user, \
-     impersonator, course_key, course_hash, course_platform_id, course_iri, course_label, course_title, \
-     course_number, org_unit_type, tool_id, tool_name, tool_match, launch_url, launch_host, consumer_key, \
-     client_id, deployment_id, tool_provider_id, lti_version, message_type, resource_link_id, launch_id, \
-     session_id, locale, metrics, visit_key";
-
-/// The binary COPY types of a launch row, by the kind of each value of `write::launch_row`.
-fn launch_types() -> Vec<Type> {
-    let mut types = vec![Type::TEXT; crate::write::LAUNCH_COLUMNS];
-    types[0] = Type::UUID;
-    types[5] = Type::TIMESTAMP;
-    types[6] = Type::TIMESTAMP;
-    types[8] = Type::INT8;
-    types[14] = Type::BOOL;
-    types[17] = Type::INT8;
-    types[40] = Type::INT8;
-    types
+impl Val<'_> {
+    /// The PostgreSQL type of the column this value goes to (a NULL keeps its variant).
+    fn pg_type(&self) -> Type {
+        match self {
+            Val::Key(_) => Type::UUID,
+            Val::Text(_) | Val::Owned(_) => Type::TEXT,
+            Val::Time(_) => Type::TIMESTAMP,
+            Val::Int(_) => Type::INT8,
+            Val::Bool(_) => Type::BOOL,
+        }
+    }
 }
 
 impl RowRead for postgres::Row {

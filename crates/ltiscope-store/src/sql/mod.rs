@@ -308,3 +308,40 @@ pub(crate) fn cell(kind: ColumnKind, raw: Raw) -> Cell {
         _ => Cell::Empty,
     }
 }
+
+/// What retention removes: each table with the time its rows are judged by. `purge` counts
+/// them in this order into a `PurgeOutcome`, then deletes them.
+const RETAINED: [(&str, &str); 4] = [
+    ("launches", "event_time"),
+    ("events", "event_time"),
+    ("quarantine", "received_at"),
+    ("ingest_log", "received_at"),
+];
+
+/// One row of four counts: what `purge` would remove, the cutoff bound once per table (`?`).
+pub(crate) fn purge_counts() -> String {
+    let counts: Vec<String> = RETAINED
+        .iter()
+        .map(|(table, time)| format!("(SELECT count(*) FROM {table} WHERE {time} < ?)::BIGINT"))
+        .collect();
+    format!("SELECT {}", counts.join(", "))
+}
+
+/// The outcome of `purge` from the row of [`purge_counts`] (partitions are the backend's).
+pub(crate) fn purge_outcome(counts: [i64; 4]) -> crate::PurgeOutcome {
+    let n = |i: usize| counts[i].max(0) as u64;
+    crate::PurgeOutcome {
+        launch_records: n(0),
+        events: n(1),
+        quarantined: n(2),
+        ingest_log: n(3),
+        partitions_dropped: 0,
+    }
+}
+
+/// The deletions of `purge`, one per table, the cutoff the one parameter (`?`).
+pub(crate) fn purge_deletes() -> impl Iterator<Item = String> {
+    RETAINED
+        .iter()
+        .map(|(table, time)| format!("DELETE FROM {table} WHERE {time} < ?"))
+}

@@ -67,7 +67,6 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
     let as_of = lit(p.as_of);
     let any = |e: &str| d.any(e);
     let us = |e: &str| d.epoch_us(e);
-    let secs_since = |e: &str| format!("({} - {})", d.epoch(&as_of), d.epoch(e));
     let one = |sql: String| (sql, lf.args.clone());
     match q {
         Question::Totals => one(format!(
@@ -160,12 +159,12 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
              FROM launches WHERE action = 'launch' {w} GROUP BY 1 ORDER BY 2 DESC, 1"
         )),
         Question::Deployments => one(format!(
-            "SELECT tool_id, {name}, client_id, deployment_id, consumer_key,
-                    tool_provider_id, launch_host, count(*)::BIGINT, count(DISTINCT user_hash)::BIGINT,
+            "SELECT tool_id, {name}, {keys}, count(*)::BIGINT, count(DISTINCT user_hash)::BIGINT,
                     count(DISTINCT course_hash)::BIGINT, {first}, {last}
              FROM launches WHERE action = 'launch' {w}
-             GROUP BY tool_id, client_id, deployment_id, consumer_key, tool_provider_id, launch_host
+             GROUP BY tool_id, {keys}
              ORDER BY 8 DESC, 1, 3, 4, 5, 6, 7",
+            keys = DEPLOYMENT.join(", "),
             name = any("tool_name"),
             first = us("min(event_time)"),
             last = us("max(event_time)"),
@@ -182,38 +181,8 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
              FROM f, tot GROUP BY tool_id ORDER BY cs DESC NULLS LAST, 1",
             name = any("tool_name")
         )),
-        Question::DormantTools => (
-            format!(
-                "SELECT tool_id, {name}, {last}, floor({since} / 86400)::BIGINT, count(*)::BIGINT
-                 FROM launches WHERE action = 'launch' {dims}
-                 GROUP BY tool_id
-                 HAVING max(event_time) < {as_of} - {days}
-                 ORDER BY 3, 1",
-                name = any("tool_name"),
-                last = us("max(event_time)"),
-                since = secs_since("max(event_time)"),
-                dims = dims.sql,
-                days = interval(p.dormant_days, "days"),
-            ),
-            dims.args,
-        ),
-        Question::DormantDeployments => (
-            format!(
-                "SELECT tool_id, {name}, client_id, deployment_id, consumer_key,
-                        tool_provider_id, launch_host, {last}, floor({since} / 86400)::BIGINT,
-                        count(*)::BIGINT
-                 FROM launches WHERE action = 'launch' {dims}
-                 GROUP BY tool_id, client_id, deployment_id, consumer_key, tool_provider_id, launch_host
-                 HAVING max(event_time) < {as_of} - {days}
-                 ORDER BY 8, 1",
-                name = any("tool_name"),
-                last = us("max(event_time)"),
-                since = secs_since("max(event_time)"),
-                dims = dims.sql,
-                days = interval(p.dormant_days, "days"),
-            ),
-            dims.args,
-        ),
+        Question::DormantTools => dormant(d, p, dims, &[]),
+        Question::DormantDeployments => dormant(d, p, dims, &DEPLOYMENT),
         Question::Health => (
             format!(
                 "WITH w AS (
@@ -227,7 +196,7 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
                  FROM w GROUP BY tool_id
                  HAVING count(*) FILTER (WHERE d IN (0, 7, 14, 21, 28)) > 0
                  ORDER BY 4 DESC, 1",
-                since = secs_since("event_time"),
+                since = secs_since(d, p, "event_time"),
                 name = any("tool_name"),
                 dims = dims.sql,
                 days = interval(29, "days"),
@@ -379,6 +348,43 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
             last = us("max(event_time)"),
         )),
     }
+}
+
+/// Seconds from a timestamp expression to `as_of`.
+fn secs_since(d: Dialect, p: &Params, e: &str) -> String {
+    format!("({} - {})", d.epoch(&lit(p.as_of)), d.epoch(e))
+}
+
+/// The columns that tell a tool's deployments apart.
+const DEPLOYMENT: [&str; 5] = [
+    "client_id",
+    "deployment_id",
+    "consumer_key",
+    "tool_provider_id",
+    "launch_host",
+];
+
+/// Tools (or, with `keys`, their deployments) whose last launch is more than the dormant days
+/// before `as_of`, oldest first.
+fn dormant(d: Dialect, p: &Params, dims: Filter, keys: &[&str]) -> (String, Vec<Arg>) {
+    let as_of = lit(p.as_of);
+    let keys: String = keys.iter().map(|k| format!(", {k}")).collect();
+    (
+        format!(
+            "SELECT tool_id, {name}{keys}, {last}, floor({since} / 86400)::BIGINT,
+                    count(*)::BIGINT
+             FROM launches WHERE action = 'launch' {dims}
+             GROUP BY tool_id{keys}
+             HAVING max(event_time) < {as_of} - {days}
+             ORDER BY max(event_time), tool_id",
+            name = d.any("tool_name"),
+            last = d.epoch_us("max(event_time)"),
+            since = secs_since(d, p, "max(event_time)"),
+            dims = dims.sql,
+            days = interval(p.dormant_days, "days"),
+        ),
+        dims.args,
+    )
 }
 
 fn thrice(args: &[Arg]) -> Vec<Arg> {
