@@ -22,7 +22,8 @@ serve() { # $1 = db; prints "PID ADDR KEY"
   rm -f "$1" "$1.wal"
   local key; key=$("$BIN" --db "$1" keys create --name bench --source blackboard 2>/dev/null)
   "$BIN" --db "$1" serve --listen 127.0.0.1:0 2> "$1.log" & local pid=$!
-  for _ in $(seq 1 200); do grep -q "listening on" "$1.log" && break; sleep 0.1; done
+  # Wait for the line after the address, so the address line is whole.
+  for _ in $(seq 1 200); do grep -q "dashboard at" "$1.log" && break; sleep 0.1; done
   echo "$pid $(grep -o 'listening on http://[0-9.:]*' "$1.log" | sed 's#listening on http://##') $key"
 }
 peak_kib() { grep VmHWM "/proc/$1/status" | awk '{print $2}'; }

@@ -34,7 +34,8 @@ start_serve() {
   local log; log=$(mktemp "$WORK/serve.XXXX.log")
   "$BIN" "$@" serve --listen 127.0.0.1:0 > /dev/null 2> "$log" &
   echo $! >> "$WORK/pids"
-  for _ in $(seq 1 300); do grep -q "listening on" "$log" && break; sleep 0.1; done
+  # Wait for the line after the address, so the address line is whole.
+  for _ in $(seq 1 300); do grep -q "dashboard at" "$log" && break; sleep 0.1; done
   grep -o 'listening on http://[0-9.:]*' "$log" | sed 's#listening on http://##'
 }
 stop_all() {

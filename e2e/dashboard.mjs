@@ -35,7 +35,8 @@ async function startServer() {
     const timer = setTimeout(() => reject(new Error("serve did not announce its address within 180 s:\n" + buf)), 180000);
     server.stderr.on("data", (d) => {
       buf += d.toString();
-      const m = buf.match(/listening on (http:\/\/[0-9.:]+)/);
+      // Only a whole line: stderr may arrive cut mid-address ("http://127" then ".0.0.1:…").
+      const m = buf.match(/listening on (http:\/\/[0-9.:]+)\r?\n/);
       if (m) { clearTimeout(timer); resolve(m[1]); }
     });
     server.on("exit", (code) => reject(new Error("serve exited with " + code + ":\n" + buf)));
@@ -48,7 +49,7 @@ async function main() {
   log("server at " + base);
   const api = async (path) => {
     const r = await fetch(base + path, { headers: { Authorization: "Bearer " + key } });
-    assert.equal(r.status, 200, path + " answered " + r.status);
+    if (r.status !== 200) assert.fail(path + " answered " + r.status + ": " + (await r.text()));
     return r.json();
   };
   const meta = await api("/api/v1/meta");

@@ -12,7 +12,7 @@ const key = execFileSync(bin, ["keys", "create", "--kind", "read", "--name", "pa
 const server = spawn(bin, ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "ignore", "pipe"] });
 const base = await new Promise((resolve, reject) => {
   let buf = "";
-  server.stderr.on("data", (d) => { buf += d; const m = buf.match(/listening on (http:\/\/[0-9.:]+)/); if (m) resolve(m[1]); });
+  server.stderr.on("data", (d) => { buf += d; const m = buf.match(/listening on (http:\/\/[0-9.:]+)\r?\n/); if (m) resolve(m[1]); });
   server.on("exit", (c) => reject(new Error("serve exited " + c + ": " + buf)));
 });
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
