@@ -13,6 +13,7 @@
 mod duck;
 mod keys;
 mod pg;
+mod rollup;
 mod sql;
 #[doc(hidden)]
 pub mod testing;
@@ -25,6 +26,7 @@ use ltiscope_redact::{Redacted, StoredEvent};
 use std::path::Path;
 
 pub use keys::event_key;
+pub use rollup::{RefreshOutcome, RollupConfig};
 
 /// Storage failures. Messages name the cause and what to do; callers add context.
 #[derive(Debug, thiserror::Error)]
@@ -371,6 +373,59 @@ impl Store {
         match self {
             Store::DuckDb(d) => d.answer(question, filter, params),
             Store::Postgres(p) => p.answer(question, filter, params),
+        }
+    }
+
+    /// Answers one question from the launch records only, never from rollups (for tests and
+    /// benchmarks that compare the two).
+    pub fn answer_raw(
+        &self,
+        question: Question,
+        filter: &ReportFilter,
+        params: &Params,
+    ) -> Result<Table, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.answer_raw(question, filter, params),
+            Store::Postgres(p) => p.answer_raw(question, filter, params),
+        }
+    }
+
+    /// Answers one question from rollups (refreshing them first), or `None` when rollups
+    /// cannot answer it exactly (a course filter, a range that does not start and end at
+    /// local midnights of the rollup time zone, another visit window or cap, a question they
+    /// do not hold). [`Store::answer`] uses this first, then the launch records.
+    pub fn answer_from_rollups(
+        &self,
+        question: Question,
+        filter: &ReportFilter,
+        params: &Params,
+    ) -> Result<Option<Table>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.answer_rollup(question, filter, params),
+            Store::Postgres(p) => p.answer_rollup(question, filter, params),
+        }
+    }
+
+    /// Rolls up what was stored since the last refresh: the days it changes are recomputed
+    /// from the launch records. Reports do this themselves before they read; writers call it
+    /// after bulk work (an import) and from time to time (the collector), so reports rarely
+    /// wait for it. Only one refresh runs at a time, across every process of a PostgreSQL
+    /// deployment.
+    pub fn refresh_rollups(&self) -> Result<RefreshOutcome, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.refresh_rollups(),
+            Store::Postgres(p) => p.refresh_rollups(),
+        }
+    }
+
+    /// Sets the time zone, visit window and time-in-tool cap the rollups are built with. When
+    /// they differ from the ones in force every rollup is dropped and marked for rebuilding
+    /// (the next refresh does it); returns whether that happened. Reports asked with other
+    /// values are answered from the launch records, exactly but more slowly.
+    pub fn configure_rollups(&mut self, config: &RollupConfig) -> Result<bool, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.configure_rollups(config),
+            Store::Postgres(p) => p.configure_rollups(config),
         }
     }
 

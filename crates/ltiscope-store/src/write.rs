@@ -19,6 +19,8 @@ pub(crate) enum Val<'a> {
     Time(Timestamp),
     Int(Option<i64>),
     Bool(bool),
+    Date(chrono::NaiveDate),
+    Bytes(&'a [u8]),
 }
 
 /// The staged events of a group of batches and their tallies.
@@ -137,6 +139,31 @@ impl<'a> Plan<'a> {
                 }
             })
         })
+    }
+
+    /// The rollup marks of the stored launch records: (tenant, UTC hour, `launch`|`return`),
+    /// each once (see `crate::rollup`).
+    pub(crate) fn rollup_marks(
+        &self,
+        inserted: &HashSet<i128>,
+    ) -> std::collections::BTreeSet<(&'a str, Timestamp, &'static str)> {
+        self.staged
+            .iter()
+            .filter(|(_, key, _)| inserted.contains(key))
+            .filter_map(|(_, _, e)| match &e.kind {
+                EventKind::Launch(r) => {
+                    let kind = match r.action {
+                        ltiscope_model::Action::Launch => "launch",
+                        ltiscope_model::Action::Return => "return",
+                        ltiscope_model::Action::Use => return None,
+                    };
+                    let secs = r.meta.event_time.timestamp().div_euclid(3600) * 3600;
+                    let hour = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+                    Some((r.meta.tenant.as_str(), hour, kind))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// The outcome of each batch, in order.

@@ -295,27 +295,225 @@ fn both_backends_answer_every_question_alike() {
             let b = pg
                 .answer(q, f, &p)
                 .unwrap_or_else(|e| panic!("postgres {q:?}: {e}"));
-            assert_eq!(a.rows.len(), b.rows.len(), "{q:?} {f:?}: row counts");
-            for (i, (ra, rb)) in a.rows.iter().zip(&b.rows).enumerate() {
-                for ((ca, cb), col) in ra.iter().zip(rb).zip(&a.columns) {
-                    let same = match (ca.as_f64(), cb.as_f64()) {
-                        (Some(x), Some(y)) => (x - y).abs() <= 1e-6 * x.abs().max(1.0),
-                        _ => ca == cb,
-                    };
-                    assert!(
-                        same,
-                        "{q:?} row {i} {}: duckdb {ca:?}, postgres {cb:?}",
-                        col.name
-                    );
-                    compared += 1;
-                }
-            }
+            compared += same_cells(&a, &b, &format!("{q:?} {f:?}"), ("duckdb", "postgres"));
         }
     }
     assert!(
         compared > 1000,
         "the generated term answered too little: {compared} cells"
     );
+}
+
+/// Asserts two answers hold the same cells (measures to a millionth); returns how many.
+fn same_cells(a: &Table, b: &Table, what: &str, names: (&str, &str)) -> usize {
+    assert_eq!(a.rows.len(), b.rows.len(), "{what}: row counts");
+    let mut compared = 0;
+    for (i, (ra, rb)) in a.rows.iter().zip(&b.rows).enumerate() {
+        assert_eq!(ra.len(), rb.len(), "{what} row {i}: cell counts");
+        for ((ca, cb), col) in ra.iter().zip(rb).zip(&a.columns) {
+            let same = match (ca.as_f64(), cb.as_f64()) {
+                (Some(x), Some(y)) => (x - y).abs() <= 1e-6 * x.abs().max(1.0),
+                _ => ca == cb,
+            };
+            assert!(
+                same,
+                "{what} row {i} {}: {} {ca:?}, {} {cb:?}",
+                col.name, names.0, names.1
+            );
+            compared += 1;
+        }
+    }
+    compared
+}
+
+/// The questions rollups answer.
+const ROLLUP_QUESTIONS: [Question; 6] = [
+    Question::Totals,
+    Question::Daily,
+    Question::ToolCounts,
+    Question::Tools,
+    Question::Adoption,
+    Question::Roles,
+];
+
+/// Rollups answer exactly what the launch records answer, on both backends: written out of
+/// order in small batches with refreshes in between (so days are recomputed piecemeal as
+/// marks arrive), after more writes that no one refreshed (reports refresh first), and again
+/// after the time zone changes (everything rebuilt, days cut at New York midnights).
+#[test]
+fn rollups_answer_exactly_what_the_launch_records_answer() {
+    use ltiscope_ingest::generate::{Generator, Options, Platform};
+    let mut opts = Options::new(Platform::Mixed, 2400, 11);
+    opts.duplicate_rate = 0.02;
+    let mut docs: Vec<String> = Generator::new(opts.clone()).collect();
+    // Out of order: every third document moves to the end (late arrivals).
+    let late: Vec<String> = docs.iter().skip(2).step_by(3).cloned().collect();
+    docs = docs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 2)
+        .map(|(_, d)| d)
+        .chain(late)
+        .collect();
+    let (first, rest) = docs.split_at(docs.len() * 3 / 4);
+    let day = |n: i64| opts.start + chrono::Duration::days(n);
+    for mut db in backends() {
+        let store = &mut db.store;
+        for (i, chunk) in first.chunks(150).enumerate() {
+            store
+                .write(&batch(chunk.join("\n").as_bytes()))
+                .expect("write");
+            if i % 3 == 0 {
+                store.refresh_rollups().expect("refresh");
+            }
+        }
+        for chunk in rest.chunks(150) {
+            store
+                .write(&batch(chunk.join("\n").as_bytes()))
+                .expect("write");
+        }
+        let tenant = store
+            .answer_raw(Question::Tenants, &ReportFilter::default(), &params())
+            .expect("tenants")
+            .text(0, "tenant")
+            .map(str::to_owned);
+        let top_tool = store
+            .answer_raw(Question::ToolCounts, &ReportFilter::default(), &params())
+            .expect("tools")
+            .text(0, "tool_id")
+            .map(str::to_owned);
+        let filters = |from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>| {
+            [
+                ReportFilter::default(),
+                ReportFilter {
+                    from: Some(from),
+                    to: Some(to),
+                    ..ReportFilter::default()
+                },
+                ReportFilter {
+                    from: Some(from),
+                    tenant: tenant.clone(),
+                    role: Some(ltiscope_model::RoleBucket::Learner),
+                    include_test_users: true,
+                    ..ReportFilter::default()
+                },
+                ReportFilter {
+                    to: Some(to),
+                    tool: top_tool.clone(),
+                    source: Some(Source::BlackboardCaliper),
+                    ..ReportFilter::default()
+                },
+            ]
+        };
+        let mut compared = 0;
+        // `dst`: the zone has daylight saving, so an open-ended daily series is the SQL's.
+        let mut check = |store: &Store, p: &Params, fs: &[ReportFilter], dst: bool| {
+            for f in fs {
+                for q in ROLLUP_QUESTIONS {
+                    let what = format!("{} {q:?} {f:?}", db.name);
+                    let rolled = store
+                        .answer_from_rollups(q, f, p)
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    let open = f.from.is_none() || f.to.is_none();
+                    if dst && open && q == Question::Daily {
+                        assert!(rolled.is_none(), "{what}: an open range across DST");
+                        continue;
+                    }
+                    let rolled = rolled.unwrap_or_else(|| panic!("{what}: rollups did not answer"));
+                    let raw = store.answer_raw(q, f, p).expect("raw");
+                    compared += same_cells(&rolled, &raw, &what, ("rollups", "records"));
+                }
+            }
+        };
+        let mut p = params();
+        check(store, &p, &filters(day(14), day(60)), false);
+        // Not whole days, a course filter, another visit window: the records answer.
+        let partial = ReportFilter {
+            from: Some(day(14) + chrono::Duration::hours(5)),
+            ..ReportFilter::default()
+        };
+        assert!(
+            store
+                .answer_from_rollups(Question::Tools, &partial, &p)
+                .expect("ask")
+                .is_none()
+        );
+        let course = ReportFilter {
+            course: Some("x".into()),
+            ..ReportFilter::default()
+        };
+        assert!(
+            store
+                .answer_from_rollups(Question::Tools, &course, &p)
+                .expect("ask")
+                .is_none()
+        );
+        let mut other = p.clone();
+        other.visit_window_secs = 60;
+        let all = ReportFilter::default();
+        assert!(
+            store
+                .answer_from_rollups(Question::Totals, &all, &other)
+                .expect("ask")
+                .is_none()
+        );
+        // Days at New York midnights: everything is rebuilt on the next refresh.
+        let ny = chrono_tz::America::New_York;
+        let config = ltiscope_store::RollupConfig {
+            timezone: ny,
+            ..ltiscope_store::RollupConfig::default()
+        };
+        assert!(
+            store.configure_rollups(&config).expect("configure"),
+            "changed"
+        );
+        assert!(
+            !store.configure_rollups(&config).expect("configure"),
+            "unchanged"
+        );
+        let midnight = |n: i64| {
+            use chrono::TimeZone;
+            let d = day(n).date_naive().and_hms_opt(0, 0, 0).expect("midnight");
+            ny.from_local_datetime(&d)
+                .earliest()
+                .expect("local")
+                .to_utc()
+        };
+        // January 26 to February 21: no daylight-saving change, so daily series too.
+        p.utc_offset_minutes = -300;
+        check(store, &p, &filters(midnight(14), midnight(40)), true);
+        // Across the change of March 8 the SQL keeps one offset: the daily series is left to
+        // it, the other questions still come from rollups.
+        let dst = &filters(midnight(40), midnight(70))[1];
+        assert!(
+            store
+                .answer_from_rollups(Question::Daily, dst, &p)
+                .expect("ask")
+                .is_none()
+        );
+        let tools_rolled = store
+            .answer_from_rollups(Question::Tools, dst, &p)
+            .expect("ask");
+        let tools_raw = store.answer_raw(Question::Tools, dst, &p).expect("raw");
+        same_cells(
+            &tools_rolled.expect("rolled"),
+            &tools_raw,
+            "tools across DST",
+            ("rollups", "records"),
+        );
+        assert!(
+            store
+                .answer_from_rollups(Question::Tools, &filters(day(14), day(40))[1], &p)
+                .expect("ask")
+                .is_none(),
+            "UTC midnights are not New York days"
+        );
+        assert!(
+            compared > 2000,
+            "{}: too little compared: {compared}",
+            db.name
+        );
+    }
 }
 
 #[test]
@@ -584,12 +782,14 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
         let conn = duckdb::Connection::open(&path).expect("open raw");
         conn.execute_batch(
             "ALTER TABLE launches DROP COLUMN visit_key;
-             DELETE FROM schema_migrations WHERE version = 3;",
+             DROP TABLE rollup_marks; DROP TABLE rollup_state; DROP TABLE rollup_users;
+             DROP TABLE rollup_courses; DROP TABLE rollup_days; DROP SEQUENCE rollup_mark_id;
+             DELETE FROM schema_migrations WHERE version >= 3;",
         )
         .expect("downgrade");
     }
     let store = Store::open_duckdb(&path).expect("reopen migrates");
-    assert_eq!(store.schema_version().expect("version"), 3);
+    assert_eq!(store.schema_version().expect("version"), 4);
     let t = tools(&store, &ReportFilter::default());
     assert_eq!(t.int(0, "launches"), Some(1));
     assert_eq!(t.int(0, "visits"), Some(1));
@@ -603,4 +803,30 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
         )
         .expect("count");
     assert_eq!(missing, 0, "every old row got a visit key");
+}
+
+/// A PostgreSQL connection the server closed (a restart, a failover) is reopened: the write
+/// that met the closed connection fails (the collector answers 503), the retry is stored.
+#[test]
+fn a_closed_postgres_connection_is_reopened_on_the_next_write() {
+    let pg = TempDatabase::create();
+    let mut store = Store::open_postgres(pg.url()).expect("open");
+    store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+    let mut admin = postgres::Client::connect(pg.url(), postgres::NoTls).expect("admin");
+    let closed: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+            &[],
+        )
+        .expect("terminate")
+        .get(0);
+    assert_eq!(closed, 1, "the store's one connection");
+    assert!(
+        store.write(&batch(BDS_LAUNCH)).is_err(),
+        "the closed connection"
+    );
+    let retried = store.write(&batch(BDS_LAUNCH)).expect("reconnected");
+    assert_eq!(retried.launches, 1);
+    assert_eq!(tools(&store, &ReportFilter::default()).sum("launches"), 2);
 }

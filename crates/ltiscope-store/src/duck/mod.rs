@@ -3,6 +3,7 @@
 mod report;
 mod schema;
 
+use crate::rollup::{self, Db, RefreshOutcome, RollupConfig};
 use crate::sql::{
     Arg, Dialect, RowRead, export_select, export_values, purge_counts, purge_deletes,
     purge_outcome, quote,
@@ -171,6 +172,7 @@ impl DuckStore {
             for sql in purge_deletes() {
                 tx.execute(&sql, params![cutoff])?;
             }
+            rollup::purge(&mut DuckDb(&tx), before)?;
         }
         tx.commit()?;
         Ok(outcome)
@@ -265,6 +267,13 @@ impl DuckStore {
             app.flush()?;
         }
         plan.settle(&inserted);
+        {
+            let mut stmt =
+                tx.prepare("INSERT INTO rollup_marks (tenant, hour, kind) VALUES (?, ?, ?)")?;
+            for (tenant, hour, kind) in plan.rollup_marks(&inserted) {
+                stmt.execute(params![tenant, ts(hour), kind])?;
+            }
+        }
         {
             let mut stmt = tx.prepare("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?)")?;
             for l in plan.log_rows() {
@@ -425,6 +434,8 @@ impl duckdb::ToSql for Val<'_> {
             Val::Time(t) => ToSqlOutput::Owned(ts(*t)),
             Val::Int(Some(n)) => ToSqlOutput::Owned(Value::BigInt(*n)),
             Val::Bool(b) => ToSqlOutput::Owned(Value::Boolean(*b)),
+            Val::Date(d) => ToSqlOutput::Owned(date(*d)),
+            Val::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
 }
@@ -442,6 +453,9 @@ impl RowRead for duckdb::Row<'_> {
     fn boolean(&self, i: usize) -> Result<Option<bool>, StoreError> {
         Ok(self.get(i)?)
     }
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get(i)?)
+    }
 }
 
 /// A shared query's parameter as a DuckDB value.
@@ -449,5 +463,83 @@ fn arg(a: &Arg) -> Value {
     match a {
         Arg::Text(s) => Value::Text(s.clone()),
         Arg::Time(t) => ts(*t),
+        Arg::Int(n) => Value::BigInt(*n),
+        Arg::Date(d) => date(*d),
+    }
+}
+
+/// A calendar day as a DuckDB value (days since 1970-01-01).
+fn date(d: chrono::NaiveDate) -> Value {
+    Value::Date32((d - chrono::NaiveDate::default()).num_days() as i32)
+}
+
+/// One refresh of the rollups at a time in this process (DuckDB has one process per file).
+static REFRESH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A DuckDB connection (or open transaction) as the rollup code uses it.
+pub(crate) struct DuckDb<'a>(pub(crate) &'a Connection);
+
+impl Db for DuckDb<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Duck
+    }
+
+    fn each(
+        &mut self,
+        sql: &str,
+        args: &[Arg],
+        row: &mut dyn FnMut(&dyn RowRead) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.0.prepare(sql)?;
+        let mut rows = stmt.query(params_from_iter(args.iter().map(arg)))?;
+        while let Some(r) = rows.next()? {
+            row(r)?;
+        }
+        Ok(())
+    }
+
+    fn exec(&mut self, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+        Ok(self
+            .0
+            .execute(sql, params_from_iter(args.iter().map(arg)))? as u64)
+    }
+
+    fn append_days(
+        &mut self,
+        rows: &mut dyn Iterator<Item = [Val<'_>; 14]>,
+    ) -> Result<(), StoreError> {
+        let mut app = self.0.appender("rollup_days")?;
+        for row in rows {
+            app.append_row(appender_params_from_iter(row.iter()))?;
+        }
+        app.flush()?;
+        Ok(())
+    }
+}
+
+impl DuckStore {
+    /// Rolls up what was stored since the last refresh (nothing to do is cheap).
+    pub(crate) fn refresh_rollups(&self) -> Result<RefreshOutcome, StoreError> {
+        let _one = REFRESH
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !rollup::pending(&mut DuckDb(&self.conn))? {
+            return Ok(RefreshOutcome::default());
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        let outcome = rollup::refresh(&mut DuckDb(&tx))?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Sets how rollups cut and count; a change marks everything for rebuilding.
+    pub(crate) fn configure_rollups(&mut self, cfg: &RollupConfig) -> Result<bool, StoreError> {
+        let _one = REFRESH
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tx = self.conn.unchecked_transaction()?;
+        let changed = rollup::configure(&mut DuckDb(&tx), cfg)?;
+        tx.commit()?;
+        Ok(changed)
     }
 }

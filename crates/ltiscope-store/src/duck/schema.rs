@@ -120,4 +120,52 @@ ALTER TABLE launches ADD COLUMN visit_key BIGINT;
 UPDATE launches SET visit_key = CAST(hash(tenant, user_key, tool_id, coalesce(resource_link_id, launch_url, '')) >> 1 AS BIGINT);
 "#,
     ),
+    (
+        4,
+        "rollups",
+        r#"
+-- Rollups (see rollup/mod.rs): what the big reports read instead of every launch record.
+-- Marks: the (tenant, UTC hour, launch|return) of stored records not yet rolled up, written in
+-- the same transaction as the records; a refresh recomputes the days they change.
+CREATE SEQUENCE rollup_mark_id START 1;
+CREATE TABLE rollup_marks (
+    id     BIGINT NOT NULL DEFAULT nextval('rollup_mark_id'),
+    tenant VARCHAR NOT NULL,
+    hour   TIMESTAMP NOT NULL,
+    kind   VARCHAR NOT NULL
+);
+-- How the rollups cut days and count visits and time in tool.
+CREATE TABLE rollup_state (
+    timezone          VARCHAR NOT NULL,
+    visit_window_secs BIGINT NOT NULL,
+    time_cap_secs     BIGINT NOT NULL
+);
+INSERT INTO rollup_state VALUES ('UTC', 600, 14400);
+-- Dense numbers of users and courses (by their tenant-qualified hashes), the members of the
+-- rollup sets. Assigned only by the refresh, one at a time, so no index is needed to keep
+-- them unique (an index would cost memory on every open).
+CREATE TABLE rollup_users (user_hash BIGINT NOT NULL, n INTEGER NOT NULL);
+CREATE TABLE rollup_courses (course_hash BIGINT NOT NULL, n INTEGER NOT NULL);
+CREATE TABLE rollup_days (
+    tenant     VARCHAR NOT NULL,
+    day        DATE NOT NULL,             -- local day in rollup_state.timezone
+    source     VARCHAR NOT NULL,
+    tool_id    VARCHAR NOT NULL,
+    tool_name  VARCHAR NOT NULL,
+    role       VARCHAR NOT NULL,
+    test_user  BOOLEAN NOT NULL,
+    launches   BIGINT NOT NULL,
+    visits     BIGINT NOT NULL,           -- launches that start a visit
+    first_us   BIGINT NOT NULL,           -- first and last launch, epoch microseconds
+    last_us    BIGINT NOT NULL,
+    users      BLOB NOT NULL,             -- set of rollup_users.n
+    courses    BLOB NOT NULL,             -- set of rollup_courses.n
+    paired_ms  BLOB NOT NULL              -- time in tool of paired launches, milliseconds
+);
+-- Records stored before rollups existed: every hour marked, so the first refresh builds them.
+INSERT INTO rollup_marks (tenant, hour, kind)
+SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
+WHERE action IN ('launch', 'return');
+"#,
+    ),
 ];

@@ -7,6 +7,7 @@
 
 mod schema;
 
+use crate::rollup::{self, Db, RefreshOutcome, RollupConfig};
 use crate::sql::{
     Arg, Dialect, EXPORT_FIELDS, ExportKind, RowRead, export_select, export_values, purge_counts,
     purge_deletes, purge_outcome, read_cells, sql_for,
@@ -20,7 +21,7 @@ use ltiscope_model::{Source, Timestamp};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, IsolationLevel, NoTls};
+use postgres::{Client, GenericClient, IsolationLevel, NoTls};
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
@@ -28,10 +29,17 @@ use std::sync::Mutex;
 /// The advisory lock held while migrating and while creating partitions.
 const SCHEMA_LOCK: i64 = 0x6c74_6973_636f_7065; // "ltiscope"
 
+/// The advisory lock held while refreshing rollups: one refresh at a time across processes.
+const ROLLUP_LOCK: i64 = 0x6c74_6973_726f_6c6c; // "ltisroll"
+
 /// A connection to a PostgreSQL database.
 pub struct PgStore {
     client: Mutex<Client>,
     url: String,
+    /// Set when a statement failed on the connection itself (not with a server error): the
+    /// driver may not have noticed yet that the connection is gone, so the next use opens a
+    /// new one rather than meeting the dead one again.
+    broken: std::sync::atomic::AtomicBool,
 }
 
 fn naive(t: Timestamp) -> NaiveDateTime {
@@ -71,6 +79,7 @@ impl PgStore {
         Ok(PgStore {
             client: Mutex::new(client),
             url: url.to_owned(),
+            broken: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -94,7 +103,7 @@ impl PgStore {
             .client
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.is_closed() {
+        if guard.is_closed() || self.broken.swap(false, std::sync::atomic::Ordering::SeqCst) {
             *guard = Client::connect(&self.url, NoTls).map_err(|source| StoreError::OpenPg {
                 url: redact_url(&self.url),
                 source,
@@ -192,8 +201,26 @@ impl PgStore {
         Ok(())
     }
 
-    /// Stores several batches in one transaction (group commit): one outcome per batch.
+    /// Stores several batches in one transaction (group commit): one outcome per batch. A
+    /// failure of the connection itself (not a server error) has the next call reconnect.
     pub(crate) fn write_many(
+        &mut self,
+        batches: &[&WriteBatch],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let result = self.write_many_once(batches);
+        if let Err(StoreError::Pg(e)) = &result
+            && (e.is_closed()
+                || e.as_db_error().is_none_or(|db| {
+                    // FATAL ends the session (an administrator's or a shutdown's terminate).
+                    db.severity() == "FATAL" || db.code().code().starts_with("57P")
+                }))
+        {
+            self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn write_many_once(
         &mut self,
         batches: &[&WriteBatch],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
@@ -249,6 +276,12 @@ impl PgStore {
             }),
         )?;
         plan.settle(&inserted);
+        for (tenant, hour, kind) in plan.rollup_marks(&inserted) {
+            tx.execute(
+                "INSERT INTO rollup_marks (tenant, hour, kind) VALUES ($1, $2, $3)",
+                &[&tenant, &naive(hour), &kind],
+            )?;
+        }
         for l in plan.log_rows() {
             tx.execute(
                 "INSERT INTO ingest_log VALUES ($1, $2, $3, $4, $5, $6)",
@@ -282,6 +315,33 @@ impl PgStore {
     }
 
     pub(crate) fn answer(
+        &self,
+        q: Question,
+        f: &ReportFilter,
+        p: &Params,
+    ) -> Result<Table, StoreError> {
+        match self.answer_rollup(q, f, p)? {
+            Some(t) => Ok(t),
+            None => self.answer_raw(q, f, p),
+        }
+    }
+
+    /// Answers one question from rollups (refreshed first), when they can answer it exactly.
+    pub(crate) fn answer_rollup(
+        &self,
+        q: Question,
+        f: &ReportFilter,
+        p: &Params,
+    ) -> Result<Option<Table>, StoreError> {
+        if !rollup::answers(q) || f.course.is_some() {
+            return Ok(None);
+        }
+        self.refresh_rollups()?;
+        rollup::answer(&mut PgDb(&mut *self.client()?), q, f, p)
+    }
+
+    /// Answers one question from the launch records, never from rollups.
+    pub(crate) fn answer_raw(
         &self,
         q: Question,
         f: &ReportFilter,
@@ -591,6 +651,7 @@ impl PgStore {
         for sql in purge_deletes() {
             tx.execute(&Dialect::Pg.markers(sql), &[&cutoff])?;
         }
+        rollup::purge(&mut PgDb(&mut tx), before)?;
         tx.commit()?;
         Ok(PurgeOutcome {
             partitions_dropped: dropped,
@@ -641,6 +702,8 @@ fn pg_args(args: &[Arg]) -> Vec<Box<dyn ToSql + Sync>> {
             match a {
                 Arg::Text(s) => Box::new(s.clone()),
                 Arg::Time(t) => Box::new(naive(*t)),
+                Arg::Int(n) => Box::new(*n),
+                Arg::Date(d) => Box::new(*d),
             }
         })
         .collect()
@@ -654,7 +717,7 @@ fn refs(args: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
 /// and `write::launch_row`, as for DuckDB's appender), with the column types read off the
 /// values. Sends nothing when there are no rows.
 fn copy_rows<'a, const N: usize>(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut impl GenericClient,
     table: &str,
     rows: impl Iterator<Item = [Val<'a>; N]>,
 ) -> Result<(), StoreError> {
@@ -683,6 +746,8 @@ impl Val<'_> {
             Val::Time(_) => Type::TIMESTAMP,
             Val::Int(_) => Type::INT8,
             Val::Bool(_) => Type::BOOL,
+            Val::Date(_) => Type::DATE,
+            Val::Bytes(_) => Type::BYTEA,
         }
     }
 }
@@ -700,6 +765,89 @@ impl RowRead for postgres::Row {
     fn boolean(&self, i: usize) -> Result<Option<bool>, StoreError> {
         Ok(self.try_get(i)?)
     }
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+}
+
+/// A PostgreSQL connection (or open transaction) as the rollup code uses it.
+struct PgDb<'a, C: GenericClient>(&'a mut C);
+
+impl<C: GenericClient> Db for PgDb<'_, C> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Pg
+    }
+
+    fn each(
+        &mut self,
+        sql: &str,
+        args: &[Arg],
+        row: &mut dyn FnMut(&dyn RowRead) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let sql = Dialect::Pg.markers(sql.to_owned());
+        let args = pg_args(args);
+        let mut rows = self.0.query_raw(&sql, refs(&args))?;
+        while let Some(r) = rows.next()? {
+            row(&r)?;
+        }
+        Ok(())
+    }
+
+    fn exec(&mut self, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+        let sql = Dialect::Pg.markers(sql.to_owned());
+        let args = pg_args(args);
+        Ok(self.0.execute(&sql, &refs(&args))?)
+    }
+
+    fn append_days(
+        &mut self,
+        rows: &mut dyn Iterator<Item = [Val<'_>; 14]>,
+    ) -> Result<(), StoreError> {
+        copy_rows(self.0, "rollup_days", rows)
+    }
+}
+
+impl PgStore {
+    /// Rolls up what any collector stored since the last refresh, under the rollup lock, in
+    /// one repeatable-read snapshot (so the marks read and the records recomputed agree).
+    pub(crate) fn refresh_rollups(&self) -> Result<RefreshOutcome, StoreError> {
+        let mut c = self.client()?;
+        if !rollup::pending(&mut PgDb(&mut *c))? {
+            return Ok(RefreshOutcome::default());
+        }
+        // A session lock taken before the snapshot: a refresh that waited sees what the one
+        // before it committed.
+        c.execute("SELECT pg_advisory_lock($1)", &[&ROLLUP_LOCK])?;
+        let result = (|| -> Result<RefreshOutcome, StoreError> {
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .start()?;
+            let outcome = rollup::refresh(&mut PgDb(&mut tx))?;
+            tx.commit()?;
+            Ok(outcome)
+        })();
+        let unlocked = c.execute("SELECT pg_advisory_unlock($1)", &[&ROLLUP_LOCK]);
+        let outcome = result?;
+        unlocked?;
+        Ok(outcome)
+    }
+
+    /// Sets how rollups cut and count; a change marks everything for rebuilding.
+    pub(crate) fn configure_rollups(&mut self, cfg: &RollupConfig) -> Result<bool, StoreError> {
+        let mut c = self.client()?;
+        c.execute("SELECT pg_advisory_lock($1)", &[&ROLLUP_LOCK])?;
+        let result = (|| -> Result<bool, StoreError> {
+            let mut tx = c.transaction()?;
+            let changed = rollup::configure(&mut PgDb(&mut tx), cfg)?;
+            tx.commit()?;
+            Ok(changed)
+        })();
+        let unlocked = c.execute("SELECT pg_advisory_unlock($1)", &[&ROLLUP_LOCK]);
+        let changed = result?;
+        unlocked?;
+        Ok(changed)
+    }
 }
 
 impl ToSql for Val<'_> {
@@ -715,13 +863,22 @@ impl ToSql for Val<'_> {
             Val::Time(t) => naive(*t).to_sql(ty, out),
             Val::Int(n) => n.to_sql(ty, out),
             Val::Bool(b) => b.to_sql(ty, out),
+            Val::Date(d) => d.to_sql(ty, out),
+            Val::Bytes(b) => b.to_sql(ty, out),
         }
     }
 
     fn accepts(ty: &Type) -> bool {
         matches!(
             *ty,
-            Type::UUID | Type::TEXT | Type::VARCHAR | Type::TIMESTAMP | Type::INT8 | Type::BOOL
+            Type::UUID
+                | Type::TEXT
+                | Type::VARCHAR
+                | Type::TIMESTAMP
+                | Type::INT8
+                | Type::BOOL
+                | Type::DATE
+                | Type::BYTEA
         )
     }
 

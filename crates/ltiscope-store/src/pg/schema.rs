@@ -9,10 +9,11 @@
 //! agrees with DuckDB and indexes compare bytes.
 
 /// (version, name, SQL).
-pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "events, launches, quarantine, ingest log, api keys",
-    r#"
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "events, launches, quarantine, ingest log, api keys",
+        r#"
 -- Idempotency: one row per stored event; the primary key decides which copy of a retried
 -- batch is stored, across every collector process. Unpartitioned, so the key is unique
 -- whatever time an event claims; event_time is kept for retention.
@@ -120,4 +121,47 @@ CREATE TABLE api_keys (
     revoked_at  TIMESTAMP
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "rollups",
+        r#"
+-- Rollups (see rollup/mod.rs), as in the DuckDB schema. Marks are written by every
+-- collector in its write transaction; refreshes run one at a time under an advisory lock.
+CREATE TABLE rollup_marks (
+    id     BIGSERIAL PRIMARY KEY,
+    tenant TEXT COLLATE "C" NOT NULL,
+    hour   TIMESTAMP NOT NULL,
+    kind   TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE rollup_state (
+    timezone          TEXT NOT NULL,
+    visit_window_secs BIGINT NOT NULL,
+    time_cap_secs     BIGINT NOT NULL
+);
+INSERT INTO rollup_state VALUES ('UTC', 600, 14400);
+CREATE TABLE rollup_users (user_hash BIGINT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE rollup_courses (course_hash BIGINT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE rollup_days (
+    tenant     TEXT COLLATE "C" NOT NULL,
+    day        DATE NOT NULL,
+    source     TEXT COLLATE "C" NOT NULL,
+    tool_id    TEXT COLLATE "C" NOT NULL,
+    tool_name  TEXT COLLATE "C" NOT NULL,
+    role       TEXT COLLATE "C" NOT NULL,
+    test_user  BOOLEAN NOT NULL,
+    launches   BIGINT NOT NULL,
+    visits     BIGINT NOT NULL,
+    first_us   BIGINT NOT NULL,
+    last_us    BIGINT NOT NULL,
+    users      BYTEA NOT NULL,
+    courses    BYTEA NOT NULL,
+    paired_ms  BYTEA NOT NULL
+);
+CREATE INDEX rollup_days_day ON rollup_days (day, tenant);
+INSERT INTO rollup_marks (tenant, hour, kind)
+SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
+WHERE action IN ('launch', 'return');
+"#,
+    ),
+];

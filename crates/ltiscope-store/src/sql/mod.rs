@@ -77,6 +77,14 @@ impl Dialect {
         }
     }
 
+    /// A NULL of the binary type, for a set column a question does not need.
+    pub(crate) fn no_bytes(self) -> &'static str {
+        match self {
+            Dialect::Duck => "CAST(NULL AS BLOB)",
+            Dialect::Pg => "CAST(NULL AS BYTEA)",
+        }
+    }
+
     /// A timestamp expression as RFC 3339 UTC text with milliseconds.
     pub(crate) fn rfc3339(self, e: &str) -> String {
         match self {
@@ -115,6 +123,10 @@ pub(crate) enum Arg {
     Text(String),
     /// A UTC time.
     Time(Timestamp),
+    /// An integer.
+    Int(i64),
+    /// A calendar day.
+    Date(chrono::NaiveDate),
 }
 
 /// A SQL timestamp literal for a time this code holds (never user text).
@@ -202,6 +214,8 @@ impl Filter {
                 match args.next() {
                     Some(Arg::Text(s)) => out.push_str(&quote(s)),
                     Some(Arg::Time(t)) => out.push_str(&lit(*t)),
+                    Some(Arg::Int(n)) => out.push_str(&n.to_string()),
+                    Some(Arg::Date(d)) => out.push_str(&format!("DATE '{d}'")),
                     None => out.push_str("NULL"),
                 }
             } else {
@@ -226,6 +240,7 @@ pub(crate) trait RowRead {
     fn int(&self, i: usize) -> Result<Option<i64>, crate::StoreError>;
     fn float(&self, i: usize) -> Result<Option<f64>, crate::StoreError>;
     fn boolean(&self, i: usize) -> Result<Option<bool>, crate::StoreError>;
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>, crate::StoreError>;
 }
 
 /// The typed cells of an answer row, by the question's declared columns.

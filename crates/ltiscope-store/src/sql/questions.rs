@@ -3,8 +3,8 @@
 //! microseconds, days as `YYYY-MM-DD` text, so one typed reader per backend reads them all.
 
 use super::{Arg, Dialect, Filter, interval, lit, local_day};
-use ltiscope_model::Timestamp;
 use ltiscope_model::report::{Params, Question, ReportFilter};
+use ltiscope_model::{Source, Timestamp};
 
 /// Launches of the filter with the columns the tool questions need.
 fn launches_cte(filter: &str) -> String {
@@ -15,18 +15,47 @@ fn launches_cte(filter: &str) -> String {
     )
 }
 
-/// Launches that open a visit: a launch opens one unless the same user launched the same link
-/// of the same tool (the visit key) less than the window before. `cols` are carried through.
-fn visit_starts(d: Dialect, cols: &str, p: &Params) -> String {
-    format!(
-        "SELECT {cols} FROM (
-             SELECT {cols}, {t} AS t,
+/// Launches of the filter that open a visit, as `fv` (a CTE) and a select of their tool ids:
+/// a launch opens one unless the same user launched the same link of the same tool (the visit
+/// key, which holds tenant and tool) less than the window before, whatever the range and the
+/// other filters (so a visit that began just before the range is not counted again, and the
+/// rollups, which look back the same way, agree). Returns (CTE, select, args of both).
+fn visit_starts(d: Dialect, f: &ReportFilter, p: &Params) -> (String, String, Vec<Arg>) {
+    let mut inner = Filter::empty();
+    inner.eq("tenant", f.tenant.as_deref());
+    inner.eq("tool_id", f.tool.as_deref());
+    let win = chrono::Duration::seconds(p.visit_window_secs);
+    inner.range("event_time", f.from.map(|t| t - win), f.to);
+    let mut outer = Filter::empty();
+    if let Some(from) = f.from {
+        outer
+            .sql
+            .push_str(&format!(" AND event_time >= {}", lit(from)));
+    }
+    outer.eq("source", f.source.map(Source::as_str));
+    outer.eq("role", f.role.map(|r| r.as_str()));
+    outer.eq("course_key", f.course.as_deref());
+    if !f.include_test_users {
+        outer.sql.push_str(" AND NOT test_user");
+    }
+    let cte = format!(
+        "fv AS (SELECT tool_id, visit_key, event_time, source, role, course_key, test_user
+                FROM launches WHERE action = 'launch' {})",
+        inner.sql
+    );
+    let select = format!(
+        "SELECT tool_id FROM (
+             SELECT tool_id, event_time, source, role, course_key, test_user, {t} AS t,
                     lag({t}) OVER (PARTITION BY visit_key ORDER BY event_time) AS prev
-             FROM f) starts
-         WHERE prev IS NULL OR t - prev > {win}",
+             FROM fv) starts
+         WHERE (prev IS NULL OR t - prev > {win}) {outer}",
         t = d.epoch("event_time"),
-        win = p.visit_window_secs
-    )
+        win = p.visit_window_secs,
+        outer = outer.sql,
+    );
+    let mut args = inner.args;
+    args.extend(outer.args);
+    (cte, select, args)
 }
 
 /// The first return of each launch id that can pair with a launch in `f`: none returns before
@@ -48,10 +77,11 @@ fn returns_cte(f: &ReportFilter, until: Option<Timestamp>) -> String {
     )
 }
 
-/// Seconds from each launch in `f` to its first return; `inner` keeps only launches with one.
+/// Seconds from each launch in `f` to its first return, to the millisecond (as rollups keep
+/// them); `inner` keeps only launches with one.
 fn pair_secs(d: Dialect, inner: bool) -> String {
     format!(
-        "SELECT f.tool_id, {r} - {l} AS secs
+        "SELECT f.tool_id, round(({r} - {l}) * 1000) / 1000.0 AS secs
          FROM f {join} JOIN r ON r.tenant = f.tenant AND r.launch_id = f.launch_id",
         r = d.epoch("r.returned"),
         l = d.epoch("f.event_time"),
@@ -69,14 +99,22 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
     let us = |e: &str| d.epoch_us(e);
     let one = |sql: String| (sql, lf.args.clone());
     match q {
-        Question::Totals => one(format!(
-            "WITH {launches}, v AS (SELECT count(*) AS visits FROM ({starts}) s)
-             SELECT count(*)::BIGINT, (SELECT visits FROM v)::BIGINT, count(DISTINCT user_hash)::BIGINT,
-                    count(DISTINCT course_hash)::BIGINT, count(DISTINCT tool_id)::BIGINT
-             FROM f",
-            launches = launches_cte(w),
-            starts = visit_starts(d, "event_time", p),
-        )),
+        Question::Totals => {
+            let (fv, starts, vargs) = visit_starts(d, f, p);
+            let mut args = lf.args.clone();
+            args.extend(vargs);
+            (
+                format!(
+                    "WITH {launches}, {fv}, v AS (SELECT count(*) AS visits FROM ({starts}) s)
+                     SELECT count(*)::BIGINT, (SELECT visits FROM v)::BIGINT,
+                            count(DISTINCT user_hash)::BIGINT, count(DISTINCT course_hash)::BIGINT,
+                            count(DISTINCT tool_id)::BIGINT
+                     FROM f",
+                    launches = launches_cte(w),
+                ),
+                args,
+            )
+        }
         Question::Daily => one(format!(
             "SELECT {day} AS d, count(*)::BIGINT, count(DISTINCT user_hash)::BIGINT,
                     count(DISTINCT course_hash)::BIGINT
@@ -86,8 +124,11 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
         Question::Tools => {
             let until =
                 f.to.map(|to| to + chrono::Duration::seconds(p.time_cap_secs));
-            one(format!(
-                "WITH {launches},
+            let (fv, starts, vargs) = visit_starts(d, f, p);
+            let mut args = lf.args.clone();
+            args.extend(vargs);
+            let sql = format!(
+                "WITH {launches}, {fv},
                  v AS (SELECT tool_id, count(*) AS visits FROM ({starts}) s GROUP BY tool_id),
                  {returns},
                  t AS (SELECT tool_id, {p50} AS p50, {p90} AS p90
@@ -104,7 +145,6 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
                  FROM a LEFT JOIN v USING (tool_id) LEFT JOIN t USING (tool_id)
                  ORDER BY a.launches DESC, a.tool_id",
                 launches = launches_cte(w),
-                starts = visit_starts(d, "tool_id", p),
                 returns = returns_cte(f, until),
                 pairs = pair_secs(d, true),
                 p50 = d.quantile("secs", 0.5),
@@ -113,7 +153,8 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
                 name = any("tool_name"),
                 first = us("a.first_seen"),
                 last = us("a.last_seen"),
-            ))
+            );
+            (sql, args)
         }
         Question::ToolCounts => one(format!(
             "SELECT tool_id, {name}, count(*)::BIGINT, count(DISTINCT user_hash)::BIGINT

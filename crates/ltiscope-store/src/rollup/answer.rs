@@ -1,0 +1,346 @@
+//! Answers from rollups: the questions whose every column can be computed exactly from the
+//! rollup rows of a range of whole local days, with the same columns, order and meaning as
+//! their SQL over the launch records (`crate::sql::questions`). The store's conformance suite
+//! checks the two agree cell by cell.
+
+use super::codec::{Bits, decode, quantile_cont};
+use super::{Db, RollupConfig, day_start, local_day, state};
+use crate::StoreError;
+use crate::sql::{Arg, Filter};
+use chrono::{NaiveDate, Offset, TimeZone};
+use ltiscope_model::report::{Cell, Params, Question, ReportFilter, Table};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The questions rollups answer.
+pub(crate) fn answers(q: Question) -> bool {
+    matches!(
+        q,
+        Question::Totals
+            | Question::Daily
+            | Question::ToolCounts
+            | Question::Tools
+            | Question::Adoption
+            | Question::Roles
+    )
+}
+
+/// The rollup days `[from, to)` a filter covers, when it covers whole days of the rollup time
+/// zone (`None` for an open end); `None` when the rollups cannot answer it exactly.
+fn day_range(
+    cfg: &RollupConfig,
+    q: Question,
+    f: &ReportFilter,
+    p: &Params,
+) -> Option<(Option<NaiveDate>, Option<NaiveDate>)> {
+    if !answers(q) || f.course.is_some() {
+        return None;
+    }
+    if p.visit_window_secs != cfg.visit_window_secs || p.time_cap_secs != cfg.time_cap_secs {
+        return None;
+    }
+    let whole = |t: Option<ltiscope_model::Timestamp>| -> Option<Option<NaiveDate>> {
+        match t {
+            None => Some(None),
+            Some(t) => {
+                let d = local_day(cfg.timezone, t);
+                (day_start(cfg.timezone, d) == t).then_some(Some(d))
+            }
+        }
+    };
+    let range = (whole(f.from)?, whole(f.to)?);
+    if q == Question::Daily && !one_offset(cfg, f, p) {
+        return None;
+    }
+    Some(range)
+}
+
+/// Whether the rollup time zone keeps the one UTC offset the SQL cuts days with
+/// (`Params::utc_offset_minutes`, the offset at the start of the range) over the whole range:
+/// rollup days follow daylight saving, the SQL does not, so a daily series across a change is
+/// left to the SQL and both always agree. An open range counts as one offset only in a zone
+/// without daylight saving.
+fn one_offset(cfg: &RollupConfig, f: &ReportFilter, p: &Params) -> bool {
+    let offset = |t: ltiscope_model::Timestamp| {
+        cfg.timezone
+            .offset_from_utc_datetime(&t.naive_utc())
+            .fix()
+            .local_minus_utc()
+            / 60
+    };
+    let (from, to) = match (f.from, f.to) {
+        (Some(from), Some(to)) => (from, to),
+        _ => {
+            let year = chrono::Datelike::year(&p.as_of);
+            let probe = |m| {
+                NaiveDate::from_ymd_opt(year, m, 1)
+                    .and_then(|d| d.and_hms_opt(12, 0, 0))
+                    .map(|t| t.and_utc())
+            };
+            let (Some(jan), Some(jul)) = (probe(1), probe(7)) else {
+                return false;
+            };
+            (jan, jul)
+        }
+    };
+    let mut t = from;
+    while t < to {
+        if offset(t) != p.utc_offset_minutes {
+            return false;
+        }
+        t += chrono::Duration::hours(6);
+    }
+    offset(to) == p.utc_offset_minutes
+}
+
+/// One rollup row as read.
+struct Row {
+    day: Option<NaiveDate>,
+    tool_id: String,
+    tool_name: String,
+    role: String,
+    launches: u64,
+    visits: u64,
+    first_us: i64,
+    last_us: i64,
+    users: Vec<u8>,
+    courses: Vec<u8>,
+    paired_ms: Vec<u8>,
+}
+
+/// Per-group sums while answering.
+#[derive(Default)]
+struct Group {
+    name: String,
+    launches: u64,
+    visits: u64,
+    learners: u64,
+    instructors: u64,
+    first_us: Option<i64>,
+    last_us: Option<i64>,
+    users: Bits,
+    courses: Bits,
+    paired_ms: Vec<u32>,
+}
+
+impl Group {
+    fn add(&mut self, r: &Row) {
+        if self.launches == 0 || r.tool_name < self.name {
+            self.name.clone_from(&r.tool_name);
+        }
+        self.launches += r.launches;
+        self.visits += r.visits;
+        match r.role.as_str() {
+            "learner" => self.learners += r.launches,
+            "instructor" | "teaching-assistant" => self.instructors += r.launches,
+            _ => {}
+        }
+        self.first_us = Some(self.first_us.map_or(r.first_us, |f| f.min(r.first_us)));
+        self.last_us = Some(self.last_us.map_or(r.last_us, |l| l.max(r.last_us)));
+        self.users.add_blob(&r.users);
+        self.courses.add_blob(&r.courses);
+        self.paired_ms.extend(decode(&r.paired_ms));
+    }
+}
+
+/// Answers `q` from rollups, or `None` when they cannot answer it exactly (the caller then asks
+/// the launch records). The caller has refreshed pending marks.
+pub(crate) fn answer(
+    db: &mut dyn Db,
+    q: Question,
+    f: &ReportFilter,
+    p: &Params,
+) -> Result<Option<Table>, StoreError> {
+    if !answers(q) || f.course.is_some() {
+        return Ok(None);
+    }
+    let cfg = state(db)?;
+    let Some((from, to)) = day_range(&cfg, q, f, p) else {
+        return Ok(None);
+    };
+    let rows = read_rows(db, q, f, from, to)?;
+    let mut table = Table::new(q.name(), q.columns());
+    let count = |n: u64| Cell::Int(n);
+    let time = |us: Option<i64>| {
+        us.and_then(chrono::DateTime::from_timestamp_micros)
+            .map_or(Cell::Empty, Cell::Time)
+    };
+    match q {
+        Question::Totals => {
+            let mut all = Group::default();
+            let mut tools = HashSet::new();
+            for r in &rows {
+                all.add(r);
+                tools.insert(r.tool_id.as_str());
+            }
+            table.rows.push(vec![
+                count(all.launches),
+                count(all.visits),
+                count(all.users.count()),
+                count(all.courses.count()),
+                count(tools.len() as u64),
+            ]);
+        }
+        Question::Daily => {
+            let mut days: BTreeMap<NaiveDate, Group> = BTreeMap::new();
+            for r in &rows {
+                if let Some(d) = r.day {
+                    days.entry(d).or_default().add(r);
+                }
+            }
+            for (d, g) in days {
+                table.rows.push(vec![
+                    Cell::Day(d),
+                    count(g.launches),
+                    count(g.users.count()),
+                    count(g.courses.count()),
+                ]);
+            }
+        }
+        Question::Roles => {
+            let mut roles: HashMap<&str, Group> = HashMap::new();
+            for r in &rows {
+                roles.entry(r.role.as_str()).or_default().add(r);
+            }
+            let mut out: Vec<(&str, Group)> = roles.into_iter().collect();
+            out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(b.0)));
+            for (role, g) in out {
+                table.rows.push(vec![
+                    Cell::Text(role.to_owned()),
+                    count(g.launches),
+                    count(g.users.count()),
+                ]);
+            }
+        }
+        Question::ToolCounts | Question::Tools | Question::Adoption => {
+            let mut tools: HashMap<&str, Group> = HashMap::new();
+            let mut all = Group::default();
+            for r in &rows {
+                tools.entry(r.tool_id.as_str()).or_default().add(r);
+                if q == Question::Adoption {
+                    all.users.add_blob(&r.users);
+                    all.courses.add_blob(&r.courses);
+                }
+            }
+            let mut out: Vec<(&str, Group)> = tools.into_iter().collect();
+            if q == Question::Adoption {
+                let (ac, au) = (all.courses.count(), all.users.count());
+                let share = |n: u64, of: u64| (of > 0).then(|| n as f64 / of as f64);
+                let mut shares: Vec<(&str, Group, u64, u64, Option<f64>)> = out
+                    .into_iter()
+                    .map(|(id, g)| {
+                        let (c, u) = (g.courses.count(), g.users.count());
+                        (id, g, c, u, share(c, ac))
+                    })
+                    .collect();
+                // ORDER BY course share DESC NULLS LAST, tool_id.
+                shares.sort_by(|a, b| {
+                    let by_share = match (a.4, b.4) {
+                        (Some(x), Some(y)) => y.total_cmp(&x),
+                        (Some(_), None) => std::cmp::Ordering::Less,
+                        (None, Some(_)) => std::cmp::Ordering::Greater,
+                        (None, None) => std::cmp::Ordering::Equal,
+                    };
+                    by_share.then(a.0.cmp(b.0))
+                });
+                for (id, g, c, u, cs) in shares {
+                    table.rows.push(vec![
+                        Cell::Text(id.to_owned()),
+                        Cell::Text(g.name.clone()),
+                        count(c),
+                        count(ac),
+                        cs.map_or(Cell::Empty, Cell::Ratio),
+                        count(u),
+                        count(au),
+                        share(u, au).map_or(Cell::Empty, Cell::Ratio),
+                    ]);
+                }
+                return Ok(Some(table));
+            }
+            out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(b.0)));
+            for (id, mut g) in out {
+                let mut row = vec![
+                    Cell::Text(id.to_owned()),
+                    Cell::Text(g.name.clone()),
+                    count(g.launches),
+                ];
+                if q == Question::Tools {
+                    let secs = |x: Option<f64>| x.map_or(Cell::Empty, Cell::Float);
+                    let p50 = quantile_cont(&mut g.paired_ms, 0.5, 1000.0);
+                    let p90 = quantile_cont(&mut g.paired_ms, 0.9, 1000.0);
+                    row.extend([
+                        count(g.visits),
+                        count(g.users.count()),
+                        count(g.courses.count()),
+                        count(g.learners),
+                        count(g.instructors),
+                        secs(p50),
+                        secs(p90),
+                        time(g.first_us),
+                        time(g.last_us),
+                    ]);
+                } else {
+                    row.push(count(g.users.count()));
+                }
+                table.rows.push(row);
+            }
+        }
+        _ => return Ok(None),
+    }
+    Ok(Some(table))
+}
+
+/// The rollup rows of the days and dimensions of the filter, with the sets `q` needs.
+fn read_rows(
+    db: &mut dyn Db,
+    q: Question,
+    f: &ReportFilter,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Vec<Row>, StoreError> {
+    let d = db.dialect();
+    let dims = Filter::dims(f);
+    let mut sql_range = String::new();
+    let mut args = Vec::new();
+    if let Some(from) = from {
+        sql_range.push_str(" AND day >= ?");
+        args.push(Arg::Date(from));
+    }
+    if let Some(to) = to {
+        sql_range.push_str(" AND day < ?");
+        args.push(Arg::Date(to));
+    }
+    args.extend(dims.args);
+    let none = d.no_bytes();
+    let (users, courses, paired) = match q {
+        Question::Tools => ("users", "courses", "paired_ms"),
+        Question::Totals | Question::Daily | Question::Adoption => ("users", "courses", none),
+        _ => ("users", none, none),
+    };
+    let sql = format!(
+        "SELECT {day}, tool_id, tool_name, role, launches, visits, first_us, last_us,
+                {users}, {courses}, {paired}
+         FROM rollup_days WHERE true {sql_range} {dims}",
+        day = d.day_text("day"),
+        dims = dims.sql,
+    );
+    let mut rows = Vec::new();
+    db.each(&sql, &args, &mut |r| {
+        rows.push(Row {
+            day: r
+                .text(0)?
+                .and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()),
+            tool_id: r.text(1)?.unwrap_or_default(),
+            tool_name: r.text(2)?.unwrap_or_default(),
+            role: r.text(3)?.unwrap_or_default(),
+            launches: r.int(4)?.unwrap_or(0).max(0) as u64,
+            visits: r.int(5)?.unwrap_or(0).max(0) as u64,
+            first_us: r.int(6)?.unwrap_or_default(),
+            last_us: r.int(7)?.unwrap_or_default(),
+            users: r.bytes(8)?.unwrap_or_default(),
+            courses: r.bytes(9)?.unwrap_or_default(),
+            paired_ms: r.bytes(10)?.unwrap_or_default(),
+        });
+        Ok(())
+    })?;
+    Ok(rows)
+}

@@ -1,0 +1,147 @@
+//! The compact sets kept in rollup rows: ascending `u32`s as LEB128 varints of their gaps
+//! (dense user and course numbers, distinct; time-in-tool milliseconds, repeats allowed), and
+//! the bit set that unions them at read time.
+
+/// Appends `values` (ascending) as varints of the gaps between them.
+pub(crate) fn encode(values: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 2);
+    let mut prev = 0u32;
+    for &v in values {
+        let mut gap = v.wrapping_sub(prev);
+        prev = v;
+        loop {
+            let byte = (gap & 0x7f) as u8;
+            gap >>= 7;
+            if gap == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out
+}
+
+/// The values of an [`encode`]d set, in order. A truncated or corrupt blob ends early rather
+/// than panicking (it can only come from a damaged database).
+pub(crate) fn decode(blob: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    let mut i = 0;
+    let mut prev = 0u32;
+    std::iter::from_fn(move || {
+        let mut gap = 0u32;
+        let mut shift = 0;
+        loop {
+            let byte = *blob.get(i)?;
+            i += 1;
+            gap |= u32::from(byte & 0x7f).checked_shl(shift)?;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        prev = prev.wrapping_add(gap);
+        Some(prev)
+    })
+}
+
+/// A growable set of `u32`s, one bit each: the union of many rollup sets, then its size.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Bits(Vec<u64>);
+
+impl Bits {
+    /// Adds every value of an encoded set.
+    pub(crate) fn add_blob(&mut self, blob: &[u8]) {
+        for v in decode(blob) {
+            let word = (v >> 6) as usize;
+            if word >= self.0.len() {
+                self.0.resize(word + 1, 0);
+            }
+            self.0[word] |= 1 << (v & 63);
+        }
+    }
+
+    /// How many distinct values were added.
+    pub(crate) fn count(&self) -> u64 {
+        self.0.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+}
+
+/// Sorts `values` ascending and drops repeats: the form [`encode`] takes for sets of people.
+pub(crate) fn distinct(values: &mut Vec<u32>) {
+    values.sort_unstable();
+    values.dedup();
+}
+
+/// The interpolated `p` quantile (0..1) of `values` divided by `scale`, as SQL's
+/// `quantile_cont` and `percentile_cont` compute it over the scaled values (so milliseconds
+/// give the very seconds the SQL gives); reorders `values`.
+pub(crate) fn quantile_cont(values: &mut [u32], p: f64, scale: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let pos = p.clamp(0.0, 1.0) * (values.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let (_, &mut at_lo, above) = values.select_nth_unstable(lo);
+    let at_lo = f64::from(at_lo) / scale;
+    let frac = pos - lo as f64;
+    if frac == 0.0 {
+        return Some(at_lo);
+    }
+    let at_hi = above
+        .iter()
+        .copied()
+        .min()
+        .map_or(at_lo, |v| f64::from(v) / scale);
+    Some(at_lo + frac * (at_hi - at_lo))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_round_trip_through_the_encoding() {
+        let cases: [&[u32]; 5] = [
+            &[],
+            &[0],
+            &[1, 2, 3, 200, 20_000, 4_000_000_000],
+            &[5, 5, 5, 7],
+            &[u32::MAX],
+        ];
+        for values in cases {
+            let back: Vec<u32> = decode(&encode(values)).collect();
+            assert_eq!(back, values);
+        }
+    }
+
+    #[test]
+    fn a_truncated_blob_ends_early_instead_of_panicking() {
+        let blob = encode(&[1, 300, 70_000]);
+        for cut in 0..blob.len() {
+            let got: Vec<u32> = decode(&blob[..cut]).collect();
+            assert!(got.len() < 3, "cut at {cut}: {got:?}");
+        }
+        assert_eq!(decode(&[0xff; 12]).count(), 0, "an endless varint");
+    }
+
+    #[test]
+    fn bits_count_the_union() {
+        let mut bits = Bits::default();
+        bits.add_blob(&encode(&[1, 2, 64, 1000]));
+        bits.add_blob(&encode(&[2, 64, 65, 99_999]));
+        assert_eq!(bits.count(), 6);
+        assert_eq!(Bits::default().count(), 0);
+    }
+
+    #[test]
+    fn quantiles_interpolate_as_sql_does() {
+        // quantile_cont([10, 20, 30, 40], 0.5) = 25; 0.9 -> 37; one value -> itself.
+        assert_eq!(quantile_cont(&mut [40, 10, 30, 20], 0.5, 1.0), Some(25.0));
+        let p90 = quantile_cont(&mut [40, 10, 30, 20], 0.9, 1.0).unwrap_or_default();
+        assert!((p90 - 37.0).abs() < 1e-9, "{p90}");
+        assert_eq!(quantile_cont(&mut [7], 0.9, 1.0), Some(7.0));
+        assert_eq!(quantile_cont(&mut [], 0.5, 1.0), None);
+        assert_eq!(quantile_cont(&mut [3, 1, 2], 0.5, 1.0), Some(2.0));
+        assert_eq!(quantile_cont(&mut [868_458], 0.5, 1000.0), Some(868.458));
+    }
+}

@@ -1,0 +1,510 @@
+//! Rollups: what the big reports read instead of scanning every launch record.
+//!
+//! One row of `rollup_days` per (tenant, local day, source, tool, role bucket, test user)
+//! holds the launch and visit counts, the first and last launch, and three compact sets: the
+//! dense numbers of the users and of the courses who launched (so distinct counts over any
+//! range of days stay exact: the sets are unioned at read time), and the time in tool of every
+//! launch paired with a return within the cap (so medians stay exact too).
+//!
+//! How they stay true, on both backends and with any number of collectors:
+//! - every write marks, in the same transaction, the (tenant, UTC hour, launch|return) of the
+//!   records it stored (`rollup_marks`);
+//! - [`refresh`] turns marks into the local days they can change (a launch changes the visit
+//!   count of the launches up to one visit window after it; a return changes the pairing of
+//!   the launches up to one cap before it), recomputes those days from the launch records with
+//!   the same definitions as the raw report SQL, and deletes exactly the marks it read, all in
+//!   one transaction (one refresher at a time);
+//! - a question is answered from rollups only when they can answer it exactly: its range
+//!   starts and ends at local midnights of the rollup time zone, its visit window and cap are
+//!   the rollups', and it has no course filter. Everything else is answered from the launch
+//!   records, as before. Reports refresh pending marks before they read.
+//!
+//! Days are cut in the rollup time zone (`[reports] timezone`), daylight saving included;
+//! changing the time zone, visit window or cap ([`configure`]) marks everything for rebuilding.
+
+mod answer;
+pub(crate) mod codec;
+
+pub(crate) use answer::{answer, answers};
+
+use crate::StoreError;
+use crate::sql::{Arg, Dialect, RowRead};
+use crate::write::Val;
+use chrono::{Duration, NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use codec::{distinct, encode};
+use ltiscope_model::Timestamp;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// How rollups cut and count: the time zone of their days, the visit window and the
+/// time-in-tool cap. Reports with other values are answered from the launch records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupConfig {
+    /// The time zone whose midnights cut days.
+    pub timezone: Tz,
+    /// Repeated launches of one link by one user less than this many seconds apart are one
+    /// visit.
+    pub visit_window_secs: i64,
+    /// Launch/return pairs longer than this many seconds are not time in tool.
+    pub time_cap_secs: i64,
+}
+
+impl Default for RollupConfig {
+    fn default() -> Self {
+        RollupConfig {
+            timezone: Tz::UTC,
+            visit_window_secs: 600,
+            time_cap_secs: 4 * 3600,
+        }
+    }
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshOutcome {
+    /// Marks consumed.
+    pub marks: u64,
+    /// (tenant, day) pairs recomputed.
+    pub days: u64,
+    /// Launches read to recompute them.
+    pub launches: u64,
+}
+
+/// A backend's connection (or open transaction) as the rollup code needs it.
+pub(crate) trait Db {
+    fn dialect(&self) -> Dialect;
+    /// Runs a query with `?` markers and hands every row to `row`.
+    fn each(
+        &mut self,
+        sql: &str,
+        args: &[Arg],
+        row: &mut dyn FnMut(&dyn RowRead) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Runs a statement with `?` markers; returns the rows changed.
+    fn exec(&mut self, sql: &str, args: &[Arg]) -> Result<u64, StoreError>;
+    /// Appends rows to `rollup_days`, in its column order.
+    fn append_days(
+        &mut self,
+        rows: &mut dyn Iterator<Item = [Val<'_>; 14]>,
+    ) -> Result<(), StoreError>;
+}
+
+/// The first moment of a local day (the first valid local time of it, where daylight saving
+/// skips midnight).
+pub(crate) fn day_start(tz: Tz, day: NaiveDate) -> Timestamp {
+    (0..24)
+        .find_map(|h| {
+            day.and_hms_opt(h, 0, 0)
+                .and_then(|t| tz.from_local_datetime(&t).earliest())
+        })
+        .map_or_else(
+            || day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+            |t| t.with_timezone(&chrono::Utc),
+        )
+}
+
+/// The local day of a time.
+pub(crate) fn local_day(tz: Tz, t: Timestamp) -> NaiveDate {
+    t.with_timezone(&tz).date_naive()
+}
+
+/// The local days a mark can change: a launch in the hour changes visit starts until one
+/// window after the hour; a return changes the pairing of launches up to one cap before it.
+fn affected_days(cfg: &RollupConfig, hour: Timestamp, kind: &str) -> (NaiveDate, NaiveDate) {
+    let hour_end = hour + Duration::hours(1);
+    let (from, to) = if kind == "return" {
+        (hour - Duration::seconds(cfg.time_cap_secs), hour_end)
+    } else {
+        (hour, hour_end + Duration::seconds(cfg.visit_window_secs))
+    };
+    let last = to - Duration::microseconds(1);
+    (local_day(cfg.timezone, from), local_day(cfg.timezone, last))
+}
+
+/// The configuration the rollups were built with.
+pub(crate) fn state(db: &mut dyn Db) -> Result<RollupConfig, StoreError> {
+    let mut found = None;
+    db.each(
+        "SELECT timezone, visit_window_secs, time_cap_secs FROM rollup_state",
+        &[],
+        &mut |r| {
+            let tz = r.text(0)?.and_then(|s| s.parse::<Tz>().ok());
+            found = Some(RollupConfig {
+                timezone: tz.unwrap_or(Tz::UTC),
+                visit_window_secs: r.int(1)?.unwrap_or(600),
+                time_cap_secs: r.int(2)?.unwrap_or(4 * 3600),
+            });
+            Ok(())
+        },
+    )?;
+    Ok(found.unwrap_or_default())
+}
+
+/// Whether marks are waiting for a refresh.
+pub(crate) fn pending(db: &mut dyn Db) -> Result<bool, StoreError> {
+    let mut n = 0;
+    db.each("SELECT count(*) FROM rollup_marks", &[], &mut |r| {
+        n = r.int(0)?.unwrap_or(0);
+        Ok(())
+    })?;
+    Ok(n > 0)
+}
+
+/// Marks every hour of the launch records in `[from, to)` (all of them without bounds).
+fn mark_launches(
+    db: &mut dyn Db,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Result<u64, StoreError> {
+    let mut f = crate::sql::Filter::received(&Default::default());
+    f.range("event_time", from, to);
+    db.exec(
+        &format!(
+            "INSERT INTO rollup_marks (tenant, hour, kind)
+             SELECT DISTINCT tenant, date_trunc('hour', event_time), action
+             FROM launches WHERE action IN ('launch', 'return') {}",
+            f.sql
+        ),
+        &f.args,
+    )
+}
+
+/// Sets the configuration; when it differs from the one in force, drops every rollup row and
+/// marks every launch record so the next refresh rebuilds them. Returns whether it differed.
+pub(crate) fn configure(db: &mut dyn Db, cfg: &RollupConfig) -> Result<bool, StoreError> {
+    if state(db)? == *cfg {
+        return Ok(false);
+    }
+    db.exec("DELETE FROM rollup_state", &[])?;
+    db.exec(
+        "INSERT INTO rollup_state VALUES (?, ?, ?)",
+        &[
+            Arg::Text(cfg.timezone.name().to_owned()),
+            Arg::Int(cfg.visit_window_secs),
+            Arg::Int(cfg.time_cap_secs),
+        ],
+    )?;
+    db.exec("DELETE FROM rollup_days", &[])?;
+    mark_launches(db, None, None)?;
+    Ok(true)
+}
+
+/// After a purge of everything before `cutoff`: rollup days before it are gone, and the day it
+/// falls in is marked to be recomputed from what is left.
+pub(crate) fn purge(db: &mut dyn Db, cutoff: Timestamp) -> Result<(), StoreError> {
+    let cfg = state(db)?;
+    let day = local_day(cfg.timezone, cutoff);
+    db.exec("DELETE FROM rollup_days WHERE day <= ?", &[Arg::Date(day)])?;
+    let next = day.succ_opt().unwrap_or(day);
+    mark_launches(db, Some(cutoff), Some(day_start(cfg.timezone, next)))?;
+    Ok(())
+}
+
+/// The longest run of days recomputed by one query (bounds the memory of a rebuild).
+const RUN_DAYS: i64 = 7;
+
+/// Recomputes every day the waiting marks can change, then deletes those marks. The caller
+/// runs it in one transaction and makes sure only one refresh runs at a time.
+pub(crate) fn refresh(db: &mut dyn Db) -> Result<RefreshOutcome, StoreError> {
+    let cfg = state(db)?;
+    let mut ids = Vec::new();
+    let mut days: BTreeMap<NaiveDate, BTreeSet<String>> = BTreeMap::new();
+    db.each(
+        &format!(
+            "SELECT id, tenant, {}, kind FROM rollup_marks",
+            db.dialect().epoch_us("hour")
+        ),
+        &[],
+        &mut |r| {
+            ids.push(r.int(0)?.unwrap_or_default());
+            let tenant = r.text(1)?.unwrap_or_default();
+            let hour = r
+                .int(2)?
+                .and_then(chrono::DateTime::from_timestamp_micros)
+                .unwrap_or_default();
+            let (first, last) = affected_days(&cfg, hour, &r.text(3)?.unwrap_or_default());
+            let mut d = first;
+            while d <= last {
+                days.entry(d).or_default().insert(tenant.clone());
+                d = d.succ_opt().unwrap_or(NaiveDate::MAX);
+                if d == NaiveDate::MAX {
+                    break;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let mut outcome = RefreshOutcome {
+        marks: ids.len() as u64,
+        ..RefreshOutcome::default()
+    };
+    // Runs of consecutive days, each recomputed for every tenant marked in it.
+    let mut run: Vec<(NaiveDate, BTreeSet<String>)> = Vec::new();
+    for (day, tenants) in days {
+        let joins = run.last().is_some_and(|(last, _)| {
+            *last + Duration::days(1) == day && (day - run[0].0).num_days() < RUN_DAYS
+        });
+        if !joins && !run.is_empty() {
+            outcome.add(recompute(db, &cfg, &run)?);
+            run.clear();
+        }
+        run.push((day, tenants));
+    }
+    if !run.is_empty() {
+        outcome.add(recompute(db, &cfg, &run)?);
+    }
+    for chunk in ids.chunks(500) {
+        let markers = vec!["?"; chunk.len()].join(", ");
+        let args: Vec<Arg> = chunk.iter().map(|id| Arg::Int(*id)).collect();
+        db.exec(
+            &format!("DELETE FROM rollup_marks WHERE id IN ({markers})"),
+            &args,
+        )?;
+    }
+    Ok(outcome)
+}
+
+impl RefreshOutcome {
+    fn add(&mut self, o: RefreshOutcome) {
+        self.days += o.days;
+        self.launches += o.launches;
+    }
+}
+
+/// One rollup row being built.
+#[derive(Default)]
+struct Acc {
+    tool_name: String,
+    launches: i64,
+    visits: i64,
+    first_us: i64,
+    last_us: i64,
+    users: Vec<u32>,
+    courses: Vec<u32>,
+    paired_ms: Vec<u32>,
+}
+
+/// (tenant, day, source, tool id, role, test user).
+type DayKey = (String, NaiveDate, String, String, String, bool);
+
+/// Recomputes the rollup rows of a run of consecutive days for the tenants marked in it.
+fn recompute(
+    db: &mut dyn Db,
+    cfg: &RollupConfig,
+    run: &[(NaiveDate, BTreeSet<String>)],
+) -> Result<RefreshOutcome, StoreError> {
+    let (Some((first, _)), Some((last, _))) = (run.first(), run.last()) else {
+        return Ok(RefreshOutcome::default());
+    };
+    let tenants: BTreeSet<&String> = run.iter().flat_map(|(_, t)| t).collect();
+    let start = day_start(cfg.timezone, *first);
+    let end_day = last.succ_opt().unwrap_or(*last);
+    let end = day_start(cfg.timezone, end_day);
+    let d = db.dialect();
+    let in_tenants = format!("tenant IN ({})", vec!["?"; tenants.len()].join(", "));
+    let tenant_args: Vec<Arg> = tenants.iter().map(|t| Arg::Text((*t).clone())).collect();
+    let with = |mut args: Vec<Arg>, rest: &[Arg]| {
+        args.extend_from_slice(rest);
+        args
+    };
+    let range = [Arg::Time(start), Arg::Time(end)];
+    // Dense numbers for the users and courses seen for the first time, in hash order.
+    for (table, column) in [
+        ("rollup_users", "user_hash"),
+        ("rollup_courses", "course_hash"),
+    ] {
+        db.exec(
+            &format!(
+                "INSERT INTO {table} ({column}, n)
+                 SELECT h, (SELECT coalesce(max(n), 0) FROM {table}) + row_number() OVER (ORDER BY h)
+                 FROM (SELECT DISTINCT {column} AS h FROM launches
+                       WHERE action = 'launch' AND {in_tenants} AND event_time >= ? AND event_time < ?
+                         AND {column} IS NOT NULL) x
+                 WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{column} = x.h)"
+            ),
+            &with(tenant_args.clone(), &range),
+        )?;
+    }
+    db.exec(
+        &format!("DELETE FROM rollup_days WHERE {in_tenants} AND day >= ? AND day < ?"),
+        &with(
+            tenant_args.clone(),
+            &[Arg::Date(*first), Arg::Date(end_day)],
+        ),
+    )?;
+    // Visits look back one window before the run; pairs take returns up to one cap after it.
+    let win = cfg.visit_window_secs;
+    let sql = format!(
+        "WITH f AS (SELECT tenant, source, tool_id, tool_name, role, test_user, user_hash,
+                           course_hash, visit_key, launch_id, event_time
+                    FROM launches
+                    WHERE action = 'launch' AND {in_tenants} AND event_time >= ? AND event_time < ?),
+         s AS (SELECT f.*, lag(event_time) OVER (PARTITION BY visit_key ORDER BY event_time) AS prev
+               FROM f),
+         r AS (SELECT tenant, launch_id, min(event_time) AS returned FROM launches
+               WHERE action = 'return' AND launch_id IS NOT NULL AND {in_tenants}
+                 AND event_time >= ? AND event_time < ?
+               GROUP BY tenant, launch_id)
+         SELECT s.tenant, s.source, s.tool_id, s.tool_name, s.role, s.test_user, {t_us},
+                CAST(CASE WHEN s.prev IS NULL OR {t} - {prev} > {win} THEN 1 ELSE 0 END AS BIGINT),
+                CAST(u.n AS BIGINT), CAST(c.n AS BIGINT), CAST(round(({ret} - {t}) * 1000) AS BIGINT)
+         FROM s LEFT JOIN r ON r.tenant = s.tenant AND r.launch_id = s.launch_id
+                LEFT JOIN rollup_users u ON u.user_hash = s.user_hash
+                LEFT JOIN rollup_courses c ON c.course_hash = s.course_hash
+         WHERE s.event_time >= ?",
+        t_us = d.epoch_us("s.event_time"),
+        t = d.epoch("s.event_time"),
+        prev = d.epoch("s.prev"),
+        ret = d.epoch("r.returned"),
+    );
+    let mut args = with(
+        tenant_args.clone(),
+        &[Arg::Time(start - Duration::seconds(win)), Arg::Time(end)],
+    );
+    args.extend(tenant_args.iter().cloned());
+    args.extend([
+        Arg::Time(start),
+        Arg::Time(end + Duration::seconds(cfg.time_cap_secs)),
+        Arg::Time(start),
+    ]);
+    let cap_ms = cfg.time_cap_secs.saturating_mul(1000);
+    let mut acc: HashMap<DayKey, Acc> = HashMap::new();
+    let mut launches = 0u64;
+    db.each(&sql, &args, &mut |r| {
+        launches += 1;
+        let t_us = r.int(6)?.unwrap_or_default();
+        let t = chrono::DateTime::from_timestamp_micros(t_us).unwrap_or_default();
+        let key = (
+            r.text(0)?.unwrap_or_default(),
+            local_day(cfg.timezone, t),
+            r.text(1)?.unwrap_or_default(),
+            r.text(2)?.unwrap_or_default(),
+            r.text(4)?.unwrap_or_default(),
+            r.boolean(5)?.unwrap_or(false),
+        );
+        let name = r.text(3)?.unwrap_or_default();
+        let a = acc.entry(key).or_insert_with(|| Acc {
+            tool_name: name.clone(),
+            first_us: t_us,
+            last_us: t_us,
+            ..Acc::default()
+        });
+        if name < a.tool_name {
+            a.tool_name = name;
+        }
+        a.launches += 1;
+        a.visits += r.int(7)?.unwrap_or(0);
+        a.first_us = a.first_us.min(t_us);
+        a.last_us = a.last_us.max(t_us);
+        if let Some(n) = r.int(8)? {
+            a.users.push(n as u32);
+        }
+        if let Some(n) = r.int(9)? {
+            a.courses.push(n as u32);
+        }
+        if let Some(ms) = r.int(10)?.filter(|ms| (0..=cap_ms).contains(ms)) {
+            a.paired_ms.push(ms as u32);
+        }
+        Ok(())
+    })?;
+    let marked: BTreeSet<(&String, NaiveDate)> = run
+        .iter()
+        .flat_map(|(day, ts)| ts.iter().map(move |t| (t, *day)))
+        .collect();
+    let mut rows: Vec<(DayKey, Acc)> = acc.into_iter().collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let encoded: Vec<(DayKey, Acc, [Vec<u8>; 3])> = rows
+        .into_iter()
+        .map(|(k, mut a)| {
+            distinct(&mut a.users);
+            distinct(&mut a.courses);
+            a.paired_ms.sort_unstable();
+            let blobs = [encode(&a.users), encode(&a.courses), encode(&a.paired_ms)];
+            (k, a, blobs)
+        })
+        .collect();
+    let mut it = encoded.iter().map(|(k, a, b)| {
+        [
+            Val::Text(Some(&k.0)),
+            Val::Date(k.1),
+            Val::Text(Some(&k.2)),
+            Val::Text(Some(&k.3)),
+            Val::Text(Some(&a.tool_name)),
+            Val::Text(Some(&k.4)),
+            Val::Bool(k.5),
+            Val::Int(Some(a.launches)),
+            Val::Int(Some(a.visits)),
+            Val::Int(Some(a.first_us)),
+            Val::Int(Some(a.last_us)),
+            Val::Bytes(&b[0]),
+            Val::Bytes(&b[1]),
+            Val::Bytes(&b[2]),
+        ]
+    });
+    db.append_days(&mut it)?;
+    Ok(RefreshOutcome {
+        marks: 0,
+        days: marked.len() as u64,
+        launches,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn a_mark_changes_the_days_its_window_or_cap_reaches() {
+        let utc = RollupConfig::default();
+        let noon = at("2026-03-02T12:00:00Z");
+        assert_eq!(
+            affected_days(&utc, noon, "launch"),
+            (day("2026-03-02"), day("2026-03-02"))
+        );
+        // A launch at 23:xx changes the visits of the first minutes of the next day.
+        let late = at("2026-03-02T23:00:00Z");
+        assert_eq!(
+            affected_days(&utc, late, "launch"),
+            (day("2026-03-02"), day("2026-03-03"))
+        );
+        // A return at 01:xx can pair with a launch of the evening before (4 h cap).
+        let early = at("2026-03-03T01:00:00Z");
+        assert_eq!(
+            affected_days(&utc, early, "return"),
+            (day("2026-03-02"), day("2026-03-03"))
+        );
+        // In New York, 03:00 UTC is the evening of the day before.
+        let ny = RollupConfig {
+            timezone: chrono_tz::America::New_York,
+            ..utc
+        };
+        assert_eq!(
+            affected_days(&ny, at("2026-03-03T03:00:00Z"), "launch"),
+            (day("2026-03-02"), day("2026-03-02"))
+        );
+    }
+
+    #[test]
+    fn days_start_at_local_midnight_daylight_saving_included() {
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(day_start(ny, day("2026-01-10")), at("2026-01-10T05:00:00Z"));
+        assert_eq!(day_start(ny, day("2026-07-10")), at("2026-07-10T04:00:00Z"));
+        // Havana skips midnight when daylight saving starts: the day starts at 01:00.
+        let havana = chrono_tz::America::Havana;
+        assert_eq!(
+            day_start(havana, day("2026-03-08")),
+            at("2026-03-08T05:00:00Z")
+        );
+        assert_eq!(local_day(ny, at("2026-01-10T04:59:59Z")), day("2026-01-09"));
+    }
+}
