@@ -49,7 +49,7 @@ for i in 1 2 3; do
   t0=$(date +%s%N); rows=$($PG -d "$DBNAME" -At -c "$LRS_SQL" | wc -l)
   echo "postgres jsonb tools question: $(ms "$t0") ms ($rows tools)"
 done
-"$BENCH" "$DBA" "$FROM" "$TO" 5 | grep -E "^(tools|tool-counts) "
+"$BENCH" "$DBA" "$FROM" "$TO" 5 | grep -E "^(tools |question tool_counts)"
 
 echo "== B. every report on $((N * COPIES)) launches ($N generated, x$COPIES tenants)"
 MIX="$WORK/mixed.jsonl"; DBB="$WORK/b.duckdb"

@@ -5,8 +5,10 @@
 //!
 //! DB is a DuckDB file or a `postgres://` URL.
 //! FROM and TO are `YYYY-MM-DD`; REPORTS a comma-separated list (default: all). The database
-//! gets the memory limit `serve` and `report` use by default (1 GiB). Prints one line per report: name, median and fastest
-//! milliseconds, and the rows of its first section.
+//! gets the memory limit `serve` and `report` use by default (1 GiB). Prints the time of the
+//! rollup refresh (what was not rolled up yet), one line per report: name, median and fastest
+//! milliseconds, and the rows of its first section; then each question rollups answer, timed
+//! from the launch records and from rollups side by side.
 
 use ltiscope_model::report::{Params, Question, ReportFilter};
 use ltiscope_report::{Options, ReportKind, Request, parse_time_bound, run};
@@ -30,6 +32,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..ReportFilter::default()
     };
     let params = Params::new(filter.to.unwrap_or_else(chrono::Utc::now));
+    // Whatever is not rolled up yet (a rebuild after `replicate`), timed on its own.
+    let t = Instant::now();
+    let r = store.refresh_rollups()?;
+    println!(
+        "{:<14} {:>8.1} ms   {} launches into {} tenant-days",
+        "rollup-refresh",
+        t.elapsed().as_secs_f64() * 1000.0,
+        r.launches,
+        r.days
+    );
     let top = store.answer(Question::ToolCounts, &filter, &params)?;
     let top_tool = top.text(0, "tool_id").unwrap_or_default().to_owned();
     let opts = Options::default();
@@ -77,15 +89,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             kind.name()
         );
     }
-    let (median, best, rows) = time(&mut || {
-        store
-            .answer(Question::ToolCounts, &filter, &params)
-            .map(|t| t.rows.len())
-            .unwrap_or(0)
-    });
-    println!(
-        "{:<14} median {median:>8.1} ms   fastest {best:>8.1} ms   rows {rows}",
-        "tool-counts"
-    );
+    // Each question the rollups answer, both ways, side by side: from the launch records (the
+    // SQL every answer used before rollups) and from rollups.
+    for q in [
+        Question::Totals,
+        Question::Daily,
+        Question::ToolCounts,
+        Question::Tools,
+        Question::Adoption,
+        Question::Roles,
+    ] {
+        let (raw, _, rows) = time(&mut || {
+            store
+                .answer_raw(q, &filter, &params)
+                .map(|t| t.rows.len())
+                .unwrap_or_else(|e| panic!("{q:?}: {e}"))
+        });
+        let (rolled, _, rolled_rows) = time(&mut || {
+            store
+                .answer_from_rollups(q, &filter, &params)
+                .map(|t| t.map_or(0, |t| t.rows.len()))
+                .unwrap_or_else(|e| panic!("{q:?}: {e}"))
+        });
+        assert_eq!(rows, rolled_rows, "{q:?}: both ways give the same rows");
+        println!(
+            "question {:<12} records {raw:>8.1} ms   rollups {rolled:>7.1} ms   {:>6.1}x   rows {rows}",
+            q.name(),
+            raw / rolled.max(1e-3)
+        );
+    }
     Ok(())
 }

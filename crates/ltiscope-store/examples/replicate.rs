@@ -2,7 +2,8 @@
 //! tenants (`<tenant>~2`, `<tenant>~3`, ...), each copy with its own users, courses and event
 //! ids, so a generated term of 1M launches becomes 10M launches of ten institutions without
 //! generating and importing 10M events. Only the `launches` table (what reports read) is
-//! copied; launch/return pairs stay paired inside each copy.
+//! copied; launch/return pairs stay paired inside each copy. The copies are marked for the
+//! rollups, which the next refresh (or report) builds.
 //!
 //!     cargo run --example replicate -- DB COPIES
 //!
@@ -45,6 +46,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             started.elapsed().as_secs_f64()
         );
     }
+    // The copies are new launch records: mark their hours so the next refresh rolls them up.
+    conn.execute_batch(
+        "INSERT INTO rollup_marks (tenant, hour, kind)
+         SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
+         WHERE tenant LIKE '%~%' AND action IN ('launch', 'return')",
+    )?;
     conn.execute_batch("CHECKPOINT")?;
     let after: i64 = conn.query_row(
         "SELECT count(*) FROM launches WHERE action = 'launch'",

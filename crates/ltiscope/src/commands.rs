@@ -77,12 +77,43 @@ fn purge(a: PurgeArgs, settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(&settings.store).context(match settings.store {
+    let mut store = Store::open(&settings.store).context(match settings.store {
         Location::DuckDb(_) => {
             "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)"
         }
         Location::Postgres(_) => "opening the PostgreSQL database",
-    })
+    })?;
+    // Rollups follow the configured time zone, visit window and cap; a change rebuilds them.
+    let config = settings.reports.rollups();
+    if store
+        .configure_rollups(&config)
+        .context("setting up the report rollups")?
+    {
+        eprintln!(
+            "report rollups: now by {} days, {} s visit window, {} s cap; they are rebuilt on the next refresh",
+            config.timezone.name(),
+            config.visit_window_secs,
+            config.time_cap_secs
+        );
+    }
+    Ok(store)
+}
+
+/// Brings the rollups up to date after bulk writes, saying what it did (reports would
+/// otherwise do it on their first read).
+fn refresh_rollups(store: &Store) -> anyhow::Result<()> {
+    let started = Instant::now();
+    eprintln!("rolling up the new launch records for reports ...");
+    let r = store
+        .refresh_rollups()
+        .context("refreshing the report rollups (reports will try again when they run)")?;
+    eprintln!(
+        "rolled up {} launches into {} tenant-days in {:.1}s",
+        r.launches,
+        r.days,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn source(s: SourceArg) -> Source {
@@ -146,6 +177,7 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
     let secs = started.elapsed().as_secs_f64();
+    refresh_rollups(&store)?;
     let o = summary.progress.outcome;
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -489,6 +521,9 @@ fn create_key(store: &mut Store, name: &str, scope: &Scope) -> anyhow::Result<(S
     Ok((key, id))
 }
 
+/// How often the collector rolls up what it stored.
+const ROLLUP_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     let server = settings.server(&a)?;
     let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
@@ -503,6 +538,21 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
         .map(|_| store.reader())
         .collect::<Result<Vec<_>, _>>()
         .context("opening read handles on the database")?;
+    // Rollups are refreshed in the background, so a report rarely has to wait for one.
+    let refresher = store
+        .reader()
+        .context("opening the rollup refresher's handle on the database")?;
+    std::thread::Builder::new()
+        .name("rollups".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(ROLLUP_REFRESH);
+                if let Err(e) = refresher.refresh_rollups() {
+                    tracing::warn!(error = %e, "refreshing report rollups failed; retrying later");
+                }
+            }
+        })
+        .context("starting the rollup refresher")?;
     let active: Vec<_> = store
         .keys()?
         .into_iter()
@@ -665,5 +715,5 @@ fn load_demo(store: &mut Store, pipeline: &Pipeline, launches: u64) -> anyhow::R
         "--demo: stored {} launch records, {} other events",
         total.launches, total.non_lti
     );
-    Ok(())
+    refresh_rollups(store)
 }

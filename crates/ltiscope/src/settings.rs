@@ -67,6 +67,16 @@ pub struct ReportSettings {
 }
 
 impl ReportSettings {
+    /// How the store's rollups cut days and count: the report time zone, visit window and cap
+    /// of the configuration (reports asked with other values are answered without rollups).
+    pub fn rollups(&self) -> ltiscope_store::RollupConfig {
+        ltiscope_store::RollupConfig {
+            timezone: self.options.timezone,
+            visit_window_secs: self.defaults.visit_window_secs,
+            time_cap_secs: self.defaults.time_cap_secs,
+        }
+    }
+
     /// Report parameters at `as_of`, before per-request overrides.
     pub fn params(&self, as_of: ltiscope_model::Timestamp) -> ltiscope_model::report::Params {
         ltiscope_model::report::Params {
