@@ -370,9 +370,9 @@ impl Store {
         filter: &ReportFilter,
         params: &Params,
     ) -> Result<Table, StoreError> {
-        match self {
-            Store::DuckDb(d) => d.answer(question, filter, params),
-            Store::Postgres(p) => p.answer(question, filter, params),
+        match self.answer_from_rollups(question, filter, params)? {
+            Some(table) => Ok(table),
+            None => self.answer_raw(question, filter, params),
         }
     }
 
@@ -400,6 +400,10 @@ impl Store {
         filter: &ReportFilter,
         params: &Params,
     ) -> Result<Option<Table>, StoreError> {
+        if !rollup::may_answer(question, filter) {
+            return Ok(None);
+        }
+        self.refresh_rollups()?;
         match self {
             Store::DuckDb(d) => d.answer_rollup(question, filter, params),
             Store::Postgres(p) => p.answer_rollup(question, filter, params),

@@ -8,30 +8,13 @@ use duckdb::params_from_iter;
 use ltiscope_model::report::{Params, Question, ReportFilter, Table};
 
 impl DuckStore {
-    /// Answers one question.
-    pub(crate) fn answer(
-        &self,
-        q: Question,
-        f: &ReportFilter,
-        p: &Params,
-    ) -> Result<Table, StoreError> {
-        match self.answer_rollup(q, f, p)? {
-            Some(t) => Ok(t),
-            None => self.answer_raw(q, f, p),
-        }
-    }
-
-    /// Answers one question from rollups (refreshed first), when they can answer it exactly.
+    /// Answers one question from rollups (already refreshed), when they can answer it exactly.
     pub(crate) fn answer_rollup(
         &self,
         q: Question,
         f: &ReportFilter,
         p: &Params,
     ) -> Result<Option<Table>, StoreError> {
-        if !rollup::answers(q) || f.course.is_some() {
-            return Ok(None);
-        }
-        self.refresh_rollups()?;
         rollup::answer(&mut DuckDb(&self.conn), q, f, p)
     }
 

@@ -314,29 +314,13 @@ impl PgStore {
         Ok(plan.outcomes())
     }
 
-    pub(crate) fn answer(
-        &self,
-        q: Question,
-        f: &ReportFilter,
-        p: &Params,
-    ) -> Result<Table, StoreError> {
-        match self.answer_rollup(q, f, p)? {
-            Some(t) => Ok(t),
-            None => self.answer_raw(q, f, p),
-        }
-    }
-
-    /// Answers one question from rollups (refreshed first), when they can answer it exactly.
+    /// Answers one question from rollups (already refreshed), when they can answer it exactly.
     pub(crate) fn answer_rollup(
         &self,
         q: Question,
         f: &ReportFilter,
         p: &Params,
     ) -> Result<Option<Table>, StoreError> {
-        if !rollup::answers(q) || f.course.is_some() {
-            return Ok(None);
-        }
-        self.refresh_rollups()?;
         rollup::answer(&mut PgDb(&mut *self.client()?), q, f, p)
     }
 
@@ -815,10 +799,7 @@ impl PgStore {
         if !rollup::pending(&mut PgDb(&mut *c))? {
             return Ok(RefreshOutcome::default());
         }
-        // A session lock taken before the snapshot: a refresh that waited sees what the one
-        // before it committed.
-        c.execute("SELECT pg_advisory_lock($1)", &[&ROLLUP_LOCK])?;
-        let result = (|| -> Result<RefreshOutcome, StoreError> {
+        with_rollup_lock(&mut c, |c| {
             let mut tx = c
                 .build_transaction()
                 .isolation_level(IsolationLevel::RepeatableRead)
@@ -826,28 +807,33 @@ impl PgStore {
             let outcome = rollup::refresh(&mut PgDb(&mut tx))?;
             tx.commit()?;
             Ok(outcome)
-        })();
-        let unlocked = c.execute("SELECT pg_advisory_unlock($1)", &[&ROLLUP_LOCK]);
-        let outcome = result?;
-        unlocked?;
-        Ok(outcome)
+        })
     }
 
     /// Sets how rollups cut and count; a change marks everything for rebuilding.
     pub(crate) fn configure_rollups(&mut self, cfg: &RollupConfig) -> Result<bool, StoreError> {
         let mut c = self.client()?;
-        c.execute("SELECT pg_advisory_lock($1)", &[&ROLLUP_LOCK])?;
-        let result = (|| -> Result<bool, StoreError> {
+        with_rollup_lock(&mut c, |c| {
             let mut tx = c.transaction()?;
             let changed = rollup::configure(&mut PgDb(&mut tx), cfg)?;
             tx.commit()?;
             Ok(changed)
-        })();
-        let unlocked = c.execute("SELECT pg_advisory_unlock($1)", &[&ROLLUP_LOCK]);
-        let changed = result?;
-        unlocked?;
-        Ok(changed)
+        })
     }
+}
+
+/// Runs `f` holding the rollup lock: a session lock taken before `f` opens its transaction, so
+/// a refresh that waited sees what the one before it committed. Released whatever `f` returns.
+fn with_rollup_lock<T>(
+    c: &mut Client,
+    f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    c.execute("SELECT pg_advisory_lock($1)", &[&ROLLUP_LOCK])?;
+    let result = f(c);
+    let unlocked = c.execute("SELECT pg_advisory_unlock($1)", &[&ROLLUP_LOCK]);
+    let value = result?;
+    unlocked?;
+    Ok(value)
 }
 
 impl ToSql for Val<'_> {

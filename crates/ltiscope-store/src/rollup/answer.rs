@@ -11,8 +11,14 @@ use chrono::{NaiveDate, Offset, TimeZone};
 use ltiscope_model::report::{Cell, Params, Question, ReportFilter, Table};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// Whether rollups may answer `q` under `f` at all (the range and tuning are checked against
+/// the rollup state in [`answer`]); nothing is refreshed for the others.
+pub(crate) fn may_answer(q: Question, f: &ReportFilter) -> bool {
+    f.course.is_none() && answers(q)
+}
+
 /// The questions rollups answer.
-pub(crate) fn answers(q: Question) -> bool {
+fn answers(q: Question) -> bool {
     matches!(
         q,
         Question::Totals
@@ -32,7 +38,7 @@ fn day_range(
     f: &ReportFilter,
     p: &Params,
 ) -> Option<(Option<NaiveDate>, Option<NaiveDate>)> {
-    if !answers(q) || f.course.is_some() {
+    if !may_answer(q, f) {
         return None;
     }
     if p.visit_window_secs != cfg.visit_window_secs || p.time_cap_secs != cfg.time_cap_secs {
@@ -150,7 +156,7 @@ pub(crate) fn answer(
     f: &ReportFilter,
     p: &Params,
 ) -> Result<Option<Table>, StoreError> {
-    if !answers(q) || f.course.is_some() {
+    if !may_answer(q, f) {
         return Ok(None);
     }
     let cfg = state(db)?;

@@ -25,7 +25,7 @@
 mod answer;
 pub(crate) mod codec;
 
-pub(crate) use answer::{answer, answers};
+pub(crate) use answer::{answer, may_answer};
 
 use crate::StoreError;
 use crate::sql::{Arg, Dialect, RowRead};
