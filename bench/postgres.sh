@@ -83,6 +83,10 @@ for k in $(seq 2 "$COPIES"); do
       metrics, visit_key # ($k * 2654435761)
     FROM launches WHERE tenant NOT LIKE '%~%'"
 done
+# The copies are new launch records for the rollups too: mark their hours, as a write would.
+$PG -d "${DBS[2]}" -c "INSERT INTO rollup_marks (tenant, hour, kind)
+    SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
+    WHERE action IN ('launch', 'return') AND tenant LIKE '%~%'"
 $PG -d "${DBS[2]}" -c "VACUUM ANALYZE"
 echo "replicated in $(ms "$t0") ms: $($PG -d "${DBS[2]}" -At -c "SELECT count(*) FROM launches WHERE action = 'launch'") launches, $($PG -d "${DBS[2]}" -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
 FROM=2026-01-26; TO=2026-04-26   # 90 days inside the generated term (2026-01-12 + 105 days)

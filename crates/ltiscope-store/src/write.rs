@@ -20,7 +20,8 @@ pub(crate) enum Val<'a> {
     Int(Option<i64>),
     Bool(bool),
     Date(chrono::NaiveDate),
-    Bytes(&'a [u8]),
+    /// A rollup set (owned: the refresh encodes it just before appending).
+    Blob(Vec<u8>),
 }
 
 /// The staged events of a group of batches and their tallies.

@@ -783,13 +783,14 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
         conn.execute_batch(
             "ALTER TABLE launches DROP COLUMN visit_key;
              DROP TABLE rollup_marks; DROP TABLE rollup_state; DROP TABLE rollup_users;
-             DROP TABLE rollup_courses; DROP TABLE rollup_days; DROP SEQUENCE rollup_mark_id;
+             DROP TABLE rollup_courses; DROP TABLE rollup_days; DROP TABLE rollup_tool_days;
+             DROP SEQUENCE rollup_mark_id;
              DELETE FROM schema_migrations WHERE version >= 3;",
         )
         .expect("downgrade");
     }
     let store = Store::open_duckdb(&path).expect("reopen migrates");
-    assert_eq!(store.schema_version().expect("version"), 4);
+    assert_eq!(store.schema_version().expect("version"), 5);
     let t = tools(&store, &ReportFilter::default());
     assert_eq!(t.int(0, "launches"), Some(1));
     assert_eq!(t.int(0, "visits"), Some(1));

@@ -268,11 +268,21 @@ impl DuckStore {
         }
         plan.settle(&inserted);
         {
-            let mut stmt =
-                tx.prepare("INSERT INTO rollup_marks (tenant, hour, kind) VALUES (?, ?, ?)")?;
+            // Through a staging table: a chunk of a term-long file can mark a thousand hours,
+            // and one appender plus one insert costs far less than an insert per mark.
+            tx.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS stage_marks (tenant VARCHAR, hour TIMESTAMP, kind VARCHAR);
+                 DELETE FROM stage_marks;",
+            )?;
+            let mut app = tx.appender("stage_marks")?;
             for (tenant, hour, kind) in plan.rollup_marks(&inserted) {
-                stmt.execute(params![tenant, ts(hour), kind])?;
+                app.append_row(params![tenant, ts(hour), kind])?;
             }
+            app.flush()?;
+            drop(app);
+            tx.execute_batch(
+                "INSERT INTO rollup_marks (tenant, hour, kind) SELECT tenant, hour, kind FROM stage_marks",
+            )?;
         }
         {
             let mut stmt = tx.prepare("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?)")?;
@@ -435,7 +445,7 @@ impl duckdb::ToSql for Val<'_> {
             Val::Int(Some(n)) => ToSqlOutput::Owned(Value::BigInt(*n)),
             Val::Bool(b) => ToSqlOutput::Owned(Value::Boolean(*b)),
             Val::Date(d) => ToSqlOutput::Owned(date(*d)),
-            Val::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Val::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
 }
@@ -453,8 +463,23 @@ impl RowRead for duckdb::Row<'_> {
     fn boolean(&self, i: usize) -> Result<Option<bool>, StoreError> {
         Ok(self.get(i)?)
     }
-    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.get(i)?)
+    fn text_ref(&self, i: usize) -> Result<Option<&str>, StoreError> {
+        match self.get_ref(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(t) => Ok(std::str::from_utf8(t).ok()),
+            other => {
+                Err(duckdb::Error::InvalidColumnType(i, String::new(), other.data_type()).into())
+            }
+        }
+    }
+    fn bytes(&self, i: usize) -> Result<Option<&[u8]>, StoreError> {
+        match self.get_ref(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Blob(b) | ValueRef::Text(b) => Ok(Some(b)),
+            other => {
+                Err(duckdb::Error::InvalidColumnType(i, String::new(), other.data_type()).into())
+            }
+        }
     }
 }
 
@@ -504,11 +529,8 @@ impl Db for DuckDb<'_> {
             .execute(sql, params_from_iter(args.iter().map(arg)))? as u64)
     }
 
-    fn append_days(
-        &mut self,
-        rows: &mut dyn Iterator<Item = [Val<'_>; 14]>,
-    ) -> Result<(), StoreError> {
-        let mut app = self.0.appender("rollup_days")?;
+    fn append(&mut self, table: &str, rows: &[Vec<Val<'_>>]) -> Result<(), StoreError> {
+        let mut app = self.0.appender(table)?;
         for row in rows {
             app.append_row(appender_params_from_iter(row.iter()))?;
         }

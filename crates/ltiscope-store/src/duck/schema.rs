@@ -168,4 +168,27 @@ SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
 WHERE action IN ('launch', 'return');
 "#,
     ),
+    (
+        5,
+        "rollup tool days",
+        r#"
+-- The sets of rollup_days merged over roles and sources, per (tenant, local day, tool, test
+-- user): reports without a role or source filter read these (a fraction of the rows) for
+-- their distinct counts and medians, and sum the counts of rollup_days in SQL.
+CREATE TABLE rollup_tool_days (
+    tenant     VARCHAR NOT NULL,
+    day        DATE NOT NULL,
+    tool_id    VARCHAR NOT NULL,
+    test_user  BOOLEAN NOT NULL,
+    users      BLOB NOT NULL,
+    courses    BLOB NOT NULL,
+    paired_ms  BLOB NOT NULL
+);
+-- Rebuilt from the launch records by the next refresh.
+DELETE FROM rollup_days;
+INSERT INTO rollup_marks (tenant, hour, kind)
+SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
+WHERE action IN ('launch', 'return');
+"#,
+    ),
 ];

@@ -276,10 +276,19 @@ impl PgStore {
             }),
         )?;
         plan.settle(&inserted);
-        for (tenant, hour, kind) in plan.rollup_marks(&inserted) {
+        // One statement for all marks: a chunk of a term-long file can mark a thousand hours.
+        let marks = plan.rollup_marks(&inserted);
+        if !marks.is_empty() {
+            let (mut tenants, mut hours, mut kinds) = (Vec::new(), Vec::new(), Vec::new());
+            for (tenant, hour, kind) in marks {
+                tenants.push(tenant);
+                hours.push(naive(hour));
+                kinds.push(kind);
+            }
             tx.execute(
-                "INSERT INTO rollup_marks (tenant, hour, kind) VALUES ($1, $2, $3)",
-                &[&tenant, &naive(hour), &kind],
+                "INSERT INTO rollup_marks (tenant, hour, kind)
+                 SELECT * FROM unnest($1::text[], $2::timestamp[], $3::text[])",
+                &[&tenants, &hours, &kinds],
             )?;
         }
         for l in plan.log_rows() {
@@ -700,22 +709,22 @@ fn refs(args: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
 /// Binary-`COPY`s rows into `table`, in its column order (the order of `write::event_row`
 /// and `write::launch_row`, as for DuckDB's appender), with the column types read off the
 /// values. Sends nothing when there are no rows.
-fn copy_rows<'a, const N: usize>(
+fn copy_rows<'a, R: AsRef<[Val<'a>]>>(
     tx: &mut impl GenericClient,
     table: &str,
-    rows: impl Iterator<Item = [Val<'a>; N]>,
+    rows: impl Iterator<Item = R>,
 ) -> Result<(), StoreError> {
     let mut rows = rows.peekable();
     let Some(first) = rows.peek() else {
         return Ok(());
     };
-    let types: Vec<Type> = first.iter().map(Val::pg_type).collect();
+    let types: Vec<Type> = first.as_ref().iter().map(Val::pg_type).collect();
     let mut w = BinaryCopyInWriter::new(
         tx.copy_in(&format!("COPY {table} FROM STDIN BINARY"))?,
         &types,
     );
     for row in rows {
-        w.write_raw(row.iter())?;
+        w.write_raw(row.as_ref().iter())?;
     }
     w.finish()?;
     Ok(())
@@ -731,7 +740,7 @@ impl Val<'_> {
             Val::Int(_) => Type::INT8,
             Val::Bool(_) => Type::BOOL,
             Val::Date(_) => Type::DATE,
-            Val::Bytes(_) => Type::BYTEA,
+            Val::Blob(_) => Type::BYTEA,
         }
     }
 }
@@ -749,7 +758,10 @@ impl RowRead for postgres::Row {
     fn boolean(&self, i: usize) -> Result<Option<bool>, StoreError> {
         Ok(self.try_get(i)?)
     }
-    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+    fn text_ref(&self, i: usize) -> Result<Option<&str>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn bytes(&self, i: usize) -> Result<Option<&[u8]>, StoreError> {
         Ok(self.try_get(i)?)
     }
 }
@@ -783,11 +795,8 @@ impl<C: GenericClient> Db for PgDb<'_, C> {
         Ok(self.0.execute(&sql, &refs(&args))?)
     }
 
-    fn append_days(
-        &mut self,
-        rows: &mut dyn Iterator<Item = [Val<'_>; 14]>,
-    ) -> Result<(), StoreError> {
-        copy_rows(self.0, "rollup_days", rows)
+    fn append(&mut self, table: &str, rows: &[Vec<Val<'_>>]) -> Result<(), StoreError> {
+        copy_rows(self.0, table, rows.iter())
     }
 }
 
@@ -850,7 +859,7 @@ impl ToSql for Val<'_> {
             Val::Int(n) => n.to_sql(ty, out),
             Val::Bool(b) => b.to_sql(ty, out),
             Val::Date(d) => d.to_sql(ty, out),
-            Val::Bytes(b) => b.to_sql(ty, out),
+            Val::Blob(b) => b.to_sql(ty, out),
         }
     }
 

@@ -164,4 +164,25 @@ SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
 WHERE action IN ('launch', 'return');
 "#,
     ),
+    (
+        3,
+        "rollup tool days",
+        r#"
+-- As in the DuckDB schema: the sets of rollup_days merged over roles and sources.
+CREATE TABLE rollup_tool_days (
+    tenant     TEXT COLLATE "C" NOT NULL,
+    day        DATE NOT NULL,
+    tool_id    TEXT COLLATE "C" NOT NULL,
+    test_user  BOOLEAN NOT NULL,
+    users      BYTEA NOT NULL,
+    courses    BYTEA NOT NULL,
+    paired_ms  BYTEA NOT NULL
+);
+CREATE INDEX rollup_tool_days_day ON rollup_tool_days (day, tenant);
+DELETE FROM rollup_days;
+INSERT INTO rollup_marks (tenant, hour, kind)
+SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
+WHERE action IN ('launch', 'return');
+"#,
+    ),
 ];

@@ -98,19 +98,21 @@ fn one_offset(cfg: &RollupConfig, f: &ReportFilter, p: &Params) -> bool {
     offset(to) == p.utc_offset_minutes
 }
 
-/// One rollup row as read.
-struct Row {
-    day: Option<NaiveDate>,
-    tool_id: String,
-    tool_name: String,
-    role: String,
+/// One rollup row as read, borrowed from the driver's row (rollup answers read hundreds of
+/// thousands of rows: nothing is copied but what a group keeps).
+struct Row<'a> {
+    /// Local day, as days since 1970-01-01.
+    day: i64,
+    tool_id: &'a str,
+    tool_name: &'a str,
+    role: &'a str,
     launches: u64,
     visits: u64,
     first_us: i64,
     last_us: i64,
-    users: Vec<u8>,
-    courses: Vec<u8>,
-    paired_ms: Vec<u8>,
+    users: &'a [u8],
+    courses: &'a [u8],
+    paired_ms: &'a [u8],
 }
 
 /// Per-group sums while answering.
@@ -129,22 +131,26 @@ struct Group {
 }
 
 impl Group {
-    fn add(&mut self, r: &Row) {
-        if self.launches == 0 || r.tool_name < self.name {
-            self.name.clone_from(&r.tool_name);
+    /// Adds a row's counts (a row of sets only has none) and sets (a row of counts only has
+    /// empty ones).
+    fn add(&mut self, r: &Row<'_>) {
+        if r.launches > 0 {
+            if self.launches == 0 || r.tool_name < self.name.as_str() {
+                r.tool_name.clone_into(&mut self.name);
+            }
+            self.first_us = Some(self.first_us.map_or(r.first_us, |f| f.min(r.first_us)));
+            self.last_us = Some(self.last_us.map_or(r.last_us, |l| l.max(r.last_us)));
         }
         self.launches += r.launches;
         self.visits += r.visits;
-        match r.role.as_str() {
+        match r.role {
             "learner" => self.learners += r.launches,
             "instructor" | "teaching-assistant" => self.instructors += r.launches,
             _ => {}
         }
-        self.first_us = Some(self.first_us.map_or(r.first_us, |f| f.min(r.first_us)));
-        self.last_us = Some(self.last_us.map_or(r.last_us, |l| l.max(r.last_us)));
-        self.users.add_blob(&r.users);
-        self.courses.add_blob(&r.courses);
-        self.paired_ms.extend(decode(&r.paired_ms));
+        self.users.add_blob(r.users);
+        self.courses.add_blob(r.courses);
+        self.paired_ms.extend(decode(r.paired_ms));
     }
 }
 
@@ -163,7 +169,6 @@ pub(crate) fn answer(
     let Some((from, to)) = day_range(&cfg, q, f, p) else {
         return Ok(None);
     };
-    let rows = read_rows(db, q, f, from, to)?;
     let mut table = Table::new(q.name(), q.columns());
     let count = |n: u64| Cell::Int(n);
     let time = |us: Option<i64>| {
@@ -173,11 +178,13 @@ pub(crate) fn answer(
     match q {
         Question::Totals => {
             let mut all = Group::default();
-            let mut tools = HashSet::new();
-            for r in &rows {
+            let mut tools: HashSet<String> = HashSet::new();
+            each_row(db, q, f, from, to, &mut |r| {
                 all.add(r);
-                tools.insert(r.tool_id.as_str());
-            }
+                if r.launches > 0 && !tools.contains(r.tool_id) {
+                    tools.insert(r.tool_id.to_owned());
+                }
+            })?;
             table.rows.push(vec![
                 count(all.launches),
                 count(all.visits),
@@ -187,15 +194,17 @@ pub(crate) fn answer(
             ]);
         }
         Question::Daily => {
-            let mut days: BTreeMap<NaiveDate, Group> = BTreeMap::new();
-            for r in &rows {
-                if let Some(d) = r.day {
-                    days.entry(d).or_default().add(r);
-                }
-            }
+            let mut days: BTreeMap<i64, Group> = BTreeMap::new();
+            each_row(db, q, f, from, to, &mut |r| {
+                days.entry(r.day).or_default().add(r);
+            })?;
             for (d, g) in days {
+                let Some(day) = NaiveDate::default().checked_add_signed(chrono::Duration::days(d))
+                else {
+                    continue;
+                };
                 table.rows.push(vec![
-                    Cell::Day(d),
+                    Cell::Day(day),
                     count(g.launches),
                     count(g.users.count()),
                     count(g.courses.count()),
@@ -203,35 +212,35 @@ pub(crate) fn answer(
             }
         }
         Question::Roles => {
-            let mut roles: HashMap<&str, Group> = HashMap::new();
-            for r in &rows {
-                roles.entry(r.role.as_str()).or_default().add(r);
-            }
-            let mut out: Vec<(&str, Group)> = roles.into_iter().collect();
-            out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(b.0)));
+            let mut roles: HashMap<String, Group> = HashMap::new();
+            each_row(db, q, f, from, to, &mut |r| {
+                group(&mut roles, r.role).add(r)
+            })?;
+            let mut out: Vec<(String, Group)> = roles.into_iter().collect();
+            out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(&b.0)));
             for (role, g) in out {
                 table.rows.push(vec![
-                    Cell::Text(role.to_owned()),
+                    Cell::Text(role),
                     count(g.launches),
                     count(g.users.count()),
                 ]);
             }
         }
         Question::ToolCounts | Question::Tools | Question::Adoption => {
-            let mut tools: HashMap<&str, Group> = HashMap::new();
+            let mut tools: HashMap<String, Group> = HashMap::new();
             let mut all = Group::default();
-            for r in &rows {
-                tools.entry(r.tool_id.as_str()).or_default().add(r);
+            each_row(db, q, f, from, to, &mut |r| {
+                group(&mut tools, r.tool_id).add(r);
                 if q == Question::Adoption {
-                    all.users.add_blob(&r.users);
-                    all.courses.add_blob(&r.courses);
+                    all.users.add_blob(r.users);
+                    all.courses.add_blob(r.courses);
                 }
-            }
-            let mut out: Vec<(&str, Group)> = tools.into_iter().collect();
+            })?;
+            let mut out: Vec<(String, Group)> = tools.into_iter().collect();
             if q == Question::Adoption {
                 let (ac, au) = (all.courses.count(), all.users.count());
                 let share = |n: u64, of: u64| (of > 0).then(|| n as f64 / of as f64);
-                let mut shares: Vec<(&str, Group, u64, u64, Option<f64>)> = out
+                let mut shares: Vec<(String, Group, u64, u64, Option<f64>)> = out
                     .into_iter()
                     .map(|(id, g)| {
                         let (c, u) = (g.courses.count(), g.users.count());
@@ -246,11 +255,11 @@ pub(crate) fn answer(
                         (None, Some(_)) => std::cmp::Ordering::Greater,
                         (None, None) => std::cmp::Ordering::Equal,
                     };
-                    by_share.then(a.0.cmp(b.0))
+                    by_share.then(a.0.cmp(&b.0))
                 });
                 for (id, g, c, u, cs) in shares {
                     table.rows.push(vec![
-                        Cell::Text(id.to_owned()),
+                        Cell::Text(id),
                         Cell::Text(g.name.clone()),
                         count(c),
                         count(ac),
@@ -262,10 +271,10 @@ pub(crate) fn answer(
                 }
                 return Ok(Some(table));
             }
-            out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(b.0)));
+            out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(&b.0)));
             for (id, mut g) in out {
                 let mut row = vec![
-                    Cell::Text(id.to_owned()),
+                    Cell::Text(id),
                     Cell::Text(g.name.clone()),
                     count(g.launches),
                 ];
@@ -295,14 +304,27 @@ pub(crate) fn answer(
     Ok(Some(table))
 }
 
-/// The rollup rows of the days and dimensions of the filter, with the sets `q` needs.
-fn read_rows(
+/// The group of `key`, made on first use (the key is copied only then).
+fn group<'m>(groups: &'m mut HashMap<String, Group>, key: &str) -> &'m mut Group {
+    if !groups.contains_key(key) {
+        groups.insert(key.to_owned(), Group::default());
+    }
+    groups.get_mut(key).expect("inserted above")
+}
+
+/// Calls `row` with the rollup rows of the days and dimensions of the filter. Without a role
+/// or source filter (and unless `q` groups by role), the counts come summed per (day, tool,
+/// role) from `rollup_days` and the sets from `rollup_tool_days`, as two kinds of rows (counts
+/// with empty sets, then sets with zero counts): far fewer rows than the sets of every role
+/// and source. Otherwise every matching `rollup_days` row comes with its counts and sets.
+fn each_row(
     db: &mut dyn Db,
     q: Question,
     f: &ReportFilter,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
-) -> Result<Vec<Row>, StoreError> {
+    row: &mut dyn FnMut(&Row<'_>),
+) -> Result<(), StoreError> {
     let d = db.dialect();
     let dims = Filter::dims(f);
     let mut sql_range = String::new();
@@ -322,31 +344,52 @@ fn read_rows(
         Question::Totals | Question::Daily | Question::Adoption => ("users", "courses", none),
         _ => ("users", none, none),
     };
-    let sql = format!(
-        "SELECT {day}, tool_id, tool_name, role, launches, visits, first_us, last_us,
-                {users}, {courses}, {paired}
-         FROM rollup_days WHERE true {sql_range} {dims}",
-        day = d.day_text("day"),
-        dims = dims.sql,
-    );
-    let mut rows = Vec::new();
-    db.each(&sql, &args, &mut |r| {
-        rows.push(Row {
-            day: r
-                .text(0)?
-                .and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()),
-            tool_id: r.text(1)?.unwrap_or_default(),
-            tool_name: r.text(2)?.unwrap_or_default(),
-            role: r.text(3)?.unwrap_or_default(),
-            launches: r.int(4)?.unwrap_or(0).max(0) as u64,
-            visits: r.int(5)?.unwrap_or(0).max(0) as u64,
-            first_us: r.int(6)?.unwrap_or_default(),
-            last_us: r.int(7)?.unwrap_or_default(),
-            users: r.bytes(8)?.unwrap_or_default(),
-            courses: r.bytes(9)?.unwrap_or_default(),
-            paired_ms: r.bytes(10)?.unwrap_or_default(),
-        });
-        Ok(())
-    })?;
-    Ok(rows)
+    // Date minus date is a whole number of days in both dialects.
+    let day = "CAST(day - DATE '1970-01-01' AS BIGINT)";
+    let (zero, text) = ("CAST(0 AS BIGINT)", "VARCHAR");
+    let merged = f.role.is_none() && f.source.is_none() && q != Question::Roles;
+    let queries = if merged {
+        vec![
+            format!(
+                "SELECT {day}, tool_id, min(tool_name), role, CAST(sum(launches) AS BIGINT),
+                        CAST(sum(visits) AS BIGINT), min(first_us), max(last_us),
+                        {none}, {none}, {none}
+                 FROM rollup_days WHERE true {sql_range} {dims}
+                 GROUP BY day, tool_id, role",
+                dims = dims.sql,
+            ),
+            format!(
+                "SELECT {day}, tool_id, CAST('' AS {text}), CAST('' AS {text}), {zero}, {zero},
+                        {zero}, {zero}, {users}, {courses}, {paired}
+                 FROM rollup_tool_days WHERE true {sql_range} {dims}",
+                dims = dims.sql,
+            ),
+        ]
+    } else {
+        vec![format!(
+            "SELECT {day}, tool_id, tool_name, role, launches, visits, first_us, last_us,
+                    {users}, {courses}, {paired}
+             FROM rollup_days WHERE true {sql_range} {dims}",
+            dims = dims.sql,
+        )]
+    };
+    for sql in queries {
+        db.each(&sql, &args, &mut |r| {
+            row(&Row {
+                day: r.int(0)?.unwrap_or_default(),
+                tool_id: r.text_ref(1)?.unwrap_or_default(),
+                tool_name: r.text_ref(2)?.unwrap_or_default(),
+                role: r.text_ref(3)?.unwrap_or_default(),
+                launches: r.int(4)?.unwrap_or(0).max(0) as u64,
+                visits: r.int(5)?.unwrap_or(0).max(0) as u64,
+                first_us: r.int(6)?.unwrap_or_default(),
+                last_us: r.int(7)?.unwrap_or_default(),
+                users: r.bytes(8)?.unwrap_or_default(),
+                courses: r.bytes(9)?.unwrap_or_default(),
+                paired_ms: r.bytes(10)?.unwrap_or_default(),
+            });
+            Ok(())
+        })?;
+    }
+    Ok(())
 }

@@ -82,11 +82,8 @@ pub(crate) trait Db {
     ) -> Result<(), StoreError>;
     /// Runs a statement with `?` markers; returns the rows changed.
     fn exec(&mut self, sql: &str, args: &[Arg]) -> Result<u64, StoreError>;
-    /// Appends rows to `rollup_days`, in its column order.
-    fn append_days(
-        &mut self,
-        rows: &mut dyn Iterator<Item = [Val<'_>; 14]>,
-    ) -> Result<(), StoreError>;
+    /// Appends rows to a rollup table, each in its column order.
+    fn append(&mut self, table: &str, rows: &[Vec<Val<'_>>]) -> Result<(), StoreError>;
 }
 
 /// The first moment of a local day (the first valid local time of it, where daylight saving
@@ -184,7 +181,9 @@ pub(crate) fn configure(db: &mut dyn Db, cfg: &RollupConfig) -> Result<bool, Sto
             Arg::Int(cfg.time_cap_secs),
         ],
     )?;
-    db.exec("DELETE FROM rollup_days", &[])?;
+    for table in ROLLUP_TABLES {
+        db.exec(&format!("DELETE FROM {table}"), &[])?;
+    }
     mark_launches(db, None, None)?;
     Ok(true)
 }
@@ -194,11 +193,20 @@ pub(crate) fn configure(db: &mut dyn Db, cfg: &RollupConfig) -> Result<bool, Sto
 pub(crate) fn purge(db: &mut dyn Db, cutoff: Timestamp) -> Result<(), StoreError> {
     let cfg = state(db)?;
     let day = local_day(cfg.timezone, cutoff);
-    db.exec("DELETE FROM rollup_days WHERE day <= ?", &[Arg::Date(day)])?;
+    for table in ROLLUP_TABLES {
+        db.exec(
+            &format!("DELETE FROM {table} WHERE day <= ?"),
+            &[Arg::Date(day)],
+        )?;
+    }
     let next = day.succ_opt().unwrap_or(day);
     mark_launches(db, Some(cutoff), Some(day_start(cfg.timezone, next)))?;
     Ok(())
 }
+
+/// The tables of rolled-up days: per (tenant, day, source, tool, role, test user) with counts
+/// and sets, and per (tenant, day, tool, test user) with the sets merged over roles and sources.
+const ROLLUP_TABLES: [&str; 2] = ["rollup_days", "rollup_tool_days"];
 
 /// The longest run of days recomputed by one query (bounds the memory of a rebuild).
 const RUN_DAYS: i64 = 7;
@@ -325,13 +333,15 @@ fn recompute(
             &with(tenant_args.clone(), &range),
         )?;
     }
-    db.exec(
-        &format!("DELETE FROM rollup_days WHERE {in_tenants} AND day >= ? AND day < ?"),
-        &with(
-            tenant_args.clone(),
-            &[Arg::Date(*first), Arg::Date(end_day)],
-        ),
-    )?;
+    for table in ROLLUP_TABLES {
+        db.exec(
+            &format!("DELETE FROM {table} WHERE {in_tenants} AND day >= ? AND day < ?"),
+            &with(
+                tenant_args.clone(),
+                &[Arg::Date(*first), Arg::Date(end_day)],
+            ),
+        )?;
+    }
     // Visits look back one window before the run; pairs take returns up to one cap after it.
     let win = cfg.visit_window_secs;
     let sql = format!(
@@ -413,35 +423,55 @@ fn recompute(
         .collect();
     let mut rows: Vec<(DayKey, Acc)> = acc.into_iter().collect();
     rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let encoded: Vec<(DayKey, Acc, [Vec<u8>; 3])> = rows
-        .into_iter()
-        .map(|(k, mut a)| {
+    // The same sets merged over roles and sources, per (tenant, day, tool, test user).
+    let mut merged: BTreeMap<(&str, NaiveDate, &str, bool), [Vec<u32>; 3]> = BTreeMap::new();
+    for (k, a) in &rows {
+        let m = merged.entry((&k.0, k.1, &k.3, k.5)).or_default();
+        m[0].extend(&a.users);
+        m[1].extend(&a.courses);
+        m[2].extend(&a.paired_ms);
+    }
+    let mut tool_days = Vec::with_capacity(merged.len());
+    for ((tenant, day, tool, test), [mut users, mut courses, mut paired]) in merged {
+        distinct(&mut users);
+        distinct(&mut courses);
+        paired.sort_unstable();
+        tool_days.push(vec![
+            Val::Owned(Some(tenant.to_owned())),
+            Val::Date(day),
+            Val::Owned(Some(tool.to_owned())),
+            Val::Bool(test),
+            Val::Blob(encode(&users)),
+            Val::Blob(encode(&courses)),
+            Val::Blob(encode(&paired)),
+        ]);
+    }
+    let days: Vec<Vec<Val<'_>>> = rows
+        .iter_mut()
+        .map(|(k, a)| {
             distinct(&mut a.users);
             distinct(&mut a.courses);
             a.paired_ms.sort_unstable();
-            let blobs = [encode(&a.users), encode(&a.courses), encode(&a.paired_ms)];
-            (k, a, blobs)
+            vec![
+                Val::Text(Some(&k.0)),
+                Val::Date(k.1),
+                Val::Text(Some(&k.2)),
+                Val::Text(Some(&k.3)),
+                Val::Text(Some(&a.tool_name)),
+                Val::Text(Some(&k.4)),
+                Val::Bool(k.5),
+                Val::Int(Some(a.launches)),
+                Val::Int(Some(a.visits)),
+                Val::Int(Some(a.first_us)),
+                Val::Int(Some(a.last_us)),
+                Val::Blob(encode(&a.users)),
+                Val::Blob(encode(&a.courses)),
+                Val::Blob(encode(&a.paired_ms)),
+            ]
         })
         .collect();
-    let mut it = encoded.iter().map(|(k, a, b)| {
-        [
-            Val::Text(Some(&k.0)),
-            Val::Date(k.1),
-            Val::Text(Some(&k.2)),
-            Val::Text(Some(&k.3)),
-            Val::Text(Some(&a.tool_name)),
-            Val::Text(Some(&k.4)),
-            Val::Bool(k.5),
-            Val::Int(Some(a.launches)),
-            Val::Int(Some(a.visits)),
-            Val::Int(Some(a.first_us)),
-            Val::Int(Some(a.last_us)),
-            Val::Bytes(&b[0]),
-            Val::Bytes(&b[1]),
-            Val::Bytes(&b[2]),
-        ]
-    });
-    db.append_days(&mut it)?;
+    db.append("rollup_days", &days)?;
+    db.append("rollup_tool_days", &tool_days)?;
     Ok(RefreshOutcome {
         marks: 0,
         days: marked.len() as u64,

@@ -240,7 +240,10 @@ pub(crate) trait RowRead {
     fn int(&self, i: usize) -> Result<Option<i64>, crate::StoreError>;
     fn float(&self, i: usize) -> Result<Option<f64>, crate::StoreError>;
     fn boolean(&self, i: usize) -> Result<Option<bool>, crate::StoreError>;
-    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>, crate::StoreError>;
+    /// Text borrowed from the row (no copy), for readers of many rows.
+    fn text_ref(&self, i: usize) -> Result<Option<&str>, crate::StoreError>;
+    /// Bytes borrowed from the row (no copy).
+    fn bytes(&self, i: usize) -> Result<Option<&[u8]>, crate::StoreError>;
 }
 
 /// The typed cells of an answer row, by the question's declared columns.
