@@ -337,14 +337,20 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
     let kind = req.kind;
     let sections = match kind {
         ReportKind::Overview => {
-            let totals = ask(Question::Totals, f)?;
+            // One read of the rollups answers all three (one answer per question asked, so
+            // the fallback never runs).
+            let asked = [Question::Totals, Question::Daily, Question::ToolCounts];
+            let mut answers = store.answer_many(&asked, f, &p)?.into_iter();
+            let mut next = |q: Question| answers.next().map_or_else(|| ask(q, f), Ok);
+            let totals = next(Question::Totals)?;
+            let daily = next(Question::Daily)?;
+            let mut top = next(Question::ToolCounts)?;
             let prev = ask_prev(Question::Totals)?;
-            let mut top = ask(Question::ToolCounts, f)?;
             top.title = "top_tools".into();
             top.rows.truncate(10);
             vec![
                 summary(&totals, prev.as_ref()),
-                ask(Question::Daily, f)?,
+                daily,
                 top,
                 ask(Question::Freshness, f)?,
             ]

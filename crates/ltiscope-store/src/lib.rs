@@ -370,10 +370,30 @@ impl Store {
         filter: &ReportFilter,
         params: &Params,
     ) -> Result<Table, StoreError> {
-        match self.answer_from_rollups(question, filter, params)? {
-            Some(table) => Ok(table),
-            None => self.answer_raw(question, filter, params),
-        }
+        // One answer per question asked, so the fallback never runs.
+        self.answer_many(&[question], filter, params)?
+            .pop()
+            .map_or_else(|| self.answer_raw(question, filter, params), Ok)
+    }
+
+    /// Answers several questions over the same filter, in order: those rollups can answer
+    /// from one read of them (a report's totals, daily series and per-tool counts cost about
+    /// what one of them costs), the others from the launch records.
+    pub fn answer_many(
+        &self,
+        questions: &[Question],
+        filter: &ReportFilter,
+        params: &Params,
+    ) -> Result<Vec<Table>, StoreError> {
+        let rolled = self.rollup_answers(questions, filter, params)?;
+        questions
+            .iter()
+            .zip(rolled)
+            .map(|(q, table)| match table {
+                Some(table) => Ok(table),
+                None => self.answer_raw(*q, filter, params),
+            })
+            .collect()
     }
 
     /// Answers one question from the launch records only, never from rollups (for tests and
@@ -400,13 +420,26 @@ impl Store {
         filter: &ReportFilter,
         params: &Params,
     ) -> Result<Option<Table>, StoreError> {
-        if !rollup::may_answer(question, filter) {
-            return Ok(None);
+        Ok(self
+            .rollup_answers(&[question], filter, params)?
+            .pop()
+            .flatten())
+    }
+
+    /// [`Store::answer_from_rollups`] for several questions, in one read of the rollups.
+    fn rollup_answers(
+        &self,
+        questions: &[Question],
+        filter: &ReportFilter,
+        params: &Params,
+    ) -> Result<Vec<Option<Table>>, StoreError> {
+        if !questions.iter().any(|q| rollup::may_answer(*q, filter)) {
+            return Ok(questions.iter().map(|_| None).collect());
         }
         self.refresh_rollups()?;
         match self {
-            Store::DuckDb(d) => d.answer_rollup(question, filter, params),
-            Store::Postgres(p) => p.answer_rollup(question, filter, params),
+            Store::DuckDb(d) => d.answer_rollup(questions, filter, params),
+            Store::Postgres(p) => p.answer_rollup(questions, filter, params),
         }
     }
 

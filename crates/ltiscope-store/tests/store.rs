@@ -423,6 +423,16 @@ fn rollups_answer_exactly_what_the_launch_records_answer() {
                     let raw = store.answer_raw(q, f, p).expect("raw");
                     compared += same_cells(&rolled, &raw, &what, ("rollups", "records"));
                 }
+                // All of them at once share one read of the rollups: the same answers.
+                let many = store
+                    .answer_many(&ROLLUP_QUESTIONS, f, p)
+                    .unwrap_or_else(|e| panic!("{} all at once {f:?}: {e}", db.name));
+                assert_eq!(many.len(), ROLLUP_QUESTIONS.len());
+                for (q, shared) in ROLLUP_QUESTIONS.iter().zip(&many) {
+                    let what = format!("{} {q:?} asked with the others {f:?}", db.name);
+                    let raw = store.answer_raw(*q, f, p).expect("raw");
+                    compared += same_cells(shared, &raw, &what, ("shared read", "records"));
+                }
             }
         };
         let mut p = params();

@@ -8,14 +8,15 @@ use duckdb::params_from_iter;
 use ltiscope_model::report::{Params, Question, ReportFilter, Table};
 
 impl DuckStore {
-    /// Answers one question from rollups (already refreshed), when they can answer it exactly.
+    /// Answers questions from rollups (already refreshed), each when they can answer it
+    /// exactly, in one read.
     pub(crate) fn answer_rollup(
         &self,
-        q: Question,
+        qs: &[Question],
         f: &ReportFilter,
         p: &Params,
-    ) -> Result<Option<Table>, StoreError> {
-        rollup::answer(&mut DuckDb(&self.conn), q, f, p)
+    ) -> Result<Vec<Option<Table>>, StoreError> {
+        rollup::answer(&mut DuckDb(&self.conn), qs, f, p)
     }
 
     /// Answers one question from the launch records, never from rollups.

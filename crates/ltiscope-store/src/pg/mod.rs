@@ -323,14 +323,15 @@ impl PgStore {
         Ok(plan.outcomes())
     }
 
-    /// Answers one question from rollups (already refreshed), when they can answer it exactly.
+    /// Answers questions from rollups (already refreshed), each when they can answer it
+    /// exactly, in one read.
     pub(crate) fn answer_rollup(
         &self,
-        q: Question,
+        qs: &[Question],
         f: &ReportFilter,
         p: &Params,
-    ) -> Result<Option<Table>, StoreError> {
-        rollup::answer(&mut PgDb(&mut *self.client()?), q, f, p)
+    ) -> Result<Vec<Option<Table>>, StoreError> {
+        rollup::answer(&mut PgDb(&mut *self.client()?), qs, f, p)
     }
 
     /// Answers one question from the launch records, never from rollups.

@@ -3,7 +3,7 @@
 //! their SQL over the launch records (`crate::sql::questions`). The store's conformance suite
 //! checks the two agree cell by cell.
 
-use super::codec::{Bits, decode, quantile_cont};
+use super::codec::{Bits, decode_into, quantile_cont};
 use super::{Db, RollupConfig, day_start, local_day, state};
 use crate::StoreError;
 use crate::sql::{Arg, Filter};
@@ -98,8 +98,9 @@ fn one_offset(cfg: &RollupConfig, f: &ReportFilter, p: &Params) -> bool {
     offset(to) == p.utc_offset_minutes
 }
 
-/// One rollup row as read, borrowed from the driver's row (rollup answers read hundreds of
-/// thousands of rows: nothing is copied but what a group keeps).
+/// One rollup row as read: text borrowed from the driver's row, sets decoded once into
+/// buffers every question of the read shares (rollup answers read tens of thousands of rows
+/// holding millions of set members).
 struct Row<'a> {
     /// Local day, as days since 1970-01-01.
     day: i64,
@@ -110,9 +111,46 @@ struct Row<'a> {
     visits: u64,
     first_us: i64,
     last_us: i64,
-    users: &'a [u8],
-    courses: &'a [u8],
-    paired_ms: &'a [u8],
+    users: &'a [u32],
+    courses: &'a [u32],
+    paired_ms: &'a [u32],
+}
+
+/// The sets a question needs.
+#[derive(Clone, Copy, Default)]
+struct Need {
+    users: bool,
+    courses: bool,
+    paired: bool,
+}
+
+impl Need {
+    fn of(q: Question) -> Need {
+        match q {
+            Question::Tools => Need {
+                users: true,
+                courses: true,
+                paired: true,
+            },
+            Question::Totals | Question::Daily | Question::Adoption => Need {
+                users: true,
+                courses: true,
+                paired: false,
+            },
+            _ => Need {
+                users: true,
+                ..Need::default()
+            },
+        }
+    }
+
+    fn or(self, o: Need) -> Need {
+        Need {
+            users: self.users || o.users,
+            courses: self.courses || o.courses,
+            paired: self.paired || o.paired,
+        }
+    }
 }
 
 /// Per-group sums while answering.
@@ -131,9 +169,9 @@ struct Group {
 }
 
 impl Group {
-    /// Adds a row's counts (a row of sets only has none) and sets (a row of counts only has
-    /// empty ones).
-    fn add(&mut self, r: &Row<'_>) {
+    /// Adds a row's counts (a row of sets only has none) and the sets `need` asks for (a row
+    /// of counts only has empty ones).
+    fn add(&mut self, r: &Row<'_>, need: Need) {
         if r.launches > 0 {
             if self.launches == 0 || r.tool_name < self.name.as_str() {
                 r.tool_name.clone_into(&mut self.name);
@@ -148,99 +186,129 @@ impl Group {
             "instructor" | "teaching-assistant" => self.instructors += r.launches,
             _ => {}
         }
-        self.users.add_blob(r.users);
-        self.courses.add_blob(r.courses);
-        self.paired_ms.extend(decode(r.paired_ms));
+        if need.users {
+            self.users.add_all(r.users);
+        }
+        if need.courses {
+            self.courses.add_all(r.courses);
+        }
+        if need.paired {
+            self.paired_ms.extend_from_slice(r.paired_ms);
+        }
     }
 }
 
-/// Answers `q` from rollups, or `None` when they cannot answer it exactly (the caller then asks
-/// the launch records). The caller has refreshed pending marks.
-pub(crate) fn answer(
-    db: &mut dyn Db,
-    q: Question,
-    f: &ReportFilter,
-    p: &Params,
-) -> Result<Option<Table>, StoreError> {
-    if !may_answer(q, f) {
-        return Ok(None);
+/// The group of `key`, made on first use (the key is copied only then).
+fn group<'m>(groups: &'m mut HashMap<String, Group>, key: &str) -> &'m mut Group {
+    if !groups.contains_key(key) {
+        groups.insert(key.to_owned(), Group::default());
     }
-    let cfg = state(db)?;
-    let Some((from, to)) = day_range(&cfg, q, f, p) else {
-        return Ok(None);
-    };
-    let mut table = Table::new(q.name(), q.columns());
-    let count = |n: u64| Cell::Int(n);
-    let time = |us: Option<i64>| {
-        us.and_then(chrono::DateTime::from_timestamp_micros)
-            .map_or(Cell::Empty, Cell::Time)
-    };
-    match q {
-        Question::Totals => {
-            let mut all = Group::default();
-            let mut tools: HashSet<String> = HashSet::new();
-            each_row(db, q, f, from, to, &mut |r| {
-                all.add(r);
+    groups.get_mut(key).expect("inserted above")
+}
+
+/// One question being answered from the rows of a read.
+enum Acc {
+    Totals {
+        all: Group,
+        tools: HashSet<String>,
+    },
+    Daily(BTreeMap<i64, Group>),
+    Roles(HashMap<String, Group>),
+    /// ToolCounts, Tools and Adoption: per tool (and, for adoption, everything).
+    PerTool {
+        q: Question,
+        tools: HashMap<String, Group>,
+        all: Group,
+    },
+}
+
+impl Acc {
+    fn new(q: Question) -> Acc {
+        match q {
+            Question::Totals => Acc::Totals {
+                all: Group::default(),
+                tools: HashSet::new(),
+            },
+            Question::Daily => Acc::Daily(BTreeMap::new()),
+            Question::Roles => Acc::Roles(HashMap::new()),
+            _ => Acc::PerTool {
+                q,
+                tools: HashMap::new(),
+                all: Group::default(),
+            },
+        }
+    }
+
+    fn add(&mut self, r: &Row<'_>, need: Need) {
+        match self {
+            Acc::Totals { all, tools } => {
+                all.add(r, need);
                 if r.launches > 0 && !tools.contains(r.tool_id) {
                     tools.insert(r.tool_id.to_owned());
                 }
-            })?;
-            table.rows.push(vec![
+            }
+            Acc::Daily(days) => days.entry(r.day).or_default().add(r, need),
+            Acc::Roles(roles) => group(roles, r.role).add(r, need),
+            Acc::PerTool { q, tools, all } => {
+                group(tools, r.tool_id).add(r, need);
+                if *q == Question::Adoption {
+                    all.users.add_all(r.users);
+                    all.courses.add_all(r.courses);
+                }
+            }
+        }
+    }
+
+    /// The answer, with the columns, order and meaning of the question's SQL.
+    fn finish(self, q: Question) -> Table {
+        let mut table = Table::new(q.name(), q.columns());
+        let count = |n: u64| Cell::Int(n);
+        let time = |us: Option<i64>| {
+            us.and_then(chrono::DateTime::from_timestamp_micros)
+                .map_or(Cell::Empty, Cell::Time)
+        };
+        match self {
+            Acc::Totals { all, tools } => table.rows.push(vec![
                 count(all.launches),
                 count(all.visits),
                 count(all.users.count()),
                 count(all.courses.count()),
                 count(tools.len() as u64),
-            ]);
-        }
-        Question::Daily => {
-            let mut days: BTreeMap<i64, Group> = BTreeMap::new();
-            each_row(db, q, f, from, to, &mut |r| {
-                days.entry(r.day).or_default().add(r);
-            })?;
-            for (d, g) in days {
-                let Some(day) = NaiveDate::default().checked_add_signed(chrono::Duration::days(d))
-                else {
-                    continue;
-                };
-                table.rows.push(vec![
-                    Cell::Day(day),
-                    count(g.launches),
-                    count(g.users.count()),
-                    count(g.courses.count()),
-                ]);
-            }
-        }
-        Question::Roles => {
-            let mut roles: HashMap<String, Group> = HashMap::new();
-            each_row(db, q, f, from, to, &mut |r| {
-                group(&mut roles, r.role).add(r)
-            })?;
-            let mut out: Vec<(String, Group)> = roles.into_iter().collect();
-            out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(&b.0)));
-            for (role, g) in out {
-                table.rows.push(vec![
-                    Cell::Text(role),
-                    count(g.launches),
-                    count(g.users.count()),
-                ]);
-            }
-        }
-        Question::ToolCounts | Question::Tools | Question::Adoption => {
-            let mut tools: HashMap<String, Group> = HashMap::new();
-            let mut all = Group::default();
-            each_row(db, q, f, from, to, &mut |r| {
-                group(&mut tools, r.tool_id).add(r);
-                if q == Question::Adoption {
-                    all.users.add_blob(r.users);
-                    all.courses.add_blob(r.courses);
+            ]),
+            Acc::Daily(days) => {
+                for (d, g) in days {
+                    let Some(day) =
+                        NaiveDate::default().checked_add_signed(chrono::Duration::days(d))
+                    else {
+                        continue;
+                    };
+                    table.rows.push(vec![
+                        Cell::Day(day),
+                        count(g.launches),
+                        count(g.users.count()),
+                        count(g.courses.count()),
+                    ]);
                 }
-            })?;
-            let mut out: Vec<(String, Group)> = tools.into_iter().collect();
-            if q == Question::Adoption {
+            }
+            Acc::Roles(roles) => {
+                let mut out: Vec<(String, Group)> = roles.into_iter().collect();
+                out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(&b.0)));
+                for (role, g) in out {
+                    table.rows.push(vec![
+                        Cell::Text(role),
+                        count(g.launches),
+                        count(g.users.count()),
+                    ]);
+                }
+            }
+            Acc::PerTool {
+                q: Question::Adoption,
+                tools,
+                all,
+            } => {
                 let (ac, au) = (all.courses.count(), all.users.count());
                 let share = |n: u64, of: u64| (of > 0).then(|| n as f64 / of as f64);
-                let mut shares: Vec<(String, Group, u64, u64, Option<f64>)> = out
+                let mut shares: Vec<(String, Group, u64, u64, Option<f64>)> = tools
                     .into_iter()
                     .map(|(id, g)| {
                         let (c, u) = (g.courses.count(), g.users.count());
@@ -260,7 +328,7 @@ pub(crate) fn answer(
                 for (id, g, c, u, cs) in shares {
                     table.rows.push(vec![
                         Cell::Text(id),
-                        Cell::Text(g.name.clone()),
+                        Cell::Text(g.name),
                         count(c),
                         count(ac),
                         cs.map_or(Cell::Empty, Cell::Ratio),
@@ -269,60 +337,102 @@ pub(crate) fn answer(
                         share(u, au).map_or(Cell::Empty, Cell::Ratio),
                     ]);
                 }
-                return Ok(Some(table));
             }
-            out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(&b.0)));
-            for (id, mut g) in out {
-                let mut row = vec![
-                    Cell::Text(id),
-                    Cell::Text(g.name.clone()),
-                    count(g.launches),
-                ];
-                if q == Question::Tools {
-                    let secs = |x: Option<f64>| x.map_or(Cell::Empty, Cell::Float);
-                    let p50 = quantile_cont(&mut g.paired_ms, 0.5, 1000.0);
-                    let p90 = quantile_cont(&mut g.paired_ms, 0.9, 1000.0);
-                    row.extend([
-                        count(g.visits),
-                        count(g.users.count()),
-                        count(g.courses.count()),
-                        count(g.learners),
-                        count(g.instructors),
-                        secs(p50),
-                        secs(p90),
-                        time(g.first_us),
-                        time(g.last_us),
-                    ]);
-                } else {
-                    row.push(count(g.users.count()));
+            Acc::PerTool { q, tools, .. } => {
+                let mut out: Vec<(String, Group)> = tools.into_iter().collect();
+                out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(&b.0)));
+                for (id, mut g) in out {
+                    let mut row = vec![
+                        Cell::Text(id),
+                        Cell::Text(g.name.clone()),
+                        count(g.launches),
+                    ];
+                    if q == Question::Tools {
+                        let secs = |x: Option<f64>| x.map_or(Cell::Empty, Cell::Float);
+                        let p50 = quantile_cont(&mut g.paired_ms, 0.5, 1000.0);
+                        let p90 = quantile_cont(&mut g.paired_ms, 0.9, 1000.0);
+                        row.extend([
+                            count(g.visits),
+                            count(g.users.count()),
+                            count(g.courses.count()),
+                            count(g.learners),
+                            count(g.instructors),
+                            secs(p50),
+                            secs(p90),
+                            time(g.first_us),
+                            time(g.last_us),
+                        ]);
+                    } else {
+                        row.push(count(g.users.count()));
+                    }
+                    table.rows.push(row);
                 }
-                table.rows.push(row);
             }
         }
-        _ => return Ok(None),
+        table
     }
-    Ok(Some(table))
 }
 
-/// The group of `key`, made on first use (the key is copied only then).
-fn group<'m>(groups: &'m mut HashMap<String, Group>, key: &str) -> &'m mut Group {
-    if !groups.contains_key(key) {
-        groups.insert(key.to_owned(), Group::default());
+/// Answers each of `qs` from rollups, or `None` for those they cannot answer exactly (the
+/// caller then asks the launch records). The questions share one read of the rollup rows
+/// (Roles, which needs the sets of every role apart, has its own). The caller has refreshed
+/// pending marks.
+pub(crate) fn answer(
+    db: &mut dyn Db,
+    qs: &[Question],
+    f: &ReportFilter,
+    p: &Params,
+) -> Result<Vec<Option<Table>>, StoreError> {
+    let mut out: Vec<Option<Table>> = qs.iter().map(|_| None).collect();
+    if !qs.iter().any(|q| may_answer(*q, f)) {
+        return Ok(out);
     }
-    groups.get_mut(key).expect("inserted above")
+    let cfg = state(db)?;
+    // (index, question, accumulator) of the shared read and of the per-role read.
+    let mut reads: [Vec<(usize, Question, Acc)>; 2] = [Vec::new(), Vec::new()];
+    let mut range = None;
+    for (i, &q) in qs.iter().enumerate() {
+        if let Some(r) = day_range(&cfg, q, f, p) {
+            range = Some(r);
+            reads[usize::from(q == Question::Roles)].push((i, q, Acc::new(q)));
+        }
+    }
+    let Some((from, to)) = range else {
+        return Ok(out);
+    };
+    for (k, mut accs) in reads.into_iter().enumerate() {
+        if accs.is_empty() {
+            continue;
+        }
+        let need = accs
+            .iter()
+            .fold(Need::default(), |n, (_, q, _)| n.or(Need::of(*q)));
+        let merged = k == 0 && f.role.is_none() && f.source.is_none();
+        each_row(db, f, from, to, need, merged, &mut |r| {
+            for (_, q, acc) in accs.iter_mut() {
+                acc.add(r, Need::of(*q));
+            }
+        })?;
+        for (i, q, acc) in accs {
+            out[i] = Some(acc.finish(q));
+        }
+    }
+    Ok(out)
 }
 
-/// Calls `row` with the rollup rows of the days and dimensions of the filter. Without a role
-/// or source filter (and unless `q` groups by role), the counts come summed per (day, tool,
-/// role) from `rollup_days` and the sets from `rollup_tool_days`, as two kinds of rows (counts
-/// with empty sets, then sets with zero counts): far fewer rows than the sets of every role
-/// and source. Otherwise every matching `rollup_days` row comes with its counts and sets.
+/// Calls `row` with the rollup rows of the days and dimensions of the filter, with the sets
+/// `need` asks for decoded (the others empty). `merged` (only without a role or source
+/// filter): the counts come summed per (day, tool, role) from `rollup_days` and the sets from
+/// `rollup_tool_days`, as two kinds of rows (counts with empty sets, then sets with zero
+/// counts), far fewer rows than the sets of every role and source. Otherwise every matching
+/// `rollup_days` row comes with its counts and sets.
 fn each_row(
     db: &mut dyn Db,
-    q: Question,
     f: &ReportFilter,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
+    need: Need,
+    merged: bool,
     row: &mut dyn FnMut(&Row<'_>),
 ) -> Result<(), StoreError> {
     let d = db.dialect();
@@ -339,15 +449,15 @@ fn each_row(
     }
     args.extend(dims.args);
     let none = d.no_bytes();
-    let (users, courses, paired) = match q {
-        Question::Tools => ("users", "courses", "paired_ms"),
-        Question::Totals | Question::Daily | Question::Adoption => ("users", "courses", none),
-        _ => ("users", none, none),
-    };
+    let set = |wanted: bool, column| if wanted { column } else { none };
+    let (users, courses, paired) = (
+        set(need.users, "users"),
+        set(need.courses, "courses"),
+        set(need.paired, "paired_ms"),
+    );
     // Date minus date is a whole number of days in both dialects.
     let day = "CAST(day - DATE '1970-01-01' AS BIGINT)";
     let (zero, text) = ("CAST(0 AS BIGINT)", "VARCHAR");
-    let merged = f.role.is_none() && f.source.is_none() && q != Question::Roles;
     let queries = if merged {
         vec![
             format!(
@@ -373,8 +483,13 @@ fn each_row(
             dims = dims.sql,
         )]
     };
+    let mut sets: [Vec<u32>; 3] = Default::default();
     for sql in queries {
         db.each(&sql, &args, &mut |r| {
+            for (k, buf) in sets.iter_mut().enumerate() {
+                buf.clear();
+                decode_into(r.bytes(8 + k)?.unwrap_or_default(), buf);
+            }
             row(&Row {
                 day: r.int(0)?.unwrap_or_default(),
                 tool_id: r.text_ref(1)?.unwrap_or_default(),
@@ -384,9 +499,9 @@ fn each_row(
                 visits: r.int(5)?.unwrap_or(0).max(0) as u64,
                 first_us: r.int(6)?.unwrap_or_default(),
                 last_us: r.int(7)?.unwrap_or_default(),
-                users: r.bytes(8)?.unwrap_or_default(),
-                courses: r.bytes(9)?.unwrap_or_default(),
-                paired_ms: r.bytes(10)?.unwrap_or_default(),
+                users: &sets[0],
+                courses: &sets[1],
+                paired_ms: &sets[2],
             });
             Ok(())
         })?;
