@@ -814,6 +814,12 @@ impl PgStore {
                 .build_transaction()
                 .isolation_level(IsolationLevel::RepeatableRead)
                 .start()?;
+            // Refreshes read whole days of launch records, often right after a bulk load,
+            // before PostgreSQL has statistics for them: it then estimates one row and joins
+            // the launches to their returns by nested loop, re-aggregating the returns for
+            // every launch (minutes per week of a term instead of a second). Hash joins are
+            // right for these queries whatever the statistics say.
+            tx.batch_execute("SET LOCAL enable_nestloop = off")?;
             let outcome = rollup::refresh(&mut PgDb(&mut tx))?;
             tx.commit()?;
             Ok(outcome)
