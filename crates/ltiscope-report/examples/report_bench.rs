@@ -90,6 +90,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             kind.name()
         );
     }
+    // The one-tool report above is the worst case, the most launched tool; a tool of median
+    // popularity too.
+    if only.as_ref().is_none_or(|o| o.contains(&"tool")) && top.rows.len() > 2 {
+        let median_tool = top.text(top.rows.len() / 2, "tool_id").unwrap_or_default();
+        let req = Request {
+            kind: ReportKind::Tool,
+            filter: ReportFilter {
+                tool: Some(median_tool.to_owned()),
+                ..filter.clone()
+            },
+            params: params.clone(),
+        };
+        let (median, best, _) = time(&mut || {
+            run(&store, &req, &opts)
+                .map(|r| r.sections[0].rows.len())
+                .unwrap_or_else(|e| panic!("tool: {e}"))
+        });
+        let launches = top.int(top.rows.len() / 2, "launches").unwrap_or_default();
+        println!(
+            "{:<14} median {median:>8.1} ms   fastest {best:>8.1} ms   (median tool: {launches} launches)",
+            "tool-median"
+        );
+    }
     // Where the one-tool and overview reports spend their time: each of their questions as
     // `Store::answer` gives it (from rollups where they can answer, else the records).
     let mut one_tool = filter.clone();

@@ -304,6 +304,46 @@ pub fn previous_period(f: &ReportFilter) -> Option<(Timestamp, Timestamp)> {
     (to > from).then(|| (from - (to - from), from))
 }
 
+/// Questions over one filter asked together (rollups answer those they hold from one read of
+/// them), then taken one by one in the order asked.
+struct Answers<'a> {
+    store: &'a Store,
+    filter: &'a ReportFilter,
+    params: &'a Params,
+    answers: std::vec::IntoIter<(Question, Table)>,
+}
+
+impl<'a> Answers<'a> {
+    fn ask(
+        store: &'a Store,
+        asked: &[Question],
+        filter: &'a ReportFilter,
+        params: &'a Params,
+    ) -> Result<Self, StoreError> {
+        let answers = store.answer_many(asked, filter, params)?;
+        Ok(Answers {
+            store,
+            filter,
+            params,
+            answers: asked
+                .iter()
+                .copied()
+                .zip(answers)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        })
+    }
+
+    /// The answer to `q`, the next question in the order asked (a question taken out of
+    /// order is asked again on its own: slower, never wrong).
+    fn take(&mut self, q: Question) -> Result<Table, StoreError> {
+        match self.answers.next() {
+            Some((asked, table)) if asked == q => Ok(table),
+            _ => self.store.answer(q, self.filter, self.params),
+        }
+    }
+}
+
 /// Answers a report: the one read path behind every view.
 pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, ReportError> {
     let f = &req.filter;
@@ -337,14 +377,15 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
     let kind = req.kind;
     let sections = match kind {
         ReportKind::Overview => {
-            // One read of the rollups answers all three (one answer per question asked, so
-            // the fallback never runs).
-            let asked = [Question::Totals, Question::Daily, Question::ToolCounts];
-            let mut answers = store.answer_many(&asked, f, &p)?.into_iter();
-            let mut next = |q: Question| answers.next().map_or_else(|| ask(q, f), Ok);
-            let totals = next(Question::Totals)?;
-            let daily = next(Question::Daily)?;
-            let mut top = next(Question::ToolCounts)?;
+            let mut next = Answers::ask(
+                store,
+                &[Question::Totals, Question::Daily, Question::ToolCounts],
+                f,
+                &p,
+            )?;
+            let totals = next.take(Question::Totals)?;
+            let daily = next.take(Question::Daily)?;
+            let mut top = next.take(Question::ToolCounts)?;
             let prev = ask_prev(Question::Totals)?;
             top.title = "top_tools".into();
             top.rows.truncate(10);
@@ -367,22 +408,35 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
                     what: "a tool id (the tool filter)",
                 });
             }
-            let mut summary = add_change(
-                ask(Question::Tools, f)?,
-                ask_prev(Question::ToolCounts)?.as_ref(),
-            );
+            use Question::{
+                Courses, Daily, Deployments, Hourly, LtiVersions, MessageTypes, Roles, Tools,
+            };
+            let asked = [
+                Tools,
+                Daily,
+                Courses,
+                Roles,
+                Hourly,
+                MessageTypes,
+                LtiVersions,
+                Deployments,
+            ];
+            let mut next = Answers::ask(store, &asked, f, &p)?;
+            let mut summary =
+                add_change(next.take(Tools)?, ask_prev(Question::ToolCounts)?.as_ref());
             summary.title = "summary".into();
-            let mut courses = ask(Question::Courses, f)?;
+            let daily = next.take(Daily)?;
+            let mut courses = next.take(Courses)?;
             courses.rows.truncate(50);
             vec![
                 summary,
-                ask(Question::Daily, f)?,
+                daily,
                 courses,
-                ask(Question::Roles, f)?,
-                heatmap(&ask(Question::Hourly, f)?, opts.timezone),
-                ask(Question::MessageTypes, f)?,
-                ask(Question::LtiVersions, f)?,
-                ask(Question::Deployments, f)?,
+                next.take(Roles)?,
+                heatmap(&next.take(Hourly)?, opts.timezone),
+                next.take(MessageTypes)?,
+                next.take(LtiVersions)?,
+                next.take(Deployments)?,
             ]
         }
         ReportKind::Courses => vec![ask(Question::Courses, f)?],
