@@ -185,4 +185,14 @@ SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
 WHERE action IN ('launch', 'return');
 "#,
     ),
+    (
+        4,
+        "freshness indexes",
+        r#"
+-- The overview's freshness per source (latest event, latest receipt, events of the last day)
+-- as index lookups instead of a scan of every event.
+CREATE INDEX events_source_time ON events (source, event_time);
+CREATE INDEX events_source_received ON events (source, received_at);
+"#,
+    ),
 ];
