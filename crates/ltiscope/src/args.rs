@@ -168,7 +168,7 @@ pub struct ServeArgs {
     /// Seconds a client has to send its request body [default: 30]
     #[arg(long, env = "LTISCOPE_BODY_TIMEOUT_SECS")]
     pub body_timeout_secs: Option<u64>,
-    /// Checkpoint the database after this many MiB of write-ahead log [default: 16]
+    /// Checkpoint the database after this many MiB of write-ahead log [default: 256]
     #[arg(long, env = "LTISCOPE_CHECKPOINT_MB")]
     pub checkpoint_mb: Option<u64>,
 }

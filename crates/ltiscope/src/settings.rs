@@ -309,7 +309,7 @@ impl Settings {
                     .unwrap_or(30)
                     .max(1),
             ),
-            checkpoint_bytes: args.checkpoint_mb.or(f.checkpoint_mb).unwrap_or(16).max(1)
+            checkpoint_bytes: args.checkpoint_mb.or(f.checkpoint_mb).unwrap_or(256).max(1)
                 * 1024
                 * 1024,
         })
