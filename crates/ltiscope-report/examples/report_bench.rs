@@ -118,20 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut one_tool = filter.clone();
     one_tool.tool = Some(top_tool.clone());
     for (scope, f, questions) in [
-        (
-            "tool",
-            &one_tool,
-            &[
-                Question::Tools,
-                Question::Daily,
-                Question::Courses,
-                Question::Roles,
-                Question::Hourly,
-                Question::MessageTypes,
-                Question::LtiVersions,
-                Question::Deployments,
-            ][..],
-        ),
+        ("tool", &one_tool, &ltiscope_report::TOOL_QUESTIONS[..]),
         ("overview", &filter, &[Question::Freshness][..]),
     ] {
         if only.as_ref().is_some_and(|o| !o.contains(&scope)) {

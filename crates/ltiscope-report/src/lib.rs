@@ -304,6 +304,18 @@ pub fn previous_period(f: &ReportFilter) -> Option<(Timestamp, Timestamp)> {
     (to > from).then(|| (from - (to - from), from))
 }
 
+/// The questions of the one-tool report, in the order it asks them.
+pub const TOOL_QUESTIONS: [Question; 8] = [
+    Question::Tools,
+    Question::Daily,
+    Question::Courses,
+    Question::Roles,
+    Question::Hourly,
+    Question::MessageTypes,
+    Question::LtiVersions,
+    Question::Deployments,
+];
+
 /// Questions over one filter asked together (rollups answer those they hold from one read of
 /// them), then taken one by one in the order asked.
 struct Answers<'a> {
@@ -411,17 +423,7 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
             use Question::{
                 Courses, Daily, Deployments, Hourly, LtiVersions, MessageTypes, Roles, Tools,
             };
-            let asked = [
-                Tools,
-                Daily,
-                Courses,
-                Roles,
-                Hourly,
-                MessageTypes,
-                LtiVersions,
-                Deployments,
-            ];
-            let mut next = Answers::ask(store, &asked, f, &p)?;
+            let mut next = Answers::ask(store, &TOOL_QUESTIONS, f, &p)?;
             let mut summary =
                 add_change(next.take(Tools)?, ask_prev(Question::ToolCounts)?.as_ref());
             summary.title = "summary".into();
