@@ -327,13 +327,17 @@ fn same_cells(a: &Table, b: &Table, what: &str, names: (&str, &str)) -> usize {
 }
 
 /// The questions rollups answer.
-const ROLLUP_QUESTIONS: [Question; 6] = [
+const ROLLUP_QUESTIONS: [Question; 10] = [
     Question::Totals,
     Question::Daily,
     Question::ToolCounts,
     Question::Tools,
     Question::Adoption,
     Question::Roles,
+    Question::Hourly,
+    Question::MessageTypes,
+    Question::LtiVersions,
+    Question::Deployments,
 ];
 
 /// Rollups answer exactly what the launch records answer, on both backends: written out of
@@ -794,13 +798,13 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
             "ALTER TABLE launches DROP COLUMN visit_key;
              DROP TABLE rollup_marks; DROP TABLE rollup_state; DROP TABLE rollup_users;
              DROP TABLE rollup_courses; DROP TABLE rollup_days; DROP TABLE rollup_tool_days;
-             DROP SEQUENCE rollup_mark_id;
+             DROP TABLE rollup_facets; DROP SEQUENCE rollup_mark_id;
              DELETE FROM schema_migrations WHERE version >= 3;",
         )
         .expect("downgrade");
     }
     let store = Store::open_duckdb(&path).expect("reopen migrates");
-    assert_eq!(store.schema_version().expect("version"), 5);
+    assert_eq!(store.schema_version().expect("version"), 6);
     let t = tools(&store, &ReportFilter::default());
     assert_eq!(t.int(0, "launches"), Some(1));
     assert_eq!(t.int(0, "visits"), Some(1));

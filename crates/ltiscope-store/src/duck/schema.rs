@@ -191,4 +191,36 @@ SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
 WHERE action IN ('launch', 'return');
 "#,
     ),
+    (
+        6,
+        "rollup facets",
+        r#"
+-- Launches per (tenant, local day, source, tool, role, test user) and facet value, for the
+-- one-tool report: the UTC hour (epoch microseconds), the message type and LTI version as sent
+-- ('(not sent)' when missing), and the deployment (a JSON array of client id, deployment id,
+-- consumer key, tool-provider id and launch host), the last with its sets of users and courses.
+CREATE TABLE rollup_facets (
+    tenant     VARCHAR NOT NULL,
+    day        DATE NOT NULL,
+    source     VARCHAR NOT NULL,
+    tool_id    VARCHAR NOT NULL,
+    tool_name  VARCHAR NOT NULL,
+    role       VARCHAR NOT NULL,
+    test_user  BOOLEAN NOT NULL,
+    facet      VARCHAR NOT NULL,          -- hour | message_type | lti_version | deployment
+    value      VARCHAR NOT NULL,
+    launches   BIGINT NOT NULL,
+    first_us   BIGINT NOT NULL,
+    last_us    BIGINT NOT NULL,
+    users      BLOB NOT NULL,             -- deployment rows only (empty otherwise)
+    courses    BLOB NOT NULL
+);
+-- Rebuilt from the launch records by the next refresh.
+DELETE FROM rollup_days;
+DELETE FROM rollup_tool_days;
+INSERT INTO rollup_marks (tenant, hour, kind)
+SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
+WHERE action IN ('launch', 'return');
+"#,
+    ),
 ];

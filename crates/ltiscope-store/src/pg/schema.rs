@@ -195,4 +195,33 @@ CREATE INDEX events_source_time ON events (source, event_time);
 CREATE INDEX events_source_received ON events (source, received_at);
 "#,
     ),
+    (
+        5,
+        "rollup facets",
+        r#"
+-- As in the DuckDB schema: launches per rollup day and facet value, for the one-tool report.
+CREATE TABLE rollup_facets (
+    tenant     TEXT COLLATE "C" NOT NULL,
+    day        DATE NOT NULL,
+    source     TEXT COLLATE "C" NOT NULL,
+    tool_id    TEXT COLLATE "C" NOT NULL,
+    tool_name  TEXT COLLATE "C" NOT NULL,
+    role       TEXT COLLATE "C" NOT NULL,
+    test_user  BOOLEAN NOT NULL,
+    facet      TEXT COLLATE "C" NOT NULL,
+    value      TEXT COLLATE "C" NOT NULL,
+    launches   BIGINT NOT NULL,
+    first_us   BIGINT NOT NULL,
+    last_us    BIGINT NOT NULL,
+    users      BYTEA NOT NULL,
+    courses    BYTEA NOT NULL
+);
+CREATE INDEX rollup_facets_tool ON rollup_facets (tool_id, facet, day);
+DELETE FROM rollup_days;
+DELETE FROM rollup_tool_days;
+INSERT INTO rollup_marks (tenant, hour, kind)
+SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
+WHERE action IN ('launch', 'return');
+"#,
+    ),
 ];

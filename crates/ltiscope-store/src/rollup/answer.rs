@@ -27,6 +27,10 @@ fn answers(q: Question) -> bool {
             | Question::Tools
             | Question::Adoption
             | Question::Roles
+            | Question::Hourly
+            | Question::MessageTypes
+            | Question::LtiVersions
+            | Question::Deployments
     )
 }
 
@@ -392,7 +396,12 @@ pub(crate) fn answer(
     let mut reads: [Vec<(usize, Question, Acc)>; 2] = [Vec::new(), Vec::new()];
     let mut range = None;
     for (i, &q) in qs.iter().enumerate() {
-        if let Some(r) = day_range(&cfg, q, f, p) {
+        let Some(r) = day_range(&cfg, q, f, p) else {
+            continue;
+        };
+        if is_facet(q) {
+            out[i] = Some(facet(db, q, f, r)?);
+        } else {
             range = Some(r);
             reads[usize::from(q == Question::Roles)].push((i, q, Acc::new(q)));
         }
@@ -436,18 +445,7 @@ fn each_row(
     row: &mut dyn FnMut(&Row<'_>),
 ) -> Result<(), StoreError> {
     let d = db.dialect();
-    let dims = Filter::dims(f);
-    let mut sql_range = String::new();
-    let mut args = Vec::new();
-    if let Some(from) = from {
-        sql_range.push_str(" AND day >= ?");
-        args.push(Arg::Date(from));
-    }
-    if let Some(to) = to {
-        sql_range.push_str(" AND day < ?");
-        args.push(Arg::Date(to));
-    }
-    args.extend(dims.args);
+    let (conditions, args) = where_days(f, (from, to));
     let none = d.no_bytes();
     let set = |wanted: bool, column| if wanted { column } else { none };
     let (users, courses, paired) = (
@@ -464,23 +462,20 @@ fn each_row(
                 "SELECT {day}, tool_id, min(tool_name), role, CAST(sum(launches) AS BIGINT),
                         CAST(sum(visits) AS BIGINT), min(first_us), max(last_us),
                         {none}, {none}, {none}
-                 FROM rollup_days WHERE true {sql_range} {dims}
+                 FROM rollup_days WHERE true {conditions}
                  GROUP BY day, tool_id, role",
-                dims = dims.sql,
             ),
             format!(
                 "SELECT {day}, tool_id, CAST('' AS {text}), CAST('' AS {text}), {zero}, {zero},
                         {zero}, {zero}, {users}, {courses}, {paired}
-                 FROM rollup_tool_days WHERE true {sql_range} {dims}",
-                dims = dims.sql,
+                 FROM rollup_tool_days WHERE true {conditions}",
             ),
         ]
     } else {
         vec![format!(
             "SELECT {day}, tool_id, tool_name, role, launches, visits, first_us, last_us,
                     {users}, {courses}, {paired}
-             FROM rollup_days WHERE true {sql_range} {dims}",
-            dims = dims.sql,
+             FROM rollup_days WHERE true {conditions}",
         )]
     };
     let mut sets: [Vec<u32>; 3] = Default::default();
@@ -507,4 +502,149 @@ fn each_row(
         })?;
     }
     Ok(())
+}
+
+/// The conditions (`AND …`) and arguments that pick the rollup rows of a range of days and the
+/// dimensions of a filter.
+fn where_days(
+    f: &ReportFilter,
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+) -> (String, Vec<Arg>) {
+    let dims = Filter::dims(f);
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    if let Some(from) = from {
+        sql.push_str(" AND day >= ?");
+        args.push(Arg::Date(from));
+    }
+    if let Some(to) = to {
+        sql.push_str(" AND day < ?");
+        args.push(Arg::Date(to));
+    }
+    sql.push_str(&dims.sql);
+    args.extend(dims.args);
+    (sql, args)
+}
+
+/// The questions answered from `rollup_facets`.
+fn is_facet(q: Question) -> bool {
+    matches!(
+        q,
+        Question::Hourly | Question::MessageTypes | Question::LtiVersions | Question::Deployments
+    )
+}
+
+/// Per deployment while answering.
+#[derive(Default)]
+struct Deployment {
+    name: String,
+    launches: u64,
+    first_us: i64,
+    last_us: i64,
+    users: Bits,
+    courses: Bits,
+}
+
+/// Answers an hourly, message-type, LTI-version or deployment question from `rollup_facets`:
+/// the counts summed in SQL, in the order of the question's SQL over the launch records; the
+/// deployments' distinct users and courses from their sets.
+fn facet(
+    db: &mut dyn Db,
+    q: Question,
+    f: &ReportFilter,
+    days: (Option<NaiveDate>, Option<NaiveDate>),
+) -> Result<Table, StoreError> {
+    let (conditions, args) = where_days(f, days);
+    let mut table = Table::new(q.name(), q.columns());
+    let counts = |facet: &str, value: &str, order: &str| {
+        format!(
+            "SELECT {value}, CAST(sum(launches) AS BIGINT) FROM rollup_facets
+             WHERE facet = '{facet}' {conditions} GROUP BY value ORDER BY {order}"
+        )
+    };
+    let sql = match q {
+        Question::Hourly => counts("hour", "CAST(value AS BIGINT)", "1"),
+        Question::MessageTypes => counts("message_type", "value", "2 DESC, 1"),
+        Question::LtiVersions => counts("lti_version", "value", "2 DESC, 1"),
+        _ => String::new(),
+    };
+    if !sql.is_empty() {
+        db.each(&sql, &args, &mut |r| {
+            table.rows.push(crate::sql::read_cells(q.columns(), r)?);
+            Ok(())
+        })?;
+        return Ok(table);
+    }
+    let mut deployments: BTreeMap<(String, String), Deployment> = BTreeMap::new();
+    let mut sets = (Vec::new(), Vec::new());
+    db.each(
+        &format!(
+            "SELECT tool_id, tool_name, value, launches, first_us, last_us, users, courses
+             FROM rollup_facets WHERE facet = 'deployment' {conditions}"
+        ),
+        &args,
+        &mut |r| {
+            let key = (
+                r.text_ref(0)?.unwrap_or_default().to_owned(),
+                r.text_ref(2)?.unwrap_or_default().to_owned(),
+            );
+            let name = r.text_ref(1)?.unwrap_or_default();
+            let (launches, first, last) = (
+                r.int(3)?.unwrap_or(0).max(0) as u64,
+                r.int(4)?.unwrap_or_default(),
+                r.int(5)?.unwrap_or_default(),
+            );
+            let d = deployments.entry(key).or_default();
+            if d.launches == 0 {
+                (d.first_us, d.last_us) = (first, last);
+                name.clone_into(&mut d.name);
+            } else if name < d.name.as_str() {
+                name.clone_into(&mut d.name);
+            }
+            d.launches += launches;
+            d.first_us = d.first_us.min(first);
+            d.last_us = d.last_us.max(last);
+            sets.0.clear();
+            sets.1.clear();
+            decode_into(r.bytes(6)?.unwrap_or_default(), &mut sets.0);
+            decode_into(r.bytes(7)?.unwrap_or_default(), &mut sets.1);
+            d.users.add_all(&sets.0);
+            d.courses.add_all(&sets.1);
+            Ok(())
+        },
+    )?;
+    let mut rows: Vec<(String, Vec<Option<String>>, Deployment)> = deployments
+        .into_iter()
+        .map(|((tool, value), d)| {
+            let keys: Vec<Option<String>> = serde_json::from_str(&value).unwrap_or_default();
+            (tool, keys, d)
+        })
+        .collect();
+    // ORDER BY launches DESC, tool_id, then each key with NULLs last (as both engines sort).
+    let nulls_last = |k: &Vec<Option<String>>| {
+        k.iter()
+            .map(|v| (v.is_none(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    rows.sort_by(|a, b| {
+        b.2.launches
+            .cmp(&a.2.launches)
+            .then_with(|| a.0.cmp(&b.0))
+            .then_with(|| nulls_last(&a.1).cmp(&nulls_last(&b.1)))
+    });
+    let time =
+        |us: i64| chrono::DateTime::from_timestamp_micros(us).map_or(Cell::Empty, Cell::Time);
+    for (tool, keys, d) in rows {
+        let mut row = vec![Cell::Text(tool), Cell::Text(d.name)];
+        row.extend((0..5).map(|i| Cell::opt(keys.get(i).cloned().flatten())));
+        row.extend([
+            Cell::Int(d.launches),
+            Cell::Int(d.users.count()),
+            Cell::Int(d.courses.count()),
+            time(d.first_us),
+            time(d.last_us),
+        ]);
+        table.rows.push(row);
+    }
+    Ok(table)
 }

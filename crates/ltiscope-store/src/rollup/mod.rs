@@ -5,6 +5,9 @@
 //! dense numbers of the users and of the courses who launched (so distinct counts over any
 //! range of days stay exact: the sets are unioned at read time), and the time in tool of every
 //! launch paired with a return within the cap (so medians stay exact too).
+//! `rollup_tool_days` holds the same sets merged over roles and sources (what reports without
+//! a role or source filter read), `rollup_facets` the launches of each rollup row per UTC hour,
+//! message type, LTI version and deployment (with the deployment's sets).
 //!
 //! How they stay true, on both backends and with any number of collectors:
 //! - every write marks, in the same transaction, the (tenant, UTC hour, launch|return) of the
@@ -205,8 +208,13 @@ pub(crate) fn purge(db: &mut dyn Db, cutoff: Timestamp) -> Result<(), StoreError
 }
 
 /// The tables of rolled-up days: per (tenant, day, source, tool, role, test user) with counts
-/// and sets, and per (tenant, day, tool, test user) with the sets merged over roles and sources.
-const ROLLUP_TABLES: [&str; 2] = ["rollup_days", "rollup_tool_days"];
+/// and sets, per (tenant, day, tool, test user) with the sets merged over roles and sources,
+/// and per (tenant, day, source, tool, role, test user, facet value) for the one-tool report.
+const ROLLUP_TABLES: [&str; 3] = ["rollup_days", "rollup_tool_days", "rollup_facets"];
+
+/// What the one-tool report shows for a message type or LTI version that was not sent (as its
+/// SQL over the launch records does).
+pub(crate) const NOT_SENT: &str = "(not sent)";
 
 /// The longest run of days recomputed by one query (bounds the memory of a rebuild).
 const RUN_DAYS: i64 = 7;
@@ -290,6 +298,22 @@ struct Acc {
     users: Vec<u32>,
     courses: Vec<u32>,
     paired_ms: Vec<u32>,
+    /// Per facet (in [`FACETS`] order), per value.
+    facets: [HashMap<String, Facet>; 4],
+}
+
+/// The facets of `rollup_facets`, in the order `Acc::facets` keeps them.
+const FACETS: [&str; 4] = ["hour", "message_type", "lti_version", "deployment"];
+
+/// One facet value of a rollup row being built (users and courses for deployments only).
+#[derive(Default)]
+struct Facet {
+    tool_name: String,
+    launches: i64,
+    first_us: i64,
+    last_us: i64,
+    users: Vec<u32>,
+    courses: Vec<u32>,
 }
 
 /// (tenant, day, source, tool id, role, test user).
@@ -346,7 +370,9 @@ fn recompute(
     let win = cfg.visit_window_secs;
     let sql = format!(
         "WITH f AS (SELECT tenant, source, tool_id, tool_name, role, test_user, user_hash,
-                           course_hash, visit_key, launch_id, event_time
+                           course_hash, visit_key, launch_id, event_time, message_type,
+                           lti_version, client_id, deployment_id, consumer_key,
+                           tool_provider_id, launch_host
                     FROM launches
                     WHERE action = 'launch' AND {in_tenants} AND event_time >= ? AND event_time < ?),
          s AS (SELECT f.*, lag(event_time) OVER (PARTITION BY visit_key ORDER BY event_time) AS prev
@@ -357,7 +383,9 @@ fn recompute(
                GROUP BY tenant, launch_id)
          SELECT s.tenant, s.source, s.tool_id, s.tool_name, s.role, s.test_user, {t_us},
                 CAST(CASE WHEN s.prev IS NULL OR {t} - {prev} > {win} THEN 1 ELSE 0 END AS BIGINT),
-                CAST(u.n AS BIGINT), CAST(c.n AS BIGINT), CAST(round(({ret} - {t}) * 1000) AS BIGINT)
+                CAST(u.n AS BIGINT), CAST(c.n AS BIGINT), CAST(round(({ret} - {t}) * 1000) AS BIGINT),
+                s.message_type, s.lti_version, s.client_id, s.deployment_id, s.consumer_key,
+                s.tool_provider_id, s.launch_host
          FROM s LEFT JOIN r ON r.tenant = s.tenant AND r.launch_id = s.launch_id
                 LEFT JOIN rollup_users u ON u.user_hash = s.user_hash
                 LEFT JOIN rollup_courses c ON c.course_hash = s.course_hash
@@ -393,14 +421,14 @@ fn recompute(
             r.boolean(5)?.unwrap_or(false),
         );
         let name = r.text(3)?.unwrap_or_default();
-        let a = acc.entry(key).or_insert_with(|| Acc {
+        let a = acc.entry(key.clone()).or_insert_with(|| Acc {
             tool_name: name.clone(),
             first_us: t_us,
             last_us: t_us,
             ..Acc::default()
         });
         if name < a.tool_name {
-            a.tool_name = name;
+            a.tool_name.clone_from(&name);
         }
         a.launches += 1;
         a.visits += r.int(7)?.unwrap_or(0);
@@ -414,6 +442,39 @@ fn recompute(
         }
         if let Some(ms) = r.int(10)?.filter(|ms| (0..=cap_ms).contains(ms)) {
             a.paired_ms.push(ms as u32);
+        }
+        let (user, course) = (r.int(8)?, r.int(9)?);
+        let hour_us = t_us.div_euclid(3_600_000_000) * 3_600_000_000;
+        let sent = |v: Option<String>| v.unwrap_or_else(|| NOT_SENT.to_owned());
+        let deployment: Vec<Option<String>> =
+            (13..18).map(|i| r.text(i)).collect::<Result<_, _>>()?;
+        let values = [
+            hour_us.to_string(),
+            sent(r.text(11)?),
+            sent(r.text(12)?),
+            serde_json::Value::from(deployment).to_string(),
+        ];
+        for (k, value) in values.into_iter().enumerate() {
+            let by_value = &mut a.facets[k];
+            let f = match by_value.get_mut(value.as_str()) {
+                Some(f) => f,
+                None => by_value.entry(value).or_insert_with(|| Facet {
+                    tool_name: name.clone(),
+                    first_us: t_us,
+                    last_us: t_us,
+                    ..Facet::default()
+                }),
+            };
+            if name < f.tool_name {
+                f.tool_name.clone_from(&name);
+            }
+            f.launches += 1;
+            f.first_us = f.first_us.min(t_us);
+            f.last_us = f.last_us.max(t_us);
+            if FACETS[k] == "deployment" {
+                f.users.extend(user.map(|n| n as u32));
+                f.courses.extend(course.map(|n| n as u32));
+            }
         }
         Ok(())
     })?;
@@ -472,6 +533,34 @@ fn recompute(
         .collect();
     db.append("rollup_days", &days)?;
     db.append("rollup_tool_days", &tool_days)?;
+    let mut facet_rows: Vec<Vec<Val<'_>>> = Vec::new();
+    for (k, a) in &mut rows {
+        for (facet, by_value) in FACETS.iter().zip(std::mem::take(&mut a.facets)) {
+            let mut values: Vec<(String, Facet)> = by_value.into_iter().collect();
+            values.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+            for (value, mut f) in values {
+                distinct(&mut f.users);
+                distinct(&mut f.courses);
+                facet_rows.push(vec![
+                    Val::Owned(Some(k.0.clone())),
+                    Val::Date(k.1),
+                    Val::Owned(Some(k.2.clone())),
+                    Val::Owned(Some(k.3.clone())),
+                    Val::Owned(Some(f.tool_name)),
+                    Val::Owned(Some(k.4.clone())),
+                    Val::Bool(k.5),
+                    Val::Text(Some(facet)),
+                    Val::Owned(Some(value)),
+                    Val::Int(Some(f.launches)),
+                    Val::Int(Some(f.first_us)),
+                    Val::Int(Some(f.last_us)),
+                    Val::Blob(encode(&f.users)),
+                    Val::Blob(encode(&f.courses)),
+                ]);
+            }
+        }
+    }
+    db.append("rollup_facets", &facet_rows)?;
     Ok(RefreshOutcome {
         marks: 0,
         days: marked.len() as u64,

@@ -249,7 +249,7 @@ pub(crate) trait RowRead {
 /// The typed cells of an answer row, by the question's declared columns.
 pub(crate) fn read_cells(
     columns: &[ltiscope_model::report::Column],
-    r: &impl RowRead,
+    r: &(impl RowRead + ?Sized),
 ) -> Result<Vec<Cell>, crate::StoreError> {
     columns
         .iter()
