@@ -146,6 +146,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Question::Tools,
         Question::Adoption,
         Question::Roles,
+        Question::Hourly,
+        Question::MessageTypes,
+        Question::LtiVersions,
+        Question::Deployments,
     ] {
         let skip_raw = std::env::var_os("SKIP_RAW").is_some();
         let (raw, _, rows) = if skip_raw {
