@@ -317,12 +317,12 @@ pub const TOOL_QUESTIONS: [Question; 8] = [
 ];
 
 /// Questions over one filter asked together (rollups answer those they hold from one read of
-/// them), then taken one by one in the order asked.
+/// them), then taken one by one.
 struct Answers<'a> {
     store: &'a Store,
     filter: &'a ReportFilter,
     params: &'a Params,
-    answers: std::vec::IntoIter<(Question, Table)>,
+    answers: Vec<(Question, Table)>,
 }
 
 impl<'a> Answers<'a> {
@@ -337,21 +337,15 @@ impl<'a> Answers<'a> {
             store,
             filter,
             params,
-            answers: asked
-                .iter()
-                .copied()
-                .zip(answers)
-                .collect::<Vec<_>>()
-                .into_iter(),
+            answers: asked.iter().copied().zip(answers).collect(),
         })
     }
 
-    /// The answer to `q`, the next question in the order asked (a question taken out of
-    /// order is asked again on its own: slower, never wrong).
+    /// The answer to `q`: the one asked together, or asked now on its own if `q` was not.
     fn take(&mut self, q: Question) -> Result<Table, StoreError> {
-        match self.answers.next() {
-            Some((asked, table)) if asked == q => Ok(table),
-            _ => self.store.answer(q, self.filter, self.params),
+        match self.answers.iter().position(|(asked, _)| *asked == q) {
+            Some(i) => Ok(self.answers.swap_remove(i).1),
+            None => self.store.answer(q, self.filter, self.params),
         }
     }
 }

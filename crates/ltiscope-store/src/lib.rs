@@ -370,10 +370,10 @@ impl Store {
         filter: &ReportFilter,
         params: &Params,
     ) -> Result<Table, StoreError> {
-        // One answer per question asked, so the fallback never runs.
-        self.answer_many(&[question], filter, params)?
-            .pop()
-            .map_or_else(|| self.answer_raw(question, filter, params), Ok)
+        match self.answer_from_rollups(question, filter, params)? {
+            Some(table) => Ok(table),
+            None => self.answer_raw(question, filter, params),
+        }
     }
 
     /// Answers several questions over the same filter, in order: those rollups can answer

@@ -170,7 +170,7 @@ WHERE action IN ('launch', 'return');
     ),
     (
         5,
-        "rollup tool days",
+        "rollup tool days and facets",
         r#"
 -- The sets of rollup_days merged over roles and sources, per (tenant, local day, tool, test
 -- user): reports without a role or source filter read these (a fraction of the rows) for
@@ -184,17 +184,6 @@ CREATE TABLE rollup_tool_days (
     courses    BLOB NOT NULL,
     paired_ms  BLOB NOT NULL
 );
--- Rebuilt from the launch records by the next refresh.
-DELETE FROM rollup_days;
-INSERT INTO rollup_marks (tenant, hour, kind)
-SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
-WHERE action IN ('launch', 'return');
-"#,
-    ),
-    (
-        6,
-        "rollup facets",
-        r#"
 -- Launches per (tenant, local day, source, tool, role, test user) and facet value, for the
 -- one-tool report: the UTC hour (epoch microseconds), the message type and LTI version as sent
 -- ('(not sent)' when missing), and the deployment (a JSON array of client id, deployment id,
@@ -217,7 +206,6 @@ CREATE TABLE rollup_facets (
 );
 -- Rebuilt from the launch records by the next refresh.
 DELETE FROM rollup_days;
-DELETE FROM rollup_tool_days;
 INSERT INTO rollup_marks (tenant, hour, kind)
 SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
 WHERE action IN ('launch', 'return');

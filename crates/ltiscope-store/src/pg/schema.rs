@@ -166,9 +166,10 @@ WHERE action IN ('launch', 'return');
     ),
     (
         3,
-        "rollup tool days",
+        "rollup tool days and facets",
         r#"
--- As in the DuckDB schema: the sets of rollup_days merged over roles and sources.
+-- As in the DuckDB schema: the sets of rollup_days merged over roles and sources, and the
+-- launches per rollup day and facet value for the one-tool report.
 CREATE TABLE rollup_tool_days (
     tenant     TEXT COLLATE "C" NOT NULL,
     day        DATE NOT NULL,
@@ -179,27 +180,6 @@ CREATE TABLE rollup_tool_days (
     paired_ms  BYTEA NOT NULL
 );
 CREATE INDEX rollup_tool_days_day ON rollup_tool_days (day, tenant);
-DELETE FROM rollup_days;
-INSERT INTO rollup_marks (tenant, hour, kind)
-SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
-WHERE action IN ('launch', 'return');
-"#,
-    ),
-    (
-        4,
-        "freshness indexes",
-        r#"
--- The overview's freshness per source (latest event, latest receipt, events of the last day)
--- as index lookups instead of a scan of every event.
-CREATE INDEX events_source_time ON events (source, event_time);
-CREATE INDEX events_source_received ON events (source, received_at);
-"#,
-    ),
-    (
-        5,
-        "rollup facets",
-        r#"
--- As in the DuckDB schema: launches per rollup day and facet value, for the one-tool report.
 CREATE TABLE rollup_facets (
     tenant     TEXT COLLATE "C" NOT NULL,
     day        DATE NOT NULL,
@@ -218,10 +198,19 @@ CREATE TABLE rollup_facets (
 );
 CREATE INDEX rollup_facets_tool ON rollup_facets (tool_id, facet, day);
 DELETE FROM rollup_days;
-DELETE FROM rollup_tool_days;
 INSERT INTO rollup_marks (tenant, hour, kind)
 SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
 WHERE action IN ('launch', 'return');
+"#,
+    ),
+    (
+        4,
+        "freshness indexes",
+        r#"
+-- The overview's freshness per source (latest event, latest receipt, events of the last day)
+-- as index lookups instead of a scan of every event.
+CREATE INDEX events_source_time ON events (source, event_time);
+CREATE INDEX events_source_received ON events (source, received_at);
 "#,
     ),
 ];

@@ -413,13 +413,12 @@ pub(crate) fn answer(
         if accs.is_empty() {
             continue;
         }
-        let need = accs
-            .iter()
-            .fold(Need::default(), |n, (_, q, _)| n.or(Need::of(*q)));
+        let needs: Vec<Need> = accs.iter().map(|(_, q, _)| Need::of(*q)).collect();
+        let need = needs.iter().fold(Need::default(), |n, m| n.or(*m));
         let merged = k == 0 && f.role.is_none() && f.source.is_none();
         each_row(db, f, from, to, need, merged, &mut |r| {
-            for (_, q, acc) in accs.iter_mut() {
-                acc.add(r, Need::of(*q));
+            for ((_, _, acc), need) in accs.iter_mut().zip(&needs) {
+                acc.add(r, *need);
             }
         })?;
         for (i, q, acc) in accs {

@@ -38,6 +38,7 @@ use chrono_tz::Tz;
 use codec::{distinct, encode};
 use ltiscope_model::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 
 /// How rollups cut and count: the time zone of their days, the visit window and the
 /// time-in-tool cap. Reports with other values are answered from the launch records.
@@ -287,14 +288,35 @@ impl RefreshOutcome {
     }
 }
 
+/// What every rollup row and facet value counts of its launches: the smallest tool name (as
+/// the SQL's `min`), the launches, the first and last.
+#[derive(Default)]
+struct Seen {
+    tool_name: String,
+    launches: i64,
+    first_us: i64,
+    last_us: i64,
+}
+
+impl Seen {
+    fn add(&mut self, name: &str, t_us: i64) {
+        if self.launches == 0 {
+            name.clone_into(&mut self.tool_name);
+            (self.first_us, self.last_us) = (t_us, t_us);
+        } else if name < self.tool_name.as_str() {
+            name.clone_into(&mut self.tool_name);
+        }
+        self.launches += 1;
+        self.first_us = self.first_us.min(t_us);
+        self.last_us = self.last_us.max(t_us);
+    }
+}
+
 /// One rollup row being built.
 #[derive(Default)]
 struct Acc {
-    tool_name: String,
-    launches: i64,
+    seen: Seen,
     visits: i64,
-    first_us: i64,
-    last_us: i64,
     users: Vec<u32>,
     courses: Vec<u32>,
     paired_ms: Vec<u32>,
@@ -302,16 +324,14 @@ struct Acc {
     facets: [HashMap<String, Facet>; 4],
 }
 
-/// The facets of `rollup_facets`, in the order `Acc::facets` keeps them.
+/// The facets of `rollup_facets`, in the order `Acc::facets` keeps them; the last, the
+/// deployment, also keeps its users and courses.
 const FACETS: [&str; 4] = ["hour", "message_type", "lti_version", "deployment"];
 
 /// One facet value of a rollup row being built (users and courses for deployments only).
 #[derive(Default)]
 struct Facet {
-    tool_name: String,
-    launches: i64,
-    first_us: i64,
-    last_us: i64,
+    seen: Seen,
     users: Vec<u32>,
     courses: Vec<u32>,
 }
@@ -408,6 +428,9 @@ fn recompute(
     let cap_ms = cfg.time_cap_secs.saturating_mul(1000);
     let mut acc: HashMap<DayKey, Acc> = HashMap::new();
     let mut launches = 0u64;
+    // The facet values of a launch, written into reused buffers: a value is copied only the
+    // first time its row sees it.
+    let (mut hour, mut deployment) = (String::new(), Vec::new());
     db.each(&sql, &args, &mut |r| {
         launches += 1;
         let t_us = r.int(6)?.unwrap_or_default();
@@ -420,60 +443,46 @@ fn recompute(
             r.text(4)?.unwrap_or_default(),
             r.boolean(5)?.unwrap_or(false),
         );
-        let name = r.text(3)?.unwrap_or_default();
-        let a = acc.entry(key.clone()).or_insert_with(|| Acc {
-            tool_name: name.clone(),
-            first_us: t_us,
-            last_us: t_us,
-            ..Acc::default()
-        });
-        if name < a.tool_name {
-            a.tool_name.clone_from(&name);
-        }
-        a.launches += 1;
+        let name = r.text_ref(3)?.unwrap_or_default();
+        let a = acc.entry(key).or_default();
+        a.seen.add(name, t_us);
         a.visits += r.int(7)?.unwrap_or(0);
-        a.first_us = a.first_us.min(t_us);
-        a.last_us = a.last_us.max(t_us);
-        if let Some(n) = r.int(8)? {
-            a.users.push(n as u32);
-        }
-        if let Some(n) = r.int(9)? {
-            a.courses.push(n as u32);
-        }
+        let (user, course) = (r.int(8)?.map(|n| n as u32), r.int(9)?.map(|n| n as u32));
+        a.users.extend(user);
+        a.courses.extend(course);
         if let Some(ms) = r.int(10)?.filter(|ms| (0..=cap_ms).contains(ms)) {
             a.paired_ms.push(ms as u32);
         }
-        let (user, course) = (r.int(8)?, r.int(9)?);
-        let hour_us = t_us.div_euclid(3_600_000_000) * 3_600_000_000;
-        let sent = |v: Option<String>| v.unwrap_or_else(|| NOT_SENT.to_owned());
-        let deployment: Vec<Option<String>> =
-            (13..18).map(|i| r.text(i)).collect::<Result<_, _>>()?;
+        hour.clear();
+        let _ = write!(hour, "{}", t_us.div_euclid(3_600_000_000) * 3_600_000_000);
+        deployment.clear();
+        let keys = [
+            r.text_ref(13)?,
+            r.text_ref(14)?,
+            r.text_ref(15)?,
+            r.text_ref(16)?,
+            r.text_ref(17)?,
+        ];
+        // Writing strings and nulls into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut deployment, &keys);
         let values = [
-            hour_us.to_string(),
-            sent(r.text(11)?),
-            sent(r.text(12)?),
-            serde_json::Value::from(deployment).to_string(),
+            hour.as_str(),
+            r.text_ref(11)?.unwrap_or(NOT_SENT),
+            r.text_ref(12)?.unwrap_or(NOT_SENT),
+            std::str::from_utf8(&deployment).unwrap_or_default(),
         ];
         for (k, value) in values.into_iter().enumerate() {
             let by_value = &mut a.facets[k];
-            let f = match by_value.get_mut(value.as_str()) {
-                Some(f) => f,
-                None => by_value.entry(value).or_insert_with(|| Facet {
-                    tool_name: name.clone(),
-                    first_us: t_us,
-                    last_us: t_us,
-                    ..Facet::default()
-                }),
-            };
-            if name < f.tool_name {
-                f.tool_name.clone_from(&name);
+            if !by_value.contains_key(value) {
+                by_value.insert(value.to_owned(), Facet::default());
             }
-            f.launches += 1;
-            f.first_us = f.first_us.min(t_us);
-            f.last_us = f.last_us.max(t_us);
-            if FACETS[k] == "deployment" {
-                f.users.extend(user.map(|n| n as u32));
-                f.courses.extend(course.map(|n| n as u32));
+            let Some(f) = by_value.get_mut(value) else {
+                continue;
+            };
+            f.seen.add(name, t_us);
+            if k == FACETS.len() - 1 {
+                f.users.extend(user);
+                f.courses.extend(course);
             }
         }
         Ok(())
@@ -518,13 +527,13 @@ fn recompute(
                 Val::Date(k.1),
                 Val::Text(Some(&k.2)),
                 Val::Text(Some(&k.3)),
-                Val::Text(Some(&a.tool_name)),
+                Val::Text(Some(&a.seen.tool_name)),
                 Val::Text(Some(&k.4)),
                 Val::Bool(k.5),
-                Val::Int(Some(a.launches)),
+                Val::Int(Some(a.seen.launches)),
                 Val::Int(Some(a.visits)),
-                Val::Int(Some(a.first_us)),
-                Val::Int(Some(a.last_us)),
+                Val::Int(Some(a.seen.first_us)),
+                Val::Int(Some(a.seen.last_us)),
                 Val::Blob(encode(&a.users)),
                 Val::Blob(encode(&a.courses)),
                 Val::Blob(encode(&a.paired_ms)),
@@ -546,14 +555,14 @@ fn recompute(
                     Val::Date(k.1),
                     Val::Owned(Some(k.2.clone())),
                     Val::Owned(Some(k.3.clone())),
-                    Val::Owned(Some(f.tool_name)),
+                    Val::Owned(Some(f.seen.tool_name)),
                     Val::Owned(Some(k.4.clone())),
                     Val::Bool(k.5),
                     Val::Text(Some(facet)),
                     Val::Owned(Some(value)),
-                    Val::Int(Some(f.launches)),
-                    Val::Int(Some(f.first_us)),
-                    Val::Int(Some(f.last_us)),
+                    Val::Int(Some(f.seen.launches)),
+                    Val::Int(Some(f.seen.first_us)),
+                    Val::Int(Some(f.seen.last_us)),
                     Val::Blob(encode(&f.users)),
                     Val::Blob(encode(&f.courses)),
                 ]);
