@@ -246,6 +246,9 @@ impl Table {
     }
 }
 
+/// How many courses [`Question::TopCourses`] lists (the one-tool report's top courses).
+pub const TOP_COURSES: usize = 50;
+
 /// One question the store answers. Each has a fixed list of [`Column`]s ([`Question::columns`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Question {
@@ -259,6 +262,8 @@ pub enum Question {
     ToolCounts,
     /// Per course: launches, tools, users, role split, top tool.
     Courses,
+    /// The [`TOP_COURSES`] most launched courses of [`Question::Courses`], in its order.
+    TopCourses,
     /// Per role bucket: launches, users.
     Roles,
     /// Per UTC hour: launches (turned into an hour-of-week heat map in local time).
@@ -340,7 +345,7 @@ impl Question {
             Question::Daily => "daily",
             Question::Tools => "tools",
             Question::ToolCounts => "tool_counts",
-            Question::Courses => "courses",
+            Question::Courses | Question::TopCourses => "courses",
             Question::Roles => "roles",
             Question::Hourly => "hourly",
             Question::MessageTypes => "message_types",
@@ -416,7 +421,7 @@ impl Question {
                 const C: &[Column] = &[TOOL, TOOL_NAME, LAUNCHES, USERS];
                 C
             }
-            Question::Courses => {
+            Question::Courses | Question::TopCourses => {
                 const C: &[Column] = &[
                     col("tenant", Text, "tenant of the course"),
                     col("course", Text, "course key (IRI/UUID or platform id)"),

@@ -308,7 +308,7 @@ pub fn previous_period(f: &ReportFilter) -> Option<(Timestamp, Timestamp)> {
 pub const TOOL_QUESTIONS: [Question; 8] = [
     Question::Tools,
     Question::Daily,
-    Question::Courses,
+    Question::TopCourses,
     Question::Roles,
     Question::Hourly,
     Question::MessageTypes,
@@ -415,19 +415,17 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
                 });
             }
             use Question::{
-                Courses, Daily, Deployments, Hourly, LtiVersions, MessageTypes, Roles, Tools,
+                Daily, Deployments, Hourly, LtiVersions, MessageTypes, Roles, Tools, TopCourses,
             };
             let mut next = Answers::ask(store, &TOOL_QUESTIONS, f, &p)?;
             let mut summary =
                 add_change(next.take(Tools)?, ask_prev(Question::ToolCounts)?.as_ref());
             summary.title = "summary".into();
             let daily = next.take(Daily)?;
-            let mut courses = next.take(Courses)?;
-            courses.rows.truncate(50);
             vec![
                 summary,
                 daily,
-                courses,
+                next.take(TopCourses)?,
                 next.take(Roles)?,
                 heatmap(&next.take(Hourly)?, opts.timezone),
                 next.take(MessageTypes)?,

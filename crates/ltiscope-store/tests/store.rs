@@ -304,6 +304,55 @@ fn both_backends_answer_every_question_alike() {
     );
 }
 
+/// The top courses are the first rows of all courses, ties at the cut included, from the
+/// launch records and from rollups, on both backends, for everything and for one tool.
+#[test]
+fn the_top_courses_are_the_first_of_all_courses() {
+    use ltiscope_ingest::generate::{Generator, Options, Platform};
+    use ltiscope_model::report::TOP_COURSES;
+    // The generator makes a course per 400 launches: enough courses to cut, many of them tied.
+    let mut opts = Options::new(Platform::Blackboard, 30_000, 5);
+    opts.non_lti_rate = 0.0;
+    let docs: Vec<String> = Generator::new(opts).collect();
+    for mut db in backends() {
+        let store = &mut db.store;
+        for chunk in docs.chunks(2000) {
+            store
+                .write(&batch(chunk.join("\n").as_bytes()))
+                .expect("write");
+        }
+        let p = params();
+        let top_tool = store
+            .answer_raw(Question::ToolCounts, &ReportFilter::default(), &p)
+            .expect("tools")
+            .text(0, "tool_id")
+            .map(str::to_owned);
+        let one_tool = ReportFilter {
+            tool: top_tool,
+            ..ReportFilter::default()
+        };
+        for f in [ReportFilter::default(), one_tool] {
+            let all = store.answer_raw(Question::Courses, &f, &p).expect("courses");
+            assert!(
+                all.rows.len() > TOP_COURSES,
+                "{}: only {} courses, too few to cut",
+                db.name,
+                all.rows.len()
+            );
+            let mut first = all.clone();
+            first.rows.truncate(TOP_COURSES);
+            let raw = store.answer_raw(Question::TopCourses, &f, &p).expect("top");
+            let what = format!("{} top courses {f:?}", db.name);
+            same_cells(&raw, &first, &what, ("top", "all"));
+            let rolled = store
+                .answer_from_rollups(Question::TopCourses, &f, &p)
+                .expect("rollups")
+                .expect("rollups answer the top courses");
+            same_cells(&rolled, &first, &what, ("rollups", "records"));
+        }
+    }
+}
+
 /// Asserts two answers hold the same cells (measures to a millionth); returns how many.
 fn same_cells(a: &Table, b: &Table, what: &str, names: (&str, &str)) -> usize {
     assert_eq!(a.rows.len(), b.rows.len(), "{what}: row counts");
@@ -327,7 +376,7 @@ fn same_cells(a: &Table, b: &Table, what: &str, names: (&str, &str)) -> usize {
 }
 
 /// The questions rollups answer.
-const ROLLUP_QUESTIONS: [Question; 10] = [
+const ROLLUP_QUESTIONS: [Question; 12] = [
     Question::Totals,
     Question::Daily,
     Question::ToolCounts,
@@ -338,6 +387,8 @@ const ROLLUP_QUESTIONS: [Question; 10] = [
     Question::MessageTypes,
     Question::LtiVersions,
     Question::Deployments,
+    Question::Courses,
+    Question::TopCourses,
 ];
 
 /// Rollups answer exactly what the launch records answer, on both backends: written out of
@@ -562,12 +613,13 @@ fn filters_narrow_reports() {
     });
 }
 
-const ALL_QUESTIONS: [Question; 23] = [
+const ALL_QUESTIONS: [Question; 24] = [
     Question::Totals,
     Question::Daily,
     Question::Tools,
     Question::ToolCounts,
     Question::Courses,
+    Question::TopCourses,
     Question::Roles,
     Question::Hourly,
     Question::MessageTypes,
@@ -804,7 +856,7 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
         .expect("downgrade");
     }
     let store = Store::open_duckdb(&path).expect("reopen migrates");
-    assert_eq!(store.schema_version().expect("version"), 5);
+    assert_eq!(store.schema_version().expect("version"), 6);
     let t = tools(&store, &ReportFilter::default());
     assert_eq!(t.int(0, "launches"), Some(1));
     assert_eq!(t.int(0, "visits"), Some(1));

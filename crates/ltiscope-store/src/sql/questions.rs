@@ -3,7 +3,7 @@
 //! microseconds, days as `YYYY-MM-DD` text, so one typed reader per backend reads them all.
 
 use super::{Arg, Dialect, Filter, interval, lit, local_day};
-use ltiscope_model::report::{Params, Question, ReportFilter};
+use ltiscope_model::report::{Params, Question, ReportFilter, TOP_COURSES};
 use ltiscope_model::{Source, Timestamp};
 
 /// Launches of the filter with the columns the tool questions need.
@@ -89,6 +89,56 @@ fn pair_secs(d: Dialect, inner: bool) -> String {
     )
 }
 
+/// The courses question, all of them or the `top` most launched (ties broken by course key,
+/// as the full list sorts): the top ones are picked by counting launches per course first, so
+/// distinct users, role split and top tool are computed for those courses only (a popular
+/// tool's launches span thousands of courses). Grouped by the course hash (of tenant and
+/// course key), not the two strings: half the time on one tool's launches at 10M records.
+fn courses_sql(d: Dialect, w: &str, top: Option<usize>) -> String {
+    let any = |e: &str| d.any(e);
+    let (picked, from, limit) = match top {
+        Some(k) => (
+            format!(
+                ", n AS (SELECT course_hash, count(*) AS n FROM f GROUP BY course_hash),
+                 cut AS (SELECT n FROM n ORDER BY n DESC LIMIT 1 OFFSET {skip}),
+                 g AS (SELECT f.* FROM f JOIN n USING (course_hash)
+                       WHERE n.n >= coalesce((SELECT n FROM cut), 0))",
+                skip = k.saturating_sub(1)
+            ),
+            "g",
+            format!(" LIMIT {k}"),
+        ),
+        None => (String::new(), "f", String::new()),
+    };
+    format!(
+        "WITH f AS (
+            SELECT tenant, course_hash, course_key, course_label, course_title, tool_id,
+                   user_hash, role, event_time
+            FROM launches WHERE action = 'launch' AND course_key IS NOT NULL {w}){picked},
+         per_tool AS (SELECT course_hash, tool_id,
+                             row_number() OVER (PARTITION BY course_hash
+                                                ORDER BY count(*) DESC, tool_id) AS rank
+                      FROM {from} GROUP BY course_hash, tool_id),
+         top AS (SELECT course_hash, tool_id AS top_tool FROM per_tool WHERE rank = 1),
+         a AS (SELECT course_hash, {tenant} AS tenant, {key} AS course_key,
+                      coalesce({label}, {title}) AS label, count(*) AS n,
+                      count(DISTINCT tool_id) AS tools, count(DISTINCT user_hash) AS users,
+                      count(*) FILTER (WHERE role = 'learner') AS learners,
+                      count(*) FILTER (WHERE role IN ('instructor', 'teaching-assistant')) AS instructors,
+                      max(event_time) AS last_seen
+               FROM {from} GROUP BY course_hash)
+         SELECT a.tenant, a.course_key, a.label, a.n::BIGINT, a.tools::BIGINT, a.users::BIGINT,
+                a.learners::BIGINT, a.instructors::BIGINT, top.top_tool, {last}
+         FROM a JOIN top USING (course_hash)
+         ORDER BY 4 DESC, 2{limit}",
+        tenant = any("tenant"),
+        key = any("course_key"),
+        label = any("course_label"),
+        title = any("course_title"),
+        last = d.epoch_us("a.last_seen"),
+    )
+}
+
 /// The query and its parameters (with `?` markers; see [`Dialect::markers`]) for a question.
 pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> (String, Vec<Arg>) {
     let lf = Filter::launches(f);
@@ -161,35 +211,8 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
              FROM launches WHERE action = 'launch' {w} GROUP BY tool_id ORDER BY 3 DESC, 1",
             name = any("tool_name")
         )),
-        // Grouped by the course hash (of tenant and course key), not the two strings: half
-        // the time on one tool's launches at 10M records.
-        Question::Courses => one(format!(
-            "WITH f AS (
-                SELECT tenant, course_hash, course_key, course_label, course_title, tool_id,
-                       user_hash, role, event_time
-                FROM launches WHERE action = 'launch' AND course_key IS NOT NULL {w}),
-             per_tool AS (SELECT course_hash, tool_id,
-                                 row_number() OVER (PARTITION BY course_hash
-                                                    ORDER BY count(*) DESC, tool_id) AS rank
-                          FROM f GROUP BY course_hash, tool_id),
-             top AS (SELECT course_hash, tool_id AS top_tool FROM per_tool WHERE rank = 1),
-             a AS (SELECT course_hash, {tenant} AS tenant, {key} AS course_key,
-                          coalesce({label}, {title}) AS label, count(*) AS n,
-                          count(DISTINCT tool_id) AS tools, count(DISTINCT user_hash) AS users,
-                          count(*) FILTER (WHERE role = 'learner') AS learners,
-                          count(*) FILTER (WHERE role IN ('instructor', 'teaching-assistant')) AS instructors,
-                          max(event_time) AS last_seen
-                   FROM f GROUP BY course_hash)
-             SELECT a.tenant, a.course_key, a.label, a.n::BIGINT, a.tools::BIGINT, a.users::BIGINT,
-                    a.learners::BIGINT, a.instructors::BIGINT, top.top_tool, {last}
-             FROM a JOIN top USING (course_hash)
-             ORDER BY 4 DESC, 2",
-            tenant = any("tenant"),
-            key = any("course_key"),
-            label = any("course_label"),
-            title = any("course_title"),
-            last = us("a.last_seen"),
-        )),
+        Question::Courses => one(courses_sql(d, w, None)),
+        Question::TopCourses => one(courses_sql(d, w, Some(TOP_COURSES))),
         Question::Roles => one(format!(
             "SELECT role, count(*)::BIGINT, count(DISTINCT user_hash)::BIGINT
              FROM launches WHERE action = 'launch' {w} GROUP BY role ORDER BY 2 DESC, 1"
