@@ -117,11 +117,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `Store::answer` gives it (from rollups where they can answer, else the records).
     let mut one_tool = filter.clone();
     one_tool.tool = Some(top_tool.clone());
+    let mut median_tool = filter.clone();
+    median_tool.tool = top.text(top.rows.len() / 2, "tool_id").map(str::to_owned);
     for (scope, f, questions) in [
         ("tool", &one_tool, &ltiscope_report::TOOL_QUESTIONS[..]),
+        (
+            "tool-med",
+            &median_tool,
+            &ltiscope_report::TOOL_QUESTIONS[..],
+        ),
         ("overview", &filter, &[Question::Freshness][..]),
     ] {
-        if only.as_ref().is_some_and(|o| !o.contains(&scope)) {
+        let report = if scope == "tool-med" { "tool" } else { scope };
+        if only.as_ref().is_some_and(|o| !o.contains(&report)) {
             continue;
         }
         for &q in questions {

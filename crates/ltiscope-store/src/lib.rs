@@ -337,6 +337,29 @@ impl Store {
         }
     }
 
+    /// Stores a stream of batches (a bulk load), calling `stored` with each batch's outcome
+    /// once it is written. DuckDB commits every `commit_every` events or more (at a row group,
+    /// 122,880 rows, or more its data goes compressed straight into the database file instead
+    /// of through the write-ahead log); PostgreSQL commits each batch. Everything is committed when this returns `Ok`; after an error, batches
+    /// since the last commit are not stored (a bulk load is idempotent: run it again).
+    pub fn write_stream(
+        &mut self,
+        batches: &mut dyn Iterator<Item = WriteBatch>,
+        commit_every: usize,
+        stored: &mut dyn FnMut(&WriteBatch, WriteOutcome),
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::DuckDb(d) => d.write_stream(batches, commit_every, stored),
+            Store::Postgres(p) => {
+                for batch in batches {
+                    let outcome = p.write_many(&[&batch])?.pop().unwrap_or_default();
+                    stored(&batch, outcome);
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The schema version in force.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         match self {

@@ -228,92 +228,37 @@ impl DuckStore {
         &mut self,
         batches: &[&WriteBatch],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        let mut plan = Plan::new(batches);
         let tx = self.conn.transaction()?;
-        // Which keys are new: the primary key of `event_keys` decides, and RETURNING says.
-        tx.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS stage_keys (event_key HUGEINT);
-             DELETE FROM stage_keys;",
-        )?;
-        {
-            let mut app = tx.appender("stage_keys")?;
-            for (_, key, _) in &plan.staged {
-                app.append_row(params![key])?;
+        let outcomes = write_in(&tx, batches)?;
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Stores a stream of batches, each as [`DuckStore::write_many`] would, in transactions of
+    /// at least `commit_every` events: a transaction that appends whole row groups has DuckDB
+    /// write them compressed straight into the database file instead of through the
+    /// write-ahead log, so a bulk load writes its data once instead of twice. `stored` hears
+    /// of each batch once it is in the open transaction; everything is committed on return.
+    pub(crate) fn write_stream(
+        &mut self,
+        batches: &mut dyn Iterator<Item = WriteBatch>,
+        commit_every: usize,
+        stored: &mut dyn FnMut(&WriteBatch, WriteOutcome),
+    ) -> Result<(), StoreError> {
+        let mut tx = self.conn.unchecked_transaction()?;
+        let mut open = 0;
+        for batch in batches {
+            let outcome = write_in(&tx, &[&batch])?.pop().unwrap_or_default();
+            open += batch.events.len();
+            if open >= commit_every {
+                tx.commit()?;
+                tx = self.conn.unchecked_transaction()?;
+                open = 0;
             }
-            app.flush()?;
-        }
-        let inserted: HashSet<i128> = {
-            let mut stmt = tx.prepare(
-                "INSERT OR IGNORE INTO event_keys SELECT event_key FROM stage_keys RETURNING event_key",
-            )?;
-            let rows = stmt.query_map([], |r| r.get::<_, i128>(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let new = || plan.staged.iter().filter(|(_, k, _)| inserted.contains(k));
-        {
-            let mut app = tx.appender("events")?;
-            for (_, key, e) in new() {
-                app.append_row(appender_params_from_iter(event_row(*key, e)))?;
-            }
-            app.flush()?;
-        }
-        {
-            let mut app = tx.appender("launches")?;
-            for (_, key, e) in new() {
-                if let EventKind::Launch(r) = &e.kind {
-                    app.append_row(appender_params_from_iter(launch_row(*key, r)))?;
-                }
-            }
-            app.flush()?;
-        }
-        plan.settle(&inserted);
-        {
-            // Through a staging table: a chunk of a term-long file can mark a thousand hours,
-            // and one appender plus one insert costs far less than an insert per mark.
-            tx.execute_batch(
-                "CREATE TEMP TABLE IF NOT EXISTS stage_marks (tenant VARCHAR, hour TIMESTAMP, kind VARCHAR);
-                 DELETE FROM stage_marks;",
-            )?;
-            let mut app = tx.appender("stage_marks")?;
-            for (tenant, hour, kind) in plan.rollup_marks(&inserted) {
-                app.append_row(params![tenant, ts(hour), kind])?;
-            }
-            app.flush()?;
-            drop(app);
-            tx.execute_batch(
-                "INSERT INTO rollup_marks (tenant, hour, kind) SELECT tenant, hour, kind FROM stage_marks",
-            )?;
-        }
-        {
-            let mut stmt = tx.prepare("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?)")?;
-            for l in plan.log_rows() {
-                stmt.execute(params![
-                    ts(l.received_at),
-                    l.origin,
-                    l.source.as_str(),
-                    l.launches,
-                    l.non_lti,
-                    l.duplicates
-                ])?;
-            }
-            let mut q = tx.prepare(
-                "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )?;
-            for r in plan.quarantine_rows() {
-                q.execute(params![
-                    ts(r.received_at),
-                    r.source,
-                    r.origin,
-                    r.index,
-                    r.code,
-                    r.reason,
-                    r.body
-                ])?;
-            }
+            stored(&batch, outcome);
         }
         tx.commit()?;
-        Ok(plan.outcomes())
+        Ok(())
     }
 
     pub(crate) fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
@@ -564,4 +509,95 @@ impl DuckStore {
         tx.commit()?;
         Ok(changed)
     }
+}
+
+/// The rows of a group of batches, appended in the open transaction `tx`.
+fn write_in(
+    tx: &duckdb::Transaction<'_>,
+    batches: &[&WriteBatch],
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    let mut plan = Plan::new(batches);
+    // Which keys are new: the primary key of `event_keys` decides, and RETURNING says.
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_keys (event_key HUGEINT);
+         DELETE FROM stage_keys;",
+    )?;
+    {
+        let mut app = tx.appender("stage_keys")?;
+        for (_, key, _) in &plan.staged {
+            app.append_row(params![key])?;
+        }
+        app.flush()?;
+    }
+    let inserted: HashSet<i128> = {
+        let mut stmt = tx.prepare(
+            "INSERT OR IGNORE INTO event_keys SELECT event_key FROM stage_keys RETURNING event_key",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, i128>(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let new = || plan.staged.iter().filter(|(_, k, _)| inserted.contains(k));
+    {
+        let mut app = tx.appender("events")?;
+        for (_, key, e) in new() {
+            app.append_row(appender_params_from_iter(event_row(*key, e)))?;
+        }
+        app.flush()?;
+    }
+    {
+        let mut app = tx.appender("launches")?;
+        for (_, key, e) in new() {
+            if let EventKind::Launch(r) = &e.kind {
+                app.append_row(appender_params_from_iter(launch_row(*key, r)))?;
+            }
+        }
+        app.flush()?;
+    }
+    plan.settle(&inserted);
+    {
+        // Through a staging table: a chunk of a term-long file can mark a thousand hours,
+        // and one appender plus one insert costs far less than an insert per mark.
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS stage_marks (tenant VARCHAR, hour TIMESTAMP, kind VARCHAR);
+             DELETE FROM stage_marks;",
+        )?;
+        let mut app = tx.appender("stage_marks")?;
+        for (tenant, hour, kind) in plan.rollup_marks(&inserted) {
+            app.append_row(params![tenant, ts(hour), kind])?;
+        }
+        app.flush()?;
+        drop(app);
+        tx.execute_batch(
+            "INSERT INTO rollup_marks (tenant, hour, kind) SELECT tenant, hour, kind FROM stage_marks",
+        )?;
+    }
+    {
+        let mut stmt = tx.prepare("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?)")?;
+        for l in plan.log_rows() {
+            stmt.execute(params![
+                ts(l.received_at),
+                l.origin,
+                l.source.as_str(),
+                l.launches,
+                l.non_lti,
+                l.duplicates
+            ])?;
+        }
+        let mut q = tx.prepare(
+            "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )?;
+        for r in plan.quarantine_rows() {
+            q.execute(params![
+                ts(r.received_at),
+                r.source,
+                r.origin,
+                r.index,
+                r.code,
+                r.reason,
+                r.body
+            ])?;
+        }
+    }
+    Ok(plan.outcomes())
 }

@@ -211,23 +211,4 @@ SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
 WHERE action IN ('launch', 'return');
 "#,
     ),
-    (
-        6,
-        "rollup courses",
-        r#"
--- Each numbered course keeps its tenant, key and label (as first rolled up), and rollup_facets
--- gains the facet 'course' (value: rollup_courses.n) with the course's launches and users, so
--- the courses questions are answered from rollups. Everything is rebuilt by the next refresh.
-ALTER TABLE rollup_courses ADD COLUMN tenant VARCHAR;
-ALTER TABLE rollup_courses ADD COLUMN course_key VARCHAR;
-ALTER TABLE rollup_courses ADD COLUMN label VARCHAR;
-DELETE FROM rollup_days;
-DELETE FROM rollup_tool_days;
-DELETE FROM rollup_facets;
-DELETE FROM rollup_courses;
-INSERT INTO rollup_marks (tenant, hour, kind)
-SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
-WHERE action IN ('launch', 'return');
-"#,
-    ),
 ];

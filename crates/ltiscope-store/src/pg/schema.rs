@@ -213,24 +213,4 @@ CREATE INDEX events_source_time ON events (source, event_time);
 CREATE INDEX events_source_received ON events (source, received_at);
 "#,
     ),
-    (
-        5,
-        "rollup courses",
-        r#"
--- As in the DuckDB schema: each numbered course keeps its tenant, key and label, and
--- rollup_facets gains the facet 'course' (launches and users per course) for the courses
--- questions; the (facet, day) index serves those without a tool filter.
-ALTER TABLE rollup_courses ADD COLUMN tenant TEXT COLLATE "C";
-ALTER TABLE rollup_courses ADD COLUMN course_key TEXT COLLATE "C";
-ALTER TABLE rollup_courses ADD COLUMN label TEXT COLLATE "C";
-CREATE INDEX rollup_facets_facet ON rollup_facets (facet, day);
-DELETE FROM rollup_days;
-DELETE FROM rollup_tool_days;
-DELETE FROM rollup_facets;
-DELETE FROM rollup_courses;
-INSERT INTO rollup_marks (tenant, hour, kind)
-SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
-WHERE action IN ('launch', 'return');
-"#,
-    ),
 ];

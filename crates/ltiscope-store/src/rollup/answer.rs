@@ -8,9 +8,8 @@ use super::{Db, RollupConfig, day_start, local_day, state};
 use crate::StoreError;
 use crate::sql::{Arg, Filter};
 use chrono::{NaiveDate, Offset, TimeZone};
-use ltiscope_model::report::{Cell, Params, Question, ReportFilter, TOP_COURSES, Table};
+use ltiscope_model::report::{Cell, Params, Question, ReportFilter, Table};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
 
 /// Whether rollups may answer `q` under `f` at all (the range and tuning are checked against
 /// the rollup state in [`answer`]); nothing is refreshed for the others.
@@ -32,8 +31,6 @@ fn answers(q: Question) -> bool {
             | Question::MessageTypes
             | Question::LtiVersions
             | Question::Deployments
-            | Question::Courses
-            | Question::TopCourses
     )
 }
 
@@ -532,12 +529,7 @@ fn where_days(
 fn is_facet(q: Question) -> bool {
     matches!(
         q,
-        Question::Hourly
-            | Question::MessageTypes
-            | Question::LtiVersions
-            | Question::Deployments
-            | Question::Courses
-            | Question::TopCourses
+        Question::Hourly | Question::MessageTypes | Question::LtiVersions | Question::Deployments
     )
 }
 
@@ -569,9 +561,6 @@ fn facet(
              WHERE facet = '{facet}' {conditions} GROUP BY value ORDER BY {order}"
         )
     };
-    if matches!(q, Question::Courses | Question::TopCourses) {
-        return courses(db, q, &conditions, &args);
-    }
     let sql = match q {
         Question::Hourly => counts("hour", "CAST(value AS BIGINT)", "1"),
         Question::MessageTypes => counts("message_type", "value", "2 DESC, 1"),
@@ -655,114 +644,6 @@ fn facet(
             time(d.last_us),
         ]);
         table.rows.push(row);
-    }
-    Ok(table)
-}
-
-/// Per course while answering.
-#[derive(Default)]
-struct Course {
-    tenant: String,
-    key: String,
-    label: Option<String>,
-    launches: u64,
-    learners: u64,
-    instructors: u64,
-    last_us: i64,
-    /// The most launched tool so far and its launches (ties: the smaller id).
-    top: (u64, String),
-    tools: u64,
-    users: Bits,
-}
-
-/// Answers the courses questions from the course facet: launches, role split, tools and last
-/// launch per course and tool summed in SQL, in the order of the question's SQL (launches
-/// descending, then course key); then the distinct users of the courses listed (for the top
-/// courses, of those only).
-fn courses(
-    db: &mut dyn Db,
-    q: Question,
-    conditions: &str,
-    args: &[Arg],
-) -> Result<Table, StoreError> {
-    let mut by_n: HashMap<i64, Course> = HashMap::new();
-    db.each(
-        &format!(
-            "SELECT CAST(x.value AS BIGINT), x.tool_id, x.launches, x.learners, x.instructors,
-                    x.last_us, c.tenant, c.course_key, c.label
-             FROM (SELECT value, tool_id, CAST(sum(launches) AS BIGINT) AS launches,
-                          CAST(sum(CASE WHEN role = 'learner' THEN launches ELSE 0 END) AS BIGINT)
-                            AS learners,
-                          CAST(sum(CASE WHEN role IN ('instructor', 'teaching-assistant')
-                                        THEN launches ELSE 0 END) AS BIGINT) AS instructors,
-                          max(last_us) AS last_us
-                   FROM rollup_facets WHERE facet = 'course' {conditions}
-                   GROUP BY value, tool_id) x
-             JOIN rollup_courses c ON c.n = CAST(x.value AS INTEGER)"
-        ),
-        args,
-        &mut |r| {
-            let c = by_n.entry(r.int(0)?.unwrap_or_default()).or_default();
-            let tool = r.text_ref(1)?.unwrap_or_default();
-            let launches = r.int(2)?.unwrap_or(0).max(0) as u64;
-            if c.tools == 0 {
-                c.tenant = r.text(6)?.unwrap_or_default();
-                c.key = r.text(7)?.unwrap_or_default();
-                c.label = r.text(8)?;
-                c.last_us = i64::MIN;
-            }
-            c.tools += 1;
-            c.launches += launches;
-            c.learners += r.int(3)?.unwrap_or(0).max(0) as u64;
-            c.instructors += r.int(4)?.unwrap_or(0).max(0) as u64;
-            c.last_us = c.last_us.max(r.int(5)?.unwrap_or_default());
-            if launches > c.top.0 || (launches == c.top.0 && tool < c.top.1.as_str()) {
-                c.top = (launches, tool.to_owned());
-            }
-            Ok(())
-        },
-    )?;
-    let mut listed: Vec<(i64, Course)> = by_n.into_iter().collect();
-    listed.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.1.key.cmp(&b.1.key)));
-    let top = q == Question::TopCourses;
-    if top {
-        listed.truncate(TOP_COURSES);
-    }
-    let index: HashMap<i64, usize> = listed.iter().enumerate().map(|(i, c)| (c.0, i)).collect();
-    let (mut users_sql, mut users_args) = (
-        format!("SELECT CAST(value AS BIGINT), users FROM rollup_facets WHERE facet = 'course' {conditions}"),
-        args.to_vec(),
-    );
-    if top && !listed.is_empty() {
-        let markers = vec!["?"; listed.len()].join(", ");
-        let _ = write!(users_sql, " AND value IN ({markers})");
-        users_args.extend(listed.iter().map(|(n, _)| Arg::Text(n.to_string())));
-    }
-    let mut set = Vec::new();
-    if !listed.is_empty() {
-        db.each(&users_sql, &users_args, &mut |r| {
-            if let Some(&i) = r.int(0)?.and_then(|n| index.get(&n)) {
-                set.clear();
-                decode_into(r.bytes(1)?.unwrap_or_default(), &mut set);
-                listed[i].1.users.add_all(&set);
-            }
-            Ok(())
-        })?;
-    }
-    let mut table = Table::new(q.name(), q.columns());
-    for (_, c) in listed {
-        table.rows.push(vec![
-            Cell::Text(c.tenant),
-            Cell::Text(c.key),
-            Cell::opt(c.label),
-            Cell::Int(c.launches),
-            Cell::Int(c.tools),
-            Cell::Int(c.users.count()),
-            Cell::Int(c.learners),
-            Cell::Int(c.instructors),
-            Cell::Text(c.top.1),
-            chrono::DateTime::from_timestamp_micros(c.last_us).map_or(Cell::Empty, Cell::Time),
-        ]);
     }
     Ok(table)
 }

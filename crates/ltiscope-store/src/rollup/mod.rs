@@ -7,8 +7,7 @@
 //! launch paired with a return within the cap (so medians stay exact too).
 //! `rollup_tool_days` holds the same sets merged over roles and sources (what reports without
 //! a role or source filter read), `rollup_facets` the launches of each rollup row per UTC hour,
-//! message type, LTI version, deployment (with the deployment's sets) and course (with the
-//! course's users; `rollup_courses` names the course).
+//! message type, LTI version and deployment (with the deployment's sets).
 //!
 //! How they stay true, on both backends and with any number of collectors:
 //! - every write marks, in the same transaction, the (tenant, UTC hour, launch|return) of the
@@ -211,8 +210,7 @@ pub(crate) fn purge(db: &mut dyn Db, cutoff: Timestamp) -> Result<(), StoreError
 
 /// The tables of rolled-up days: per (tenant, day, source, tool, role, test user) with counts
 /// and sets, per (tenant, day, tool, test user) with the sets merged over roles and sources,
-/// and per (tenant, day, source, tool, role, test user, facet value) for the one-tool and
-/// courses reports.
+/// and per (tenant, day, source, tool, role, test user, facet value) for the one-tool report.
 const ROLLUP_TABLES: [&str; 3] = ["rollup_days", "rollup_tool_days", "rollup_facets"];
 
 /// What the one-tool report shows for a message type or LTI version that was not sent (as its
@@ -323,18 +321,14 @@ struct Acc {
     courses: Vec<u32>,
     paired_ms: Vec<u32>,
     /// Per facet (in [`FACETS`] order), per value.
-    facets: [HashMap<String, Facet>; 5],
+    facets: [HashMap<String, Facet>; 4],
 }
 
-/// The facets of `rollup_facets`, in the order `Acc::facets` keeps them: the deployment also
-/// keeps its users and courses, the course (`rollup_courses.n`, launches without a course
-/// have none) its users.
-const FACETS: [&str; 5] = ["hour", "message_type", "lti_version", "deployment", "course"];
-const DEPLOYMENT: usize = 3;
-const COURSE: usize = 4;
+/// The facets of `rollup_facets`, in the order `Acc::facets` keeps them; the last, the
+/// deployment, also keeps its users and courses.
+const FACETS: [&str; 4] = ["hour", "message_type", "lti_version", "deployment"];
 
-/// One facet value of a rollup row being built (users for deployments and courses, courses
-/// for deployments only).
+/// One facet value of a rollup row being built (users and courses for deployments only).
 #[derive(Default)]
 struct Facet {
     seen: Seen,
@@ -366,38 +360,18 @@ fn recompute(
         args
     };
     let range = [Arg::Time(start), Arg::Time(end)];
-    // Dense numbers for the users and courses seen for the first time, in hash order; a
-    // course keeps the tenant, key and label it was first seen with (the courses questions
-    // show them).
-    let course_details = [
-        ("tenant", d.any("tenant")),
-        ("course_key", d.any("course_key")),
-        (
-            "label",
-            format!(
-                "coalesce({}, {})",
-                d.any("course_label"),
-                d.any("course_title")
-            ),
-        ),
-    ];
-    for (table, column, details) in [
-        ("rollup_users", "user_hash", &[][..]),
-        ("rollup_courses", "course_hash", &course_details[..]),
+    // Dense numbers for the users and courses seen for the first time, in hash order.
+    for (table, column) in [
+        ("rollup_users", "user_hash"),
+        ("rollup_courses", "course_hash"),
     ] {
-        let (mut names, mut values) = (String::new(), String::new());
-        for (name, value) in details {
-            let _ = write!(names, ", {name}");
-            let _ = write!(values, ", {value} AS {name}");
-        }
         db.exec(
             &format!(
-                "INSERT INTO {table} ({column}, n{names})
-                 SELECT h, (SELECT coalesce(max(n), 0) FROM {table}) + row_number() OVER (ORDER BY h){names}
-                 FROM (SELECT {column} AS h{values} FROM launches
+                "INSERT INTO {table} ({column}, n)
+                 SELECT h, (SELECT coalesce(max(n), 0) FROM {table}) + row_number() OVER (ORDER BY h)
+                 FROM (SELECT DISTINCT {column} AS h FROM launches
                        WHERE action = 'launch' AND {in_tenants} AND event_time >= ? AND event_time < ?
-                         AND {column} IS NOT NULL
-                       GROUP BY {column}) x
+                         AND {column} IS NOT NULL) x
                  WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{column} = x.h)"
             ),
             &with(tenant_args.clone(), &range),
@@ -456,7 +430,7 @@ fn recompute(
     let mut launches = 0u64;
     // The facet values of a launch, written into reused buffers: a value is copied only the
     // first time its row sees it.
-    let (mut hour, mut deployment, mut course_n) = (String::new(), Vec::new(), String::new());
+    let (mut hour, mut deployment) = (String::new(), Vec::new());
     db.each(&sql, &args, &mut |r| {
         launches += 1;
         let t_us = r.int(6)?.unwrap_or_default();
@@ -491,19 +465,13 @@ fn recompute(
         ];
         // Writing strings and nulls into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut deployment, &keys);
-        course_n.clear();
-        if let Some(n) = course {
-            let _ = write!(course_n, "{n}");
-        }
         let values = [
-            Some(hour.as_str()),
-            Some(r.text_ref(11)?.unwrap_or(NOT_SENT)),
-            Some(r.text_ref(12)?.unwrap_or(NOT_SENT)),
-            Some(std::str::from_utf8(&deployment).unwrap_or_default()),
-            course.map(|_| course_n.as_str()),
+            hour.as_str(),
+            r.text_ref(11)?.unwrap_or(NOT_SENT),
+            r.text_ref(12)?.unwrap_or(NOT_SENT),
+            std::str::from_utf8(&deployment).unwrap_or_default(),
         ];
         for (k, value) in values.into_iter().enumerate() {
-            let Some(value) = value else { continue };
             let by_value = &mut a.facets[k];
             if !by_value.contains_key(value) {
                 by_value.insert(value.to_owned(), Facet::default());
@@ -512,10 +480,8 @@ fn recompute(
                 continue;
             };
             f.seen.add(name, t_us);
-            if k == DEPLOYMENT || k == COURSE {
+            if k == FACETS.len() - 1 {
                 f.users.extend(user);
-            }
-            if k == DEPLOYMENT {
                 f.courses.extend(course);
             }
         }
