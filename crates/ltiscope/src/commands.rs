@@ -43,7 +43,7 @@ fn purge(a: PurgeArgs, settings: &Settings) -> anyhow::Result<()> {
             a.before
         );
     }
-    let mut store = open_store(settings)?;
+    let mut store = open_store(settings, Rollups::Keep)?;
     let started = Instant::now();
     let o = store.purge(before, a.dry_run)?;
     let verb = if a.dry_run { "would delete" } else { "deleted" };
@@ -76,18 +76,30 @@ fn purge(a: PurgeArgs, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+/// How a command opens the store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rollups {
+    /// Make the rollups follow the configured time zone, visit window and cap (a change
+    /// rebuilds them): the commands that keep a database, `serve` and `import`.
+    Configure,
+    /// Leave them as they are: a one-off setting on a report (`LTISCOPE_TIMEZONE=… ltiscope
+    /// report`) is answered from the launch records instead of rebuilding every rollup for
+    /// one command and again for the next.
+    Keep,
+}
+
+fn open_store(settings: &Settings, rollups: Rollups) -> anyhow::Result<Store> {
     let mut store = Store::open(&settings.store).context(match settings.store {
         Location::DuckDb(_) => {
             "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)"
         }
         Location::Postgres(_) => "opening the PostgreSQL database",
     })?;
-    // Rollups follow the configured time zone, visit window and cap; a change rebuilds them.
     let config = settings.reports.rollups();
-    if store
-        .configure_rollups(&config)
-        .context("setting up the report rollups")?
+    if rollups == Rollups::Configure
+        && store
+            .configure_rollups(&config)
+            .context("setting up the report rollups")?
     {
         eprintln!(
             "report rollups: now by {} days, {} s visit window, {} s cap; they are rebuilt on the next refresh",
@@ -143,7 +155,7 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("no importable files found (looked for .json, .jsonl, .ndjson and their .gz forms)");
     }
-    let mut store = open_store(settings)?;
+    let mut store = open_store(settings, Rollups::Configure)?;
     // Each checkpoint rewrites the partly filled row group the import is appending to; with
     // DuckDB's 16 MiB default that happens every few thousand events and made a million-event
     // import twice as slow. A bulk import checkpoints rarely (and once more when it closes).
@@ -325,7 +337,7 @@ fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
         filter: filter(a.filter, settings)?,
         params,
     };
-    let mut store = open_store(settings)?;
+    let mut store = open_store(settings, Rollups::Keep)?;
     store.set_memory_limit(settings.db_memory_bytes)?;
     let report =
         ltiscope_report::run(&store, &request, &settings.reports.options).map_err(|e| match e {
@@ -359,7 +371,7 @@ fn export(a: ExportArgs, settings: &Settings) -> anyhow::Result<()> {
             .unwrap_or(ExportFormat::Csv),
     };
     let filter = filter(a.filter, settings)?;
-    let mut store = open_store(settings)?;
+    let mut store = open_store(settings, Rollups::Keep)?;
     store.set_memory_limit(settings.db_memory_bytes)?;
     let started = Instant::now();
     let n = store
@@ -375,7 +387,7 @@ fn export(a: ExportArgs, settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
-    let mut store = open_store(settings)?;
+    let mut store = open_store(settings, Rollups::Keep)?;
     match q {
         QuarantineCommand::List {
             reason,
@@ -439,7 +451,7 @@ fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn keys(k: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
-    let mut store = open_store(settings)?;
+    let mut store = open_store(settings, Rollups::Keep)?;
     match k {
         KeysCommand::Create { name, kind, source } => {
             let scope = match kind {
@@ -527,7 +539,7 @@ const ROLLUP_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
 fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     let server = settings.server(&a)?;
     let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
-    let mut store = open_store(settings)?;
+    let mut store = open_store(settings, Rollups::Configure)?;
     if let Some(launches) = a.demo {
         load_demo(&mut store, &pipeline, launches)?;
     }

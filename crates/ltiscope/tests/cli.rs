@@ -373,3 +373,69 @@ fn every_command_works_on_postgres() {
     assert!(!future.status.success());
     assert!(String::from_utf8_lossy(&future.stderr).contains("future"));
 }
+
+/// A one-off time zone on a report is answered from the launch records, in that zone, and
+/// leaves the rollups as they are; `import` with it makes the rollups follow it.
+#[test]
+fn a_one_off_time_zone_on_a_report_leaves_the_rollups_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("tz.duckdb");
+    let file = dir.path().join("bb.jsonl");
+    let file = file.to_str().expect("utf-8 path");
+    let generated = ltiscope(
+        &db,
+        &[
+            "generate",
+            "--platform",
+            "blackboard",
+            "--launches",
+            "300",
+            "--seed",
+            "4",
+            "--out",
+            file,
+        ],
+    );
+    assert!(generated.status.success());
+    assert!(ltiscope(&db, &["import", file]).status.success());
+    let with_zone = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ltiscope"))
+            .args(args)
+            .env("LTISCOPE_DB", &db)
+            .env("LTISCOPE_TIMEZONE", "Pacific/Auckland")
+            .env_remove("LTISCOPE_CONFIG")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("ltiscope runs")
+    };
+    let rebuilt =
+        |o: &Output| String::from_utf8_lossy(&o.stderr).contains("report rollups: now by");
+    let daily = |o: &Output| -> Vec<(String, u64)> {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        v["daily"]
+            .as_array()
+            .map(|rows| {
+                let day = |r: &serde_json::Value| r["day"].as_str().unwrap_or("").to_owned();
+                rows.iter()
+                    .map(|r| (day(r), r["launches"].as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let utc = ltiscope(&db, &["report", "overview", "--format", "json"]);
+    let report = with_zone(&["report", "overview", "--format", "json"]);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(!rebuilt(&report), "a report does not rebuild the rollups");
+    // Days cut at Auckland midnights, 11 or 13 hours ahead of UTC: other first and last days.
+    assert!(!daily(&utc).is_empty());
+    assert_ne!(daily(&report), daily(&utc));
+    let import = with_zone(&["import", file]);
+    assert!(
+        rebuilt(&import),
+        "import makes the rollups follow the setting"
+    );
+}
