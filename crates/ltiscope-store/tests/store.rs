@@ -348,7 +348,7 @@ fn both_backends_answer_every_question_alike() {
 }
 
 /// The top courses are the first rows of all courses, ties at the cut included, on both
-/// backends, for everything and for one tool.
+/// backends, for everything and for one tool, named from the records and from rollups.
 #[test]
 fn the_top_courses_are_the_first_of_all_courses() {
     use ltiscope_ingest::generate::{Generator, Options, Platform};
@@ -389,6 +389,11 @@ fn the_top_courses_are_the_first_of_all_courses() {
             let raw = store.answer_raw(Question::TopCourses, &f, &p).expect("top");
             let what = format!("{} top courses {f:?}", db.name);
             same_cells(&raw, &first, &what, ("top", "all"));
+            let rolled = store
+                .answer_from_rollups(Question::TopCourses, &f, &p)
+                .expect("rollups")
+                .expect("rollups answer the top courses");
+            same_cells(&rolled, &first, &what, ("named by rollups", "records"));
         }
     }
 }
@@ -416,7 +421,7 @@ fn same_cells(a: &Table, b: &Table, what: &str, names: (&str, &str)) -> usize {
 }
 
 /// The questions rollups answer.
-const ROLLUP_QUESTIONS: [Question; 10] = [
+const ROLLUP_QUESTIONS: [Question; 11] = [
     Question::Totals,
     Question::Daily,
     Question::ToolCounts,
@@ -427,6 +432,7 @@ const ROLLUP_QUESTIONS: [Question; 10] = [
     Question::MessageTypes,
     Question::LtiVersions,
     Question::Deployments,
+    Question::TopCourses,
 ];
 
 /// Rollups answer exactly what the launch records answer, on both backends: written out of
@@ -894,7 +900,7 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
         .expect("downgrade");
     }
     let store = Store::open_duckdb(&path).expect("reopen migrates");
-    assert_eq!(store.schema_version().expect("version"), 5);
+    assert_eq!(store.schema_version().expect("version"), 6);
     let t = tools(&store, &ReportFilter::default());
     assert_eq!(t.int(0, "launches"), Some(1));
     assert_eq!(t.int(0, "visits"), Some(1));

@@ -211,4 +211,21 @@ SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
 WHERE action IN ('launch', 'return');
 "#,
     ),
+    (
+        6,
+        "rollup course names",
+        r#"
+-- Each numbered course keeps its tenant, key and label (as first rolled up), so the top
+-- courses read only numbers from the launch records and take names from here.
+ALTER TABLE rollup_courses ADD COLUMN tenant VARCHAR;
+ALTER TABLE rollup_courses ADD COLUMN course_key VARCHAR;
+ALTER TABLE rollup_courses ADD COLUMN label VARCHAR;
+UPDATE rollup_courses SET tenant = x.tenant, course_key = x.course_key, label = x.label
+FROM (SELECT course_hash, any_value(tenant) AS tenant, any_value(course_key) AS course_key,
+             coalesce(any_value(course_label), any_value(course_title)) AS label
+      FROM launches WHERE action = 'launch' AND course_hash IS NOT NULL
+      GROUP BY course_hash) x
+WHERE rollup_courses.course_hash = x.course_hash;
+"#,
+    ),
 ];

@@ -213,4 +213,20 @@ CREATE INDEX events_source_time ON events (source, event_time);
 CREATE INDEX events_source_received ON events (source, received_at);
 "#,
     ),
+    (
+        5,
+        "rollup course names",
+        r#"
+-- As in the DuckDB schema: each numbered course keeps its tenant, key and label.
+ALTER TABLE rollup_courses ADD COLUMN tenant TEXT COLLATE "C";
+ALTER TABLE rollup_courses ADD COLUMN course_key TEXT COLLATE "C";
+ALTER TABLE rollup_courses ADD COLUMN label TEXT COLLATE "C";
+UPDATE rollup_courses SET tenant = x.tenant, course_key = x.course_key, label = x.label
+FROM (SELECT course_hash, min(tenant) AS tenant, min(course_key) AS course_key,
+             coalesce(min(course_label), min(course_title)) AS label
+      FROM launches WHERE action = 'launch' AND course_hash IS NOT NULL
+      GROUP BY course_hash) x
+WHERE rollup_courses.course_hash = x.course_hash;
+"#,
+    ),
 ];

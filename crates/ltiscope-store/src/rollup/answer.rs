@@ -6,9 +6,9 @@
 use super::codec::{Bits, decode_into, quantile_cont};
 use super::{Db, RollupConfig, day_start, local_day, state};
 use crate::StoreError;
-use crate::sql::{Arg, Filter};
+use crate::sql::{Arg, CourseNames, Filter};
 use chrono::{NaiveDate, Offset, TimeZone};
-use ltiscope_model::report::{Cell, Params, Question, ReportFilter, Table};
+use ltiscope_model::report::{Cell, Params, Question, ReportFilter, TOP_COURSES, Table};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Whether rollups may answer `q` under `f` at all (the range and tuning are checked against
@@ -31,6 +31,7 @@ fn answers(q: Question) -> bool {
             | Question::MessageTypes
             | Question::LtiVersions
             | Question::Deployments
+            | Question::TopCourses
     )
 }
 
@@ -399,7 +400,9 @@ pub(crate) fn answer(
         let Some(r) = day_range(&cfg, q, f, p) else {
             continue;
         };
-        if is_facet(q) {
+        if q == Question::TopCourses {
+            out[i] = Some(top_courses(db, f)?);
+        } else if is_facet(q) {
             out[i] = Some(facet(db, q, f, r)?);
         } else {
             range = Some(r);
@@ -645,5 +648,24 @@ fn facet(
         ]);
         table.rows.push(row);
     }
+    Ok(table)
+}
+
+/// The top courses: counted from the numbers of the launch records as their SQL does, named
+/// from `rollup_courses` (so no text column of the launch records is read).
+fn top_courses(db: &mut dyn Db, f: &ReportFilter) -> Result<Table, StoreError> {
+    let q = Question::TopCourses;
+    let w = Filter::launches(f);
+    let sql = crate::sql::courses_sql(
+        db.dialect(),
+        &w.sql,
+        Some(TOP_COURSES),
+        CourseNames::Rollups,
+    );
+    let mut table = Table::new(q.name(), q.columns());
+    db.each(&sql, &w.args, &mut |r| {
+        table.rows.push(crate::sql::read_cells(q.columns(), r)?);
+        Ok(())
+    })?;
     Ok(table)
 }

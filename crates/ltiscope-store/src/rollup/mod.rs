@@ -360,18 +360,38 @@ fn recompute(
         args
     };
     let range = [Arg::Time(start), Arg::Time(end)];
-    // Dense numbers for the users and courses seen for the first time, in hash order.
-    for (table, column) in [
-        ("rollup_users", "user_hash"),
-        ("rollup_courses", "course_hash"),
+    // Dense numbers for the users and courses seen for the first time, in hash order; a
+    // course keeps the tenant, key and label it was first seen with (the top courses show
+    // them).
+    let course_details = [
+        ("tenant", d.any("tenant")),
+        ("course_key", d.any("course_key")),
+        (
+            "label",
+            format!(
+                "coalesce({}, {})",
+                d.any("course_label"),
+                d.any("course_title")
+            ),
+        ),
+    ];
+    for (table, column, details) in [
+        ("rollup_users", "user_hash", &[][..]),
+        ("rollup_courses", "course_hash", &course_details[..]),
     ] {
+        let (mut names, mut values) = (String::new(), String::new());
+        for (name, value) in details {
+            let _ = write!(names, ", {name}");
+            let _ = write!(values, ", {value} AS {name}");
+        }
         db.exec(
             &format!(
-                "INSERT INTO {table} ({column}, n)
-                 SELECT h, (SELECT coalesce(max(n), 0) FROM {table}) + row_number() OVER (ORDER BY h)
-                 FROM (SELECT DISTINCT {column} AS h FROM launches
+                "INSERT INTO {table} ({column}, n{names})
+                 SELECT h, (SELECT coalesce(max(n), 0) FROM {table}) + row_number() OVER (ORDER BY h){names}
+                 FROM (SELECT {column} AS h{values} FROM launches
                        WHERE action = 'launch' AND {in_tenants} AND event_time >= ? AND event_time < ?
-                         AND {column} IS NOT NULL) x
+                         AND {column} IS NOT NULL
+                       GROUP BY {column}) x
                  WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{column} = x.h)"
             ),
             &with(tenant_args.clone(), &range),

@@ -11,7 +11,7 @@ mod export;
 mod questions;
 
 pub(crate) use export::{EXPORT_FIELDS, ExportKind, export_select, json_value};
-pub(crate) use questions::sql_for;
+pub(crate) use questions::{CourseNames, courses_sql, sql_for};
 
 use ltiscope_model::report::{Cell, ColumnKind, Params, ReportFilter};
 use ltiscope_model::{Source, Timestamp};

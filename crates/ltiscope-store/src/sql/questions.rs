@@ -89,12 +89,23 @@ fn pair_secs(d: Dialect, inner: bool) -> String {
     )
 }
 
+/// Where the courses questions take each course's tenant, key and label from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CourseNames {
+    /// From its launch records (any one of them: they agree).
+    Records,
+    /// From `rollup_courses`, which names every course a refresh numbered: the launch records
+    /// are then read for numbers only, and text columns, the dearest to scan, are not read
+    /// (a third of the top courses of a popular tool at 10M launches).
+    Rollups,
+}
+
 /// The courses question, all of them or the `top` most launched (ties broken by course key,
 /// as the full list sorts): the top ones are picked by counting launches per course first, so
 /// distinct users, role split and top tool are computed for those courses only (a popular
 /// tool's launches span thousands of courses). Grouped by the course hash (of tenant and
 /// course key), not the two strings: half the time on one tool's launches at 10M records.
-fn courses_sql(d: Dialect, w: &str, top: Option<usize>) -> String {
+pub(crate) fn courses_sql(d: Dialect, w: &str, top: Option<usize>, names: CourseNames) -> String {
     let any = |e: &str| d.any(e);
     let (picked, from, limit) = match top {
         Some(k) => (
@@ -110,31 +121,47 @@ fn courses_sql(d: Dialect, w: &str, top: Option<usize>) -> String {
         ),
         None => (String::new(), "f", String::new()),
     };
+    let (texts, named, names_from) = match names {
+        CourseNames::Records => (
+            "tenant, course_key, course_label, course_title,",
+            format!(
+                "{tenant} AS tenant, {key} AS course_key, coalesce({label}, {title}) AS label,",
+                tenant = any("tenant"),
+                key = any("course_key"),
+                label = any("course_label"),
+                title = any("course_title"),
+            ),
+            "",
+        ),
+        CourseNames::Rollups => (
+            "",
+            String::new(),
+            " JOIN rollup_courses c ON c.course_hash = a.course_hash",
+        ),
+    };
+    let shown = match names {
+        CourseNames::Records => "a.tenant, a.course_key, a.label",
+        CourseNames::Rollups => "c.tenant, c.course_key, c.label",
+    };
     format!(
         "WITH f AS (
-            SELECT tenant, course_hash, course_key, course_label, course_title, tool_id,
-                   user_hash, role, event_time
+            SELECT {texts} course_hash, tool_id, user_hash, role, event_time
             FROM launches WHERE action = 'launch' AND course_key IS NOT NULL {w}){picked},
          per_tool AS (SELECT course_hash, tool_id,
                              row_number() OVER (PARTITION BY course_hash
                                                 ORDER BY count(*) DESC, tool_id) AS rank
                       FROM {from} GROUP BY course_hash, tool_id),
          top AS (SELECT course_hash, tool_id AS top_tool FROM per_tool WHERE rank = 1),
-         a AS (SELECT course_hash, {tenant} AS tenant, {key} AS course_key,
-                      coalesce({label}, {title}) AS label, count(*) AS n,
+         a AS (SELECT course_hash, {named} count(*) AS n,
                       count(DISTINCT tool_id) AS tools, count(DISTINCT user_hash) AS users,
                       count(*) FILTER (WHERE role = 'learner') AS learners,
                       count(*) FILTER (WHERE role IN ('instructor', 'teaching-assistant')) AS instructors,
                       max(event_time) AS last_seen
                FROM {from} GROUP BY course_hash)
-         SELECT a.tenant, a.course_key, a.label, a.n::BIGINT, a.tools::BIGINT, a.users::BIGINT,
+         SELECT {shown}, a.n::BIGINT, a.tools::BIGINT, a.users::BIGINT,
                 a.learners::BIGINT, a.instructors::BIGINT, top.top_tool, {last}
-         FROM a JOIN top USING (course_hash)
+         FROM a JOIN top ON top.course_hash = a.course_hash{names_from}
          ORDER BY 4 DESC, 2{limit}",
-        tenant = any("tenant"),
-        key = any("course_key"),
-        label = any("course_label"),
-        title = any("course_title"),
         last = d.epoch_us("a.last_seen"),
     )
 }
@@ -211,8 +238,13 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
              FROM launches WHERE action = 'launch' {w} GROUP BY tool_id ORDER BY 3 DESC, 1",
             name = any("tool_name")
         )),
-        Question::Courses => one(courses_sql(d, w, None)),
-        Question::TopCourses => one(courses_sql(d, w, Some(TOP_COURSES))),
+        Question::Courses => one(courses_sql(d, w, None, CourseNames::Records)),
+        Question::TopCourses => one(courses_sql(
+            d,
+            w,
+            Some(TOP_COURSES),
+            CourseNames::Records,
+        )),
         Question::Roles => one(format!(
             "SELECT role, count(*)::BIGINT, count(DISTINCT user_hash)::BIGINT
              FROM launches WHERE action = 'launch' {w} GROUP BY role ORDER BY 2 DESC, 1"
