@@ -536,6 +536,30 @@ fn rollups_answer_exactly_what_the_launch_records_answer() {
         };
         let mut p = params();
         check(store, &p, &filters(day(14), day(60)), false);
+        // Dormant tools and deployments, seen from inside the term and long after it.
+        let mut dormant_rows = 0;
+        for as_of in [day(60), day(200)] {
+            let mut later = p.clone();
+            later.as_of = as_of;
+            later.dormant_days = 14;
+            for f in &filters(day(14), day(60)) {
+                for q in [Question::DormantTools, Question::DormantDeployments] {
+                    let what = format!("{} {q:?} as of {as_of} {f:?}", db.name);
+                    let rolled = store
+                        .answer_from_rollups(q, f, &later)
+                        .unwrap_or_else(|e| panic!("{what}: {e}"))
+                        .unwrap_or_else(|| panic!("{what}: rollups did not answer"));
+                    let raw = store.answer_raw(q, f, &later).expect("raw");
+                    dormant_rows += raw.rows.len();
+                    same_cells(&rolled, &raw, &what, ("rollups", "records"));
+                }
+            }
+        }
+        assert!(
+            dormant_rows > 10,
+            "{}: too few dormant rows: {dormant_rows}",
+            db.name
+        );
         // Not whole days, a course filter, another visit window: the records answer.
         let partial = ReportFilter {
             from: Some(day(14) + chrono::Duration::hours(5)),

@@ -32,6 +32,8 @@ fn answers(q: Question) -> bool {
             | Question::LtiVersions
             | Question::Deployments
             | Question::TopCourses
+            | Question::DormantTools
+            | Question::DormantDeployments
     )
 }
 
@@ -45,6 +47,10 @@ fn day_range(
 ) -> Option<(Option<NaiveDate>, Option<NaiveDate>)> {
     if !may_answer(q, f) {
         return None;
+    }
+    if is_dormant(q) {
+        // All time, whatever the range, and neither visits nor pairs.
+        return Some((None, None));
     }
     if p.visit_window_secs != cfg.visit_window_secs || p.time_cap_secs != cfg.time_cap_secs {
         return None;
@@ -402,6 +408,8 @@ pub(crate) fn answer(
         };
         if q == Question::TopCourses {
             out[i] = Some(top_courses(db, f)?);
+        } else if is_dormant(q) {
+            out[i] = Some(dormant(db, q, f, p)?);
         } else if is_facet(q) {
             out[i] = Some(facet(db, q, f, r)?);
         } else {
@@ -617,10 +625,7 @@ fn facet(
     )?;
     let mut rows: Vec<(String, Vec<Option<String>>, Deployment)> = deployments
         .into_iter()
-        .map(|((tool, value), d)| {
-            let keys: Vec<Option<String>> = serde_json::from_str(&value).unwrap_or_default();
-            (tool, keys, d)
-        })
+        .map(|((tool, value), d)| (tool, deployment_keys(&value), d))
         .collect();
     // ORDER BY launches DESC, tool_id, then each key with NULLs last (as both engines sort).
     let nulls_last = |k: &Vec<Option<String>>| {
@@ -638,7 +643,7 @@ fn facet(
         |us: i64| chrono::DateTime::from_timestamp_micros(us).map_or(Cell::Empty, Cell::Time);
     for (tool, keys, d) in rows {
         let mut row = vec![Cell::Text(tool), Cell::Text(d.name)];
-        row.extend((0..5).map(|i| Cell::opt(keys.get(i).cloned().flatten())));
+        row.extend(keys.into_iter().map(Cell::opt));
         row.extend([
             Cell::Int(d.launches),
             Cell::Int(d.users.count()),
@@ -665,6 +670,70 @@ fn top_courses(db: &mut dyn Db, f: &ReportFilter) -> Result<Table, StoreError> {
     let mut table = Table::new(q.name(), q.columns());
     db.each(&sql, &w.args, &mut |r| {
         table.rows.push(crate::sql::read_cells(q.columns(), r)?);
+        Ok(())
+    })?;
+    Ok(table)
+}
+
+/// The client id, deployment id, consumer key, tool-provider id and host of a deployment facet
+/// value (a JSON array of the five, as the refresh writes it).
+fn deployment_keys(value: &str) -> Vec<Option<String>> {
+    let mut keys: Vec<Option<String>> = serde_json::from_str(value).unwrap_or_default();
+    keys.resize(5, None);
+    keys
+}
+
+fn is_dormant(q: Question) -> bool {
+    matches!(q, Question::DormantTools | Question::DormantDeployments)
+}
+
+/// Answers the dormant questions from rollups: per tool (or deployment) over every rolled-up
+/// day of the filter's dimensions, the last launch and the launches ever, for those whose last
+/// launch is more than `dormant_days` before `as_of`, least recent first (as their SQL).
+fn dormant(
+    db: &mut dyn Db,
+    q: Question,
+    f: &ReportFilter,
+    p: &Params,
+) -> Result<Table, StoreError> {
+    let (conditions, mut args) = where_days(f, (None, None));
+    let as_of = p.as_of.timestamp_micros();
+    args.push(Arg::Int(
+        as_of.saturating_sub(p.dormant_days.saturating_mul(86_400_000_000)),
+    ));
+    let deployments = q == Question::DormantDeployments;
+    let sql = if deployments {
+        format!(
+            "SELECT tool_id, min(tool_name), max(last_us), CAST(sum(launches) AS BIGINT), value
+             FROM rollup_facets WHERE facet = 'deployment' {conditions}
+             GROUP BY tool_id, value HAVING max(last_us) < ? ORDER BY 3, 1, 5"
+        )
+    } else {
+        format!(
+            "SELECT tool_id, min(tool_name), max(last_us), CAST(sum(launches) AS BIGINT)
+             FROM rollup_days WHERE true {conditions}
+             GROUP BY tool_id HAVING max(last_us) < ? ORDER BY 3, 1"
+        )
+    };
+    let mut table = Table::new(q.name(), q.columns());
+    db.each(&sql, &args, &mut |r| {
+        let last = r.int(2)?.unwrap_or_default();
+        let mut row = vec![
+            Cell::Text(r.text(0)?.unwrap_or_default()),
+            Cell::Text(r.text(1)?.unwrap_or_default()),
+        ];
+        if deployments {
+            let keys = deployment_keys(r.text_ref(4)?.unwrap_or_default());
+            row.extend(keys.into_iter().map(Cell::opt));
+        }
+        // Whole days between the last launch and now, as the SQL's floor of seconds / 86,400.
+        let days = ((as_of - last) as f64 / 86_400_000_000.0).floor();
+        row.extend([
+            chrono::DateTime::from_timestamp_micros(last).map_or(Cell::Empty, Cell::Time),
+            Cell::Int(days.max(0.0) as u64),
+            Cell::Int(r.int(3)?.unwrap_or(0).max(0) as u64),
+        ]);
+        table.rows.push(row);
         Ok(())
     })?;
     Ok(table)
