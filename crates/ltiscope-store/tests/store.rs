@@ -421,7 +421,7 @@ fn same_cells(a: &Table, b: &Table, what: &str, names: (&str, &str)) -> usize {
 }
 
 /// The questions rollups answer.
-const ROLLUP_QUESTIONS: [Question; 11] = [
+const ROLLUP_QUESTIONS: [Question; 12] = [
     Question::Totals,
     Question::Daily,
     Question::ToolCounts,
@@ -432,6 +432,7 @@ const ROLLUP_QUESTIONS: [Question; 11] = [
     Question::MessageTypes,
     Question::LtiVersions,
     Question::Deployments,
+    Question::Courses,
     Question::TopCourses,
 ];
 

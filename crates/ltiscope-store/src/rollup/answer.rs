@@ -31,6 +31,7 @@ fn answers(q: Question) -> bool {
             | Question::MessageTypes
             | Question::LtiVersions
             | Question::Deployments
+            | Question::Courses
             | Question::TopCourses
             | Question::DormantTools
             | Question::DormantDeployments
@@ -406,8 +407,8 @@ pub(crate) fn answer(
         let Some(r) = day_range(&cfg, q, f, p) else {
             continue;
         };
-        if q == Question::TopCourses {
-            out[i] = Some(top_courses(db, f)?);
+        if matches!(q, Question::Courses | Question::TopCourses) {
+            out[i] = Some(courses(db, q, f)?);
         } else if is_dormant(q) {
             out[i] = Some(dormant(db, q, f, p)?);
         } else if is_facet(q) {
@@ -656,17 +657,13 @@ fn facet(
     Ok(table)
 }
 
-/// The top courses: counted from the numbers of the launch records as their SQL does, named
-/// from `rollup_courses` (so no text column of the launch records is read).
-fn top_courses(db: &mut dyn Db, f: &ReportFilter) -> Result<Table, StoreError> {
-    let q = Question::TopCourses;
+/// The courses (all, or the top ones): counted from the numbers of the launch records as
+/// their SQL does, named from `rollup_courses` (so no text column of the launch records is
+/// read).
+fn courses(db: &mut dyn Db, q: Question, f: &ReportFilter) -> Result<Table, StoreError> {
     let w = Filter::launches(f);
-    let sql = crate::sql::courses_sql(
-        db.dialect(),
-        &w.sql,
-        Some(TOP_COURSES),
-        CourseNames::Rollups,
-    );
+    let top = (q == Question::TopCourses).then_some(TOP_COURSES);
+    let sql = crate::sql::courses_sql(db.dialect(), &w.sql, top, CourseNames::Rollups);
     let mut table = Table::new(q.name(), q.columns());
     db.each(&sql, &w.args, &mut |r| {
         table.rows.push(crate::sql::read_cells(q.columns(), r)?);
