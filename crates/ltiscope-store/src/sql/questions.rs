@@ -146,7 +146,7 @@ pub(crate) fn courses_sql(d: Dialect, w: &str, top: Option<usize>, names: Course
     format!(
         "WITH f AS (
             SELECT {texts} course_hash, tool_id, user_hash, role, event_time
-            FROM launches WHERE action = 'launch' AND course_key IS NOT NULL {w}){picked},
+            FROM launches WHERE action = 'launch' AND course_hash IS NOT NULL {w}){picked},
          per_tool AS (SELECT course_hash, tool_id,
                              row_number() OVER (PARTITION BY course_hash
                                                 ORDER BY count(*) DESC, tool_id) AS rank
