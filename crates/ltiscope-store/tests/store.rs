@@ -244,6 +244,14 @@ fn purge_removes_what_happened_before_the_cutoff_from_reports_and_exports() {
         let dry = store.purge(cutoff, true).expect("dry run");
         assert_eq!(dry.launch_records, 2, "{dry:?}");
         assert_eq!(tools(store, &ReportFilter::default()).sum("launches"), 2);
+        // The purged course's label is in its records and, once rolled up, in the course names.
+        let label = "Ultra Ltiah_herokuapp_placement";
+        let tables = |found: Vec<(String, String, u64)>| -> Vec<String> {
+            found.into_iter().map(|(t, _, _)| t).collect()
+        };
+        assert!(
+            tables(store.find_text(label).expect("audit")).contains(&"rollup_courses".to_owned())
+        );
         let done = store.purge(cutoff, false).expect("purge");
         assert_eq!(done.launch_records, 2);
         assert_eq!(done.events, dry.events);
@@ -259,6 +267,11 @@ fn purge_removes_what_happened_before_the_cutoff_from_reports_and_exports() {
             )
             .expect("export");
         assert_eq!(n, 1);
+        assert_eq!(
+            store.find_text(label).expect("audit"),
+            vec![],
+            "{label} outlived its purge"
+        );
         assert_eq!(store.purge(cutoff, true).expect("again").launch_records, 0);
         // A purged event sent again is stored again (its key went with it), then purged again.
         let again = store.write(&batch(LAUNCH_AND_RETURN)).expect("write");

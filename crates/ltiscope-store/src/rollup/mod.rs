@@ -192,8 +192,9 @@ pub(crate) fn configure(db: &mut dyn Db, cfg: &RollupConfig) -> Result<bool, Sto
     Ok(true)
 }
 
-/// After a purge of everything before `cutoff`: rollup days before it are gone, and the day it
-/// falls in is marked to be recomputed from what is left.
+/// After a purge of everything before `cutoff`: rollup days before it are gone, the day it
+/// falls in is marked to be recomputed from what is left, and users and courses with no launch
+/// left lose their numbers.
 pub(crate) fn purge(db: &mut dyn Db, cutoff: Timestamp) -> Result<(), StoreError> {
     let cfg = state(db)?;
     let day = local_day(cfg.timezone, cutoff);
@@ -205,6 +206,20 @@ pub(crate) fn purge(db: &mut dyn Db, cutoff: Timestamp) -> Result<(), StoreError
     }
     let next = day.succ_opt().unwrap_or(day);
     mark_launches(db, Some(cutoff), Some(day_start(cfg.timezone, next)))?;
+    // Numbers (and names) of users and courses with no launch left: no remaining rollup set
+    // holds them, and a purged course's label must not outlive its launches.
+    for (table, column) in [
+        ("rollup_users", "user_hash"),
+        ("rollup_courses", "course_hash"),
+    ] {
+        db.exec(
+            &format!(
+                "DELETE FROM {table} WHERE NOT EXISTS
+                 (SELECT 1 FROM launches l WHERE l.{column} = {table}.{column})"
+            ),
+            &[],
+        )?;
+    }
     Ok(())
 }
 
