@@ -257,8 +257,11 @@ fn replace_in(
 }
 
 static QUOTED_PAIR: LazyLock<Regex> = LazyLock::new(|| {
-    // "key" : "value  (the value may be cut off where a body was truncated)
-    Regex::new(r#""([^"\\]{1,200})"\s*:\s*"((?:[^"\\]|\\.)*)("|$)"#)
+    // "key" : "value  (the value may be cut off where a body was truncated). A key holds no
+    // JSON punctuation: otherwise a match could start at the closing quote of a string and take
+    // the structure up to the next string for a key (`..."x":[null,":",{"oauth_signature":...`
+    // read `:[null,` as a key and `,{` as its value, and skipped the secret behind it).
+    Regex::new(r#""([^"\\\[\]{},]{1,200})"\s*:\s*"((?:[^"\\]|\\.)*)("|$)"#)
         .unwrap_or_else(|_| unreachable!())
 });
 static FORM_PAIR: LazyLock<Regex> = LazyLock::new(|| {
@@ -313,6 +316,15 @@ pub(crate) fn scrub_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_after_a_quoted_colon_in_truncated_text_is_scrubbed() {
+        // Found by the redaction property test: the pair hides behind a string ":" in an array.
+        let text = r#"{"eventTime":"2024-01-01T00:00:00Z","extensions":[null,":",{"oauth_signature":"S3cr3t-Zq9xW7vT"},null],"id":"1111"#;
+        let out = scrub_text(text, true, None);
+        assert!(!out.contains("S3cr3t"), "{out}");
+        assert!(out.contains(r#""eventTime":"2024-01-01T00:00:00Z""#), "{out}");
+    }
 
     #[test]
     fn secret_keys() {
