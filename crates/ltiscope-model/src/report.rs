@@ -280,7 +280,8 @@ pub enum Question {
     DormantTools,
     /// Deployments with no launch in the last `dormant_days`.
     DormantDeployments,
-    /// Per tool: launches in the 24 h before `as_of` and the same 24 h of the 4 weeks before.
+    /// Per tool: launches in the 24 h before `as_of` and the same 24 h of the 4 weeks before
+    /// (reports pass the start of an hour).
     Health,
     /// Per tool: launch/return pairs, durations and their distribution.
     TimeInTool,
@@ -515,7 +516,11 @@ impl Question {
                 const C: &[Column] = &[
                     TOOL,
                     TOOL_NAME,
-                    col("last_24h", Count, "launches in the 24 hours before now"),
+                    col(
+                        "last_24h",
+                        Count,
+                        "launches in the 24 hours before the last full hour",
+                    ),
                     col(
                         "baseline",
                         Float,

@@ -323,7 +323,10 @@ mod tests {
         let text = r#"{"eventTime":"2024-01-01T00:00:00Z","extensions":[null,":",{"oauth_signature":"S3cr3t-Zq9xW7vT"},null],"id":"1111"#;
         let out = scrub_text(text, true, None);
         assert!(!out.contains("S3cr3t"), "{out}");
-        assert!(out.contains(r#""eventTime":"2024-01-01T00:00:00Z""#), "{out}");
+        assert!(
+            out.contains(r#""eventTime":"2024-01-01T00:00:00Z""#),
+            "{out}"
+        );
     }
 
     #[test]

@@ -384,6 +384,12 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
     {
         p.as_of = p.as_of.min(to);
     }
+    // Health compares whole hours: the 24 hours before the last full hour against the same
+    // hours of the weeks before (an hour under way would look like a drop; whole hours are
+    // also what the rollups' hourly counts can answer).
+    if req.kind == ReportKind::Health {
+        p.as_of = start_of_hour(p.as_of);
+    }
     // Days are cut at local midnight with the offset in force at the start of the range.
     let anchor = f.from.unwrap_or(p.as_of);
     p.utc_offset_minutes = opts
@@ -687,6 +693,13 @@ pub fn parse_time_bound(s: &str, tz: Tz) -> Result<Timestamp, String> {
         .map_err(|_| {
             format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time (2026-03-01T08:00:00Z)")
         })
+}
+
+/// The start of the UTC hour of `t`.
+fn start_of_hour(t: Timestamp) -> Timestamp {
+    let hour_us = 3_600_000_000;
+    chrono::DateTime::from_timestamp_micros(t.timestamp_micros().div_euclid(hour_us) * hour_us)
+        .unwrap_or(t)
 }
 
 #[cfg(test)]

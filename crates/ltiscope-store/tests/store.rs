@@ -550,14 +550,19 @@ fn rollups_answer_exactly_what_the_launch_records_answer() {
         };
         let mut p = params();
         check(store, &p, &filters(day(14), day(60)), false);
-        // Dormant tools and deployments, seen from inside the term and long after it.
+        // Dormant tools and deployments and the health check, seen from inside the term (at
+        // midnight and at 13:00) and long after it.
         let mut dormant_rows = 0;
-        for as_of in [day(60), day(200)] {
+        for as_of in [day(60), day(45) + chrono::Duration::hours(13), day(200)] {
             let mut later = p.clone();
             later.as_of = as_of;
             later.dormant_days = 14;
             for f in &filters(day(14), day(60)) {
-                for q in [Question::DormantTools, Question::DormantDeployments] {
+                for q in [
+                    Question::DormantTools,
+                    Question::DormantDeployments,
+                    Question::Health,
+                ] {
                     let what = format!("{} {q:?} as of {as_of} {f:?}", db.name);
                     let rolled = store
                         .answer_from_rollups(q, f, &later)
@@ -573,6 +578,15 @@ fn rollups_answer_exactly_what_the_launch_records_answer() {
             dormant_rows > 10,
             "{}: too few dormant rows: {dormant_rows}",
             db.name
+        );
+        // Not on the hour: the health check is the records'.
+        let mut off = p.clone();
+        off.as_of = day(45) + chrono::Duration::minutes(90);
+        assert!(
+            store
+                .answer_from_rollups(Question::Health, &ReportFilter::default(), &off)
+                .expect("ask")
+                .is_none()
         );
         // Not whole days, a course filter, another visit window: the records answer.
         let partial = ReportFilter {

@@ -35,6 +35,7 @@ fn answers(q: Question) -> bool {
             | Question::TopCourses
             | Question::DormantTools
             | Question::DormantDeployments
+            | Question::Health
     )
 }
 
@@ -52,6 +53,11 @@ fn day_range(
     if is_dormant(q) {
         // All time, whatever the range, and neither visits nor pairs.
         return Some((None, None));
+    }
+    if q == Question::Health {
+        // Whole UTC hours before `as_of`, whatever the range: exact when it starts an hour.
+        let on_the_hour = p.as_of.timestamp_micros().rem_euclid(3_600_000_000) == 0;
+        return on_the_hour.then_some((None, None));
     }
     if p.visit_window_secs != cfg.visit_window_secs || p.time_cap_secs != cfg.time_cap_secs {
         return None;
@@ -411,6 +417,8 @@ pub(crate) fn answer(
             out[i] = Some(courses(db, q, f)?);
         } else if is_dormant(q) {
             out[i] = Some(dormant(db, q, f, p)?);
+        } else if q == Question::Health {
+            out[i] = Some(health(db, f, p)?);
         } else if is_facet(q) {
             out[i] = Some(facet(db, q, f, r)?);
         } else {
@@ -731,6 +739,42 @@ fn dormant(
             Cell::Int(r.int(3)?.unwrap_or(0).max(0) as u64),
         ]);
         table.rows.push(row);
+        Ok(())
+    })?;
+    Ok(table)
+}
+
+/// Answers the health question from the hourly facet: per tool, the launches of the 24 hours
+/// before `as_of` (the start of an hour), and of the same 24 hours 7, 14, 21 and 28 days
+/// before, as its SQL over the launch records counts them (day `d` of a launch is
+/// `ceil((as_of - t) / 24 h) - 1`, so each window is `[as_of - (d + 1) days, as_of - d days)`
+/// and every hour falls in one).
+fn health(db: &mut dyn Db, f: &ReportFilter, p: &Params) -> Result<Table, StoreError> {
+    let q = Question::Health;
+    let (conditions, mut args) = where_days(f, (None, None));
+    let as_of = p.as_of.timestamp_micros();
+    let day_us = 86_400_000_000i64;
+    let from = as_of - 29 * day_us;
+    // The facet's local days around the window (any time zone), then its exact hours.
+    let first_day = p.as_of.date_naive() - chrono::Duration::days(31);
+    args.extend([Arg::Date(first_day), Arg::Int(from), Arg::Int(as_of)]);
+    let sql = format!(
+        "WITH w AS (SELECT tool_id, tool_name, launches,
+                           CAST(ceil(({as_of} - CAST(value AS BIGINT)) / {day_us}.0) AS BIGINT) - 1 AS d
+                    FROM rollup_facets
+                    WHERE facet = 'hour' {conditions} AND day >= ?
+                      AND CAST(value AS BIGINT) >= ? AND CAST(value AS BIGINT) < ?)
+         SELECT tool_id, min(tool_name),
+                CAST(coalesce(sum(launches) FILTER (WHERE d = 0), 0) AS BIGINT),
+                CAST(coalesce(sum(launches) FILTER (WHERE d IN (7, 14, 21, 28)), 0) / 4.0 AS FLOAT8),
+                CAST(count(DISTINCT d) FILTER (WHERE d IN (7, 14, 21, 28)) AS BIGINT)
+         FROM w GROUP BY tool_id
+         HAVING sum(launches) FILTER (WHERE d IN (0, 7, 14, 21, 28)) > 0
+         ORDER BY 4 DESC, 1"
+    );
+    let mut table = Table::new(q.name(), q.columns());
+    db.each(&sql, &args, &mut |r| {
+        table.rows.push(crate::sql::read_cells(q.columns(), r)?);
         Ok(())
     })?;
     Ok(table)

@@ -290,7 +290,7 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
         Question::Health => (
             format!(
                 "WITH w AS (
-                    SELECT tool_id, tool_name, floor({since} / 86400)::INTEGER AS d
+                    SELECT tool_id, tool_name, (ceil({since} / 86400) - 1)::INTEGER AS d
                     FROM launches WHERE action = 'launch' {dims}
                       AND event_time >= {as_of} - {days} AND event_time < {as_of})
                  SELECT tool_id, {name},
