@@ -316,9 +316,9 @@ pub const TOOL_QUESTIONS: [Question; 8] = [
     Question::Deployments,
 ];
 
-/// Runs `main` while the previous period's `q` is answered on a second handle of the store:
-/// both are reads of rollup sets as large as each other, overlapped on two cores instead of
-/// one after the other.
+/// Runs `main` while the previous period's `q` is answered on a second handle of the store
+/// (`Store::beside`; one after the other where there is none): both are reads of rollup sets
+/// as large as each other, overlapped on two cores.
 fn with_previous<T>(
     store: &Store,
     previous: Option<&ReportFilter>,
@@ -329,7 +329,10 @@ fn with_previous<T>(
     let Some(pf) = previous else {
         return Ok((main()?, None));
     };
-    let reader = store.reader()?;
+    let Some(reader) = store.beside()? else {
+        let out = main()?;
+        return Ok((out, Some(store.answer(q, pf, p)?)));
+    };
     std::thread::scope(|scope| {
         let prev = scope.spawn(move || reader.answer(q, pf, p));
         let out = main();
