@@ -236,6 +236,20 @@ struct Chunk {
     lines: usize,
 }
 
+/// A parsed chunk on its way to the writer: its batch, and the lines and bytes it came from
+/// (for progress).
+struct Parsed {
+    lines: usize,
+    bytes: u64,
+    batch: WriteBatch,
+}
+
+impl AsRef<WriteBatch> for Parsed {
+    fn as_ref(&self) -> &WriteBatch {
+        &self.batch
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn stream_lines(
     store: &mut Store,
@@ -253,7 +267,7 @@ fn stream_lines(
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(workers);
     // Shared by the workers only: when the last worker stops, the reader's sends fail and it stops.
     let chunk_rx = std::sync::Arc::new(std::sync::Mutex::new(chunk_rx));
-    let (batch_tx, batch_rx) = mpsc::sync_channel::<(usize, u64, WriteBatch)>(workers);
+    let (batch_tx, batch_rx) = mpsc::sync_channel::<Parsed>(workers);
     let received_at = now();
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let reader_handle = scope.spawn(move || -> Result<(), std::io::Error> {
@@ -300,10 +314,12 @@ fn stream_lines(
                         received_at,
                         origin,
                     );
-                    if batch_tx
-                        .send((chunk.lines, chunk.bytes.len() as u64, batch))
-                        .is_err()
-                    {
+                    let parsed = Parsed {
+                        lines: chunk.lines,
+                        bytes: chunk.bytes.len() as u64,
+                        batch,
+                    };
+                    if batch_tx.send(parsed).is_err() {
                         return;
                     }
                 }
@@ -312,24 +328,14 @@ fn stream_lines(
         drop(batch_tx);
         drop(chunk_rx);
         // This thread is the single writer, in arrival order, in transactions of many chunks.
-        // The lines and bytes of each batch are counted as it goes to the store.
-        let read = std::cell::Cell::new((0u64, 0u64));
-        let mut batches = batch_rx.iter().map(|(lines, bytes, batch)| {
-            let (l, b) = read.get();
-            read.set((l + lines as u64, b + bytes));
-            batch
-        });
-        let (records, bytes) = (summary.progress.records, summary.progress.bytes);
-        let mut stored = |batch: &WriteBatch, outcome: WriteOutcome| {
-            let (l, b) = read.get();
-            (summary.progress.records, summary.progress.bytes) = (records + l, bytes + b);
-            record(summary, batch, outcome);
-            progress(&summary.progress);
-        };
         let failure = store
-            .write_stream(&mut batches, COMMIT_EVENTS, &mut stored)
+            .write_stream(batch_rx.iter(), COMMIT_EVENTS, |p: &Parsed, outcome| {
+                summary.progress.bytes += p.bytes;
+                summary.progress.records += p.lines as u64;
+                record(summary, &p.batch, outcome);
+                progress(&summary.progress);
+            })
             .err();
-        drop(batches);
         // Dropping the receiver stops the workers, which stops the reader.
         drop(batch_rx);
         if let Some(e) = failure {

@@ -85,6 +85,12 @@ pub struct WriteBatch {
     pub received_at: Option<Timestamp>,
 }
 
+impl AsRef<WriteBatch> for WriteBatch {
+    fn as_ref(&self) -> &WriteBatch {
+        self
+    }
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
@@ -337,23 +343,25 @@ impl Store {
         }
     }
 
-    /// Stores a stream of batches (a bulk load), calling `stored` with each batch's outcome
-    /// once it is written. DuckDB commits every `commit_every` events or more (at a row group,
-    /// 122,880 rows, or more its data goes compressed straight into the database file instead
-    /// of through the write-ahead log); PostgreSQL commits each batch. Everything is committed when this returns `Ok`; after an error, batches
-    /// since the last commit are not stored (a bulk load is idempotent: run it again).
-    pub fn write_stream(
+    /// Stores a stream of batches (a bulk load; each item holds one), calling `stored` with
+    /// each item and its batch's outcome once it is written. DuckDB commits every
+    /// `commit_every` events or more (at a row group, 122,880 rows, or more, its data goes
+    /// compressed straight into the database file instead of through the write-ahead log);
+    /// PostgreSQL commits each batch. Everything is committed when this returns `Ok`; after an
+    /// error, batches since the last commit are not stored (a bulk load is idempotent: run it
+    /// again).
+    pub fn write_stream<T: AsRef<WriteBatch>>(
         &mut self,
-        batches: &mut dyn Iterator<Item = WriteBatch>,
+        items: impl Iterator<Item = T>,
         commit_every: usize,
-        stored: &mut dyn FnMut(&WriteBatch, WriteOutcome),
+        mut stored: impl FnMut(&T, WriteOutcome),
     ) -> Result<(), StoreError> {
         match self {
-            Store::DuckDb(d) => d.write_stream(batches, commit_every, stored),
+            Store::DuckDb(d) => d.write_stream(items, commit_every, stored),
             Store::Postgres(p) => {
-                for batch in batches {
-                    let outcome = p.write_many(&[&batch])?.pop().unwrap_or_default();
-                    stored(&batch, outcome);
+                for item in items {
+                    let outcome = p.write_many(&[item.as_ref()])?.pop().unwrap_or_default();
+                    stored(&item, outcome);
                 }
                 Ok(())
             }
@@ -503,7 +511,7 @@ impl Store {
     /// report costs more than the overlap gained (measured: none at 10M launches).
     pub fn beside(&self) -> Result<Option<Store>, StoreError> {
         match self {
-            Store::DuckDb(d) => Ok(Some(Store::DuckDb(d.try_clone()?))),
+            Store::DuckDb(_) => self.reader().map(Some),
             Store::Postgres(_) => Ok(None),
         }
     }

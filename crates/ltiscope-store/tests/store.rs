@@ -132,7 +132,7 @@ fn a_stream_of_batches_is_stored_across_its_transactions() {
         batches.push(batch(docs[50..100].join("\n").as_bytes()));
         let mut outcomes = Vec::new();
         store
-            .write_stream(&mut batches.into_iter(), 120, &mut |b, o| {
+            .write_stream(batches.into_iter(), 120, |b: &WriteBatch, o| {
                 outcomes.push((b.events.len(), o));
             })
             .expect("stream");

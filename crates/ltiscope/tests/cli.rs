@@ -8,11 +8,17 @@ const SEED: &str = "tests/seed-envelope.json";
 const SIGNATURE: &str = "PEPikqcsphXcnKe/WQajV2VDNcQ=";
 
 fn ltiscope(db: &Path, args: &[&str]) -> Output {
+    ltiscope_with(db, &[], args)
+}
+
+/// `ltiscope` with some `LTISCOPE_*` settings in its environment.
+fn ltiscope_with(db: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ltiscope"))
         .args(args)
         .env("LTISCOPE_DB", db)
         .env_remove("LTISCOPE_CONFIG")
         .env_remove("LTISCOPE_PII")
+        .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("ltiscope runs")
@@ -174,12 +180,11 @@ fn generate_import_report_agree() {
         .sum();
     assert!(paired > 500, "{paired}");
     // Small-cell suppression shows "<k" instead of small counts, in every format.
-    let suppressed = Command::new(env!("CARGO_BIN_EXE_ltiscope"))
-        .args(["report", "courses", "--format", "csv"])
-        .env("LTISCOPE_DB", &db)
-        .env("LTISCOPE_SUPPRESS_BELOW", "5")
-        .output()
-        .expect("runs");
+    let suppressed = ltiscope_with(
+        &db,
+        &[("LTISCOPE_SUPPRESS_BELOW", "5")],
+        &["report", "courses", "--format", "csv"],
+    );
     assert!(
         stdout(&suppressed).contains(",<5,"),
         "{}",
@@ -398,16 +403,8 @@ fn a_one_off_time_zone_on_a_report_leaves_the_rollups_alone() {
     );
     assert!(generated.status.success());
     assert!(ltiscope(&db, &["import", file]).status.success());
-    let with_zone = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_ltiscope"))
-            .args(args)
-            .env("LTISCOPE_DB", &db)
-            .env("LTISCOPE_TIMEZONE", "Pacific/Auckland")
-            .env_remove("LTISCOPE_CONFIG")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("ltiscope runs")
-    };
+    let with_zone =
+        |args: &[&str]| ltiscope_with(&db, &[("LTISCOPE_TIMEZONE", "Pacific/Auckland")], args);
     let rebuilt =
         |o: &Output| String::from_utf8_lossy(&o.stderr).contains("report rollups: now by");
     let daily = |o: &Output| -> Vec<(String, u64)> {

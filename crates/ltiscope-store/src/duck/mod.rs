@@ -239,23 +239,24 @@ impl DuckStore {
     /// write them compressed straight into the database file instead of through the
     /// write-ahead log, so a bulk load writes its data once instead of twice. `stored` hears
     /// of each batch once it is in the open transaction; everything is committed on return.
-    pub(crate) fn write_stream(
+    pub(crate) fn write_stream<T: AsRef<WriteBatch>>(
         &mut self,
-        batches: &mut dyn Iterator<Item = WriteBatch>,
+        items: impl Iterator<Item = T>,
         commit_every: usize,
-        stored: &mut dyn FnMut(&WriteBatch, WriteOutcome),
+        mut stored: impl FnMut(&T, WriteOutcome),
     ) -> Result<(), StoreError> {
         let mut tx = self.conn.unchecked_transaction()?;
         let mut open = 0;
-        for batch in batches {
-            let outcome = write_in(&tx, &[&batch])?.pop().unwrap_or_default();
+        for item in items {
+            let batch = item.as_ref();
+            let outcome = write_in(&tx, &[batch])?.pop().unwrap_or_default();
             open += batch.events.len();
             if open >= commit_every {
                 tx.commit()?;
                 tx = self.conn.unchecked_transaction()?;
                 open = 0;
             }
-            stored(&batch, outcome);
+            stored(&item, outcome);
         }
         tx.commit()?;
         Ok(())

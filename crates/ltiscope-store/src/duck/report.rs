@@ -9,36 +9,43 @@ use ltiscope_model::report::{Params, Question, ReportFilter, Table};
 
 impl DuckStore {
     /// Answers questions from rollups (already refreshed), each when they can answer it
-    /// exactly, in one read. The top courses, which scan the launch records, are answered on
-    /// a second connection beside the others: the scan runs in DuckDB while this thread
-    /// unions rollup sets, so the one-tool report takes the longer of the two, not the sum.
+    /// exactly, in one read. Those that scan the launch records (`rollup::reads_records`),
+    /// asked with others, are answered on a second connection beside them: the scan runs in
+    /// DuckDB while this thread unions rollup sets, so the one-tool report takes the longer of
+    /// the two, not the sum.
     pub(crate) fn answer_rollup(
         &self,
         qs: &[Question],
         f: &ReportFilter,
         p: &Params,
     ) -> Result<Vec<Option<Table>>, StoreError> {
-        let beside = qs.iter().position(|q| *q == Question::TopCourses);
-        let (Some(i), true) = (beside, qs.len() > 1) else {
+        let (scans, rest): (Vec<Question>, Vec<Question>) =
+            qs.iter().partition(|q| rollup::reads_records(**q));
+        if scans.is_empty() || rest.is_empty() {
             return rollup::answer(&mut DuckDb(&self.conn), qs, f, p);
-        };
+        }
         let second = self.conn.try_clone()?;
-        let rest: Vec<Question> = qs
-            .iter()
-            .copied()
-            .filter(|q| *q != Question::TopCourses)
-            .collect();
-        let (top, others) = std::thread::scope(|scope| {
-            let top = scope
-                .spawn(move || rollup::answer(&mut DuckDb(&second), &[Question::TopCourses], f, p));
+        let (scanned, others) = std::thread::scope(|scope| {
+            let scanned = scope.spawn(move || rollup::answer(&mut DuckDb(&second), &scans, f, p));
             let others = rollup::answer(&mut DuckDb(&self.conn), &rest, f, p);
-            let top = top.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (top, others)
+            let scanned = scanned
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (scanned, others)
         });
-        let top = top?.pop().flatten();
-        let mut out = others?;
-        out.insert(i, top);
-        Ok(out)
+        // Back in the order asked.
+        let (mut scanned, mut others) = (scanned?.into_iter(), others?.into_iter());
+        Ok(qs
+            .iter()
+            .map(|q| {
+                let from = if rollup::reads_records(*q) {
+                    &mut scanned
+                } else {
+                    &mut others
+                };
+                from.next().flatten()
+            })
+            .collect())
     }
 
     /// Answers one question from the launch records, never from rollups.

@@ -17,6 +17,12 @@ pub(crate) fn may_answer(q: Question, f: &ReportFilter) -> bool {
     f.course.is_none() && answers(q)
 }
 
+/// The questions rollups answer by reading the launch records themselves, named from
+/// `rollup_courses` (no text column of the records is read).
+pub(crate) fn reads_records(q: Question) -> bool {
+    matches!(q, Question::Courses | Question::TopCourses)
+}
+
 /// The questions rollups answer.
 fn answers(q: Question) -> bool {
     matches!(
@@ -50,14 +56,18 @@ fn day_range(
     if !may_answer(q, f) {
         return None;
     }
-    if is_dormant(q) {
-        // All time, whatever the range, and neither visits nor pairs.
-        return Some((None, None));
-    }
-    if q == Question::Health {
+    match q {
+        // The courses read the launch records of the range themselves (only their names come
+        // from rollups); dormant reads every rolled-up day: neither depends on whole days,
+        // visits or pairs.
+        _ if reads_records(q) => return Some((None, None)),
+        Question::DormantTools | Question::DormantDeployments => return Some((None, None)),
         // Whole UTC hours before `as_of`, whatever the range: exact when it starts an hour.
-        let on_the_hour = p.as_of.timestamp_micros().rem_euclid(3_600_000_000) == 0;
-        return on_the_hour.then_some((None, None));
+        Question::Health => {
+            let on_the_hour = p.as_of.timestamp_micros().rem_euclid(3_600_000_000) == 0;
+            return on_the_hour.then_some((None, None));
+        }
+        _ => {}
     }
     if p.visit_window_secs != cfg.visit_window_secs || p.time_cap_secs != cfg.time_cap_secs {
         return None;
@@ -413,18 +423,20 @@ pub(crate) fn answer(
         let Some(r) = day_range(&cfg, q, f, p) else {
             continue;
         };
-        if matches!(q, Question::Courses | Question::TopCourses) {
-            out[i] = Some(courses(db, q, f)?);
-        } else if is_dormant(q) {
-            out[i] = Some(dormant(db, q, f, p)?);
-        } else if q == Question::Health {
-            out[i] = Some(health(db, f, p)?);
-        } else if is_facet(q) {
-            out[i] = Some(facet(db, q, f, r)?);
-        } else {
-            range = Some(r);
-            reads[usize::from(q == Question::Roles)].push((i, q, Acc::new(q)));
-        }
+        out[i] = Some(match q {
+            _ if reads_records(q) => courses(db, q, f)?,
+            Question::DormantTools | Question::DormantDeployments => dormant(db, q, f, p)?,
+            Question::Health => health(db, f, p)?,
+            Question::Hourly
+            | Question::MessageTypes
+            | Question::LtiVersions
+            | Question::Deployments => facet(db, q, f, r)?,
+            _ => {
+                range = Some(r);
+                reads[usize::from(q == Question::Roles)].push((i, q, Acc::new(q)));
+                continue;
+            }
+        });
     }
     let Some((from, to)) = range else {
         return Ok(out);
@@ -543,14 +555,6 @@ fn where_days(
     sql.push_str(&dims.sql);
     args.extend(dims.args);
     (sql, args)
-}
-
-/// The questions answered from `rollup_facets`.
-fn is_facet(q: Question) -> bool {
-    matches!(
-        q,
-        Question::Hourly | Question::MessageTypes | Question::LtiVersions | Question::Deployments
-    )
 }
 
 /// Per deployment while answering.
@@ -686,10 +690,6 @@ fn deployment_keys(value: &str) -> Vec<Option<String>> {
     let mut keys: Vec<Option<String>> = serde_json::from_str(value).unwrap_or_default();
     keys.resize(5, None);
     keys
-}
-
-fn is_dormant(q: Question) -> bool {
-    matches!(q, Question::DormantTools | Question::DormantDeployments)
 }
 
 /// Answers the dormant questions from rollups: per tool (or deployment) over every rolled-up

@@ -28,7 +28,7 @@
 mod answer;
 pub(crate) mod codec;
 
-pub(crate) use answer::{answer, may_answer};
+pub(crate) use answer::{answer, may_answer, reads_records};
 
 use crate::StoreError;
 use crate::sql::{Arg, Dialect, RowRead};
