@@ -4,7 +4,8 @@
 //!
 //! JSON Lines are streamed: a reader cuts the file into chunks of whole lines, worker threads
 //! parse and redact them, and this thread appends them in order, committing every
-//! [`COMMIT_EVENTS`] events, so memory stays bounded whatever the file size. A file that is one JSON document is read whole (up to a cap).
+//! [`COMMIT_EVENTS`] events, so memory stays bounded whatever the file size. A file that is one
+//! JSON document is read whole (up to a cap).
 
 use crate::Pipeline;
 use ltiscope_model::{Source, Timestamp};
@@ -23,9 +24,10 @@ pub const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
 /// trees until redacted, and a few chunks are in flight).
 const CHUNK_LINES: usize = 1024;
 
-/// Events per transaction of an import: two of DuckDB's row groups, so most of the data is
-/// written compressed straight into the database file rather than logged first and written
-/// again at the next checkpoint. An import that fails loses at most this many events'
+/// Events per transaction of an import: two of DuckDB's row groups, so that most of the data
+/// can be written straight into the database file rather than logged first and written again
+/// at the next checkpoint (our reading of the measured gain: a million events 29% faster than a
+/// transaction per chunk; smaller transactions of 16,384 or 65,536 events gained nothing). An import that fails loses at most this many events'
 /// progress (importing the file again stores only what is missing).
 const COMMIT_EVENTS: usize = 2 * 122_880;
 
