@@ -376,8 +376,8 @@ fn recompute(
     };
     let range = [Arg::Time(start), Arg::Time(end)];
     // Dense numbers for the users and courses seen for the first time, in hash order; a
-    // course keeps the tenant, key and label it was first seen with (the top courses show
-    // them).
+    // course keeps the tenant, key and label it was first seen with (the courses show them).
+    // Known ones are left out before grouping, so their names are not read again.
     let course_details = [
         ("tenant", d.any("tenant")),
         ("course_key", d.any("course_key")),
@@ -403,11 +403,11 @@ fn recompute(
             &format!(
                 "INSERT INTO {table} ({column}, n{names})
                  SELECT h, (SELECT coalesce(max(n), 0) FROM {table}) + row_number() OVER (ORDER BY h){names}
-                 FROM (SELECT {column} AS h{values} FROM launches
+                 FROM (SELECT {column} AS h{values} FROM launches l
                        WHERE action = 'launch' AND {in_tenants} AND event_time >= ? AND event_time < ?
                          AND {column} IS NOT NULL
-                       GROUP BY {column}) x
-                 WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{column} = x.h)"
+                         AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{column} = l.{column})
+                       GROUP BY {column}) x"
             ),
             &with(tenant_args.clone(), &range),
         )?;

@@ -121,7 +121,8 @@ pub(crate) fn courses_sql(d: Dialect, w: &str, top: Option<usize>, names: Course
         ),
         None => (String::new(), "f", String::new()),
     };
-    let (texts, named, names_from) = match names {
+    // (columns read from the records, their aggregates, the join that names, what is shown)
+    let (texts, named, names_from, shown) = match names {
         CourseNames::Records => (
             "tenant, course_key, course_label, course_title,",
             format!(
@@ -132,16 +133,14 @@ pub(crate) fn courses_sql(d: Dialect, w: &str, top: Option<usize>, names: Course
                 title = any("course_title"),
             ),
             "",
+            "a.tenant, a.course_key, a.label",
         ),
         CourseNames::Rollups => (
             "",
             String::new(),
             " JOIN rollup_courses c ON c.course_hash = a.course_hash",
+            "c.tenant, c.course_key, c.label",
         ),
-    };
-    let shown = match names {
-        CourseNames::Records => "a.tenant, a.course_key, a.label",
-        CourseNames::Rollups => "c.tenant, c.course_key, c.label",
     };
     format!(
         "WITH f AS (
