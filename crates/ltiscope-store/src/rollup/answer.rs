@@ -6,7 +6,7 @@
 use super::codec::{Bits, decode_into, quantile_cont};
 use super::{Db, RollupConfig, day_start, local_day, state};
 use crate::StoreError;
-use crate::sql::{Arg, CourseNames, Filter};
+use crate::sql::{Arg, CourseNames, Filter, Raw, Wire, cell, wire};
 use chrono::{NaiveDate, Offset, TimeZone};
 use ltiscope_model::report::{Cell, Params, Question, ReportFilter, TOP_COURSES, Table};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -419,6 +419,10 @@ pub(crate) fn answer(
     // (index, question, accumulator) of the shared read and of the per-role read.
     let mut reads: [Vec<(usize, Question, Acc)>; 2] = [Vec::new(), Vec::new()];
     let mut range = None;
+    // (index, question) of the counted facets, read together; their days are the filter's
+    // whole days, the same for each.
+    let mut counted: Vec<(usize, Question)> = Vec::new();
+    let mut counted_days = None;
     for (i, &q) in qs.iter().enumerate() {
         let Some(r) = day_range(&cfg, q, f, p) else {
             continue;
@@ -427,16 +431,24 @@ pub(crate) fn answer(
             _ if reads_records(q) => courses(db, q, f)?,
             Question::DormantTools | Question::DormantDeployments => dormant(db, q, f, p)?,
             Question::Health => health(db, f, p)?,
-            Question::Hourly
-            | Question::MessageTypes
-            | Question::LtiVersions
-            | Question::Deployments => facet(db, q, f, r)?,
+            Question::Hourly | Question::MessageTypes | Question::LtiVersions => {
+                counted.push((i, q));
+                counted_days = Some(r);
+                continue;
+            }
+            Question::Deployments => deployments(db, f, r)?,
             _ => {
                 range = Some(r);
                 reads[usize::from(q == Question::Roles)].push((i, q, Acc::new(q)));
                 continue;
             }
         });
+    }
+    if let Some(days) = counted_days {
+        let qs: Vec<Question> = counted.iter().map(|(_, q)| *q).collect();
+        for ((i, _), table) in counted.iter().zip(counted_facets(db, &qs, f, days)?) {
+            out[*i] = Some(table);
+        }
     }
     let Some((from, to)) = range else {
         return Ok(out);
@@ -568,36 +580,76 @@ struct Deployment {
     courses: Bits,
 }
 
-/// Answers an hourly, message-type, LTI-version or deployment question from `rollup_facets`:
-/// the counts summed in SQL, in the order of the question's SQL over the launch records; the
-/// deployments' distinct users and courses from their sets.
-fn facet(
+/// The facet a counted question reads in `rollup_facets`.
+fn facet_name(q: Question) -> &'static str {
+    match q {
+        Question::Hourly => "hour",
+        Question::MessageTypes => "message_type",
+        _ => "lti_version",
+    }
+}
+
+/// Answers the hourly, message-type and LTI-version questions (any of them) from one read of
+/// `rollup_facets` (one scan of the table instead of one per question): the launches summed
+/// in SQL per facet value, each table in the order of its SQL over the launch records — hours
+/// ascending, the others by launches (most first), then value.
+fn counted_facets(
     db: &mut dyn Db,
-    q: Question,
+    qs: &[Question],
+    f: &ReportFilter,
+    days: (Option<NaiveDate>, Option<NaiveDate>),
+) -> Result<Vec<Table>, StoreError> {
+    let (conditions, args) = where_days(f, days);
+    let facets: Vec<String> = qs.iter().map(|q| format!("'{}'", facet_name(*q))).collect();
+    let sql = format!(
+        "SELECT facet, value, CAST(sum(launches) AS BIGINT) FROM rollup_facets
+         WHERE facet IN ({}) {conditions} GROUP BY facet, value ORDER BY facet, 3 DESC, value",
+        facets.join(", ")
+    );
+    let mut tables: Vec<Table> = qs
+        .iter()
+        .map(|q| Table::new(q.name(), q.columns()))
+        .collect();
+    db.each(&sql, &args, &mut |r| {
+        let facet = r.text_ref(0)?.unwrap_or_default();
+        let Some(k) = qs.iter().position(|q| facet_name(*q) == facet) else {
+            return Ok(());
+        };
+        let columns = qs[k].columns();
+        let value = match wire(columns[0].kind) {
+            Wire::Int => Raw::Int(r.text_ref(1)?.and_then(|v| v.parse().ok())),
+            _ => Raw::Text(r.text(1)?),
+        };
+        let launches = Raw::Int(r.int(2)?);
+        tables[k].rows.push(vec![
+            cell(columns[0].kind, value),
+            cell(columns[1].kind, launches),
+        ]);
+        Ok(())
+    })?;
+    // Hours are kept as text: ordered here as numbers (the SQL ordered them by launches).
+    for (q, table) in qs.iter().zip(&mut tables) {
+        if *q == Question::Hourly {
+            table.rows.sort_by_key(|row| match row.first() {
+                Some(Cell::Time(t)) => t.timestamp_micros(),
+                _ => i64::MIN,
+            });
+        }
+    }
+    Ok(tables)
+}
+
+/// Answers the deployments question from the deployment rows of `rollup_facets`: launches and
+/// first and last launch summed and bounded per deployment, distinct users and courses from
+/// their sets, in the order of its SQL over the launch records.
+fn deployments(
+    db: &mut dyn Db,
     f: &ReportFilter,
     days: (Option<NaiveDate>, Option<NaiveDate>),
 ) -> Result<Table, StoreError> {
+    let q = Question::Deployments;
     let (conditions, args) = where_days(f, days);
     let mut table = Table::new(q.name(), q.columns());
-    let counts = |facet: &str, value: &str, order: &str| {
-        format!(
-            "SELECT {value}, CAST(sum(launches) AS BIGINT) FROM rollup_facets
-             WHERE facet = '{facet}' {conditions} GROUP BY value ORDER BY {order}"
-        )
-    };
-    let sql = match q {
-        Question::Hourly => counts("hour", "CAST(value AS BIGINT)", "1"),
-        Question::MessageTypes => counts("message_type", "value", "2 DESC, 1"),
-        Question::LtiVersions => counts("lti_version", "value", "2 DESC, 1"),
-        _ => String::new(),
-    };
-    if !sql.is_empty() {
-        db.each(&sql, &args, &mut |r| {
-            table.rows.push(crate::sql::read_cells(q.columns(), r)?);
-            Ok(())
-        })?;
-        return Ok(table);
-    }
     let mut deployments: BTreeMap<(String, String), Deployment> = BTreeMap::new();
     let mut sets = (Vec::new(), Vec::new());
     db.each(
