@@ -258,8 +258,11 @@ pub enum Question {
     Daily,
     /// Per tool: launches, visits, users, courses, role split, time in tool, first/last seen.
     Tools,
-    /// Per tool: launches and users only (cheap; used for the previous period).
+    /// Per tool: launches and users (the overview's top tools).
     ToolCounts,
+    /// Per tool: launches only (no distinct counts: the cheapest per-tool question, for the
+    /// previous period of the tools, one-tool and course reports, which compare launches).
+    ToolLaunches,
     /// Per course: launches, tools, users, role split, top tool.
     Courses,
     /// The [`TOP_COURSES`] most launched courses of [`Question::Courses`], in its order.
@@ -346,6 +349,7 @@ impl Question {
             Question::Daily => "daily",
             Question::Tools => "tools",
             Question::ToolCounts => "tool_counts",
+            Question::ToolLaunches => "tool_launches",
             Question::Courses | Question::TopCourses => "courses",
             Question::Roles => "roles",
             Question::Hourly => "hourly",
@@ -420,6 +424,10 @@ impl Question {
             }
             Question::ToolCounts => {
                 const C: &[Column] = &[TOOL, TOOL_NAME, LAUNCHES, USERS];
+                C
+            }
+            Question::ToolLaunches => {
+                const C: &[Column] = &[TOOL, TOOL_NAME, LAUNCHES];
                 C
             }
             Question::Courses | Question::TopCourses => {

@@ -151,6 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Question::Totals,
         Question::Daily,
         Question::ToolCounts,
+        Question::ToolLaunches,
         Question::Tools,
         Question::Adoption,
         Question::Roles,

@@ -439,7 +439,7 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
             let (tools, prev) = with_previous(
                 store,
                 prev_filter.as_ref(),
-                Question::ToolCounts,
+                Question::ToolLaunches,
                 &p,
                 || ask(Question::Tools, f),
             )?;
@@ -458,7 +458,7 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
             let (mut next, prev) = with_previous(
                 store,
                 prev_filter.as_ref(),
-                Question::ToolCounts,
+                Question::ToolLaunches,
                 &p,
                 || Answers::ask(store, &TOOL_QUESTIONS, f, &p),
             )?;
@@ -488,7 +488,7 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
             summary.title = "summary".into();
             let tools = add_change(
                 ask(Question::Tools, f)?,
-                ask_prev(Question::ToolCounts)?.as_ref(),
+                ask_prev(Question::ToolLaunches)?.as_ref(),
             );
             vec![
                 summary,

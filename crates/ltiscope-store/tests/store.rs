@@ -445,10 +445,11 @@ fn same_cells(a: &Table, b: &Table, what: &str, names: (&str, &str)) -> usize {
 }
 
 /// The questions rollups answer.
-const ROLLUP_QUESTIONS: [Question; 12] = [
+const ROLLUP_QUESTIONS: [Question; 13] = [
     Question::Totals,
     Question::Daily,
     Question::ToolCounts,
+    Question::ToolLaunches,
     Question::Tools,
     Question::Adoption,
     Question::Roles,
@@ -719,11 +720,12 @@ fn filters_narrow_reports() {
     });
 }
 
-const ALL_QUESTIONS: [Question; 24] = [
+const ALL_QUESTIONS: [Question; 25] = [
     Question::Totals,
     Question::Daily,
     Question::Tools,
     Question::ToolCounts,
+    Question::ToolLaunches,
     Question::Courses,
     Question::TopCourses,
     Question::Roles,

@@ -30,6 +30,7 @@ fn answers(q: Question) -> bool {
         Question::Totals
             | Question::Daily
             | Question::ToolCounts
+            | Question::ToolLaunches
             | Question::Tools
             | Question::Adoption
             | Question::Roles
@@ -165,6 +166,7 @@ impl Need {
                 courses: true,
                 paired: false,
             },
+            Question::ToolLaunches => Need::default(),
             _ => Need {
                 users: true,
                 ..Need::default()
@@ -242,7 +244,7 @@ enum Acc {
     },
     Daily(BTreeMap<i64, Group>),
     Roles(HashMap<String, Group>),
-    /// ToolCounts, Tools and Adoption: per tool (and, for adoption, everything).
+    /// ToolCounts, ToolLaunches, Tools and Adoption: per tool (and, for adoption, everything).
     PerTool {
         q: Question,
         tools: HashMap<String, Group>,
@@ -390,7 +392,7 @@ impl Acc {
                             time(g.first_us),
                             time(g.last_us),
                         ]);
-                    } else {
+                    } else if q == Question::ToolCounts {
                         row.push(count(g.users.count()));
                     }
                     table.rows.push(row);
@@ -500,20 +502,22 @@ fn each_row(
     let day = "CAST(day - DATE '1970-01-01' AS BIGINT)";
     let (zero, text) = ("CAST(0 AS BIGINT)", "VARCHAR");
     let queries = if merged {
-        vec![
-            format!(
-                "SELECT {day}, tool_id, min(tool_name), role, CAST(sum(launches) AS BIGINT),
-                        CAST(sum(visits) AS BIGINT), min(first_us), max(last_us),
-                        {none}, {none}, {none}
-                 FROM rollup_days WHERE true {conditions}
-                 GROUP BY day, tool_id, role",
-            ),
-            format!(
+        let mut queries = vec![format!(
+            "SELECT {day}, tool_id, min(tool_name), role, CAST(sum(launches) AS BIGINT),
+                    CAST(sum(visits) AS BIGINT), min(first_us), max(last_us),
+                    {none}, {none}, {none}
+             FROM rollup_days WHERE true {conditions}
+             GROUP BY day, tool_id, role",
+        )];
+        // The sets' rows, unless no set is wanted (counts only: they would add nothing).
+        if need.users || need.courses || need.paired {
+            queries.push(format!(
                 "SELECT {day}, tool_id, CAST('' AS {text}), CAST('' AS {text}), {zero}, {zero},
                         {zero}, {zero}, {users}, {courses}, {paired}
                  FROM rollup_tool_days WHERE true {conditions}",
-            ),
-        ]
+            ));
+        }
+        queries
     } else {
         vec![format!(
             "SELECT {day}, tool_id, tool_name, role, launches, visits, first_us, last_us,

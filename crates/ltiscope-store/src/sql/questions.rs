@@ -237,6 +237,11 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
              FROM launches WHERE action = 'launch' {w} GROUP BY tool_id ORDER BY 3 DESC, 1",
             name = any("tool_name")
         )),
+        Question::ToolLaunches => one(format!(
+            "SELECT tool_id, {name}, count(*)::BIGINT
+             FROM launches WHERE action = 'launch' {w} GROUP BY tool_id ORDER BY 3 DESC, 1",
+            name = any("tool_name")
+        )),
         Question::Courses => one(courses_sql(d, w, None, CourseNames::Records)),
         Question::TopCourses => one(courses_sql(
             d,
