@@ -433,7 +433,7 @@ pub(crate) fn answer(
             _ if reads_records(q) => courses(db, q, f)?,
             Question::DormantTools | Question::DormantDeployments => dormant(db, q, f, p)?,
             Question::Health => health(db, f, p)?,
-            Question::Hourly | Question::MessageTypes | Question::LtiVersions => {
+            _ if facet_name(q).is_some() => {
                 counted.push((i, q));
                 counted_days = Some(r);
                 continue;
@@ -584,12 +584,14 @@ struct Deployment {
     courses: Bits,
 }
 
-/// The facet a counted question reads in `rollup_facets`.
-fn facet_name(q: Question) -> &'static str {
+/// The facet a counted question (launches per facet value, no sets) reads in
+/// `rollup_facets`; `None` for every other question.
+fn facet_name(q: Question) -> Option<&'static str> {
     match q {
-        Question::Hourly => "hour",
-        Question::MessageTypes => "message_type",
-        _ => "lti_version",
+        Question::Hourly => Some("hour"),
+        Question::MessageTypes => Some("message_type"),
+        Question::LtiVersions => Some("lti_version"),
+        _ => None,
     }
 }
 
@@ -604,7 +606,11 @@ fn counted_facets(
     days: (Option<NaiveDate>, Option<NaiveDate>),
 ) -> Result<Vec<Table>, StoreError> {
     let (conditions, args) = where_days(f, days);
-    let facets: Vec<String> = qs.iter().map(|q| format!("'{}'", facet_name(*q))).collect();
+    let facets: Vec<String> = qs
+        .iter()
+        .filter_map(|q| facet_name(*q))
+        .map(|name| format!("'{name}'"))
+        .collect();
     let sql = format!(
         "SELECT facet, value, CAST(sum(launches) AS BIGINT) FROM rollup_facets
          WHERE facet IN ({}) {conditions} GROUP BY facet, value ORDER BY facet, 3 DESC, value",
@@ -616,7 +622,7 @@ fn counted_facets(
         .collect();
     db.each(&sql, &args, &mut |r| {
         let facet = r.text_ref(0)?.unwrap_or_default();
-        let Some(k) = qs.iter().position(|q| facet_name(*q) == facet) else {
+        let Some(k) = qs.iter().position(|q| facet_name(*q) == Some(facet)) else {
             return Ok(());
         };
         let columns = qs[k].columns();

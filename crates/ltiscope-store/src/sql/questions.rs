@@ -232,15 +232,16 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
             );
             (sql, args)
         }
-        Question::ToolCounts => one(format!(
-            "SELECT tool_id, {name}, count(*)::BIGINT, count(DISTINCT user_hash)::BIGINT
+        // The same per-tool counts; ToolLaunches without the distinct users.
+        Question::ToolCounts | Question::ToolLaunches => one(format!(
+            "SELECT tool_id, {name}, count(*)::BIGINT{users}
              FROM launches WHERE action = 'launch' {w} GROUP BY tool_id ORDER BY 3 DESC, 1",
-            name = any("tool_name")
-        )),
-        Question::ToolLaunches => one(format!(
-            "SELECT tool_id, {name}, count(*)::BIGINT
-             FROM launches WHERE action = 'launch' {w} GROUP BY tool_id ORDER BY 3 DESC, 1",
-            name = any("tool_name")
+            name = any("tool_name"),
+            users = if q == Question::ToolCounts {
+                ", count(DISTINCT user_hash)::BIGINT"
+            } else {
+                ""
+            },
         )),
         Question::Courses => one(courses_sql(d, w, None, CourseNames::Records)),
         Question::TopCourses => one(courses_sql(
