@@ -553,7 +553,11 @@ impl Question {
                         Count,
                         "launches without a return (or beyond the cap)",
                     ),
-                    col("over_cap", Count, "pairs longer than the cap, left out"),
+                    col(
+                        "over_cap",
+                        Count,
+                        "pairs longer than the cap (up to twice it), left out",
+                    ),
                     col("p25_s", Float, "25th percentile of seconds in the tool"),
                     col("median_s", Float, "median seconds in the tool"),
                     col("p75_s", Float, "75th percentile of seconds in the tool"),

@@ -159,6 +159,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Question::MessageTypes,
         Question::LtiVersions,
         Question::Deployments,
+        Question::TimeInTool,
     ] {
         let skip_raw = std::env::var_os("SKIP_RAW").is_some();
         let (raw, _, rows) = if skip_raw {

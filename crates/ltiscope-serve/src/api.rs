@@ -83,6 +83,16 @@ impl Readers {
     }
 }
 
+/// Runs `f` with a read handle once every event acknowledged before the request is in the
+/// tables reports read (see `Writer::settled`), so a report never misses what was just sent.
+async fn read<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce(&Store) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    s.writer.settled().await;
+    s.reads.readers.with(f).await
+}
+
 /// How reports are computed: the pool, display options and default tuning.
 pub struct ReadSide {
     /// Handles to read through.
@@ -234,17 +244,17 @@ pub(crate) async fn report(
         filter,
         params,
     };
-    let report = reads
-        .readers
-        .with(move |store| ltiscope_report::run(store, &request, &options))
-        .await?
-        .map_err(|e| match e {
-            ltiscope_report::ReportError::Missing { .. } => ApiError::BadRequest(e.to_string()),
-            ltiscope_report::ReportError::Store(e) => {
-                tracing::error!(error = %e, report = kind.name(), "report failed");
-                ApiError::Internal
-            }
-        })?;
+    let report = read(&s, move |store| {
+        ltiscope_report::run(store, &request, &options)
+    })
+    .await?
+    .map_err(|e| match e {
+        ltiscope_report::ReportError::Missing { .. } => ApiError::BadRequest(e.to_string()),
+        ltiscope_report::ReportError::Store(e) => {
+            tracing::error!(error = %e, report = kind.name(), "report failed");
+            ApiError::Internal
+        }
+    })?;
     match format {
         Format::Csv => {
             let table = report
@@ -321,24 +331,21 @@ pub(crate) async fn meta(
 ) -> Result<Response, ApiError> {
     let scope = reader_scope(&s, &headers)?;
     let defaults = s.reads.defaults.clone();
-    let (tools, tenants, span) = s
-        .reads
-        .readers
-        .with(move |store| {
-            let all = ReportFilter::default();
-            let mut p = defaults;
-            p.as_of = chrono::Utc::now();
-            Ok::<_, ltiscope_store::StoreError>((
-                store.answer(Question::ToolCounts, &all, &p)?,
-                store.answer(Question::Tenants, &all, &p)?,
-                store.answer(Question::Span, &all, &p)?,
-            ))
-        })
-        .await?
-        .map_err(|e| {
-            tracing::error!(error = %e, "meta failed");
-            ApiError::Internal
-        })?;
+    let (tools, tenants, span) = read(&s, move |store| {
+        let all = ReportFilter::default();
+        let mut p = defaults;
+        p.as_of = chrono::Utc::now();
+        Ok::<_, ltiscope_store::StoreError>((
+            store.answer(Question::ToolCounts, &all, &p)?,
+            store.answer(Question::Tenants, &all, &p)?,
+            store.answer(Question::Span, &all, &p)?,
+        ))
+    })
+    .await?
+    .map_err(|e| {
+        tracing::error!(error = %e, "meta failed");
+        ApiError::Internal
+    })?;
     let d = &s.reads.defaults;
     Ok(axum::Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -375,23 +382,20 @@ pub(crate) async fn export(
             ))
         })?,
     };
-    let file = s
-        .reads
-        .readers
-        .with(move |store| -> Result<std::fs::File, String> {
-            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-            let path = dir.path().join(format!("export.{}", format.extension()));
-            store
-                .export_launches(&filter, format, &path)
-                .map_err(|e| e.to_string())?;
-            // Open, then let the directory go: the open file stays readable until streamed.
-            std::fs::File::open(&path).map_err(|e| e.to_string())
-        })
-        .await?
-        .map_err(|e| {
-            tracing::error!(error = %e, "export failed");
-            ApiError::Internal
-        })?;
+    let file = read(&s, move |store| -> Result<std::fs::File, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join(format!("export.{}", format.extension()));
+        store
+            .export_launches(&filter, format, &path)
+            .map_err(|e| e.to_string())?;
+        // Open, then let the directory go: the open file stays readable until streamed.
+        std::fs::File::open(&path).map_err(|e| e.to_string())
+    })
+    .await?
+    .map_err(|e| {
+        tracing::error!(error = %e, "export failed");
+        ApiError::Internal
+    })?;
     let file = tokio::fs::File::from_std(file);
     let stream = futures_util::stream::unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt;

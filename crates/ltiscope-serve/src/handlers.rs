@@ -355,7 +355,7 @@ async fn brightspace_post(
             )));
         }
         Ok(axum::Json(serde_json::json!({
-            "stored": outcome.launches + outcome.non_lti,
+            "accepted": outcome.launches + outcome.non_lti,
             "duplicates": outcome.duplicates,
             "quarantined": outcome.quarantined,
         }))

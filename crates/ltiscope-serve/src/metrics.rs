@@ -128,19 +128,34 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts what a committed batch did. `origin` is the endpoint (`caliper`, `xapi`, ...).
-    pub fn record_outcome(&self, batch: &WriteBatch, outcome: &WriteOutcome) {
+    /// With `stored` false (the batch went into the DuckDB inbox), what was stored and what
+    /// was a duplicate is counted when it is moved ([`Metrics::record_moved`]).
+    pub fn record_outcome(&self, batch: &WriteBatch, outcome: &WriteOutcome, stored: bool) {
         let endpoint = batch.origin.as_str();
         self.received.add(
             endpoint,
             "",
             (batch.events.len() + batch.rejected.len()) as u64,
         );
-        self.stored.add(endpoint, "launch", outcome.launches);
-        self.stored.add(endpoint, "non_lti", outcome.non_lti);
-        self.duplicates.add(endpoint, "", outcome.duplicates);
+        if stored {
+            self.record_stored(endpoint, outcome);
+        }
         for r in &batch.rejected {
             self.quarantined.add(endpoint, r.get().reason.code(), 1);
         }
+    }
+
+    /// Counts what a move from the inbox stored, per endpoint.
+    pub fn record_moved(&self, moved: &ltiscope_store::Moved) {
+        for (endpoint, outcome) in &moved.per_origin {
+            self.record_stored(endpoint, outcome);
+        }
+    }
+
+    fn record_stored(&self, endpoint: &str, outcome: &WriteOutcome) {
+        self.stored.add(endpoint, "launch", outcome.launches);
+        self.stored.add(endpoint, "non_lti", outcome.non_lti);
+        self.duplicates.add(endpoint, "", outcome.duplicates);
     }
 
     /// Counts a response by endpoint and status.

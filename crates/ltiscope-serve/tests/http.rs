@@ -140,9 +140,19 @@ async fn blackboard_envelope_is_stored_with_an_empty_200_bearer_or_bare() {
         .send(caliper(SEED, Some(KEY), "application/json; charset=utf-8"))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (_, _, metrics) = h
-        .send(Request::get("/metrics").body(Body::empty()).expect("req"))
-        .await;
+    // Repeats of stored events are counted when the collector moves them into the database
+    // (on DuckDB, right behind the acknowledgement): the count arrives within moments.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = h
+            .send(Request::get("/metrics").body(Body::empty()).expect("req"))
+            .await
+            .2;
+        if metrics.contains("ltiscope_events_duplicate_total{endpoint=\"caliper\"} 2") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
         metrics.contains("ltiscope_events_duplicate_total{endpoint=\"caliper\"} 2"),
         "{metrics}"
@@ -377,7 +387,7 @@ async fn brightspace_webhook_takes_json_lines() {
     let v: serde_json::Value = serde_json::from_str(&reply).expect("json");
     assert_eq!(
         (
-            v["stored"].as_u64(),
+            v["accepted"].as_u64(),
             v["duplicates"].as_u64(),
             v["quarantined"].as_u64()
         ),

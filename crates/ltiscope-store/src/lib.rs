@@ -25,6 +25,7 @@ use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::{Redacted, StoredEvent};
 use std::path::Path;
 
+pub use duck::inbox::{InboxMover, Moved};
 pub use keys::event_key;
 pub use rollup::{RefreshOutcome, RollupConfig};
 
@@ -340,6 +341,25 @@ impl Store {
         match self {
             Store::DuckDb(d) => d.write_many(batches),
             Store::Postgres(p) => p.write_many(batches),
+        }
+    }
+
+    /// Makes this handle's writes commit into a small inbox database beside the DuckDB file,
+    /// moved into the main tables by the returned mover on its own thread, so a commit (and
+    /// the acknowledgement that waits for it) never waits for a checkpoint of the big tables
+    /// (see `duck::inbox`). `None` on PostgreSQL, which writes in place.
+    pub fn ingest_through_inbox(&mut self) -> Result<Option<InboxMover>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.ingest_through_inbox().map(Some),
+            Store::Postgres(_) => Ok(None),
+        }
+    }
+
+    /// The last group committed into the inbox, when writes go through one.
+    pub fn inbox_seq(&self) -> Option<i64> {
+        match self {
+            Store::DuckDb(d) => d.inbox_seq(),
+            Store::Postgres(_) => None,
         }
     }
 

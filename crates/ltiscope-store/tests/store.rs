@@ -445,7 +445,7 @@ fn same_cells(a: &Table, b: &Table, what: &str, names: (&str, &str)) -> usize {
 }
 
 /// The questions rollups answer.
-const ROLLUP_QUESTIONS: [Question; 13] = [
+const ROLLUP_QUESTIONS: [Question; 14] = [
     Question::Totals,
     Question::Daily,
     Question::ToolCounts,
@@ -459,12 +459,14 @@ const ROLLUP_QUESTIONS: [Question; 13] = [
     Question::Deployments,
     Question::Courses,
     Question::TopCourses,
+    Question::TimeInTool,
 ];
 
 /// Rollups answer exactly what the launch records answer, on both backends: written out of
 /// order in small batches with refreshes in between (so days are recomputed piecemeal as
 /// marks arrive), after more writes that no one refreshed (reports refresh first), and again
-/// after the time zone changes (everything rebuilt, days cut at New York midnights).
+/// after the time zone and the time-in-tool cap change (everything rebuilt, days cut at New
+/// York midnights, a cap of 15 minutes so many pairs are over it).
 #[test]
 fn rollups_answer_exactly_what_the_launch_records_answer() {
     use ltiscope_ingest::generate::{Generator, Options, Platform};
@@ -629,12 +631,15 @@ fn rollups_answer_exactly_what_the_launch_records_answer() {
                 .expect("ask")
                 .is_none()
         );
-        // Days at New York midnights: everything is rebuilt on the next refresh.
+        // Days at New York midnights, pairs over 15 minutes over the cap: everything is
+        // rebuilt on the next refresh.
         let ny = chrono_tz::America::New_York;
         let config = ltiscope_store::RollupConfig {
             timezone: ny,
+            time_cap_secs: 15 * 60,
             ..ltiscope_store::RollupConfig::default()
         };
+        p.time_cap_secs = config.time_cap_secs;
         assert!(
             store.configure_rollups(&config).expect("configure"),
             "changed"
@@ -654,6 +659,14 @@ fn rollups_answer_exactly_what_the_launch_records_answer() {
         // January 26 to February 21: no daylight-saving change, so daily series too.
         p.utc_offset_minutes = -300;
         check(store, &p, &filters(midnight(14), midnight(40)), true);
+        // The short cap put pairs over it: the comparison above covered them.
+        let timed = store
+            .answer_raw(Question::TimeInTool, &ReportFilter::default(), &p)
+            .expect("time in tool");
+        let over: u64 = (0..timed.rows.len())
+            .filter_map(|i| timed.int(i, "over_cap"))
+            .sum();
+        assert!(over > 10, "{}: only {over} pairs over the cap", db.name);
         // Across the change of March 8 the SQL keeps one offset: the daily series is left to
         // it, the other questions still come from rollups.
         let dst = &filters(midnight(40), midnight(70))[1];
@@ -958,13 +971,13 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
             "ALTER TABLE launches DROP COLUMN visit_key;
              DROP TABLE rollup_marks; DROP TABLE rollup_state; DROP TABLE rollup_users;
              DROP TABLE rollup_courses; DROP TABLE rollup_days; DROP TABLE rollup_tool_days;
-             DROP TABLE rollup_facets; DROP SEQUENCE rollup_mark_id;
+             DROP TABLE rollup_facets; DROP SEQUENCE rollup_mark_id; DROP TABLE inbox_state;
              DELETE FROM schema_migrations WHERE version >= 3;",
         )
         .expect("downgrade");
     }
     let store = Store::open_duckdb(&path).expect("reopen migrates");
-    assert_eq!(store.schema_version().expect("version"), 6);
+    assert_eq!(store.schema_version().expect("version"), 8);
     let t = tools(&store, &ReportFilter::default());
     assert_eq!(t.int(0, "launches"), Some(1));
     assert_eq!(t.int(0, "visits"), Some(1));
@@ -1004,4 +1017,93 @@ fn a_closed_postgres_connection_is_reopened_on_the_next_write() {
     let retried = store.write(&batch(BDS_LAUNCH)).expect("reconnected");
     assert_eq!(retried.launches, 1);
     assert_eq!(tools(&store, &ReportFilter::default()).sum("launches"), 2);
+}
+
+/// The collector's inbox (DuckDB) stores exactly what a direct write stores: the same first
+/// copy of each event, the same duplicates in the ingest log (repeats inside a group, across
+/// groups not yet moved, and of events moved before), the same quarantine, the same reports;
+/// and what was committed but never moved is moved when the database is next opened.
+#[test]
+fn the_inbox_stores_what_a_direct_write_stores() {
+    use ltiscope_ingest::generate::{Generator, Options, Platform};
+    let mut opts = Options::new(Platform::Mixed, 500, 5);
+    opts.duplicate_rate = 0.05;
+    opts.malformed_rate = 0.02;
+    let docs: Vec<String> = Generator::new(opts).collect();
+    let batches: Vec<WriteBatch> = docs
+        .chunks(40)
+        .map(|c| batch(c.join("\n").as_bytes()))
+        .collect();
+    // Groups of two batches; some sent again: right away (both in the inbox), and later (the
+    // first copy already moved).
+    let mut groups: Vec<Vec<&WriteBatch>> = batches.chunks(2).map(|g| g.iter().collect()).collect();
+    groups.insert(3, groups[2].clone());
+    groups.push(groups[1].clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut direct = Store::open_duckdb(&dir.path().join("direct.duckdb")).expect("open");
+    for g in &groups {
+        direct.write_many(g).expect("direct write");
+    }
+    let path = dir.path().join("inbox.duckdb");
+    {
+        let mut through = Store::open_duckdb(&path).expect("open");
+        let mut mover = through
+            .ingest_through_inbox()
+            .expect("inbox")
+            .expect("duckdb has one");
+        let mut acknowledged = 0;
+        for (i, g) in groups.iter().enumerate() {
+            let outcomes = through.write_many(g).expect("inbox write");
+            acknowledged += outcomes.len();
+            if i % 3 == 1 {
+                let seq = through.inbox_seq().expect("a group number");
+                let moved = mover.move_through(seq).expect("move");
+                assert_eq!(moved.seq, seq, "all moved");
+            }
+        }
+        assert_eq!(acknowledged, groups.iter().map(Vec::len).sum::<usize>());
+        // The last groups are acknowledged but never moved: the process "dies" here.
+    }
+    let reopened = Store::open_duckdb(&path).expect("reopen moves the rest");
+    for source in [
+        Source::BlackboardCaliper,
+        Source::BrightspaceBds,
+        Source::Caliper,
+    ] {
+        let (a, b) = (
+            direct.event_id_counts(source).expect("ids"),
+            reopened.event_id_counts(source).expect("ids"),
+        );
+        assert!(b.iter().all(|(_, n)| *n == 1), "{source:?}: stored once");
+        assert_eq!(a, b, "{source:?}: the same events");
+    }
+    let all = ReportFilter::default();
+    let mut p = params();
+    p.as_of = chrono::Utc::now();
+    let mut compared = 0;
+    for q in [
+        Question::Totals,
+        Question::Tools,
+        Question::QualitySources,
+        Question::QualityDaily,
+        Question::QuarantineReasons,
+    ] {
+        let (a, b) = (
+            direct.answer(q, &all, &p).expect("direct"),
+            reopened.answer(q, &all, &p).expect("inbox"),
+        );
+        compared += same_cells(&a, &b, &format!("{q:?}"), ("direct", "inbox"));
+    }
+    assert!(compared > 20, "too little compared: {compared}");
+    let sources = reopened
+        .answer(Question::QualitySources, &all, &p)
+        .expect("quality");
+    let dups: u64 = (0..sources.rows.len())
+        .filter_map(|i| sources.int(i, "duplicates"))
+        .sum();
+    assert!(dups > 40, "repeats counted as duplicates: {dups}");
+    assert_eq!(
+        direct.quarantine_list(None, 1000).expect("q").len(),
+        reopened.quarantine_list(None, 1000).expect("q").len()
+    );
 }

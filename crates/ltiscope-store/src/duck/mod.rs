@@ -1,5 +1,6 @@
 //! The embedded DuckDB backend.
 
+pub(crate) mod inbox;
 mod report;
 mod schema;
 
@@ -22,6 +23,8 @@ use std::path::Path;
 pub struct DuckStore {
     conn: Connection,
     path: String,
+    /// The next inbox group, when this handle's writes go through the inbox (the collector).
+    inbox: Option<i64>,
 }
 
 fn ts(t: Timestamp) -> Value {
@@ -35,6 +38,9 @@ fn from_micros(us: i64) -> Timestamp {
 impl DuckStore {
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let store = DuckStore::connect(path)?;
+        // What an earlier collector acknowledged but had not moved yet, before the migrations
+        // (the inbox has the shape of the tables it was written for).
+        inbox::recover(&store)?;
         store.migrate()?;
         Ok(store)
     }
@@ -56,6 +62,7 @@ impl DuckStore {
         Ok(DuckStore {
             conn,
             path: path.display().to_string(),
+            inbox: None,
         })
     }
 
@@ -69,6 +76,7 @@ impl DuckStore {
         Ok(DuckStore {
             conn: self.conn.try_clone()?,
             path: self.path.clone(),
+            inbox: None,
         })
     }
 
@@ -228,10 +236,28 @@ impl DuckStore {
         &mut self,
         batches: &[&WriteBatch],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
+        if let Some(seq) = self.inbox {
+            let outcomes = inbox::write(&mut self.conn, seq, batches)?;
+            self.inbox = Some(seq + 1);
+            return Ok(outcomes);
+        }
         let tx = self.conn.transaction()?;
         let outcomes = write_in(&tx, batches)?;
         tx.commit()?;
         Ok(outcomes)
+    }
+
+    /// From now on this handle's writes commit into the inbox (see [`inbox`]); returns the
+    /// mover that copies them into the main tables.
+    pub(crate) fn ingest_through_inbox(&mut self) -> Result<inbox::InboxMover, StoreError> {
+        let next = inbox::open(self)?;
+        self.inbox = Some(next);
+        Ok(inbox::InboxMover(self.try_clone()?))
+    }
+
+    /// The last group committed into the inbox (0 before any).
+    pub(crate) fn inbox_seq(&self) -> Option<i64> {
+        self.inbox.map(|next| next - 1)
     }
 
     /// Stores a stream of batches, each as [`DuckStore::write_many`] would, in transactions of

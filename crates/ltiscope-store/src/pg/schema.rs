@@ -242,4 +242,19 @@ CREATE INDEX launches_tool_cover ON launches (tool_id, event_time)
 DROP INDEX launches_tool;
 "#,
     ),
+    (
+        7,
+        "time in tool over the cap",
+        r#"
+-- The launches of each rollup row whose first return came after the cap but within twice it,
+-- so the time-in-tool report is answered from rollups too. Rebuilt by the next refresh.
+ALTER TABLE rollup_days ADD COLUMN over_cap BIGINT NOT NULL DEFAULT 0;
+DELETE FROM rollup_days;
+DELETE FROM rollup_tool_days;
+DELETE FROM rollup_facets;
+INSERT INTO rollup_marks (tenant, hour, kind)
+SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
+WHERE action IN ('launch', 'return');
+"#,
+    ),
 ];

@@ -43,6 +43,7 @@ fn answers(q: Question) -> bool {
             | Question::DormantTools
             | Question::DormantDeployments
             | Question::Health
+            | Question::TimeInTool
     )
 }
 
@@ -143,6 +144,8 @@ struct Row<'a> {
     users: &'a [u32],
     courses: &'a [u32],
     paired_ms: &'a [u32],
+    /// Launches whose first return came after the cap, within twice it.
+    over_cap: u64,
 }
 
 /// The sets a question needs.
@@ -167,6 +170,10 @@ impl Need {
                 paired: false,
             },
             Question::ToolLaunches => Need::default(),
+            Question::TimeInTool => Need {
+                paired: true,
+                ..Need::default()
+            },
             _ => Need {
                 users: true,
                 ..Need::default()
@@ -196,6 +203,7 @@ struct Group {
     users: Bits,
     courses: Bits,
     paired_ms: Vec<u32>,
+    over_cap: u64,
 }
 
 impl Group {
@@ -211,6 +219,7 @@ impl Group {
         }
         self.launches += r.launches;
         self.visits += r.visits;
+        self.over_cap += r.over_cap;
         match r.role {
             "learner" => self.learners += r.launches,
             "instructor" | "teaching-assistant" => self.instructors += r.launches,
@@ -244,7 +253,8 @@ enum Acc {
     },
     Daily(BTreeMap<i64, Group>),
     Roles(HashMap<String, Group>),
-    /// ToolCounts, ToolLaunches, Tools and Adoption: per tool (and, for adoption, everything).
+    /// ToolCounts, ToolLaunches, Tools, Adoption and TimeInTool: per tool (and, for adoption,
+    /// everything).
     PerTool {
         q: Question,
         tools: HashMap<String, Group>,
@@ -368,6 +378,24 @@ impl Acc {
                     ]);
                 }
             }
+            Acc::PerTool {
+                q: Question::TimeInTool,
+                tools,
+                ..
+            } => {
+                let mut out: Vec<(String, Group)> = tools.into_iter().collect();
+                // ORDER BY paired DESC, launches DESC, tool_id.
+                out.sort_by(|a, b| {
+                    (b.1.paired_ms.len(), b.1.launches, &a.0).cmp(&(
+                        a.1.paired_ms.len(),
+                        a.1.launches,
+                        &b.0,
+                    ))
+                });
+                for (id, g) in out {
+                    table.rows.push(time_in_tool_row(id, g));
+                }
+            }
             Acc::PerTool { q, tools, .. } => {
                 let mut out: Vec<(String, Group)> = tools.into_iter().collect();
                 out.sort_by(|a, b| b.1.launches.cmp(&a.1.launches).then(a.0.cmp(&b.0)));
@@ -401,6 +429,43 @@ impl Acc {
         }
         table
     }
+}
+
+/// A row of the time-in-tool question from a tool's group, as its SQL computes it from the
+/// launch records: the pairs within the cap timed (quartiles, p90, mean, five buckets), the
+/// rest of the launches unpaired, of which those returned within twice the cap are over it.
+fn time_in_tool_row(id: String, mut g: Group) -> Vec<Cell> {
+    let paired = g.paired_ms.len() as u64;
+    let secs = |x: Option<f64>| x.map_or(Cell::Empty, Cell::Float);
+    let mut row = vec![
+        Cell::Text(id),
+        Cell::Text(std::mem::take(&mut g.name)),
+        Cell::Int(g.launches),
+        Cell::Int(paired),
+        Cell::Int(g.launches.saturating_sub(paired)),
+        Cell::Int(g.over_cap),
+    ];
+    for p in [0.25, 0.5, 0.75, 0.9] {
+        row.push(secs(quantile_cont(&mut g.paired_ms, p, 1000.0)));
+    }
+    let total: u64 = g.paired_ms.iter().map(|&ms| u64::from(ms)).sum();
+    row.push(secs(
+        (paired > 0).then(|| total as f64 / 1000.0 / paired as f64),
+    ));
+    // [0, 1 min), [1, 5), [5, 15), [15, 60) minutes, an hour up to the cap.
+    let mut buckets = [0u64; 5];
+    for &ms in &g.paired_ms {
+        let k = match ms {
+            0..60_000 => 0,
+            60_000..300_000 => 1,
+            300_000..900_000 => 2,
+            900_000..3_600_000 => 3,
+            _ => 4,
+        };
+        buckets[k] += 1;
+    }
+    row.extend(buckets.map(Cell::Int));
+    row
 }
 
 /// Answers each of `qs` from rollups, or `None` for those they cannot answer exactly (the
@@ -505,7 +570,7 @@ fn each_row(
         let mut queries = vec![format!(
             "SELECT {day}, tool_id, min(tool_name), role, CAST(sum(launches) AS BIGINT),
                     CAST(sum(visits) AS BIGINT), min(first_us), max(last_us),
-                    {none}, {none}, {none}
+                    {none}, {none}, {none}, CAST(sum(over_cap) AS BIGINT)
              FROM rollup_days WHERE true {conditions}
              GROUP BY day, tool_id, role",
         )];
@@ -513,7 +578,7 @@ fn each_row(
         if need.users || need.courses || need.paired {
             queries.push(format!(
                 "SELECT {day}, tool_id, CAST('' AS {text}), CAST('' AS {text}), {zero}, {zero},
-                        {zero}, {zero}, {users}, {courses}, {paired}
+                        {zero}, {zero}, {users}, {courses}, {paired}, {zero}
                  FROM rollup_tool_days WHERE true {conditions}",
             ));
         }
@@ -521,7 +586,7 @@ fn each_row(
     } else {
         vec![format!(
             "SELECT {day}, tool_id, tool_name, role, launches, visits, first_us, last_us,
-                    {users}, {courses}, {paired}
+                    {users}, {courses}, {paired}, over_cap
              FROM rollup_days WHERE true {conditions}",
         )]
     };
@@ -544,6 +609,7 @@ fn each_row(
                 users: &sets[0],
                 courses: &sets[1],
                 paired_ms: &sets[2],
+                over_cap: r.int(11)?.unwrap_or(0).max(0) as u64,
             });
             Ok(())
         })?;

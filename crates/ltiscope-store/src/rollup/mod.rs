@@ -4,7 +4,9 @@
 //! holds the launch and visit counts, the first and last launch, and three compact sets: the
 //! dense numbers of the users and of the courses who launched (so distinct counts over any
 //! range of days stay exact: the sets are unioned at read time), and the time in tool of every
-//! launch paired with a return within the cap (so medians stay exact too).
+//! launch paired with a return within the cap (so medians stay exact too), with a count of
+//! the launches whose first return came later than the cap but within twice it (a later
+//! return is no pair at all, so a return never reaches back further than that).
 //! `rollup_tool_days` holds the same sets merged over roles and sources (what reports without
 //! a role or source filter read), `rollup_facets` the launches of each rollup row per UTC hour,
 //! message type, LTI version and deployment (with the deployment's sets).
@@ -14,7 +16,7 @@
 //!   records it stored (`rollup_marks`);
 //! - [`refresh`] turns marks into the local days they can change (a launch changes the visit
 //!   count of the launches up to one visit window after it; a return changes the pairing of
-//!   the launches up to one cap before it), recomputes those days from the launch records with
+//!   the launches up to twice the cap before it), recomputes those days from the launch records with
 //!   the same definitions as the raw report SQL, and deletes exactly the marks it read, all in
 //!   one transaction (one refresher at a time);
 //! - a question is answered from rollups only when they can answer it exactly: its range
@@ -110,11 +112,12 @@ pub(crate) fn local_day(tz: Tz, t: Timestamp) -> NaiveDate {
 }
 
 /// The local days a mark can change: a launch in the hour changes visit starts until one
-/// window after the hour; a return changes the pairing of launches up to one cap before it.
+/// window after the hour; a return changes the pairing of launches up to twice the cap before
+/// it (those over the cap are counted too).
 fn affected_days(cfg: &RollupConfig, hour: Timestamp, kind: &str) -> (NaiveDate, NaiveDate) {
     let hour_end = hour + Duration::hours(1);
     let (from, to) = if kind == "return" {
-        (hour - Duration::seconds(cfg.time_cap_secs), hour_end)
+        (hour - Duration::seconds(2 * cfg.time_cap_secs), hour_end)
     } else {
         (hour, hour_end + Duration::seconds(cfg.visit_window_secs))
     };
@@ -335,6 +338,8 @@ struct Acc {
     users: Vec<u32>,
     courses: Vec<u32>,
     paired_ms: Vec<u32>,
+    /// Launches whose first return came after the cap, within twice it.
+    over_cap: i64,
     /// Per facet (in [`FACETS`] order), per value.
     facets: [HashMap<String, Facet>; 4],
 }
@@ -421,7 +426,8 @@ fn recompute(
             ),
         )?;
     }
-    // Visits look back one window before the run; pairs take returns up to one cap after it.
+    // Visits look back one window before the run; pairs take returns up to twice the cap
+    // after it.
     let win = cfg.visit_window_secs;
     let sql = format!(
         "WITH f AS (SELECT tenant, source, tool_id, tool_name, role, test_user, user_hash,
@@ -457,7 +463,7 @@ fn recompute(
     args.extend(tenant_args.iter().cloned());
     args.extend([
         Arg::Time(start),
-        Arg::Time(end + Duration::seconds(cfg.time_cap_secs)),
+        Arg::Time(end + Duration::seconds(2 * cfg.time_cap_secs)),
         Arg::Time(start),
     ]);
     let cap_ms = cfg.time_cap_secs.saturating_mul(1000);
@@ -485,8 +491,10 @@ fn recompute(
         let (user, course) = (r.int(8)?.map(|n| n as u32), r.int(9)?.map(|n| n as u32));
         a.users.extend(user);
         a.courses.extend(course);
-        if let Some(ms) = r.int(10)?.filter(|ms| (0..=cap_ms).contains(ms)) {
-            a.paired_ms.push(ms as u32);
+        match r.int(10)? {
+            Some(ms) if (0..=cap_ms).contains(&ms) => a.paired_ms.push(ms as u32),
+            Some(ms) if ms > cap_ms && ms <= 2 * cap_ms => a.over_cap += 1,
+            _ => {}
         }
         hour.clear();
         let _ = write!(hour, "{}", t_us.div_euclid(3_600_000_000) * 3_600_000_000);
@@ -572,6 +580,7 @@ fn recompute(
                 Val::Blob(encode(&a.users)),
                 Val::Blob(encode(&a.courses)),
                 Val::Blob(encode(&a.paired_ms)),
+                Val::Int(Some(a.over_cap)),
             ]
         })
         .collect();
@@ -640,11 +649,16 @@ mod tests {
             affected_days(&utc, late, "launch"),
             (day("2026-03-02"), day("2026-03-03"))
         );
-        // A return at 01:xx can pair with a launch of the evening before (4 h cap).
-        let early = at("2026-03-03T01:00:00Z");
+        // A return at 07:xx can pair with a launch of the evening before (4 h cap: it reaches
+        // back twice the cap, 8 h, for the pairs over the cap); at 09:xx it cannot.
+        let early = at("2026-03-03T07:00:00Z");
         assert_eq!(
             affected_days(&utc, early, "return"),
             (day("2026-03-02"), day("2026-03-03"))
+        );
+        assert_eq!(
+            affected_days(&utc, at("2026-03-03T09:00:00Z"), "return"),
+            (day("2026-03-03"), day("2026-03-03"))
         );
         // In New York, 03:00 UTC is the evening of the day before.
         let ny = RollupConfig {

@@ -60,8 +60,8 @@ fn visit_starts(d: Dialect, f: &ReportFilter, p: &Params) -> (String, String, Ve
 
 /// The first return of each launch id that can pair with a launch in `f`: none returns before
 /// the range starts; `until`, when given, drops returns after it (the tools question only needs
-/// pairs within the cap, so it passes the range end plus the cap; time in tool passes nothing
-/// because it counts the pairs over the cap too).
+/// pairs within the cap, so it passes the range end plus the cap; time in tool passes the range
+/// end plus twice the cap, the longest pair it counts as over the cap).
 fn returns_cte(f: &ReportFilter, until: Option<Timestamp>) -> String {
     let mut range = String::new();
     if let Some(from) = f.from {
@@ -312,19 +312,22 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
             ),
             dims.args,
         ),
+        // A return more than twice the cap after its launch is no pair at all (the launch is
+        // unpaired, not over the cap): rollups must know every pair a return can make, and a
+        // return reaches back only that far (`rollup::affected_days`).
         Question::TimeInTool => one(format!(
             "WITH {launches}, {returns},
              p AS ({pairs}),
              a AS (SELECT tool_id, {name} AS tool_name, count(*) AS launches FROM f GROUP BY tool_id),
              s AS (SELECT tool_id,
                           count(*) FILTER (WHERE secs BETWEEN 0 AND {cap}) AS paired,
-                          count(*) FILTER (WHERE secs > {cap}) AS over_cap,
+                          count(*) FILTER (WHERE secs > {cap} AND secs <= 2 * {cap}) AS over_cap,
                           {quartiles} FILTER (WHERE secs BETWEEN 0 AND {cap}) AS q,
                           avg(secs) FILTER (WHERE secs BETWEEN 0 AND {cap}) AS mean,
-                          count(*) FILTER (WHERE secs >= 0 AND secs < 60) AS b1,
-                          count(*) FILTER (WHERE secs >= 60 AND secs < 300) AS b2,
-                          count(*) FILTER (WHERE secs >= 300 AND secs < 900) AS b3,
-                          count(*) FILTER (WHERE secs >= 900 AND secs < 3600) AS b4,
+                          count(*) FILTER (WHERE secs >= 0 AND secs < 60 AND secs <= {cap}) AS b1,
+                          count(*) FILTER (WHERE secs >= 60 AND secs < 300 AND secs <= {cap}) AS b2,
+                          count(*) FILTER (WHERE secs >= 300 AND secs < 900 AND secs <= {cap}) AS b3,
+                          count(*) FILTER (WHERE secs >= 900 AND secs < 3600 AND secs <= {cap}) AS b4,
                           count(*) FILTER (WHERE secs >= 3600 AND secs <= {cap}) AS b5
                    FROM p GROUP BY tool_id)
              SELECT a.tool_id, a.tool_name, a.launches::BIGINT, coalesce(s.paired, 0)::BIGINT,
@@ -335,7 +338,10 @@ pub(crate) fn sql_for(d: Dialect, q: Question, f: &ReportFilter, p: &Params) -> 
              FROM a LEFT JOIN s USING (tool_id)
              ORDER BY coalesce(s.paired, 0) DESC, a.launches DESC, 1",
             launches = launches_cte(w),
-            returns = returns_cte(f, None),
+            returns = returns_cte(
+                f,
+                f.to.map(|to| to + chrono::Duration::seconds(2 * p.time_cap_secs))
+            ),
             pairs = pair_secs(d, false),
             name = any("tool_name"),
             quartiles = d.quantiles("secs", &[0.25, 0.5, 0.75, 0.9]),

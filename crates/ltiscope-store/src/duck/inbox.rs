@@ -1,0 +1,320 @@
+//! The inbox: where the collector's commits land on DuckDB, so an acknowledgement never waits
+//! for a checkpoint of the big tables.
+//!
+//! DuckDB checkpoints a database inside the commit that fills its write-ahead log, and while
+//! it writes a table no other transaction may append to it (nor read the database): at 16
+//! senders a checkpoint of the launch records held every waiting request for one to two
+//! seconds. The inbox is a second, small database file beside the main one (`<db>.inbox`,
+//! attached as `inbox`) with the shape of `events`, `launches` and `quarantine` plus a group
+//! number (`seq`). The collector's writer commits each group there — durable, acknowledged —
+//! and touches nothing of the main database. A mover, on its own connection, copies committed
+//! groups into the main tables in one transaction each, deciding there which events are new
+//! (the primary key of `event_keys`), writing the ingest log and the rollup marks, and the
+//! last group it moved (`inbox_state.moved_seq`), so a crash between the copy and the
+//! clean-up of the inbox never moves a group twice. Main-database checkpoints now run in the
+//! mover's commits, off the acknowledgement path.
+//!
+//! Opening the database moves whatever an earlier process left in the inbox (before the
+//! migrations, so the inbox and the main tables still have the same shape), then drops the
+//! inbox tables: every command sees every acknowledged event.
+//!
+//! It does not change what is stored: the same rows, the same first copy of each event, the
+//! same duplicates counted in the ingest log. Only the moment duplicates are recognised moves:
+//! a group's acknowledgement counts the repeats inside it; repeats of events already stored are
+//! counted when the group is moved.
+
+use super::{DuckStore, ts};
+use crate::write::{Plan, Val, event_row, launch_row};
+use crate::{StoreError, WriteBatch, WriteOutcome, event_key};
+use duckdb::{Connection, appender_params_from_iter, params};
+use ltiscope_ingest::EventKind;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The inbox file of a database file.
+pub(crate) fn inbox_path(db: &str) -> PathBuf {
+    PathBuf::from(format!("{db}.inbox"))
+}
+
+/// The inbox tables, created from the main tables' current shape (empty): the group number
+/// first, then (for events) the batch within the group and where it came from.
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS ltiscope_inbox.events AS
+    SELECT CAST(0 AS BIGINT) AS seq, CAST(0 AS BIGINT) AS batch, CAST('' AS VARCHAR) AS origin, *
+    FROM events LIMIT 0;
+CREATE TABLE IF NOT EXISTS ltiscope_inbox.launches AS SELECT CAST(0 AS BIGINT) AS seq, * FROM launches LIMIT 0;
+CREATE TABLE IF NOT EXISTS ltiscope_inbox.quarantine AS
+    SELECT CAST(0 AS BIGINT) AS seq, * EXCLUDE (id, replayed_at) FROM quarantine LIMIT 0;";
+
+const TABLES: [&str; 3] = ["events", "launches", "quarantine"];
+
+/// Attaches the inbox file of `path` as `ltiscope_inbox` (idempotent; a name no database file
+/// of ours takes, since DuckDB names the main database after its file).
+fn attach(conn: &Connection, path: &str) -> Result<(), StoreError> {
+    let file = inbox_path(path);
+    conn.execute_batch(&format!(
+        "ATTACH IF NOT EXISTS {} AS ltiscope_inbox",
+        crate::sql::quote(&file.display().to_string())
+    ))?;
+    Ok(())
+}
+
+/// Whether the attached inbox has its tables.
+fn has_tables(conn: &Connection) -> Result<bool, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'ltiscope_inbox'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n as usize == TABLES.len())
+}
+
+/// At open: moves what an earlier process left in the inbox into the main tables, then drops
+/// the inbox tables (they are made again, in the current shape, when a collector starts).
+pub(crate) fn recover(store: &DuckStore) -> Result<(), StoreError> {
+    if !inbox_path(&store.path).exists() {
+        return Ok(());
+    }
+    attach(&store.conn, &store.path)?;
+    if has_tables(&store.conn)? {
+        // Without the watermark (migration 8) the main database never had a collector with
+        // an inbox: the file is a stray one and holds nothing acknowledged for this database.
+        let n: i64 = store.conn.query_row(
+            "SELECT count(*) FROM duckdb_tables()
+             WHERE database_name = current_database() AND table_name = 'inbox_state'",
+            [],
+            |r| r.get(0),
+        )?;
+        if n > 0 {
+            move_pending(&store.conn, None)?;
+        }
+        for t in TABLES {
+            store
+                .conn
+                .execute_batch(&format!("DROP TABLE IF EXISTS ltiscope_inbox.{t}"))?;
+        }
+    }
+    store.conn.execute_batch("DETACH ltiscope_inbox")?;
+    Ok(())
+}
+
+/// Attaches the inbox and makes its tables; returns the next group number.
+pub(crate) fn open(store: &DuckStore) -> Result<i64, StoreError> {
+    attach(&store.conn, &store.path)?;
+    store.conn.execute_batch(CREATE)?;
+    let (moved, max): (i64, i64) = store.conn.query_row(
+        "SELECT (SELECT moved_seq FROM inbox_state),
+                (SELECT coalesce(max(seq), 0) FROM ltiscope_inbox.events)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(moved.max(max) + 1)
+}
+
+/// Commits a group of batches into the inbox as group `seq`: every event (repeats too: the
+/// mover decides which copy is stored), every launch record, every quarantined item. The
+/// outcomes count the repeats inside the group as duplicates and the rest as stored.
+pub(crate) fn write(
+    conn: &mut Connection,
+    seq: i64,
+    batches: &[&WriteBatch],
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    let mut plan = Plan::new(batches);
+    let tx = conn.transaction()?;
+    {
+        let mut events = tx.appender_to_catalog_and_db("events", "ltiscope_inbox", "main")?;
+        let mut launches = tx.appender_to_catalog_and_db("launches", "ltiscope_inbox", "main")?;
+        for (b, batch) in batches.iter().enumerate() {
+            let head = [
+                Val::Int(Some(seq)),
+                Val::Int(Some(b as i64)),
+                Val::Text(Some(&batch.origin)),
+            ];
+            for e in &batch.events {
+                let e = e.get();
+                let key = event_key(e.meta());
+                let row = head.iter().cloned().chain(event_row(key, e));
+                events.append_row(appender_params_from_iter(row))?;
+                if let EventKind::Launch(r) = &e.kind {
+                    let row = std::iter::once(Val::Int(Some(seq))).chain(launch_row(key, r));
+                    launches.append_row(appender_params_from_iter(row))?;
+                }
+            }
+        }
+        events.flush()?;
+        launches.flush()?;
+        let mut q = tx.appender_to_catalog_and_db("quarantine", "ltiscope_inbox", "main")?;
+        for r in plan.quarantine_rows() {
+            q.append_row(params![
+                seq,
+                ts(r.received_at),
+                r.source,
+                r.origin,
+                r.index,
+                r.code,
+                r.reason,
+                r.body
+            ])?;
+        }
+        q.flush()?;
+    }
+    tx.commit()?;
+    let accepted = plan.staged.iter().map(|(_, k, _)| *k).collect();
+    plan.settle(&accepted);
+    Ok(plan.outcomes())
+}
+
+/// What a move stored, per origin (the endpoint or file the batches came from).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// The last group now in the main tables.
+    pub seq: i64,
+    /// Per origin: launch records and non-LTI events newly stored, and duplicates (repeats
+    /// inside a group and events stored before); `quarantined` is not counted here.
+    pub per_origin: BTreeMap<String, WriteOutcome>,
+}
+
+/// Moves the groups committed to the inbox up to `through` (every one found there without
+/// it; a group may hold no row at all) and not moved yet into the main tables, in one
+/// transaction with the new watermark; then clears those groups from the inbox.
+pub(crate) fn move_pending(conn: &Connection, through: Option<i64>) -> Result<Moved, StoreError> {
+    let (from, found): (i64, i64) = conn.query_row(
+        "SELECT (SELECT moved_seq FROM inbox_state),
+                greatest((SELECT coalesce(max(seq), 0) FROM ltiscope_inbox.events),
+                         (SELECT coalesce(max(seq), 0) FROM ltiscope_inbox.quarantine))",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let to = through.unwrap_or(found);
+    let mut moved = Moved {
+        seq: from,
+        ..Moved::default()
+    };
+    if to > from {
+        let tx = conn.unchecked_transaction()?;
+        let range = "seq > ? AND seq <= ?";
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS moved_keys (event_key HUGEINT);
+             DELETE FROM moved_keys;",
+        )?;
+        // Which keys are new: the primary key decides, and RETURNING says.
+        let new: Vec<i128> = {
+            let mut stmt = tx.prepare(&format!(
+                "INSERT OR IGNORE INTO event_keys
+                 SELECT DISTINCT event_key FROM ltiscope_inbox.events WHERE {range}
+                 RETURNING event_key"
+            ))?;
+            let rows = stmt.query_map(params![from, to], |r| r.get::<_, i128>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        {
+            let mut app = tx.appender("moved_keys")?;
+            for key in &new {
+                app.append_row(params![key])?;
+            }
+            app.flush()?;
+        }
+        // The first copy of each new event (by group, then batch), its launch record.
+        let first = "event_key IN (SELECT event_key FROM moved_keys)
+                     QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY seq, batch) = 1";
+        tx.execute(
+            &format!(
+                "INSERT INTO events SELECT * EXCLUDE (seq, batch, origin)
+                 FROM ltiscope_inbox.events WHERE {range} AND {first}"
+            ),
+            params![from, to],
+        )?;
+        tx.execute(
+            &format!(
+                "INSERT INTO launches SELECT * EXCLUDE (seq)
+                 FROM ltiscope_inbox.launches WHERE {range}
+                   AND event_key IN (SELECT event_key FROM moved_keys)
+                 QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY seq) = 1"
+            ),
+            params![from, to],
+        )?;
+        tx.execute(
+            &format!(
+                "INSERT INTO rollup_marks (tenant, hour, kind)
+                 SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM ltiscope_inbox.launches
+                 WHERE {range} AND action IN ('launch', 'return')
+                   AND event_key IN (SELECT event_key FROM moved_keys)"
+            ),
+            params![from, to],
+        )?;
+        // Per batch and source, as a direct write logs them: new launch records, new non-LTI
+        // events, and the rest as duplicates.
+        let tallied = format!(
+            "CREATE OR REPLACE TEMP TABLE moved_log AS
+             SELECT seq, batch, origin, min(received_at) AS received_at, source,
+                    count(*) FILTER (WHERE fresh AND kind = 'launch') AS launches,
+                    count(*) FILTER (WHERE fresh AND kind <> 'launch') AS non_lti,
+                    count(*) FILTER (WHERE NOT fresh) AS duplicates
+             FROM (SELECT seq, batch, origin, received_at, source, kind,
+                          coalesce(event_key IN (SELECT event_key FROM moved_keys)
+                                   AND row_number() OVER (PARTITION BY event_key ORDER BY seq, batch) = 1,
+                                   false) AS fresh
+                   FROM ltiscope_inbox.events WHERE {range})
+             GROUP BY seq, batch, origin, source"
+        );
+        tx.execute(&tallied, params![from, to])?;
+        tx.execute_batch(
+            "INSERT INTO ingest_log
+             SELECT received_at, origin, source, launches, non_lti, duplicates FROM moved_log",
+        )?;
+        {
+            let mut stmt = tx.prepare(
+                "SELECT origin, sum(launches), sum(non_lti), sum(duplicates)
+                 FROM moved_log GROUP BY origin",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let n = |i: usize| -> Result<u64, duckdb::Error> {
+                    Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+                };
+                moved.per_origin.insert(
+                    r.get(0)?,
+                    WriteOutcome {
+                        launches: n(1)?,
+                        non_lti: n(2)?,
+                        duplicates: n(3)?,
+                        quarantined: 0,
+                    },
+                );
+            }
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
+                 SELECT received_at, source, origin, item_index, reason_code, reason, body
+                 FROM ltiscope_inbox.quarantine WHERE {range} ORDER BY seq, rowid"
+            ),
+            params![from, to],
+        )?;
+        tx.execute("UPDATE inbox_state SET moved_seq = ?", params![to])?;
+        tx.commit()?;
+        moved.seq = to;
+    }
+    // Groups up to the watermark are in the main tables: clear them (again, after a crash
+    // between the move and this).
+    let tx = conn.unchecked_transaction()?;
+    for t in TABLES {
+        tx.execute(
+            &format!("DELETE FROM ltiscope_inbox.{t} WHERE seq <= ?"),
+            params![moved.seq],
+        )?;
+    }
+    tx.commit()?;
+    Ok(moved)
+}
+
+/// The mover's handle: its own connection to the database, with the inbox attached.
+pub struct InboxMover(pub(crate) DuckStore);
+
+impl InboxMover {
+    /// Moves the groups committed up to `seq` (`Store::inbox_seq` after the commit) into the
+    /// main tables (see the module docs); groups after it stay in the inbox.
+    pub fn move_through(&mut self, seq: i64) -> Result<Moved, StoreError> {
+        move_pending(&self.0.conn, Some(seq))
+    }
+}
