@@ -232,8 +232,9 @@ fn run(
     store
 }
 
-/// The inbox mover: after each commit (at most every [`MOVE_EVERY`]), moves what the writer
-/// committed into the main tables; when the writer stops, moves the rest and returns.
+/// The inbox mover: after each commit (at most every [`MOVE_EVERY`]), turns the writer to the
+/// other inbox and moves the one it left into the main tables, until everything committed is
+/// moved; when the writer stops, moves the rest and returns.
 fn run_mover(mut mover: ltiscope_store::InboxMover, p: &Progress, metrics: &Metrics) {
     let mut failures_while_stopping = 0;
     loop {
@@ -251,13 +252,17 @@ fn run_mover(mut mover: ltiscope_store::InboxMover, p: &Progress, metrics: &Metr
             w.stopping
         };
         let started = Instant::now();
-        let committed = p.committed.load(Ordering::SeqCst);
-        match mover.move_through(committed) {
+        match mover.move_committed() {
             Ok(moved) => {
                 metrics.record_moved(&moved);
                 p.moved.send_replace(moved.seq);
-                if stopping && moved.seq >= p.committed.load(Ordering::SeqCst) {
+                let committed = p.committed.load(Ordering::SeqCst);
+                if moved.seq >= committed && stopping {
                     return;
+                }
+                if moved.seq < committed {
+                    // More waits in the inbox the writer turned to.
+                    p.ring(false);
                 }
             }
             Err(e) => {

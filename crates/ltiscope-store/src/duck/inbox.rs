@@ -1,21 +1,23 @@
 //! The inbox: where the collector's commits land on DuckDB, so an acknowledgement never waits
-//! for a checkpoint of the big tables.
+//! for a checkpoint.
 //!
 //! DuckDB checkpoints a database inside the commit that fills its write-ahead log, and while
 //! it writes a table no other transaction may append to it (nor read the database): at 16
 //! senders a checkpoint of the launch records held every waiting request for one to two
-//! seconds. The inbox is a second, small database file beside the main one (`<db>.inbox`,
-//! attached as `inbox`) with the shape of `events`, `launches` and `quarantine` plus a group
-//! number (`seq`). The collector's writer commits each group there — durable, acknowledged —
-//! and touches nothing of the main database. A mover, on its own connection, copies committed
-//! groups into the main tables in one transaction each, deciding there which events are new
-//! (the primary key of `event_keys`), writing the ingest log and the rollup marks, and the
-//! last group it moved (`inbox_state.moved_seq`), so a crash between the copy and the
-//! clean-up of the inbox never moves a group twice. Main-database checkpoints now run in the
-//! mover's commits, off the acknowledgement path.
+//! seconds. So the collector's writer commits each group of requests (`seq`, numbered) into
+//! one of two small inbox databases beside the main file (`<db>.inbox0`, `<db>.inbox1`,
+//! attached as `ltiscope_inbox0` and `ltiscope_inbox1`) with the shape of `events`, `launches`
+//! and `quarantine` plus the group number — durable, acknowledged — and touches nothing else.
+//! A mover on its own connection turns the writer to the other inbox, then copies every group
+//! of the one it left into the main tables in one transaction, deciding there which events
+//! are new (the primary key of `event_keys`) and writing the ingest log, the rollup marks and
+//! the last group it moved (`inbox_state.moved_seq`, so a crash between the copy and the
+//! clean-up never moves a group twice); then it empties that inbox and checkpoints it while
+//! the writer is busy with the other one. Checkpoints of the main database run in the mover's
+//! commits, of an inbox while no one writes to it: never in an acknowledgement's way.
 //!
-//! Opening the database moves whatever an earlier process left in the inbox (before the
-//! migrations, so the inbox and the main tables still have the same shape), then drops the
+//! Opening the database moves whatever an earlier process left in the inboxes (before the
+//! migrations, so the inboxes and the main tables still have the same shape), then drops the
 //! inbox tables: every command sees every acknowledged event.
 //!
 //! It does not change what is stored: the same rows, the same first copy of each event, the
@@ -31,99 +33,176 @@ use ltiscope_ingest::EventKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The inbox file of a database file.
-pub(crate) fn inbox_path(db: &str) -> PathBuf {
-    PathBuf::from(format!("{db}.inbox"))
+/// The two inboxes: their names when attached, and the suffix of their files (names no
+/// database file of ours takes, since DuckDB names the main database after its file).
+const INBOXES: [(&str, &str); 2] = [("ltiscope_inbox0", "inbox0"), ("ltiscope_inbox1", "inbox1")];
+
+/// The file of inbox `i` of a database file.
+fn inbox_path(db: &str, i: usize) -> PathBuf {
+    PathBuf::from(format!("{db}.{}", INBOXES[i].1))
 }
 
 /// The inbox tables, created from the main tables' current shape (empty): the group number
 /// first, then (for events) the batch within the group and where it came from.
-const CREATE: &str = "
-CREATE TABLE IF NOT EXISTS ltiscope_inbox.events AS
-    SELECT CAST(0 AS BIGINT) AS seq, CAST(0 AS BIGINT) AS batch, CAST('' AS VARCHAR) AS origin, *
-    FROM events LIMIT 0;
-CREATE TABLE IF NOT EXISTS ltiscope_inbox.launches AS SELECT CAST(0 AS BIGINT) AS seq, * FROM launches LIMIT 0;
-CREATE TABLE IF NOT EXISTS ltiscope_inbox.quarantine AS
-    SELECT CAST(0 AS BIGINT) AS seq, * EXCLUDE (id, replayed_at) FROM quarantine LIMIT 0;";
+fn create(name: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {name}.events AS
+             SELECT CAST(0 AS BIGINT) AS seq, CAST(0 AS BIGINT) AS batch,
+                    CAST('' AS VARCHAR) AS origin, *
+             FROM events LIMIT 0;
+         CREATE TABLE IF NOT EXISTS {name}.launches AS
+             SELECT CAST(0 AS BIGINT) AS seq, * FROM launches LIMIT 0;
+         CREATE TABLE IF NOT EXISTS {name}.quarantine AS
+             SELECT CAST(0 AS BIGINT) AS seq, * EXCLUDE (id, replayed_at) FROM quarantine LIMIT 0;"
+    )
+}
 
 const TABLES: [&str; 3] = ["events", "launches", "quarantine"];
 
-/// Attaches the inbox file of `path` as `ltiscope_inbox` (idempotent; a name no database file
-/// of ours takes, since DuckDB names the main database after its file).
-fn attach(conn: &Connection, path: &str) -> Result<(), StoreError> {
-    let file = inbox_path(path);
+/// Attaches inbox `i` of the database at `path` (idempotent).
+fn attach(conn: &Connection, path: &str, i: usize) -> Result<(), StoreError> {
     conn.execute_batch(&format!(
-        "ATTACH IF NOT EXISTS {} AS ltiscope_inbox",
-        crate::sql::quote(&file.display().to_string())
+        "ATTACH IF NOT EXISTS {} AS {}",
+        crate::sql::quote(&inbox_path(path, i).display().to_string()),
+        INBOXES[i].0
     ))?;
     Ok(())
 }
 
-/// Whether the attached inbox has its tables.
-fn has_tables(conn: &Connection) -> Result<bool, StoreError> {
+/// Whether attached inbox `name` has its tables.
+fn has_tables(conn: &Connection, name: &str) -> Result<bool, StoreError> {
     let n: i64 = conn.query_row(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'ltiscope_inbox'",
-        [],
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ?",
+        params![name],
         |r| r.get(0),
     )?;
     Ok(n as usize == TABLES.len())
 }
 
-/// At open: moves what an earlier process left in the inbox into the main tables, then drops
-/// the inbox tables (they are made again, in the current shape, when a collector starts).
+/// At open: moves what an earlier process left in the inboxes into the main tables (the one
+/// holding the older groups first), then drops the inbox tables (they are made again, in the
+/// current shape, when a collector starts).
 pub(crate) fn recover(store: &DuckStore) -> Result<(), StoreError> {
-    if !inbox_path(&store.path).exists() {
-        return Ok(());
+    let mut found = Vec::new();
+    for (i, (name, _)) in INBOXES.iter().enumerate() {
+        if !inbox_path(&store.path, i).exists() {
+            continue;
+        }
+        attach(&store.conn, &store.path, i)?;
+        if has_tables(&store.conn, name)? {
+            let first: Option<i64> = store.conn.query_row(
+                &format!(
+                    "SELECT least((SELECT min(seq) FROM {name}.events),
+                                  (SELECT min(seq) FROM {name}.quarantine))"
+                ),
+                [],
+                |r| r.get(0),
+            )?;
+            found.push((first.unwrap_or(i64::MAX), *name));
+        }
     }
-    attach(&store.conn, &store.path)?;
-    if has_tables(&store.conn)? {
-        // Without the watermark (migration 8) the main database never had a collector with
-        // an inbox: the file is a stray one and holds nothing acknowledged for this database.
-        let n: i64 = store.conn.query_row(
-            "SELECT count(*) FROM duckdb_tables()
-             WHERE database_name = current_database() AND table_name = 'inbox_state'",
-            [],
-            |r| r.get(0),
-        )?;
+    // Without the watermark (migration 8) the main database never had a collector with an
+    // inbox: such files are strays and hold nothing acknowledged for this database.
+    let n: i64 = store.conn.query_row(
+        "SELECT count(*) FROM duckdb_tables()
+         WHERE database_name = current_database() AND table_name = 'inbox_state'",
+        [],
+        |r| r.get(0),
+    )?;
+    found.sort();
+    for (_, name) in &found {
         if n > 0 {
-            move_pending(&store.conn, None)?;
+            move_pending(&store.conn, name, None)?;
         }
         for t in TABLES {
             store
                 .conn
-                .execute_batch(&format!("DROP TABLE IF EXISTS ltiscope_inbox.{t}"))?;
+                .execute_batch(&format!("DROP TABLE IF EXISTS {name}.{t}"))?;
         }
     }
-    store.conn.execute_batch("DETACH ltiscope_inbox")?;
+    for (i, (name, _)) in INBOXES.iter().enumerate() {
+        if inbox_path(&store.path, i).exists() {
+            store
+                .conn
+                .execute_batch(&format!("DETACH DATABASE IF EXISTS {name}"))?;
+        }
+    }
     Ok(())
 }
 
-/// Attaches the inbox and makes its tables; returns the next group number.
-pub(crate) fn open(store: &DuckStore) -> Result<i64, StoreError> {
-    attach(&store.conn, &store.path)?;
-    store.conn.execute_batch(CREATE)?;
-    let (moved, max): (i64, i64) = store.conn.query_row(
-        "SELECT (SELECT moved_seq FROM inbox_state),
-                (SELECT coalesce(max(seq), 0) FROM ltiscope_inbox.events)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok(moved.max(max) + 1)
+/// Which inbox the writer commits into, and the last group it committed into each; the mover
+/// turns it to the other one under the same lock, so no commit into the inbox it leaves is
+/// in flight when it starts moving it.
+#[derive(Default)]
+pub(crate) struct Active {
+    index: usize,
+    last: [i64; 2],
 }
 
-/// Commits a group of batches into the inbox as group `seq`: every event (repeats too: the
+/// The writer's side of the inboxes.
+pub(crate) struct InboxWriter {
+    next: i64,
+    pub(crate) active: std::sync::Arc<std::sync::Mutex<Active>>,
+}
+
+/// Attaches both inboxes and makes their tables (after [`recover`], they are empty); returns
+/// the writer's side, whose first group follows the last one moved.
+pub(crate) fn open(store: &DuckStore) -> Result<InboxWriter, StoreError> {
+    for (i, (name, _)) in INBOXES.iter().enumerate() {
+        attach(&store.conn, &store.path, i)?;
+        store.conn.execute_batch(&create(name))?;
+    }
+    let moved: i64 = store
+        .conn
+        .query_row("SELECT moved_seq FROM inbox_state", [], |r| r.get(0))?;
+    Ok(InboxWriter {
+        next: moved + 1,
+        active: std::sync::Arc::new(std::sync::Mutex::new(Active {
+            index: 0,
+            last: [moved; 2],
+        })),
+    })
+}
+
+impl InboxWriter {
+    /// The last group committed (the one before the next).
+    pub(crate) fn last(&self) -> i64 {
+        self.next - 1
+    }
+
+    /// Commits a group into the active inbox.
+    pub(crate) fn write(
+        &mut self,
+        conn: &mut Connection,
+        batches: &[&WriteBatch],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut active = self
+            .active
+            .lock()
+            .map_err(|_| StoreError::Export("the inbox lock was poisoned".into()))?;
+        let seq = self.next;
+        let outcomes = write(conn, INBOXES[active.index].0, seq, batches)?;
+        let i = active.index;
+        active.last[i] = seq;
+        self.next += 1;
+        Ok(outcomes)
+    }
+}
+
+/// Commits a group of batches into inbox `inbox` as group `seq`: every event (repeats too: the
 /// mover decides which copy is stored), every launch record, every quarantined item. The
 /// outcomes count the repeats inside the group as duplicates and the rest as stored.
-pub(crate) fn write(
+fn write(
     conn: &mut Connection,
+    inbox: &str,
     seq: i64,
     batches: &[&WriteBatch],
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     let mut plan = Plan::new(batches);
     let tx = conn.transaction()?;
     {
-        let mut events = tx.appender_to_catalog_and_db("events", "ltiscope_inbox", "main")?;
-        let mut launches = tx.appender_to_catalog_and_db("launches", "ltiscope_inbox", "main")?;
+        let mut events = tx.appender_to_catalog_and_db("events", inbox, "main")?;
+        let mut launches = tx.appender_to_catalog_and_db("launches", inbox, "main")?;
         for (b, batch) in batches.iter().enumerate() {
             let head = [
                 Val::Int(Some(seq)),
@@ -143,7 +222,7 @@ pub(crate) fn write(
         }
         events.flush()?;
         launches.flush()?;
-        let mut q = tx.appender_to_catalog_and_db("quarantine", "ltiscope_inbox", "main")?;
+        let mut q = tx.appender_to_catalog_and_db("quarantine", inbox, "main")?;
         for r in plan.quarantine_rows() {
             q.append_row(params![
                 seq,
@@ -177,11 +256,13 @@ pub struct Moved {
 /// Moves the groups committed to the inbox up to `through` (every one found there without
 /// it; a group may hold no row at all) and not moved yet into the main tables, in one
 /// transaction with the new watermark; then clears those groups from the inbox.
-pub(crate) fn move_pending(conn: &Connection, through: Option<i64>) -> Result<Moved, StoreError> {
+fn move_pending(conn: &Connection, inbox: &str, through: Option<i64>) -> Result<Moved, StoreError> {
     let (from, found): (i64, i64) = conn.query_row(
-        "SELECT (SELECT moved_seq FROM inbox_state),
-                greatest((SELECT coalesce(max(seq), 0) FROM ltiscope_inbox.events),
-                         (SELECT coalesce(max(seq), 0) FROM ltiscope_inbox.quarantine))",
+        &format!(
+            "SELECT (SELECT moved_seq FROM inbox_state),
+                    greatest((SELECT coalesce(max(seq), 0) FROM {inbox}.events),
+                             (SELECT coalesce(max(seq), 0) FROM {inbox}.quarantine))"
+        ),
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
@@ -201,7 +282,7 @@ pub(crate) fn move_pending(conn: &Connection, through: Option<i64>) -> Result<Mo
         let new: Vec<i128> = {
             let mut stmt = tx.prepare(&format!(
                 "INSERT OR IGNORE INTO event_keys
-                 SELECT DISTINCT event_key FROM ltiscope_inbox.events WHERE {range}
+                 SELECT DISTINCT event_key FROM {inbox}.events WHERE {range}
                  RETURNING event_key"
             ))?;
             let rows = stmt.query_map(params![from, to], |r| r.get::<_, i128>(0))?;
@@ -220,14 +301,14 @@ pub(crate) fn move_pending(conn: &Connection, through: Option<i64>) -> Result<Mo
         tx.execute(
             &format!(
                 "INSERT INTO events SELECT * EXCLUDE (seq, batch, origin)
-                 FROM ltiscope_inbox.events WHERE {range} AND {first}"
+                 FROM {inbox}.events WHERE {range} AND {first}"
             ),
             params![from, to],
         )?;
         tx.execute(
             &format!(
                 "INSERT INTO launches SELECT * EXCLUDE (seq)
-                 FROM ltiscope_inbox.launches WHERE {range}
+                 FROM {inbox}.launches WHERE {range}
                    AND event_key IN (SELECT event_key FROM moved_keys)
                  QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY seq) = 1"
             ),
@@ -236,7 +317,7 @@ pub(crate) fn move_pending(conn: &Connection, through: Option<i64>) -> Result<Mo
         tx.execute(
             &format!(
                 "INSERT INTO rollup_marks (tenant, hour, kind)
-                 SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM ltiscope_inbox.launches
+                 SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM {inbox}.launches
                  WHERE {range} AND action IN ('launch', 'return')
                    AND event_key IN (SELECT event_key FROM moved_keys)"
             ),
@@ -254,7 +335,7 @@ pub(crate) fn move_pending(conn: &Connection, through: Option<i64>) -> Result<Mo
                           coalesce(event_key IN (SELECT event_key FROM moved_keys)
                                    AND row_number() OVER (PARTITION BY event_key ORDER BY seq, batch) = 1,
                                    false) AS fresh
-                   FROM ltiscope_inbox.events WHERE {range})
+                   FROM {inbox}.events WHERE {range})
              GROUP BY seq, batch, origin, source"
         );
         tx.execute(&tallied, params![from, to])?;
@@ -287,7 +368,7 @@ pub(crate) fn move_pending(conn: &Connection, through: Option<i64>) -> Result<Mo
             &format!(
                 "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
                  SELECT received_at, source, origin, item_index, reason_code, reason, body
-                 FROM ltiscope_inbox.quarantine WHERE {range} ORDER BY seq, rowid"
+                 FROM {inbox}.quarantine WHERE {range} ORDER BY seq, rowid"
             ),
             params![from, to],
         )?;
@@ -300,7 +381,7 @@ pub(crate) fn move_pending(conn: &Connection, through: Option<i64>) -> Result<Mo
     let tx = conn.unchecked_transaction()?;
     for t in TABLES {
         tx.execute(
-            &format!("DELETE FROM ltiscope_inbox.{t} WHERE seq <= ?"),
+            &format!("DELETE FROM {inbox}.{t} WHERE seq <= ?"),
             params![moved.seq],
         )?;
     }
@@ -308,13 +389,33 @@ pub(crate) fn move_pending(conn: &Connection, through: Option<i64>) -> Result<Mo
     Ok(moved)
 }
 
-/// The mover's handle: its own connection to the database, with the inbox attached.
-pub struct InboxMover(pub(crate) DuckStore);
+/// The mover's handle: its own connection to the database, with the inboxes attached, and
+/// the writer's choice of inbox.
+pub struct InboxMover {
+    pub(crate) store: DuckStore,
+    pub(crate) active: std::sync::Arc<std::sync::Mutex<Active>>,
+}
 
 impl InboxMover {
-    /// Moves the groups committed up to `seq` (`Store::inbox_seq` after the commit) into the
-    /// main tables (see the module docs); groups after it stay in the inbox.
-    pub fn move_through(&mut self, seq: i64) -> Result<Moved, StoreError> {
-        move_pending(&self.0.conn, Some(seq))
+    /// Turns the writer to the other inbox, moves every group of the one it left into the
+    /// main tables, empties it and checkpoints it (see the module docs). Returns what was
+    /// stored and the last group now in the main tables.
+    pub fn move_committed(&mut self) -> Result<Moved, StoreError> {
+        let (left, through) = {
+            let mut a = self
+                .active
+                .lock()
+                .map_err(|_| StoreError::Export("the inbox lock was poisoned".into()))?;
+            let left = a.index;
+            a.index = 1 - left;
+            (left, a.last[left])
+        };
+        let name = INBOXES[left].0;
+        let moved = move_pending(&self.store.conn, name, Some(through))?;
+        // No one writes to it until the next turn: its checkpoint holds no one up.
+        self.store
+            .conn
+            .execute_batch(&format!("CHECKPOINT {name}"))?;
+        Ok(moved)
     }
 }

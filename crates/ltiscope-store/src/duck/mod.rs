@@ -23,8 +23,8 @@ use std::path::Path;
 pub struct DuckStore {
     conn: Connection,
     path: String,
-    /// The next inbox group, when this handle's writes go through the inbox (the collector).
-    inbox: Option<i64>,
+    /// The inboxes, when this handle's writes go through them (the collector).
+    inbox: Option<inbox::InboxWriter>,
 }
 
 fn ts(t: Timestamp) -> Value {
@@ -236,10 +236,8 @@ impl DuckStore {
         &mut self,
         batches: &[&WriteBatch],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        if let Some(seq) = self.inbox {
-            let outcomes = inbox::write(&mut self.conn, seq, batches)?;
-            self.inbox = Some(seq + 1);
-            return Ok(outcomes);
+        if let Some(inbox) = &mut self.inbox {
+            return inbox.write(&mut self.conn, batches);
         }
         let tx = self.conn.transaction()?;
         let outcomes = write_in(&tx, batches)?;
@@ -250,14 +248,18 @@ impl DuckStore {
     /// From now on this handle's writes commit into the inbox (see [`inbox`]); returns the
     /// mover that copies them into the main tables.
     pub(crate) fn ingest_through_inbox(&mut self) -> Result<inbox::InboxMover, StoreError> {
-        let next = inbox::open(self)?;
-        self.inbox = Some(next);
-        Ok(inbox::InboxMover(self.try_clone()?))
+        let writer = inbox::open(self)?;
+        let mover = inbox::InboxMover {
+            store: self.try_clone()?,
+            active: std::sync::Arc::clone(&writer.active),
+        };
+        self.inbox = Some(writer);
+        Ok(mover)
     }
 
     /// The last group committed into the inbox (0 before any).
     pub(crate) fn inbox_seq(&self) -> Option<i64> {
-        self.inbox.map(|next| next - 1)
+        self.inbox.as_ref().map(inbox::InboxWriter::last)
     }
 
     /// Stores a stream of batches, each as [`DuckStore::write_many`] would, in transactions of
