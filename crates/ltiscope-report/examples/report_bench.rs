@@ -7,9 +7,10 @@
 //! FROM and TO are `YYYY-MM-DD`; REPORTS a comma-separated list (default: all). The database
 //! gets the memory limit `serve` and `report` use by default (1 GiB). Prints the time of the
 //! rollup refresh (what was not rolled up yet), one line per report: name, median and fastest
-//! milliseconds, and the rows of its first section; then each question rollups answer, timed
-//! from the launch records and from rollups side by side (with `SKIP_RAW=1` in the
-//! environment, from rollups only: the records side takes seconds per question at 10M).
+//! milliseconds, and the rows of its first section; then each question rollups answer (those
+//! REPORTS names, by question name, when it is given), timed from the launch records and from
+//! rollups side by side (with `SKIP_RAW=1` in the environment, from rollups only: the records
+//! side takes seconds per question at 10M).
 
 use ltiscope_model::report::{Params, Question, ReportFilter};
 use ltiscope_report::{Options, ReportKind, Request, parse_time_bound, run};
@@ -161,6 +162,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Question::Deployments,
         Question::TimeInTool,
     ] {
+        // With a list of reports, only the questions it names (e.g. `time_in_tool`).
+        if only.as_ref().is_some_and(|o| !o.contains(&q.name())) {
+            continue;
+        }
         let skip_raw = std::env::var_os("SKIP_RAW").is_some();
         let (raw, _, rows) = if skip_raw {
             (0.0, 0.0, 0)
