@@ -173,6 +173,21 @@ impl<'a> Plan<'a> {
     }
 }
 
+impl QuarantineRow<'_> {
+    /// The values of a `quarantine` row without its id and replay time, in table order.
+    pub(crate) fn values(&self) -> [Val<'_>; 7] {
+        [
+            Val::Time(self.received_at),
+            Val::Text(self.source),
+            Val::Text(Some(self.origin)),
+            Val::Int(Some(self.index)),
+            Val::Text(Some(self.code)),
+            Val::Text(Some(&self.reason)),
+            Val::Text(Some(&self.body)),
+        ]
+    }
+}
+
 /// The `events` row of a stored event, in table order.
 pub(crate) fn event_row(key: i128, e: &StoredEvent) -> [Val<'_>; 10] {
     let m = e.meta();

@@ -25,7 +25,7 @@
 //! a group's acknowledgement counts the repeats inside it; repeats of events already stored are
 //! counted when the group is moved.
 
-use super::{DuckStore, ts};
+use super::DuckStore;
 use crate::write::{Plan, Val, event_row, launch_row};
 use crate::{StoreError, WriteBatch, WriteOutcome, event_key};
 use duckdb::{Connection, appender_params_from_iter, params};
@@ -224,16 +224,8 @@ fn write(
         launches.flush()?;
         let mut q = tx.appender_to_catalog_and_db("quarantine", inbox, "main")?;
         for r in plan.quarantine_rows() {
-            q.append_row(params![
-                seq,
-                ts(r.received_at),
-                r.source,
-                r.origin,
-                r.index,
-                r.code,
-                r.reason,
-                r.body
-            ])?;
+            let row = std::iter::once(Val::Int(Some(seq))).chain(r.values());
+            q.append_row(appender_params_from_iter(row))?;
         }
         q.flush()?;
     }

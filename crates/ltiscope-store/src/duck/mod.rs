@@ -617,15 +617,7 @@ fn write_in(
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )?;
         for r in plan.quarantine_rows() {
-            q.execute(params![
-                ts(r.received_at),
-                r.source,
-                r.origin,
-                r.index,
-                r.code,
-                r.reason,
-                r.body
-            ])?;
+            q.execute(params_from_iter(r.values()))?;
         }
     }
     Ok(plan.outcomes())

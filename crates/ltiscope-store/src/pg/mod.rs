@@ -305,18 +305,13 @@ impl PgStore {
             )?;
         }
         for r in plan.quarantine_rows() {
+            let values = r.values();
+            let params: Vec<&(dyn ToSql + Sync)> =
+                values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
             tx.execute(
                 "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &naive(r.received_at),
-                    &r.source,
-                    &r.origin,
-                    &r.index,
-                    &r.code,
-                    &r.reason,
-                    &r.body,
-                ],
+                &params,
             )?;
         }
         tx.commit()?;
