@@ -554,11 +554,15 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     let refresher = store
         .reader()
         .context("opening the rollup refresher's handle on the database")?;
-    std::thread::Builder::new()
+    // Stopped (and joined) before the process exits: a refresh still running while the
+    // database is torn down at exit crashed the process after a clean shutdown.
+    let (stop_refresher, stopped) = std::sync::mpsc::channel::<()>();
+    let refresher = std::thread::Builder::new()
         .name("rollups".into())
         .spawn(move || {
-            loop {
-                std::thread::sleep(ROLLUP_REFRESH);
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(ROLLUP_REFRESH)
+            {
                 if let Err(e) = refresher.refresh_rollups() {
                     tracing::warn!(error = %e, "refreshing report rollups failed; retrying later");
                 }
@@ -671,6 +675,10 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     let _store = writer_thread
         .join()
         .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+    drop(stop_refresher);
+    refresher
+        .join()
+        .map_err(|_| anyhow::anyhow!("the rollup refresher panicked"))?;
     eprintln!("stopped; everything acknowledged is stored");
     Ok(())
 }
