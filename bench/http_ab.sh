@@ -22,7 +22,9 @@ run() { # $1 = binary folder, $2 = label
   local addr; addr=$(grep -o 'listening on http://[0-9.:]*' "$db.log" | sed 's#listening on http://##')
   local out; out=$("$1/http_load" "$addr" "$key" "$FILE" "$S" 100)
   { curl -s "http://$addr/metrics" | grep -E "commit_duration_seconds_(bucket|sum|count)" > "$db.commits"; } || true
-  echo "$2 $out peak_rss_kib=$(grep VmHWM "/proc/$pid/status" | awk '{print $2}') commits=$db.commits"
+  # The server's CPU time (user + system) for the run: steadier than wall time on a shared machine.
+  local cpu; cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat")
+  echo "$2 $out peak_rss_kib=$(grep VmHWM "/proc/$pid/status" | awk '{print $2}') server_cpu_s=$cpu commits=$db.commits"
   kill -TERM "$pid"; if wait "$pid"; then echo "$2 exit 0"; else echo "$2 exit $?"; fi
 }
 for _ in $(seq 1 "$ROUNDS"); do run "$A" a; run "$B" b; done
