@@ -115,6 +115,17 @@ impl Harness {
     }
 }
 
+impl Drop for Harness {
+    /// A test that does not `finish` still waits for the writer (and the inbox mover behind
+    /// it) to stop: a thread still inside DuckDB when the test process exits crashes it.
+    fn drop(&mut self) {
+        drop(self.state.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
 fn caliper(body: &[u8], auth: Option<&str>, content_type: &str) -> Request<Body> {
     let mut b = Request::post("/caliper").header(header::CONTENT_TYPE, content_type);
     if let Some(a) = auth {
