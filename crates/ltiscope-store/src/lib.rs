@@ -69,6 +69,12 @@ pub enum StoreError {
     /// Writing an export failed (disk full, the reader went away).
     #[error("writing the export failed: {0}")]
     Export(String),
+    /// The collector's writer or inbox mover panicked while choosing an inbox; restart the
+    /// collector (what was acknowledged is in an inbox and moved when the database opens).
+    #[error(
+        "the collector's inbox is unusable after a crash of its writer or mover: restart ltiscope serve (nothing acknowledged is lost)"
+    )]
+    InboxPoisoned,
 }
 
 /// A batch to store in one transaction.

@@ -176,10 +176,7 @@ impl InboxWriter {
         conn: &mut Connection,
         batches: &[&WriteBatch],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        let mut active = self
-            .active
-            .lock()
-            .map_err(|_| StoreError::Export("the inbox lock was poisoned".into()))?;
+        let mut active = self.active.lock().map_err(|_| StoreError::InboxPoisoned)?;
         let seq = self.next;
         let outcomes = write(conn, INBOXES[active.index].0, seq, batches)?;
         let i = active.index;
@@ -394,10 +391,7 @@ impl InboxMover {
     /// stored and the last group now in the main tables.
     pub fn move_committed(&mut self) -> Result<Moved, StoreError> {
         let (left, through) = {
-            let mut a = self
-                .active
-                .lock()
-                .map_err(|_| StoreError::Export("the inbox lock was poisoned".into()))?;
+            let mut a = self.active.lock().map_err(|_| StoreError::InboxPoisoned)?;
             let left = a.index;
             a.index = 1 - left;
             (left, a.last[left])
