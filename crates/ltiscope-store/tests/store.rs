@@ -1054,6 +1054,16 @@ fn the_inbox_stores_what_a_direct_write_stores() {
         let mut acknowledged = 0;
         for (i, g) in groups.iter().enumerate() {
             let outcomes = through.write_many(g).expect("inbox write");
+            // Each batch's acknowledgement accounts for every event and quarantined item of
+            // it: taken, a repeat inside the group, or quarantined.
+            for (o, b) in outcomes.iter().zip(g) {
+                assert_eq!(
+                    o.launches + o.non_lti + o.duplicates,
+                    b.events.len() as u64,
+                    "group {i}: every event accounted for"
+                );
+                assert_eq!(o.quarantined, b.rejected.len() as u64, "group {i}");
+            }
             acknowledged += outcomes.len();
             if i % 3 == 1 {
                 // The first move takes the inbox the writer used; the second the other one,

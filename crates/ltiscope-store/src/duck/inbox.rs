@@ -139,9 +139,9 @@ pub(crate) struct Active {
     last: [i64; 2],
 }
 
-/// The writer's side of the inboxes.
+/// The writer's side of the inboxes: the choice it shares with the mover, whose `last` also
+/// numbers its groups (the next follows the greater).
 pub(crate) struct InboxWriter {
-    next: i64,
     pub(crate) active: std::sync::Arc<std::sync::Mutex<Active>>,
 }
 
@@ -156,7 +156,6 @@ pub(crate) fn open(store: &DuckStore) -> Result<InboxWriter, StoreError> {
         .conn
         .query_row("SELECT moved_seq FROM inbox_state", [], |r| r.get(0))?;
     Ok(InboxWriter {
-        next: moved + 1,
         active: std::sync::Arc::new(std::sync::Mutex::new(Active {
             index: 0,
             last: [moved; 2],
@@ -165,9 +164,11 @@ pub(crate) fn open(store: &DuckStore) -> Result<InboxWriter, StoreError> {
 }
 
 impl InboxWriter {
-    /// The last group committed (the one before the next).
+    /// The last group committed (the last one moved before any). Two numbers read: a
+    /// poisoned lock still holds them whole.
     pub(crate) fn last(&self) -> i64 {
-        self.next - 1
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        active.last[0].max(active.last[1])
     }
 
     /// Commits a group into the active inbox.
@@ -177,11 +178,10 @@ impl InboxWriter {
         batches: &[&WriteBatch],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
         let mut active = self.active.lock().map_err(|_| StoreError::InboxPoisoned)?;
-        let seq = self.next;
-        let outcomes = write(conn, INBOXES[active.index].0, seq, batches)?;
+        let seq = active.last[0].max(active.last[1]) + 1;
         let i = active.index;
+        let outcomes = write(conn, INBOXES[i].0, seq, batches)?;
         active.last[i] = seq;
-        self.next += 1;
         Ok(outcomes)
     }
 }
