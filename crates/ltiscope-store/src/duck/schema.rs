@@ -253,4 +253,26 @@ CREATE TABLE inbox_state (moved_seq BIGINT NOT NULL);
 INSERT INTO inbox_state VALUES (0);
 "#,
     ),
+    (
+        9,
+        "course rollup",
+        r#"
+-- The courses report's rollup (rollup/courses.rs): per tenant, local month, course, tool (NULL:
+-- all tools) and test-user flag, one row whose blob holds an entry per local day; tools by
+-- dense number. Built by the next refresh, which
+-- recomputes every day that has launch records.
+CREATE TABLE rollup_tools (tool_id VARCHAR PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE rollup_course_months (
+    tenant    VARCHAR NOT NULL,
+    month     DATE NOT NULL,
+    tool_id   VARCHAR,
+    course_no BIGINT NOT NULL,
+    test_user BOOLEAN NOT NULL,
+    days      BLOB NOT NULL
+);
+INSERT INTO rollup_marks (tenant, hour, kind)
+SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
+WHERE action IN ('launch', 'return');
+"#,
+    ),
 ];

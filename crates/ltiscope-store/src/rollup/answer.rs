@@ -17,8 +17,9 @@ pub(crate) fn may_answer(q: Question, f: &ReportFilter) -> bool {
     f.course.is_none() && answers(q)
 }
 
-/// The questions rollups answer by reading the launch records themselves, named from
-/// `rollup_courses` (no text column of the records is read).
+/// The questions rollups answer from the course rollup (`courses.rs`) over whole days without
+/// a source or role filter, and otherwise by reading the launch records themselves, named
+/// from `rollup_courses` (no text column of the records is read).
 pub(crate) fn reads_records(q: Question) -> bool {
     matches!(q, Question::Courses | Question::TopCourses)
 }
@@ -74,6 +75,19 @@ fn day_range(
     if p.visit_window_secs != cfg.visit_window_secs || p.time_cap_secs != cfg.time_cap_secs {
         return None;
     }
+    let range = whole_days(cfg, f)?;
+    if q == Question::Daily && !one_offset(cfg, f, p) {
+        return None;
+    }
+    Some(range)
+}
+
+/// The local days `[from, to)` of the filter's range (`None` for an open end), when both ends
+/// are midnights of the rollup time zone.
+fn whole_days(
+    cfg: &RollupConfig,
+    f: &ReportFilter,
+) -> Option<(Option<NaiveDate>, Option<NaiveDate>)> {
     let whole = |t: Option<ltiscope_model::Timestamp>| -> Option<Option<NaiveDate>> {
         match t {
             None => Some(None),
@@ -83,11 +97,7 @@ fn day_range(
             }
         }
     };
-    let range = (whole(f.from)?, whole(f.to)?);
-    if q == Question::Daily && !one_offset(cfg, f, p) {
-        return None;
-    }
-    Some(range)
+    Some((whole(f.from)?, whole(f.to)?))
 }
 
 /// Whether the rollup time zone keeps the one UTC offset the SQL cuts days with
@@ -495,7 +505,16 @@ pub(crate) fn answer(
             continue;
         };
         out[i] = Some(match q {
-            _ if reads_records(q) => courses(db, q, f)?,
+            _ if reads_records(q) => {
+                let packed = match whole_days(&cfg, f) {
+                    Some(days) => super::courses::answer(db, &cfg, q, f, days)?,
+                    None => None,
+                };
+                match packed {
+                    Some(table) => table,
+                    None => courses(db, q, f)?,
+                }
+            }
             Question::DormantTools | Question::DormantDeployments => dormant(db, q, f, p)?,
             Question::Health => health(db, f, p)?,
             _ if facet_name(q).is_some() => {

@@ -5,21 +5,71 @@
 /// Appends `values` (ascending) as varints of the gaps between them.
 pub(crate) fn encode(values: &[u32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.len() * 2);
+    put_gaps(&mut out, values);
+    out
+}
+
+/// Appends `v` as a LEB128 varint (seven bits a byte, low bits first).
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Appends `values` (ascending) as varints of the gaps between them, without a count.
+pub(crate) fn put_gaps(out: &mut Vec<u8>, values: &[u32]) {
     let mut prev = 0u32;
     for &v in values {
-        let mut gap = v.wrapping_sub(prev);
+        put_varint(out, u64::from(v.wrapping_sub(prev)));
         prev = v;
+    }
+}
+
+/// Reads what [`put_varint`] and [`put_gaps`] wrote, front to back. A truncated or corrupt
+/// blob (only a damaged database holds one) reads as ending early: `None`.
+pub(crate) struct Varints<'a> {
+    blob: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Varints<'a> {
+    pub(crate) fn new(blob: &'a [u8]) -> Self {
+        Varints { blob, at: 0 }
+    }
+
+    /// The next varint.
+    pub(crate) fn next(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        let mut shift = 0u32;
         loop {
-            let byte = (gap & 0x7f) as u8;
-            gap >>= 7;
-            if gap == 0 {
-                out.push(byte);
-                break;
+            let b = *self.blob.get(self.at)?;
+            self.at += 1;
+            v |= u64::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some(v);
             }
-            out.push(byte | 0x80);
+            shift += 7;
+            if shift > 63 {
+                return None;
+            }
         }
     }
-    out
+
+    /// The next `n` gap-encoded values, appended to `out`.
+    pub(crate) fn gaps_into(&mut self, n: u64, out: &mut Vec<u32>) -> Option<()> {
+        let mut prev = 0u32;
+        for _ in 0..n {
+            prev = prev.wrapping_add(u32::try_from(self.next()?).ok()?);
+            out.push(prev);
+        }
+        Some(())
+    }
 }
 
 /// The values of an [`encode`]d set, in order: the plain reference decoder the fast

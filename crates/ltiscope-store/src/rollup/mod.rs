@@ -29,6 +29,7 @@
 
 mod answer;
 pub(crate) mod codec;
+mod courses;
 
 pub(crate) use answer::{answer, may_answer, reads_records};
 
@@ -188,7 +189,7 @@ pub(crate) fn configure(db: &mut dyn Db, cfg: &RollupConfig) -> Result<bool, Sto
             Arg::Int(cfg.time_cap_secs),
         ],
     )?;
-    for table in ROLLUP_TABLES {
+    for table in ROLLUP_TABLES.iter().chain(&["rollup_course_months"]) {
         db.exec(&format!("DELETE FROM {table}"), &[])?;
     }
     mark_launches(db, None, None)?;
@@ -207,13 +208,21 @@ pub(crate) fn purge(db: &mut dyn Db, cutoff: Timestamp) -> Result<(), StoreError
             &[Arg::Date(day)],
         )?;
     }
-    let next = day.succ_opt().unwrap_or(day);
+    // The course rollup keeps a month per row: the cutoff's month is rebuilt from what is
+    // left of it (marked to its end), the months before it are gone.
+    let month = courses::month_of(day);
+    db.exec(
+        "DELETE FROM rollup_course_months WHERE month <= ?",
+        &[Arg::Date(month)],
+    )?;
+    let next = courses::next_month(month);
     mark_launches(db, Some(cutoff), Some(day_start(cfg.timezone, next)))?;
-    // Numbers (and names) of users and courses with no launch left: no remaining rollup set
-    // holds them, and a purged course's label must not outlive its launches.
+    // Numbers (and names) of users, courses and tools with no launch left: no remaining
+    // rollup set holds them, and a purged course's label must not outlive its launches.
     for (table, column) in [
         ("rollup_users", "user_hash"),
         ("rollup_courses", "course_hash"),
+        ("rollup_tools", "tool_id"),
     ] {
         db.exec(
             &format!(
@@ -398,6 +407,7 @@ fn recompute(
     for (table, column, details) in [
         ("rollup_users", "user_hash", &[][..]),
         ("rollup_courses", "course_hash", &course_details[..]),
+        ("rollup_tools", "tool_id", &[][..]),
     ] {
         let (mut names, mut values) = (String::new(), String::new());
         for (name, value) in details {
@@ -446,10 +456,11 @@ fn recompute(
                 CAST(CASE WHEN s.prev IS NULL OR {t} - {prev} > {win} THEN 1 ELSE 0 END AS BIGINT),
                 CAST(u.n AS BIGINT), CAST(c.n AS BIGINT), CAST(round(({ret} - {t}) * 1000) AS BIGINT),
                 s.message_type, s.lti_version, s.client_id, s.deployment_id, s.consumer_key,
-                s.tool_provider_id, s.launch_host
+                s.tool_provider_id, s.launch_host, CAST(tl.n AS BIGINT)
          FROM s LEFT JOIN r ON r.tenant = s.tenant AND r.launch_id = s.launch_id
                 LEFT JOIN rollup_users u ON u.user_hash = s.user_hash
                 LEFT JOIN rollup_courses c ON c.course_hash = s.course_hash
+                LEFT JOIN rollup_tools tl ON tl.tool_id = s.tool_id
          WHERE s.event_time >= ?",
         t_us = d.epoch_us("s.event_time"),
         t = d.epoch("s.event_time"),
@@ -468,6 +479,7 @@ fn recompute(
     ]);
     let cap_ms = cfg.time_cap_secs.saturating_mul(1000);
     let mut acc: HashMap<DayKey, Acc> = HashMap::new();
+    let mut by_course = courses::Recomputed::default();
     let mut launches = 0u64;
     // The facet values of a launch, written into reused buffers: a value is copied only the
     // first time its row sees it.
@@ -485,10 +497,22 @@ fn recompute(
             r.boolean(5)?.unwrap_or(false),
         );
         let name = r.text_ref(3)?.unwrap_or_default();
+        let (user, course) = (r.int(8)?.map(|n| n as u32), r.int(9)?.map(|n| n as u32));
+        if let (Some(c), Some(tool)) = (course, r.int(18)?) {
+            by_course.add(
+                &key.0,
+                key.1,
+                c,
+                key.5,
+                (tool as u32, &key.3),
+                &key.4,
+                user,
+                t_us,
+            );
+        }
         let a = acc.entry(key).or_default();
         a.seen.add(name, t_us);
         a.visits += r.int(7)?.unwrap_or(0);
-        let (user, course) = (r.int(8)?.map(|n| n as u32), r.int(9)?.map(|n| n as u32));
         a.users.extend(user);
         a.courses.extend(course);
         match r.int(10)? {
@@ -614,6 +638,7 @@ fn recompute(
         }
     }
     db.append("rollup_facets", &facet_rows)?;
+    by_course.write(db, cfg, *first, *last)?;
     Ok(RefreshOutcome {
         marks: 0,
         days: marked.len() as u64,
