@@ -973,6 +973,7 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
              DROP TABLE rollup_courses; DROP TABLE rollup_days; DROP TABLE rollup_tool_days;
              DROP TABLE rollup_facets; DROP SEQUENCE rollup_mark_id; DROP TABLE inbox_state;
              DROP TABLE rollup_tools; DROP TABLE rollup_course_months;
+             DROP TABLE rollup_course_tool_months;
              DELETE FROM schema_migrations WHERE version >= 3;",
         )
         .expect("downgrade");

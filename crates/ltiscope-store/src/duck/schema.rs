@@ -257,17 +257,26 @@ INSERT INTO inbox_state VALUES (0);
         9,
         "course rollup",
         r#"
--- The courses report's rollup (rollup/courses.rs): per tenant, local month, course, tool (NULL:
--- all tools) and test-user flag, one row whose blob holds an entry per local day; tools by
--- dense number. Built by the next refresh, which
+-- The courses report's rollup (rollup/courses.rs): one row per tenant, local month, course and
+-- test-user flag (for all tools, and per tool in the second table) holding the month's
+-- summary and an entry per local day. Tools by dense number. Built by the next refresh, which
 -- recomputes every day that has launch records.
 CREATE TABLE rollup_tools (tool_id VARCHAR PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE rollup_course_months (
     tenant    VARCHAR NOT NULL,
     month     DATE NOT NULL,
-    tool_id   VARCHAR,
     course_no BIGINT NOT NULL,
     test_user BOOLEAN NOT NULL,
+    summary   BLOB NOT NULL,
+    days      BLOB NOT NULL
+);
+CREATE TABLE rollup_course_tool_months (
+    tenant    VARCHAR NOT NULL,
+    month     DATE NOT NULL,
+    tool_id   VARCHAR NOT NULL,
+    course_no BIGINT NOT NULL,
+    test_user BOOLEAN NOT NULL,
+    summary   BLOB NOT NULL,
     days      BLOB NOT NULL
 );
 INSERT INTO rollup_marks (tenant, hour, kind)

@@ -261,23 +261,34 @@ WHERE action IN ('launch', 'return');
         8,
         "course rollup",
         r#"
--- As in the DuckDB schema: the courses report's rollup, one row per tenant, local month,
--- course, tool (NULL: all tools) and test-user flag with an entry per local day inside; tools
--- by dense number. Built by the next refresh, which
--- recomputes every day that has launch records.
+-- As in the DuckDB schema: the courses report's rollup (rollup/courses.rs), one row per
+-- tenant, local month, course and test-user flag (for all tools, and per tool in the second
+-- table): the month's summary and an entry per local day. Tools by dense number. Built by the
+-- next refresh, which recomputes every day that has launch records.
 CREATE TABLE rollup_tools (tool_id TEXT COLLATE "C" PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE rollup_course_months (
     tenant    TEXT COLLATE "C" NOT NULL,
     month     DATE NOT NULL,
-    tool_id   TEXT COLLATE "C",
     course_no BIGINT NOT NULL,
     test_user BOOLEAN NOT NULL,
+    summary   BYTEA NOT NULL,
     days      BYTEA NOT NULL
 );
--- The refresh rewrites a month's rows course by course; reports read a tool's (or all
--- tools') rows of a few months.
+CREATE TABLE rollup_course_tool_months (
+    tenant    TEXT COLLATE "C" NOT NULL,
+    month     DATE NOT NULL,
+    tool_id   TEXT COLLATE "C" NOT NULL,
+    course_no BIGINT NOT NULL,
+    test_user BOOLEAN NOT NULL,
+    summary   BYTEA NOT NULL,
+    days      BYTEA NOT NULL
+);
+-- The refresh rewrites a month's rows course by course; the one-tool report reads a tool's
+-- rows of a few months.
 CREATE INDEX rollup_course_months_course ON rollup_course_months (tenant, month, course_no);
-CREATE INDEX rollup_course_months_tool ON rollup_course_months (tool_id, month);
+CREATE INDEX rollup_course_tool_months_course
+    ON rollup_course_tool_months (tenant, month, course_no);
+CREATE INDEX rollup_course_tool_months_tool ON rollup_course_tool_months (tool_id, month);
 INSERT INTO rollup_marks (tenant, hour, kind)
 SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
 WHERE action IN ('launch', 'return');

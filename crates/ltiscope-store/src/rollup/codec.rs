@@ -45,6 +45,12 @@ impl<'a> Varints<'a> {
 
     /// The next varint.
     pub(crate) fn next(&mut self) -> Option<u64> {
+        // Most values (counts, gaps, positions) fit one byte.
+        let first = *self.blob.get(self.at)?;
+        if first < 0x80 {
+            self.at += 1;
+            return Some(u64::from(first));
+        }
         let mut v = 0u64;
         let mut shift = 0u32;
         loop {

@@ -1,19 +1,22 @@
 //! The course rollup: what the courses report needs per course and local day, packed one row
-//! per (tenant, local month, course, tool or all tools, test user) in `rollup_course_months`.
+//! per (tenant, local month, course, test user) in `rollup_course_months`, and the same per
+//! tool in `rollup_course_tool_months` (the one-tool report's top courses).
 //!
 //! Why packed: a course's launches are spread thin over days (one or two a day per tool), so
 //! a row per course and day holds about as many rows as the launch records, and the courses
-//! report over a term would read millions of them. A row per course and month keeps the days
-//! inside its `days` blob: a 90-day report reads about four rows per course (each course of a
-//! month once for all tools, and once per tool for the one-tool report's top courses) and
-//! keeps the entries of the days it covers, so any range of whole days is exact.
+//! report over a term would read millions of them. A row per course and month keeps its days
+//! inside: a 90-day report reads about four rows per course and keeps the entries of the days
+//! it covers, so any range of whole days is exact. A row holds a `summary` (the month as one
+//! entry, its users the row's user list) and `days` (an entry per local day with launches, its
+//! users as positions in that list); a month wholly inside the range is read from its summary
+//! alone, and the query does not send its days.
 //!
-//! An entry (one local day of a row) holds the launches, the learner and instructor launches,
-//! the last launch, the launches per tool (dense tool numbers, `rollup_tools`) and the
-//! distinct users (dense user numbers). A refresh recomputes the entries of the days it
-//! recomputes and rewrites the rows of the courses that have launches on them: launch records
-//! are only ever added (a purge drops whole rows and re-marks what is left of its month), so a
-//! course with an entry on a day still has one after the day is recomputed.
+//! An entry holds the launches, the learner and instructor launches, the last launch, the
+//! launches per tool (dense tool numbers, `rollup_tools`) and the distinct users (dense user
+//! numbers). A refresh recomputes the entries of the days it recomputes and rewrites the rows
+//! of the courses that have launches on them: launch records are only ever added (a purge
+//! drops whole months of rows and re-marks what is left of the cutoff's month), so a course
+//! with an entry on a day still has one after the day is recomputed.
 //!
 //! It does not answer under a source or role filter (the entries do not split by them): the
 //! courses are then counted from the launch records (`answer::courses`).
@@ -70,44 +73,69 @@ impl Entry {
 /// The days of one row: day of the month (0-based) → entry.
 type Days = BTreeMap<u8, Entry>;
 
-/// Appends the entries of a row; times are stored from the start of the row's month.
-fn encode(days: &Days, month_start_us: i64) -> Vec<u8> {
+/// A row as stored: `summary`, the month's entry (its users are the row's user list), and
+/// `days`, each day's entry with its users as positions in that list (one byte each, mostly).
+/// Times count from the start of the row's month. A report over whole months reads the
+/// summaries only (the query does not even send their days).
+fn encode(days: &Days, month_start_us: i64) -> (Vec<u8>, Vec<u8>) {
+    let mut month = Entry::default();
+    for e in days.values() {
+        month.last_us = if month.launches == 0 {
+            e.last_us
+        } else {
+            month.last_us.max(e.last_us)
+        };
+        month.launches += e.launches;
+        month.learners += e.learners;
+        month.instructors += e.instructors;
+        for &(tool, n) in &e.tools {
+            match month.tools.iter_mut().find(|(t, _)| *t == tool) {
+                Some((_, k)) => *k += n,
+                None => month.tools.push((tool, n)),
+            }
+        }
+        month.users.extend_from_slice(&e.users);
+    }
+    month.settle();
+    let mut summary = Vec::new();
+    put_entry(&mut summary, &month, month_start_us, &month.users);
     let mut out = Vec::new();
+    let mut at = Vec::new();
     for (day, e) in days {
         put_varint(&mut out, u64::from(*day));
-        for v in [e.launches, e.learners, e.instructors] {
-            put_varint(&mut out, v);
-        }
-        put_varint(
-            &mut out,
-            e.last_us.saturating_sub(month_start_us).max(0) as u64,
+        // Users by position in the month's list (both ascending, so are the positions).
+        at.clear();
+        at.extend(
+            e.users
+                .iter()
+                .filter_map(|u| month.users.binary_search(u).ok())
+                .map(|i| i as u32),
         );
-        put_varint(&mut out, e.tools.len() as u64);
-        let mut prev = 0u32;
-        for (tool, n) in &e.tools {
-            put_varint(&mut out, u64::from(tool.wrapping_sub(prev)));
-            put_varint(&mut out, *n);
-            prev = *tool;
-        }
-        put_varint(&mut out, e.users.len() as u64);
-        put_gaps(&mut out, &e.users);
+        put_entry(&mut out, e, month_start_us, &at);
     }
-    out
+    (summary, out)
 }
 
-/// Hands every entry of a row to `each` (its buffers reused from entry to entry). A damaged
-/// blob ends early.
-fn decode(blob: &[u8], month_start_us: i64, each: &mut dyn FnMut(u8, &Entry)) {
-    let mut r = Varints::new(blob);
-    let mut e = Entry::default();
-    while let Some(day) = next_entry(&mut r, month_start_us, &mut e) {
-        each(day, &e);
+/// Appends an entry's counts, last launch, tools and `users` (numbers or positions).
+fn put_entry(out: &mut Vec<u8>, e: &Entry, month_start_us: i64, users: &[u32]) {
+    for v in [e.launches, e.learners, e.instructors] {
+        put_varint(out, v);
     }
+    put_varint(out, e.last_us.saturating_sub(month_start_us).max(0) as u64);
+    put_varint(out, e.tools.len() as u64);
+    let mut prev = 0u32;
+    for (tool, n) in &e.tools {
+        put_varint(out, u64::from(tool.wrapping_sub(prev)));
+        put_varint(out, *n);
+        prev = *tool;
+    }
+    put_varint(out, users.len() as u64);
+    put_gaps(out, users);
 }
 
-/// Reads the next entry into `e`; its day, or `None` at the end (or a damaged blob).
-fn next_entry(r: &mut Varints<'_>, month_start_us: i64, e: &mut Entry) -> Option<u8> {
-    let day = u8::try_from(r.next()?).ok()?;
+/// Reads an entry into `e` (its users as written: numbers or positions); `None` at the end of
+/// the blob or where it is damaged.
+fn read_entry(r: &mut Varints<'_>, month_start_us: i64, e: &mut Entry) -> Option<()> {
     e.launches = r.next()?;
     e.learners = r.next()?;
     e.instructors = r.next()?;
@@ -120,8 +148,50 @@ fn next_entry(r: &mut Varints<'_>, month_start_us: i64, e: &mut Entry) -> Option
     }
     e.users.clear();
     let n = r.next()?;
-    r.gaps_into(n, &mut e.users)?;
-    Some(day)
+    r.gaps_into(n, &mut e.users)
+}
+
+/// The month's entry of a row (`None` if the summary is damaged).
+fn decode_summary(summary: &[u8], month_start_us: i64, month: &mut Entry) -> Option<()> {
+    read_entry(&mut Varints::new(summary), month_start_us, month)
+}
+
+/// Hands every day of a row to `each` (its buffers reused from day to day), with the users of
+/// `month` (its summary) in place of their positions. A damaged blob ends early.
+fn decode_days(
+    days: &[u8],
+    month_start_us: i64,
+    month: &Entry,
+    each: &mut dyn FnMut(u8, &Entry),
+) {
+    let mut r = Varints::new(days);
+    let mut e = Entry::default();
+    let mut at = Vec::new();
+    loop {
+        let Some(day) = r.next().and_then(|d| u8::try_from(d).ok()) else {
+            return;
+        };
+        if read_entry(&mut r, month_start_us, &mut e).is_none() {
+            return;
+        }
+        std::mem::swap(&mut at, &mut e.users);
+        e.users.clear();
+        e.users
+            .extend(at.iter().filter_map(|&i| month.users.get(i as usize).copied()));
+        each(day, &e);
+    }
+}
+
+/// A stored row back as its days.
+fn decode(summary: &[u8], days: &[u8], month_start_us: i64) -> Days {
+    let mut month = Entry::default();
+    let mut out = Days::new();
+    if decode_summary(summary, month_start_us, &mut month).is_some() {
+        decode_days(days, month_start_us, &month, &mut |d, e| {
+            out.insert(d, e.clone());
+        });
+    }
+    out
 }
 
 /// The first day of the month of `day`.
@@ -135,6 +205,9 @@ pub(super) fn next_month(month: NaiveDate) -> NaiveDate {
         .checked_add_months(chrono::Months::new(1))
         .unwrap_or(NaiveDate::MAX)
 }
+
+/// The course rollup's tables: the rows for all tools of a course, and those per tool.
+pub(super) const TABLES: [&str; 2] = ["rollup_course_months", "rollup_course_tool_months"];
 
 /// (tenant index, month, course number, tool number or none for all tools, test user): in
 /// this order, the rows of a month's courses are neighbours.
@@ -219,26 +292,30 @@ impl Recomputed {
                 let args = [Arg::Text(tenant.clone()), Arg::Date(month)];
                 // The rows as stored, without the recomputed days.
                 let mut merged: BTreeMap<(Option<String>, u32, bool), Days> = BTreeMap::new();
-                db.each(
-                    &format!(
-                        "SELECT tool_id, course_no, test_user, days FROM rollup_course_months
-                         WHERE {which}"
-                    ),
-                    &args,
-                    &mut |r| {
-                        let tool = r.text(0)?;
-                        let course = r.int(1)?.unwrap_or_default() as u32;
-                        let days = merged
-                            .entry((tool, course, r.boolean(2)?.unwrap_or(false)))
-                            .or_default();
-                        decode(r.bytes(3)?.unwrap_or_default(), start_us, &mut |d, e| {
-                            if !(lo..=hi).contains(&d) {
-                                days.insert(d, e.clone());
-                            }
-                        });
-                        Ok(())
-                    },
-                )?;
+                for (table, tool) in [(TABLES[0], "CAST(NULL AS VARCHAR)"), (TABLES[1], "tool_id")] {
+                    db.each(
+                        &format!(
+                            "SELECT {tool}, course_no, test_user, summary, days FROM {table}
+                             WHERE {which}"
+                        ),
+                        &args,
+                        &mut |r| {
+                            let key = (
+                                r.text(0)?,
+                                r.int(1)?.unwrap_or_default() as u32,
+                                r.boolean(2)?.unwrap_or(false),
+                            );
+                            let mut days = decode(
+                                r.bytes(3)?.unwrap_or_default(),
+                                r.bytes(4)?.unwrap_or_default(),
+                                start_us,
+                            );
+                            days.retain(|d, _| !(lo..=hi).contains(d));
+                            merged.insert(key, days);
+                            Ok(())
+                        },
+                    )?;
+                }
                 let (Some(&c0), Some(&c1)) = (chunk.first(), chunk.last()) else {
                     continue;
                 };
@@ -252,25 +329,28 @@ impl Recomputed {
                         stored.insert(d, e);
                     }
                 }
-                db.exec(
-                    &format!("DELETE FROM rollup_course_months WHERE {which}"),
-                    &args,
-                )?;
-                let out: Vec<Vec<Val<'_>>> = merged
-                    .iter()
-                    .filter(|(_, days)| !days.is_empty())
-                    .map(|((tool, course, test), days)| {
-                        vec![
-                            Val::Text(Some(tenant.as_str())),
-                            Val::Date(month),
-                            Val::Text(tool.as_deref()),
-                            Val::Int(Some(i64::from(*course))),
-                            Val::Bool(*test),
-                            Val::Blob(encode(days, start_us)),
-                        ]
-                    })
-                    .collect();
-                db.append("rollup_course_months", &out)?;
+                for table in TABLES {
+                    db.exec(&format!("DELETE FROM {table} WHERE {which}"), &args)?;
+                }
+                let mut out: [Vec<Vec<Val<'_>>>; 2] = Default::default();
+                for ((tool, course, test), days) in &merged {
+                    if days.is_empty() {
+                        continue;
+                    }
+                    let (summary, days) = encode(days, start_us);
+                    let mut row = vec![Val::Text(Some(tenant.as_str())), Val::Date(month)];
+                    row.extend(tool.as_deref().map(|id| Val::Text(Some(id))));
+                    row.extend([
+                        Val::Int(Some(i64::from(*course))),
+                        Val::Bool(*test),
+                        Val::Blob(summary),
+                        Val::Blob(days),
+                    ]);
+                    out[usize::from(tool.is_some())].push(row);
+                }
+                for (table, rows) in TABLES.iter().zip(&out) {
+                    db.append(table, rows)?;
+                }
             }
         }
         Ok(())
@@ -288,6 +368,25 @@ struct Course {
     tools: Vec<(u32, u64)>,
 }
 
+impl Course {
+    fn add(&mut self, e: &Entry) {
+        if e.launches == 0 {
+            return;
+        }
+        self.launches += e.launches;
+        self.learners += e.learners;
+        self.instructors += e.instructors;
+        self.last_us = Some(self.last_us.map_or(e.last_us, |l| l.max(e.last_us)));
+        self.users.extend_from_slice(&e.users);
+        for &(tool, n) in &e.tools {
+            match self.tools.iter_mut().find(|(t, _)| *t == tool) {
+                Some((_, k)) => *k += n,
+                None => self.tools.push((tool, n)),
+            }
+        }
+    }
+}
+
 /// Answers the courses (all, or the top ones) of the whole local days `[from, to)` from the
 /// course rollup, with the columns, order and meaning of their SQL over the launch records
 /// (`sql::courses_sql`); `None` under a source or role filter, which the entries do not split
@@ -303,11 +402,26 @@ pub(super) fn answer(
         return Ok(None);
     }
     let dims = Filter::dims(f);
-    let mut sql = String::from(
-        "SELECT CAST(month - DATE '1970-01-01' AS BIGINT), course_no, days
-         FROM rollup_course_months WHERE true",
-    );
+    // Rows of whole months inside the range come without their days.
+    let mut whole = Vec::new();
     let mut args = Vec::new();
+    if let Some(from) = from {
+        whole.push("month >= ?");
+        args.push(Arg::Date(from));
+    }
+    if let Some(to) = to {
+        whole.push("month < ?");
+        args.push(Arg::Date(month_of(to)));
+    }
+    if whole.is_empty() {
+        whole.push("true");
+    }
+    let days = format!("CASE WHEN {} THEN NULL ELSE days END", whole.join(" AND "));
+    let table = TABLES[usize::from(f.tool.is_some())];
+    let mut sql = format!(
+        "SELECT CAST(month - DATE '1970-01-01' AS BIGINT), course_no, summary, {days}
+         FROM {table} WHERE true"
+    );
     if let Some(from) = from {
         sql.push_str(" AND month >= ?");
         args.push(Arg::Date(month_of(from)));
@@ -316,15 +430,14 @@ pub(super) fn answer(
         sql.push_str(" AND month < ?");
         args.push(Arg::Date(to));
     }
-    if f.tool.is_none() {
-        sql.push_str(" AND tool_id IS NULL");
-    }
     sql.push_str(&dims.sql);
     args.extend(dims.args);
     let epoch = NaiveDate::default();
     // Per month: where it starts, and the days of it in the range (0-based, half-open).
     let mut months: HashMap<i64, (i64, u8, u8)> = HashMap::new();
-    let mut courses: HashMap<u32, Course> = HashMap::new();
+    // By course number (dense, from 1).
+    let mut courses: Vec<Course> = Vec::new();
+    let mut month = Entry::default();
     db.each(&sql, &args, &mut |r| {
         let m = r.int(0)?.unwrap_or_default();
         let (start_us, lo, hi) = *months.entry(m).or_insert_with(|| {
@@ -338,28 +451,25 @@ pub(super) fn answer(
                 to.map_or(31, day0),
             )
         });
-        let c = courses
-            .entry(r.int(1)?.unwrap_or_default() as u32)
-            .or_default();
-        decode(r.bytes(2)?.unwrap_or_default(), start_us, &mut |d, e| {
-            if d < lo || d >= hi {
-                return;
-            }
-            c.launches += e.launches;
-            c.learners += e.learners;
-            c.instructors += e.instructors;
-            c.last_us = Some(c.last_us.map_or(e.last_us, |l| l.max(e.last_us)));
-            c.users.extend_from_slice(&e.users);
-            for &(tool, n) in &e.tools {
-                match c.tools.iter_mut().find(|(t, _)| *t == tool) {
-                    Some((_, k)) => *k += n,
-                    None => c.tools.push((tool, n)),
+        let n = r.int(1)?.unwrap_or_default().clamp(0, i64::from(u32::MAX)) as usize;
+        if n >= courses.len() {
+            courses.resize_with((n + 1).max(courses.len() * 2), Course::default);
+        }
+        let c = &mut courses[n];
+        if decode_summary(r.bytes(2)?.unwrap_or_default(), start_us, &mut month).is_none() {
+            return Ok(());
+        }
+        match r.bytes(3)? {
+            // A whole month: its summary.
+            None => c.add(&month),
+            Some(days) => decode_days(days, start_us, &month, &mut |d, e| {
+                if (lo..hi).contains(&d) {
+                    c.add(e);
                 }
-            }
-        });
+            }),
+        }
         Ok(())
     })?;
-    courses.retain(|_, c| c.launches > 0);
     let mut tool_ids: HashMap<u32, String> = HashMap::new();
     db.each(
         "SELECT CAST(n AS BIGINT), tool_id FROM rollup_tools",
@@ -383,9 +493,14 @@ pub(super) fn answer(
         ),
         &tenant_args,
         &mut |r| {
-            let Some(mut c) = courses.remove(&(r.int(0)?.unwrap_or_default() as u32)) else {
+            let n = r.int(0)?.unwrap_or_default();
+            let Some(c) = usize::try_from(n).ok().and_then(|n| courses.get_mut(n)) else {
                 return Ok(());
             };
+            if c.launches == 0 {
+                return Ok(());
+            }
+            let mut c = std::mem::take(c);
             let (tenant, key) = (
                 r.text(1)?.unwrap_or_default(),
                 r.text(2)?.unwrap_or_default(),
@@ -453,16 +568,23 @@ mod tests {
         assert_eq!(a.tools, vec![(2, 1), (7, 3)]);
         assert_eq!(a.users, vec![12, 300]);
         assert_eq!((a.launches, a.learners, a.instructors), (4, 2, 1));
-        let blob = encode(&days, start);
-        let mut back = Days::new();
-        decode(&blob, start, &mut |d, e| {
-            back.insert(d, e.clone());
-        });
-        assert_eq!(back, days);
+        let (summary, blob) = encode(&days, start);
+        assert_eq!(decode(&summary, &blob, start), days);
+        // The summary is the month: every count summed, users and tools merged.
+        let mut month = Entry::default();
+        assert!(decode_summary(&summary, start, &mut month).is_some());
+        assert_eq!(
+            (month.launches, month.learners, month.instructors),
+            (5, 2, 2)
+        );
+        assert_eq!(month.users, vec![12, 300, 4_000_000_000]);
+        assert_eq!(month.tools, vec![(2, 1), (7, 3), (1_000_000, 1)]);
+        assert_eq!(month.last_us, start + 30 * 86_400_000_000);
         for cut in 0..blob.len() {
-            let mut n = 0;
-            decode(&blob[..cut], start, &mut |_, _| n += 1);
-            assert!(n < 2, "cut at {cut}: {n} entries");
+            assert!(decode(&summary, &blob[..cut], start).len() < 2, "cut at {cut}");
+        }
+        for cut in 0..summary.len() {
+            assert!(decode(&summary[..cut], &blob, start).is_empty(), "cut at {cut}");
         }
     }
 }

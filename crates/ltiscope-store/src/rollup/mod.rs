@@ -189,7 +189,7 @@ pub(crate) fn configure(db: &mut dyn Db, cfg: &RollupConfig) -> Result<bool, Sto
             Arg::Int(cfg.time_cap_secs),
         ],
     )?;
-    for table in ROLLUP_TABLES.iter().chain(&["rollup_course_months"]) {
+    for table in ROLLUP_TABLES.iter().chain(&courses::TABLES) {
         db.exec(&format!("DELETE FROM {table}"), &[])?;
     }
     mark_launches(db, None, None)?;
@@ -211,10 +211,12 @@ pub(crate) fn purge(db: &mut dyn Db, cutoff: Timestamp) -> Result<(), StoreError
     // The course rollup keeps a month per row: the cutoff's month is rebuilt from what is
     // left of it (marked to its end), the months before it are gone.
     let month = courses::month_of(day);
-    db.exec(
-        "DELETE FROM rollup_course_months WHERE month <= ?",
-        &[Arg::Date(month)],
-    )?;
+    for table in courses::TABLES {
+        db.exec(
+            &format!("DELETE FROM {table} WHERE month <= ?"),
+            &[Arg::Date(month)],
+        )?;
+    }
     let next = courses::next_month(month);
     mark_launches(db, Some(cutoff), Some(day_start(cfg.timezone, next)))?;
     // Numbers (and names) of users, courses and tools with no launch left: no remaining
