@@ -213,15 +213,45 @@ pub(super) const TABLES: [&str; 2] = ["rollup_course_months", "rollup_course_too
 /// this order, the rows of a month's courses are neighbours.
 type Key = (u32, NaiveDate, u32, Option<u32>, bool);
 
-/// The entries a refresh run recomputed, by row.
+/// Entries gathered before [`Recomputed::write`] holds this many: a month of a large
+/// deployment is written in parts rather than held whole (about 100 bytes an entry).
+const GATHER_ENTRIES: usize = 1_000_000;
+
+/// The entries of the days refresh runs recomputed, by row, until they are written.
 #[derive(Default)]
 pub(super) struct Recomputed {
     tenants: Vec<String>,
     tools: HashMap<u32, String>,
     rows: BTreeMap<Key, Days>,
+    /// (tenant index, day) recomputed: their stored entries are replaced.
+    days: BTreeSet<(u32, NaiveDate)>,
+    entries: usize,
 }
 
 impl Recomputed {
+    fn tenant(&mut self, tenant: &str) -> u32 {
+        (match self.tenants.iter().position(|x| x == tenant) {
+            Some(i) => i,
+            None => {
+                self.tenants.push(tenant.to_owned());
+                self.tenants.len() - 1
+            }
+        }) as u32
+    }
+
+    /// Notes that a tenant's day is recomputed (with or without launches).
+    pub(super) fn recomputed(&mut self, tenant: &str, day: NaiveDate) {
+        let t = self.tenant(tenant);
+        self.days.insert((t, day));
+    }
+
+    /// Whether what is gathered should be written before a run starting on `day`: it holds
+    /// another month, or many entries.
+    pub(super) fn full_before(&self, day: NaiveDate) -> bool {
+        self.entries >= GATHER_ENTRIES
+            || self.days.iter().any(|(_, d)| month_of(*d) != month_of(day))
+    }
+
     /// Adds a launch of a course.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn add(
@@ -235,38 +265,28 @@ impl Recomputed {
         user: Option<u32>,
         t_us: i64,
     ) {
-        let t = match self.tenants.iter().position(|x| x == tenant) {
-            Some(i) => i,
-            None => {
-                self.tenants.push(tenant.to_owned());
-                self.tenants.len() - 1
-            }
-        } as u32;
+        let t = self.tenant(tenant);
         self.tools.entry(tool).or_insert_with(|| tool_id.to_owned());
         let (month, d) = (month_of(day), day.day0() as u8);
         for which in [None, Some(tool)] {
-            self.rows
-                .entry((t, month, course, which, test))
-                .or_default()
-                .entry(d)
-                .or_default()
-                .add(tool, role, user, t_us);
+            let days = self.rows.entry((t, month, course, which, test)).or_default();
+            let e = days.entry(d).or_insert_with(|| {
+                self.entries += 1;
+                Entry::default()
+            });
+            e.add(tool, role, user, t_us);
         }
     }
 
-    /// Writes the recomputed days `[first, last]` into the rows of the courses that have
-    /// launches on them: each such row's entries of those days are replaced, the others kept.
-    pub(super) fn write(
-        self,
-        db: &mut dyn Db,
-        cfg: &RollupConfig,
-        first: NaiveDate,
-        last: NaiveDate,
-    ) -> Result<(), StoreError> {
+    /// Writes the recomputed days into the rows of the courses that have launches on them:
+    /// each such row's entries of those days are replaced, the others kept.
+    pub(super) fn write(self, db: &mut dyn Db, cfg: &RollupConfig) -> Result<(), StoreError> {
         let Recomputed {
             tenants,
             tools,
             mut rows,
+            days: recomputed,
+            ..
         } = self;
         // (tenant, month) → courses with new entries.
         let mut courses: BTreeMap<(u32, NaiveDate), BTreeSet<u32>> = BTreeMap::new();
@@ -276,11 +296,11 @@ impl Recomputed {
         for ((t, month), in_month) in courses {
             let tenant = &tenants[t as usize];
             let start_us = day_start(cfg.timezone, month).timestamp_micros();
-            // The days of this month the run recomputed (0-based, inclusive).
-            let lo = first.max(month).day0() as u8;
-            let hi = last
-                .min(next_month(month).pred_opt().unwrap_or(month))
-                .day0() as u8;
+            // The days of this month recomputed for this tenant (0-based).
+            let mut redone = [false; 31];
+            for (_, d) in recomputed.range((t, month)..(t, next_month(month))) {
+                redone[d.day0() as usize] = true;
+            }
             let in_month: Vec<u32> = in_month.into_iter().collect();
             for chunk in in_month.chunks(500) {
                 let list = chunk
@@ -310,7 +330,7 @@ impl Recomputed {
                                 r.bytes(4)?.unwrap_or_default(),
                                 start_us,
                             );
-                            days.retain(|d, _| !(lo..=hi).contains(d));
+                            days.retain(|d, _| !redone[usize::from(*d).min(30)]);
                             merged.insert(key, days);
                             Ok(())
                         },

@@ -284,21 +284,30 @@ pub(crate) fn refresh(db: &mut dyn Db) -> Result<RefreshOutcome, StoreError> {
         marks: ids.len() as u64,
         ..RefreshOutcome::default()
     };
-    // Runs of consecutive days, each recomputed for every tenant marked in it.
+    // Runs of consecutive days of one month, each recomputed for every tenant marked in it.
+    // The course rollup keeps a month per row: the runs of a month are gathered and its rows
+    // written once (or when what is gathered grows large), not once per run.
     let mut run: Vec<(NaiveDate, BTreeSet<String>)> = Vec::new();
+    let mut by_course = courses::Recomputed::default();
     for (day, tenants) in days {
         let joins = run.last().is_some_and(|(last, _)| {
-            *last + Duration::days(1) == day && (day - run[0].0).num_days() < RUN_DAYS
+            *last + Duration::days(1) == day
+                && (day - run[0].0).num_days() < RUN_DAYS
+                && courses::month_of(day) == courses::month_of(run[0].0)
         });
         if !joins && !run.is_empty() {
-            outcome.add(recompute(db, &cfg, &run)?);
+            outcome.add(recompute(db, &cfg, &run, &mut by_course)?);
             run.clear();
+        }
+        if by_course.full_before(day) {
+            std::mem::take(&mut by_course).write(db, &cfg)?;
         }
         run.push((day, tenants));
     }
     if !run.is_empty() {
-        outcome.add(recompute(db, &cfg, &run)?);
+        outcome.add(recompute(db, &cfg, &run, &mut by_course)?);
     }
+    by_course.write(db, &cfg)?;
     for chunk in ids.chunks(500) {
         let markers = vec!["?"; chunk.len()].join(", ");
         let args: Vec<Arg> = chunk.iter().map(|id| Arg::Int(*id)).collect();
@@ -375,6 +384,7 @@ fn recompute(
     db: &mut dyn Db,
     cfg: &RollupConfig,
     run: &[(NaiveDate, BTreeSet<String>)],
+    by_course: &mut courses::Recomputed,
 ) -> Result<RefreshOutcome, StoreError> {
     let (Some((first, _)), Some((last, _))) = (run.first(), run.last()) else {
         return Ok(RefreshOutcome::default());
@@ -481,7 +491,16 @@ fn recompute(
     ]);
     let cap_ms = cfg.time_cap_secs.saturating_mul(1000);
     let mut acc: HashMap<DayKey, Acc> = HashMap::new();
-    let mut by_course = courses::Recomputed::default();
+    let mut d = *first;
+    while d <= *last {
+        for t in &tenants {
+            by_course.recomputed(t, d);
+        }
+        d = d.succ_opt().unwrap_or(NaiveDate::MAX);
+        if d == NaiveDate::MAX {
+            break;
+        }
+    }
     let mut launches = 0u64;
     // The facet values of a launch, written into reused buffers: a value is copied only the
     // first time its row sees it.
@@ -640,7 +659,6 @@ fn recompute(
         }
     }
     db.append("rollup_facets", &facet_rows)?;
-    by_course.write(db, cfg, *first, *last)?;
     Ok(RefreshOutcome {
         marks: 0,
         days: marked.len() as u64,
