@@ -56,10 +56,7 @@ impl Entry {
             "instructor" | "teaching-assistant" => self.instructors += 1,
             _ => {}
         }
-        match self.tools.iter_mut().find(|(t, _)| *t == tool) {
-            Some((_, n)) => *n += 1,
-            None => self.tools.push((tool, 1)),
-        }
+        add_tool(&mut self.tools, tool, 1);
         self.users.extend(user);
     }
 
@@ -67,6 +64,14 @@ impl Entry {
     fn settle(&mut self) {
         self.tools.sort_unstable();
         super::codec::distinct(&mut self.users);
+    }
+}
+
+/// Adds `n` launches of `tool` to a short list of (tool, launches).
+fn add_tool(tools: &mut Vec<(u32, u64)>, tool: u32, n: u64) {
+    match tools.iter_mut().find(|(t, _)| *t == tool) {
+        Some((_, k)) => *k += n,
+        None => tools.push((tool, n)),
     }
 }
 
@@ -89,10 +94,7 @@ fn encode(days: &Days, month_start_us: i64) -> (Vec<u8>, Vec<u8>) {
         month.learners += e.learners;
         month.instructors += e.instructors;
         for &(tool, n) in &e.tools {
-            match month.tools.iter_mut().find(|(t, _)| *t == tool) {
-                Some((_, k)) => *k += n,
-                None => month.tools.push((tool, n)),
-            }
+            add_tool(&mut month.tools, tool, n);
         }
         month.users.extend_from_slice(&e.users);
     }
@@ -158,12 +160,7 @@ fn decode_summary(summary: &[u8], month_start_us: i64, month: &mut Entry) -> Opt
 
 /// Hands every day of a row to `each` (its buffers reused from day to day), with the users of
 /// `month` (its summary) in place of their positions. A damaged blob ends early.
-fn decode_days(
-    days: &[u8],
-    month_start_us: i64,
-    month: &Entry,
-    each: &mut dyn FnMut(u8, &Entry),
-) {
+fn decode_days(days: &[u8], month_start_us: i64, month: &Entry, each: &mut dyn FnMut(u8, &Entry)) {
     let mut r = Varints::new(days);
     let mut e = Entry::default();
     let mut at = Vec::new();
@@ -176,8 +173,10 @@ fn decode_days(
         }
         std::mem::swap(&mut at, &mut e.users);
         e.users.clear();
-        e.users
-            .extend(at.iter().filter_map(|&i| month.users.get(i as usize).copied()));
+        e.users.extend(
+            at.iter()
+                .filter_map(|&i| month.users.get(i as usize).copied()),
+        );
         each(day, &e);
     }
 }
@@ -269,7 +268,10 @@ impl Recomputed {
         self.tools.entry(tool).or_insert_with(|| tool_id.to_owned());
         let (month, d) = (month_of(day), day.day0() as u8);
         for which in [None, Some(tool)] {
-            let days = self.rows.entry((t, month, course, which, test)).or_default();
+            let days = self
+                .rows
+                .entry((t, month, course, which, test))
+                .or_default();
             let e = days.entry(d).or_insert_with(|| {
                 self.entries += 1;
                 Entry::default()
@@ -312,7 +314,8 @@ impl Recomputed {
                 let args = [Arg::Text(tenant.clone()), Arg::Date(month)];
                 // The rows as stored, without the recomputed days.
                 let mut merged: BTreeMap<(Option<String>, u32, bool), Days> = BTreeMap::new();
-                for (table, tool) in [(TABLES[0], "CAST(NULL AS VARCHAR)"), (TABLES[1], "tool_id")] {
+                for (table, tool) in [(TABLES[0], "CAST(NULL AS VARCHAR)"), (TABLES[1], "tool_id")]
+                {
                     db.each(
                         &format!(
                             "SELECT {tool}, course_no, test_user, summary, days FROM {table}
@@ -399,10 +402,7 @@ impl Course {
         self.last_us = Some(self.last_us.map_or(e.last_us, |l| l.max(e.last_us)));
         self.users.extend_from_slice(&e.users);
         for &(tool, n) in &e.tools {
-            match self.tools.iter_mut().find(|(t, _)| *t == tool) {
-                Some((_, k)) => *k += n,
-                None => self.tools.push((tool, n)),
-            }
+            add_tool(&mut self.tools, tool, n);
         }
     }
 }
@@ -601,10 +601,16 @@ mod tests {
         assert_eq!(month.tools, vec![(2, 1), (7, 3), (1_000_000, 1)]);
         assert_eq!(month.last_us, start + 30 * 86_400_000_000);
         for cut in 0..blob.len() {
-            assert!(decode(&summary, &blob[..cut], start).len() < 2, "cut at {cut}");
+            assert!(
+                decode(&summary, &blob[..cut], start).len() < 2,
+                "cut at {cut}"
+            );
         }
         for cut in 0..summary.len() {
-            assert!(decode(&summary[..cut], &blob, start).is_empty(), "cut at {cut}");
+            assert!(
+                decode(&summary[..cut], &blob, start).is_empty(),
+                "cut at {cut}"
+            );
         }
     }
 }
