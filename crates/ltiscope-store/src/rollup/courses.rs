@@ -60,6 +60,25 @@ impl Entry {
         self.users.extend(user);
     }
 
+    /// Adds another entry's launches (users repeat until [`Entry::settle`]).
+    fn absorb(&mut self, e: &Entry) {
+        if e.launches == 0 {
+            return;
+        }
+        self.last_us = if self.launches == 0 {
+            e.last_us
+        } else {
+            self.last_us.max(e.last_us)
+        };
+        self.launches += e.launches;
+        self.learners += e.learners;
+        self.instructors += e.instructors;
+        for &(tool, n) in &e.tools {
+            add_tool(&mut self.tools, tool, n);
+        }
+        self.users.extend_from_slice(&e.users);
+    }
+
     /// Sorted and deduplicated, as stored.
     fn settle(&mut self) {
         self.tools.sort_unstable();
@@ -85,18 +104,7 @@ type Days = BTreeMap<u8, Entry>;
 fn encode(days: &Days, month_start_us: i64) -> (Vec<u8>, Vec<u8>) {
     let mut month = Entry::default();
     for e in days.values() {
-        month.last_us = if month.launches == 0 {
-            e.last_us
-        } else {
-            month.last_us.max(e.last_us)
-        };
-        month.launches += e.launches;
-        month.learners += e.learners;
-        month.instructors += e.instructors;
-        for &(tool, n) in &e.tools {
-            add_tool(&mut month.tools, tool, n);
-        }
-        month.users.extend_from_slice(&e.users);
+        month.absorb(e);
     }
     month.settle();
     let mut summary = Vec::new();
@@ -290,10 +298,13 @@ impl Recomputed {
             days: recomputed,
             ..
         } = self;
-        // (tenant, month) → courses with new entries.
-        let mut courses: BTreeMap<(u32, NaiveDate), BTreeSet<u32>> = BTreeMap::new();
+        // (tenant, month) → courses with new entries, ascending (the keys are in that order).
+        let mut courses: BTreeMap<(u32, NaiveDate), Vec<u32>> = BTreeMap::new();
         for (t, month, course, _, _) in rows.keys() {
-            courses.entry((*t, *month)).or_default().insert(*course);
+            let list = courses.entry((*t, *month)).or_default();
+            if list.last() != Some(course) {
+                list.push(*course);
+            }
         }
         for ((t, month), in_month) in courses {
             let tenant = &tenants[t as usize];
@@ -303,7 +314,6 @@ impl Recomputed {
             for (_, d) in recomputed.range((t, month)..(t, next_month(month))) {
                 redone[d.day0() as usize] = true;
             }
-            let in_month: Vec<u32> = in_month.into_iter().collect();
             for chunk in in_month.chunks(500) {
                 let list = chunk
                     .iter()
@@ -380,33 +390,6 @@ impl Recomputed {
     }
 }
 
-/// One course while answering.
-#[derive(Default)]
-struct Course {
-    launches: u64,
-    learners: u64,
-    instructors: u64,
-    last_us: Option<i64>,
-    users: Vec<u32>,
-    tools: Vec<(u32, u64)>,
-}
-
-impl Course {
-    fn add(&mut self, e: &Entry) {
-        if e.launches == 0 {
-            return;
-        }
-        self.launches += e.launches;
-        self.learners += e.learners;
-        self.instructors += e.instructors;
-        self.last_us = Some(self.last_us.map_or(e.last_us, |l| l.max(e.last_us)));
-        self.users.extend_from_slice(&e.users);
-        for &(tool, n) in &e.tools {
-            add_tool(&mut self.tools, tool, n);
-        }
-    }
-}
-
 /// Answers the courses (all, or the top ones) of the whole local days `[from, to)` from the
 /// course rollup, with the columns, order and meaning of their SQL over the launch records
 /// (`sql::courses_sql`); `None` under a source or role filter, which the entries do not split
@@ -418,7 +401,7 @@ pub(super) fn answer(
     f: &ReportFilter,
     (from, to): (Option<NaiveDate>, Option<NaiveDate>),
 ) -> Result<Option<Table>, StoreError> {
-    if f.source.is_some() || f.role.is_some() || f.course.is_some() {
+    if f.source.is_some() || f.role.is_some() {
         return Ok(None);
     }
     let dims = Filter::dims(f);
@@ -456,7 +439,8 @@ pub(super) fn answer(
     // Per month: where it starts, and the days of it in the range (0-based, half-open).
     let mut months: HashMap<i64, (i64, u8, u8)> = HashMap::new();
     // By course number (dense, from 1).
-    let mut courses: Vec<Course> = Vec::new();
+    // Each course's launches of the range, as one entry.
+    let mut courses: Vec<Entry> = Vec::new();
     let mut month = Entry::default();
     db.each(&sql, &args, &mut |r| {
         let m = r.int(0)?.unwrap_or_default();
@@ -473,7 +457,7 @@ pub(super) fn answer(
         });
         let n = r.int(1)?.unwrap_or_default().clamp(0, i64::from(u32::MAX)) as usize;
         if n >= courses.len() {
-            courses.resize_with((n + 1).max(courses.len() * 2), Course::default);
+            courses.resize_with((n + 1).max(courses.len() * 2), Entry::default);
         }
         let c = &mut courses[n];
         if decode_summary(r.bytes(2)?.unwrap_or_default(), start_us, &mut month).is_none() {
@@ -481,10 +465,10 @@ pub(super) fn answer(
         }
         match r.bytes(3)? {
             // A whole month: its summary.
-            None => c.add(&month),
+            None => c.absorb(&month),
             Some(days) => decode_days(days, start_us, &month, &mut |d, e| {
                 if (lo..hi).contains(&d) {
-                    c.add(e);
+                    c.absorb(e);
                 }
             }),
         }
@@ -543,9 +527,7 @@ pub(super) fn answer(
                 Cell::Int(c.learners),
                 Cell::Int(c.instructors),
                 Cell::opt(top),
-                c.last_us
-                    .and_then(chrono::DateTime::from_timestamp_micros)
-                    .map_or(Cell::Empty, Cell::Time),
+                chrono::DateTime::from_timestamp_micros(c.last_us).map_or(Cell::Empty, Cell::Time),
             ];
             rows.push((c.launches, key, tenant, cells));
             Ok(())
