@@ -17,6 +17,11 @@ use ltiscope_report::{Options, ReportKind, Request, parse_time_bound, run};
 use ltiscope_store::{Location, Store};
 use std::time::Instant;
 
+/// The allocator of the `ltiscope` binary, so the figures are the binary's: decoding rollup
+/// sets allocates many small values, where glibc's malloc is slower (BENCHMARKS.md, run 7).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {

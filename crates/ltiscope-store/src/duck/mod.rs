@@ -273,6 +273,27 @@ impl DuckStore {
         commit_every: usize,
         mut stored: impl FnMut(&T, WriteOutcome),
     ) -> Result<(), StoreError> {
+        // One DuckDB thread while streaming: a commit compresses its row groups on one worker
+        // thread while the calling thread spins waiting for it (a fifth of the writer's samples
+        // were mutex calls in `Executor::IdleState`); on the calling thread alone the same work
+        // costs a quarter less CPU and leaves the other core to the parsers (BENCHMARKS.md).
+        let threads: i64 = self
+            .conn
+            .query_row("SELECT current_setting('threads')", [], |r| r.get(0))?;
+        self.conn.execute_batch("SET threads = 1")?;
+        let result = self.stream_in(items, commit_every, &mut stored);
+        self.conn
+            .execute_batch(&format!("SET threads = {threads}"))?;
+        result
+    }
+
+    /// [`DuckStore::write_stream`]'s transactions.
+    fn stream_in<T: AsRef<WriteBatch>>(
+        &mut self,
+        items: impl Iterator<Item = T>,
+        commit_every: usize,
+        stored: &mut impl FnMut(&T, WriteOutcome),
+    ) -> Result<(), StoreError> {
         let mut tx = self.conn.unchecked_transaction()?;
         let mut open = 0;
         for item in items {

@@ -898,20 +898,31 @@ fn dormant(
 /// and every hour falls in one).
 fn health(db: &mut dyn Db, f: &ReportFilter, p: &Params) -> Result<Table, StoreError> {
     let q = Question::Health;
-    let (conditions, mut args) = where_days(f, (None, None));
+    // The facet's local days around the window (a local day is within a day of the UTC one,
+    // whatever the time zone); the hours outside it get a `d` that no sum below counts. The
+    // hours are not compared in the WHERE clause: PostgreSQL cannot estimate a predicate on
+    // `CAST(value AS BIGINT)`, guessed a thousand rows for 600,000 and scanned the whole table.
+    let today = p.as_of.date_naive();
+    let window = (
+        Some(today - chrono::Duration::days(31)),
+        Some(today + chrono::Duration::days(2)),
+    );
+    let (conditions, args) = where_days(f, window);
     let as_of = p.as_of.timestamp_micros();
     let day_us = 86_400_000_000i64;
-    let from = as_of - 29 * day_us;
-    // The facet's local days around the window (any time zone), then its exact hours.
-    let first_day = p.as_of.date_naive() - chrono::Duration::days(31);
-    args.extend([Arg::Date(first_day), Arg::Int(from), Arg::Int(as_of)]);
+    // Summed per tool and hour first (a few hundred hours a tool instead of a row per tenant,
+    // day, source, role and hour), so the day of each hour is worked out a few thousand times;
+    // in floating point, which is exact here (whole hours, far below 2^53 microseconds) and
+    // several times cheaper than PostgreSQL's numeric: 2.0 s -> 0.7 s on 10M launches.
     let sql = format!(
-        "WITH w AS (SELECT tool_id, tool_name, launches,
-                           CAST(ceil(({as_of} - CAST(value AS BIGINT)) / {day_us}.0) AS BIGINT) - 1 AS d
+        "WITH h AS (SELECT tool_id, value, min(tool_name) AS tool_name, sum(launches) AS launches
                     FROM rollup_facets
-                    WHERE facet = 'hour' {conditions} AND day >= ?
-                      AND CAST(value AS BIGINT) >= ? AND CAST(value AS BIGINT) < ?)
-         SELECT tool_id, min(tool_name),
+                    WHERE facet = 'hour' {conditions}
+                    GROUP BY tool_id, value),
+              w AS (SELECT tool_id, tool_name, launches,
+                           CAST(ceil(CAST({as_of} - CAST(value AS BIGINT) AS FLOAT8) / {day_us}) AS BIGINT) - 1 AS d
+                    FROM h)
+         SELECT tool_id, min(tool_name) FILTER (WHERE d BETWEEN 0 AND 28),
                 CAST(coalesce(sum(launches) FILTER (WHERE d = 0), 0) AS BIGINT),
                 CAST(coalesce(sum(launches) FILTER (WHERE d IN (7, 14, 21, 28)), 0) / 4.0 AS FLOAT8),
                 CAST(count(DISTINCT d) FILTER (WHERE d IN (7, 14, 21, 28)) AS BIGINT)
