@@ -9,7 +9,7 @@ use crate::StoreError;
 use crate::sql::{Arg, CourseNames, Filter, Raw, Wire, cell, wire};
 use chrono::{NaiveDate, Offset, TimeZone};
 use ltiscope_model::report::{Cell, Params, Question, ReportFilter, TOP_COURSES, Table};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Whether rollups may answer `q` under `f` at all (the range and tuning are checked against
 /// the rollup state in [`answer`]); nothing is refreshed for the others.
@@ -516,7 +516,7 @@ pub(crate) fn answer(
                 }
             }
             Question::DormantTools | Question::DormantDeployments => dormant(db, q, f, p)?,
-            Question::Health => health(db, f, p)?,
+            Question::Health => health(db, &cfg, f, p)?,
             _ if facet_name(q).is_some() => {
                 counted.push((i, q));
                 counted_days = Some(r);
@@ -896,24 +896,41 @@ fn dormant(
 /// before, as its SQL over the launch records counts them (day `d` of a launch is
 /// `ceil((as_of - t) / 24 h) - 1`, so each window is `[as_of - (d + 1) days, as_of - d days)`
 /// and every hour falls in one).
-fn health(db: &mut dyn Db, f: &ReportFilter, p: &Params) -> Result<Table, StoreError> {
+fn health(
+    db: &mut dyn Db,
+    cfg: &RollupConfig,
+    f: &ReportFilter,
+    p: &Params,
+) -> Result<Table, StoreError> {
     let q = Question::Health;
-    // The facet's local days around the window (a local day is within a day of the UTC one,
-    // whatever the time zone); the hours outside it get a `d` that no sum below counts. The
-    // hours are not compared in the WHERE clause: PostgreSQL cannot estimate a predicate on
+    // Only the local days the five windows touch (one to three each, at most fifteen of the
+    // 29): the rows of other hours of those days get a `d` no sum below counts. The hours are
+    // not compared in the WHERE clause: PostgreSQL cannot estimate a predicate on
     // `CAST(value AS BIGINT)`, guessed a thousand rows for 600,000 and scanned the whole table.
-    let today = p.as_of.date_naive();
-    let window = (
-        Some(today - chrono::Duration::days(31)),
-        Some(today + chrono::Duration::days(2)),
-    );
-    let (conditions, args) = where_days(f, window);
+    let mut days = BTreeSet::new();
+    for d in [0, 7, 14, 21, 28] {
+        let end = p.as_of - chrono::Duration::days(d);
+        let start = end - chrono::Duration::days(1);
+        let last = local_day(cfg.timezone, end - chrono::Duration::microseconds(1));
+        let mut day = local_day(cfg.timezone, start);
+        while day <= last {
+            days.insert(day);
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+    }
+    let (mut conditions, mut args) = where_days(f, (None, None));
+    conditions.push_str(&format!(
+        " AND day IN ({})",
+        vec!["?"; days.len()].join(", ")
+    ));
+    args.extend(days.into_iter().map(Arg::Date));
     let as_of = p.as_of.timestamp_micros();
     let day_us = 86_400_000_000i64;
     // Summed per tool and hour first (a few hundred hours a tool instead of a row per tenant,
     // day, source, role and hour), so the day of each hour is worked out a few thousand times;
     // in floating point, which is exact here (whole hours, far below 2^53 microseconds) and
-    // several times cheaper than PostgreSQL's numeric: 2.0 s -> 0.7 s on 10M launches.
+    // several times cheaper than PostgreSQL's numeric (BENCHMARKS.md, PostgreSQL run 7).
     let sql = format!(
         "WITH h AS (SELECT tool_id, value, min(tool_name) AS tool_name, sum(launches) AS launches
                     FROM rollup_facets
@@ -922,7 +939,7 @@ fn health(db: &mut dyn Db, f: &ReportFilter, p: &Params) -> Result<Table, StoreE
               w AS (SELECT tool_id, tool_name, launches,
                            CAST(ceil(CAST({as_of} - CAST(value AS BIGINT) AS FLOAT8) / {day_us}) AS BIGINT) - 1 AS d
                     FROM h)
-         SELECT tool_id, min(tool_name) FILTER (WHERE d BETWEEN 0 AND 28),
+         SELECT tool_id, min(tool_name) FILTER (WHERE d IN (0, 7, 14, 21, 28)),
                 CAST(coalesce(sum(launches) FILTER (WHERE d = 0), 0) AS BIGINT),
                 CAST(coalesce(sum(launches) FILTER (WHERE d IN (7, 14, 21, 28)), 0) / 4.0 AS FLOAT8),
                 CAST(count(DISTINCT d) FILTER (WHERE d IN (7, 14, 21, 28)) AS BIGINT)

@@ -62,6 +62,14 @@ impl Entry {
 
     /// Adds another entry's launches (users repeat until [`Entry::settle`]).
     fn absorb(&mut self, e: &Entry) {
+        if e.launches > 0 {
+            self.absorb_counts(e);
+            self.users.extend_from_slice(&e.users);
+        }
+    }
+
+    /// [`Entry::absorb`] without the users (the caller collects them its own way).
+    fn absorb_counts(&mut self, e: &Entry) {
         if e.launches == 0 {
             return;
         }
@@ -76,7 +84,6 @@ impl Entry {
         for &(tool, n) in &e.tools {
             add_tool(&mut self.tools, tool, n);
         }
-        self.users.extend_from_slice(&e.users);
     }
 
     /// Sorted and deduplicated, as stored.
@@ -166,12 +173,11 @@ fn decode_summary(summary: &[u8], month_start_us: i64, month: &mut Entry) -> Opt
     read_entry(&mut Varints::new(summary), month_start_us, month)
 }
 
-/// Hands every day of a row to `each` (its buffers reused from day to day), with the users of
-/// `month` (its summary) in place of their positions. A damaged blob ends early.
-fn decode_days(days: &[u8], month_start_us: i64, month: &Entry, each: &mut dyn FnMut(u8, &Entry)) {
+/// Hands every day of a row to `each` (its buffers reused from day to day); its users are
+/// positions in the row's user list (the summary's). A damaged blob ends early.
+fn decode_days(days: &[u8], month_start_us: i64, each: &mut dyn FnMut(u8, &Entry)) {
     let mut r = Varints::new(days);
     let mut e = Entry::default();
-    let mut at = Vec::new();
     loop {
         let Some(day) = r.next().and_then(|d| u8::try_from(d).ok()) else {
             return;
@@ -179,23 +185,22 @@ fn decode_days(days: &[u8], month_start_us: i64, month: &Entry, each: &mut dyn F
         if read_entry(&mut r, month_start_us, &mut e).is_none() {
             return;
         }
-        std::mem::swap(&mut at, &mut e.users);
-        e.users.clear();
-        e.users.extend(
-            at.iter()
-                .filter_map(|&i| month.users.get(i as usize).copied()),
-        );
         each(day, &e);
     }
 }
 
-/// A stored row back as its days.
 fn decode(summary: &[u8], days: &[u8], month_start_us: i64) -> Days {
     let mut month = Entry::default();
     let mut out = Days::new();
     if decode_summary(summary, month_start_us, &mut month).is_some() {
-        decode_days(days, month_start_us, &month, &mut |d, e| {
-            out.insert(d, e.clone());
+        decode_days(days, month_start_us, &mut |d, e| {
+            let mut e = e.clone();
+            let at = std::mem::take(&mut e.users);
+            e.users.extend(
+                at.iter()
+                    .filter_map(|&i| month.users.get(i as usize).copied()),
+            );
+            out.insert(d, e);
         });
     }
     out
@@ -442,6 +447,8 @@ pub(super) fn answer(
     // Each course's launches of the range, as one entry.
     let mut courses: Vec<Entry> = Vec::new();
     let mut month = Entry::default();
+    // Which of a month's users launched on the days in the range (by position).
+    let mut picked: Vec<bool> = Vec::new();
     db.each(&sql, &args, &mut |r| {
         let m = r.int(0)?.unwrap_or_default();
         let (start_us, lo, hi) = *months.entry(m).or_insert_with(|| {
@@ -466,11 +473,24 @@ pub(super) fn answer(
         match r.bytes(3)? {
             // A whole month: its summary.
             None => c.absorb(&month),
-            Some(days) => decode_days(days, start_us, &month, &mut |d, e| {
-                if (lo..hi).contains(&d) {
-                    c.absorb(e);
-                }
-            }),
+            // Days of a month cut by the range: each user of the month once, however many
+            // of its days they launched on (merging day lists made long lists to sort).
+            Some(days) => {
+                picked.clear();
+                picked.resize(month.users.len(), false);
+                decode_days(days, start_us, &mut |d, e| {
+                    if (lo..hi).contains(&d) {
+                        c.absorb_counts(e);
+                        for &i in &e.users {
+                            if let Some(p) = picked.get_mut(i as usize) {
+                                *p = true;
+                            }
+                        }
+                    }
+                });
+                let users = month.users.iter().zip(&picked);
+                c.users.extend(users.filter(|(_, p)| **p).map(|(u, _)| *u));
+            }
         }
         Ok(())
     })?;
