@@ -67,6 +67,19 @@ impl<'a> Varints<'a> {
         }
     }
 
+    /// Steps over the next `n` varints (a varint ends with a byte below 0x80).
+    pub(crate) fn skip(&mut self, n: u64) -> Option<()> {
+        let mut left = n;
+        while left > 0 {
+            let b = *self.blob.get(self.at)?;
+            self.at += 1;
+            if b < 0x80 {
+                left -= 1;
+            }
+        }
+        Some(())
+    }
+
     /// The next `n` gap-encoded values, appended to `out`.
     pub(crate) fn gaps_into(&mut self, n: u64, out: &mut Vec<u32>) -> Option<()> {
         let mut prev = 0u32;

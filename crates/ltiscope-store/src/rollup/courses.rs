@@ -395,6 +395,78 @@ impl Recomputed {
     }
 }
 
+/// A row kept for the top courses: course number, month span, summary, days.
+type KeptRow = (usize, (i64, u8, u8), Vec<u8>, Option<Vec<u8>>);
+
+/// Adds rows of the course rollup to the entries of their courses, its buffers reused.
+#[derive(Default)]
+struct RowReader {
+    /// The row's month summary.
+    month: Entry,
+    /// Which of a month's users launched on the days in the range (by position).
+    picked: Vec<bool>,
+}
+
+impl RowReader {
+    /// Adds a row to its course's entry `c`: the month's summary when the query sent no days
+    /// (a whole month), else its days in the range. `span` is the month's start and the range's
+    /// days of it (0-based, half-open). A damaged row adds nothing.
+    fn absorb(&mut self, c: &mut Entry, summary: &[u8], days: Option<&[u8]>, span: (i64, u8, u8)) {
+        let (start_us, lo, hi) = span;
+        if decode_summary(summary, start_us, &mut self.month).is_none() {
+            return;
+        }
+        let Some(days) = days else {
+            c.absorb(&self.month);
+            return;
+        };
+        // Each user of the month once, however many of its days they launched on (merging
+        // the days' lists made long lists to sort).
+        let picked = &mut self.picked;
+        picked.clear();
+        picked.resize(self.month.users.len(), false);
+        decode_days(days, start_us, &mut |d, e| {
+            if (lo..hi).contains(&d) {
+                c.absorb_counts(e);
+                for &i in &e.users {
+                    if let Some(p) = picked.get_mut(i as usize) {
+                        *p = true;
+                    }
+                }
+            }
+        });
+        let users = self.month.users.iter().zip(picked.iter());
+        c.users.extend(users.filter(|(_, p)| **p).map(|(u, _)| *u));
+    }
+}
+
+/// The launches of a row in the range, read without decoding its lists (see
+/// [`RowReader::absorb`] for the arguments); a damaged row counts what it could read.
+fn launches_in(summary: &[u8], days: Option<&[u8]>, (_, lo, hi): (i64, u8, u8)) -> u64 {
+    let Some(days) = days else {
+        return Varints::new(summary).next().unwrap_or(0);
+    };
+    let mut r = Varints::new(days);
+    let mut total = 0;
+    // An entry: launches, learners, instructors, last launch, the tools (number of them,
+    // then a gap and launches each) and the users (number of them, then a gap each).
+    let mut day = || -> Option<(u64, u64)> {
+        let (day, launches) = (r.next()?, r.next()?);
+        r.skip(3)?;
+        let tools = r.next()?;
+        r.skip(tools.checked_mul(2)?)?;
+        let users = r.next()?;
+        r.skip(users)?;
+        Some((day, launches))
+    };
+    while let Some((d, launches)) = day() {
+        if (u64::from(lo)..u64::from(hi)).contains(&d) {
+            total += launches;
+        }
+    }
+    total
+}
+
 /// Answers the courses (all, or the top ones) of the whole local days `[from, to)` from the
 /// course rollup, with the columns, order and meaning of their SQL over the launch records
 /// (`sql::courses_sql`); `None` under a source or role filter, which the entries do not split
@@ -446,12 +518,17 @@ pub(super) fn answer(
     // By course number (dense, from 1).
     // Each course's launches of the range, as one entry.
     let mut courses: Vec<Entry> = Vec::new();
-    let mut month = Entry::default();
-    // Which of a month's users launched on the days in the range (by position).
-    let mut picked: Vec<bool> = Vec::new();
+    let mut rows = RowReader::default();
+    // The top courses: each row's launches in the range first (no user lists decoded), the
+    // rows kept; then only the courses that can be among the first `TOP_COURSES` (all those
+    // with at least the launches of the last one, ties included) are decoded in full. The
+    // most launched tool's courses are ~200,000 rows whose user lists were most of the work.
+    let top = q == Question::TopCourses;
+    let mut kept: Vec<KeptRow> = Vec::new();
+    let mut launches: Vec<u64> = Vec::new();
     db.each(&sql, &args, &mut |r| {
         let m = r.int(0)?.unwrap_or_default();
-        let (start_us, lo, hi) = *months.entry(m).or_insert_with(|| {
+        let span = *months.entry(m).or_insert_with(|| {
             let month = epoch
                 .checked_add_signed(chrono::Duration::days(m))
                 .unwrap_or(epoch);
@@ -463,37 +540,32 @@ pub(super) fn answer(
             )
         });
         let n = r.int(1)?.unwrap_or_default().clamp(0, i64::from(u32::MAX)) as usize;
+        let (summary, days) = (r.bytes(2)?.unwrap_or_default(), r.bytes(3)?);
+        if top {
+            if n >= launches.len() {
+                launches.resize((n + 1).max(launches.len() * 2), 0);
+            }
+            launches[n] += launches_in(summary, days, span);
+            kept.push((n, span, summary.to_vec(), days.map(<[u8]>::to_vec)));
+            return Ok(());
+        }
         if n >= courses.len() {
             courses.resize_with((n + 1).max(courses.len() * 2), Entry::default);
         }
-        let c = &mut courses[n];
-        if decode_summary(r.bytes(2)?.unwrap_or_default(), start_us, &mut month).is_none() {
-            return Ok(());
-        }
-        match r.bytes(3)? {
-            // A whole month: its summary.
-            None => c.absorb(&month),
-            // Days of a month cut by the range: each user of the month once, however many
-            // of its days they launched on (merging day lists made long lists to sort).
-            Some(days) => {
-                picked.clear();
-                picked.resize(month.users.len(), false);
-                decode_days(days, start_us, &mut |d, e| {
-                    if (lo..hi).contains(&d) {
-                        c.absorb_counts(e);
-                        for &i in &e.users {
-                            if let Some(p) = picked.get_mut(i as usize) {
-                                *p = true;
-                            }
-                        }
-                    }
-                });
-                let users = month.users.iter().zip(&picked);
-                c.users.extend(users.filter(|(_, p)| **p).map(|(u, _)| *u));
-            }
-        }
+        rows.absorb(&mut courses[n], summary, days, span);
         Ok(())
     })?;
+    if top {
+        let mut most: Vec<u64> = launches.iter().copied().filter(|&l| l > 0).collect();
+        most.sort_unstable_by(|a, b| b.cmp(a));
+        let least = most.get(TOP_COURSES - 1).copied().unwrap_or(1).max(1);
+        courses.resize_with(launches.len(), Entry::default);
+        for (n, span, summary, days) in &kept {
+            if launches[*n] >= least {
+                rows.absorb(&mut courses[*n], summary, days.as_deref(), *span);
+            }
+        }
+    }
     let mut tool_ids: HashMap<u32, String> = HashMap::new();
     db.each(
         "SELECT CAST(n AS BIGINT), tool_id FROM rollup_tools",
