@@ -43,6 +43,15 @@ fn batch(bytes: &[u8]) -> WriteBatch {
     }
 }
 
+/// Writes generated documents, `per` to a batch (JSON Lines).
+fn write_docs(store: &mut Store, docs: &[String], per: usize) {
+    for chunk in docs.chunks(per) {
+        store
+            .write(&batch(chunk.join("\n").as_bytes()))
+            .expect("write");
+    }
+}
+
 fn params() -> Params {
     Params::new(chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid"))
 }
@@ -373,11 +382,7 @@ fn the_top_courses_are_the_first_of_all_courses() {
     let docs: Vec<String> = Generator::new(opts).collect();
     for mut db in backends() {
         let store = &mut db.store;
-        for chunk in docs.chunks(2000) {
-            store
-                .write(&batch(chunk.join("\n").as_bytes()))
-                .expect("write");
-        }
+        write_docs(store, &docs, 2000);
         let p = params();
         let top_tool = store
             .answer_raw(Question::ToolCounts, &ReportFilter::default(), &p)
@@ -1138,11 +1143,7 @@ fn the_course_rollup_answers_alone_and_stays_exact_after_a_purge_mid_month() {
     let p = params();
     for mut db in backends() {
         let store = &mut db.store;
-        for chunk in docs.chunks(200) {
-            store
-                .write(&batch(chunk.join("\n").as_bytes()))
-                .expect("write");
-        }
+        write_docs(store, &docs, 200);
         let top_tool = store
             .answer_raw(Question::ToolCounts, &ReportFilter::default(), &p)
             .expect("tools")

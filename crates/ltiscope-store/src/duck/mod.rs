@@ -276,15 +276,17 @@ impl DuckStore {
         // One DuckDB thread while streaming: a commit compresses its row groups on one worker
         // thread while the calling thread spins waiting for it (a fifth of the writer's samples
         // were mutex calls in `Executor::IdleState`); on the calling thread alone the same work
-        // costs a quarter less CPU and leaves the other core to the parsers (BENCHMARKS.md).
+        // cost 9-25% less CPU in the runs measured and leaves the other core to the parsers
+        // (BENCHMARKS.md, "One DuckDB thread while importing").
         let threads: i64 = self
             .conn
             .query_row("SELECT current_setting('threads')", [], |r| r.get(0))?;
         self.conn.execute_batch("SET threads = 1")?;
         let result = self.stream_in(items, commit_every, &mut stored);
-        self.conn
-            .execute_batch(&format!("SET threads = {threads}"))?;
-        result
+        // Restored whatever happened; a failed write's own error is the one reported.
+        let restored = self.conn.execute_batch(&format!("SET threads = {threads}"));
+        result?;
+        Ok(restored?)
     }
 
     /// [`DuckStore::write_stream`]'s transactions.

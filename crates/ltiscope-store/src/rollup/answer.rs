@@ -640,17 +640,27 @@ fn each_row(
 /// dimensions of a filter.
 fn where_days(
     f: &ReportFilter,
+    range: (Option<NaiveDate>, Option<NaiveDate>),
+) -> (String, Vec<Arg>) {
+    where_range(f, "day", range)
+}
+
+/// The conditions `column` in `[from, to)` (an open end adds nothing) and the dimensions of
+/// a filter.
+pub(super) fn where_range(
+    f: &ReportFilter,
+    column: &str,
     (from, to): (Option<NaiveDate>, Option<NaiveDate>),
 ) -> (String, Vec<Arg>) {
     let dims = Filter::dims(f);
     let mut sql = String::new();
     let mut args = Vec::new();
     if let Some(from) = from {
-        sql.push_str(" AND day >= ?");
+        sql.push_str(&format!(" AND {column} >= ?"));
         args.push(Arg::Date(from));
     }
     if let Some(to) = to {
-        sql.push_str(" AND day < ?");
+        sql.push_str(&format!(" AND {column} < ?"));
         args.push(Arg::Date(to));
     }
     sql.push_str(&dims.sql);

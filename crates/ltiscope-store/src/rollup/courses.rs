@@ -24,7 +24,7 @@
 use super::codec::{Varints, put_gaps, put_varint};
 use super::{Db, RollupConfig, day_start};
 use crate::StoreError;
-use crate::sql::{Arg, Filter};
+use crate::sql::Arg;
 use crate::write::Val;
 use chrono::{Datelike, NaiveDate};
 use ltiscope_model::report::{Cell, Question, ReportFilter, TOP_COURSES, Table};
@@ -150,39 +150,59 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry, month_start_us: i64, users: &[u32]) {
     put_gaps(out, users);
 }
 
-/// Reads an entry into `e` (its users as written: numbers or positions); `None` at the end of
-/// the blob or where it is damaged.
-fn read_entry(r: &mut Varints<'_>, month_start_us: i64, e: &mut Entry) -> Option<()> {
+/// Whether reading an entry decodes its tool and user lists or steps over them (its counts
+/// and last launch are read either way).
+#[derive(Clone, Copy, PartialEq)]
+enum Lists {
+    Decode,
+    Skip,
+}
+
+/// Reads an entry into `e` (its users as written: numbers or positions; with [`Lists::Skip`]
+/// no tools or users); `None` at the end of the blob or where it is damaged.
+fn read_entry(r: &mut Varints<'_>, month_start_us: i64, lists: Lists, e: &mut Entry) -> Option<()> {
     e.launches = r.next()?;
     e.learners = r.next()?;
     e.instructors = r.next()?;
     e.last_us = month_start_us.saturating_add(i64::try_from(r.next()?).ok()?);
     e.tools.clear();
+    e.users.clear();
+    let tools = r.next()?;
+    if lists == Lists::Skip {
+        // A gap and the launches per tool, then the users' count and a gap per user.
+        r.skip(tools.checked_mul(2)?)?;
+        let users = r.next()?;
+        return r.skip(users);
+    }
     let mut tool = 0u32;
-    for _ in 0..r.next()? {
+    for _ in 0..tools {
         tool = tool.wrapping_add(u32::try_from(r.next()?).ok()?);
         e.tools.push((tool, r.next()?));
     }
-    e.users.clear();
     let n = r.next()?;
     r.gaps_into(n, &mut e.users)
 }
 
 /// The month's entry of a row (`None` if the summary is damaged).
 fn decode_summary(summary: &[u8], month_start_us: i64, month: &mut Entry) -> Option<()> {
-    read_entry(&mut Varints::new(summary), month_start_us, month)
+    read_entry(
+        &mut Varints::new(summary),
+        month_start_us,
+        Lists::Decode,
+        month,
+    )
 }
 
 /// Hands every day of a row to `each` (its buffers reused from day to day); its users are
 /// positions in the row's user list (the summary's). A damaged blob ends early.
-fn decode_days(days: &[u8], month_start_us: i64, each: &mut dyn FnMut(u8, &Entry)) {
+fn decode_days(days: &[u8], month_start_us: i64, lists: Lists, each: &mut dyn FnMut(u8, &Entry)) {
     let mut r = Varints::new(days);
     let mut e = Entry::default();
     loop {
         let Some(day) = r.next().and_then(|d| u8::try_from(d).ok()) else {
             return;
         };
-        if read_entry(&mut r, month_start_us, &mut e).is_none() {
+        if read_entry(&mut r, month_start_us, lists, &mut e).is_none() {
             return;
         }
         each(day, &e);
@@ -193,7 +213,7 @@ fn decode(summary: &[u8], days: &[u8], month_start_us: i64) -> Days {
     let mut month = Entry::default();
     let mut out = Days::new();
     if decode_summary(summary, month_start_us, &mut month).is_some() {
-        decode_days(days, month_start_us, &mut |d, e| {
+        decode_days(days, month_start_us, Lists::Decode, &mut |d, e| {
             let mut e = e.clone();
             let at = std::mem::take(&mut e.users);
             e.users.extend(
@@ -425,7 +445,7 @@ impl RowReader {
         let picked = &mut self.picked;
         picked.clear();
         picked.resize(self.month.users.len(), false);
-        decode_days(days, start_us, &mut |d, e| {
+        decode_days(days, start_us, Lists::Decode, &mut |d, e| {
             if (lo..hi).contains(&d) {
                 c.absorb_counts(e);
                 for &i in &e.users {
@@ -442,28 +462,18 @@ impl RowReader {
 
 /// The launches of a row in the range, read without decoding its lists (see
 /// [`RowReader::absorb`] for the arguments); a damaged row counts what it could read.
-fn launches_in(summary: &[u8], days: Option<&[u8]>, (_, lo, hi): (i64, u8, u8)) -> u64 {
+fn launches_in(summary: &[u8], days: Option<&[u8]>, (start_us, lo, hi): (i64, u8, u8)) -> u64 {
+    let mut e = Entry::default();
     let Some(days) = days else {
-        return Varints::new(summary).next().unwrap_or(0);
+        let whole = read_entry(&mut Varints::new(summary), start_us, Lists::Skip, &mut e);
+        return whole.map_or(0, |()| e.launches);
     };
-    let mut r = Varints::new(days);
     let mut total = 0;
-    // An entry: launches, learners, instructors, last launch, the tools (number of them,
-    // then a gap and launches each) and the users (number of them, then a gap each).
-    let mut day = || -> Option<(u64, u64)> {
-        let (day, launches) = (r.next()?, r.next()?);
-        r.skip(3)?;
-        let tools = r.next()?;
-        r.skip(tools.checked_mul(2)?)?;
-        let users = r.next()?;
-        r.skip(users)?;
-        Some((day, launches))
-    };
-    while let Some((d, launches)) = day() {
-        if (u64::from(lo)..u64::from(hi)).contains(&d) {
-            total += launches;
+    decode_days(days, start_us, Lists::Skip, &mut |d, e| {
+        if (lo..hi).contains(&d) {
+            total += e.launches;
         }
-    }
+    });
     total
 }
 
@@ -481,7 +491,6 @@ pub(super) fn answer(
     if f.source.is_some() || f.role.is_some() {
         return Ok(None);
     }
-    let dims = Filter::dims(f);
     // Rows of whole months inside the range come without their days.
     let mut whole = Vec::new();
     let mut args = Vec::new();
@@ -498,27 +507,18 @@ pub(super) fn answer(
     }
     let days = format!("CASE WHEN {} THEN NULL ELSE days END", whole.join(" AND "));
     let table = TABLES[usize::from(f.tool.is_some())];
-    let mut sql = format!(
+    let (conditions, rest) = super::answer::where_range(f, "month", (from.map(month_of), to));
+    args.extend(rest);
+    let sql = format!(
         "SELECT CAST(month - DATE '1970-01-01' AS BIGINT), course_no, summary, {days}
-         FROM {table} WHERE true"
+         FROM {table} WHERE true{conditions}"
     );
-    if let Some(from) = from {
-        sql.push_str(" AND month >= ?");
-        args.push(Arg::Date(month_of(from)));
-    }
-    if let Some(to) = to {
-        sql.push_str(" AND month < ?");
-        args.push(Arg::Date(to));
-    }
-    sql.push_str(&dims.sql);
-    args.extend(dims.args);
     let epoch = NaiveDate::default();
     // Per month: where it starts, and the days of it in the range (0-based, half-open).
     let mut months: HashMap<i64, (i64, u8, u8)> = HashMap::new();
-    // By course number (dense, from 1).
-    // Each course's launches of the range, as one entry.
+    // Each course's launches of the range, as one entry, by course number (dense, from 1).
     let mut courses: Vec<Entry> = Vec::new();
-    let mut rows = RowReader::default();
+    let mut reader = RowReader::default();
     // The top courses: each row's launches in the range first (no user lists decoded), the
     // rows kept; then only the courses that can be among the first `TOP_COURSES` (all those
     // with at least the launches of the last one, ties included) are decoded in full. The
@@ -552,7 +552,7 @@ pub(super) fn answer(
         if n >= courses.len() {
             courses.resize_with((n + 1).max(courses.len() * 2), Entry::default);
         }
-        rows.absorb(&mut courses[n], summary, days, span);
+        reader.absorb(&mut courses[n], summary, days, span);
         Ok(())
     })?;
     if top {
@@ -562,7 +562,7 @@ pub(super) fn answer(
         courses.resize_with(launches.len(), Entry::default);
         for (n, span, summary, days) in &kept {
             if launches[*n] >= least {
-                rows.absorb(&mut courses[*n], summary, days.as_deref(), *span);
+                reader.absorb(&mut courses[*n], summary, days.as_deref(), *span);
             }
         }
     }
@@ -627,7 +627,7 @@ pub(super) fn answer(
     )?;
     // ORDER BY launches DESC, course key (then tenant, so equal keys keep one order).
     rows.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| (&a.1, &a.2).cmp(&(&b.1, &b.2))));
-    if q == Question::TopCourses {
+    if top {
         rows.truncate(TOP_COURSES);
     }
     let mut table = Table::new(q.name(), q.columns());
@@ -674,6 +674,11 @@ mod tests {
         assert_eq!(month.users, vec![12, 300, 4_000_000_000]);
         assert_eq!(month.tools, vec![(2, 1), (7, 3), (1_000_000, 1)]);
         assert_eq!(month.last_us, start + 30 * 86_400_000_000);
+        // Launches counted without decoding the lists: the month, and days of it.
+        assert_eq!(launches_in(&summary, None, (start, 0, 31)), 5);
+        assert_eq!(launches_in(&summary, Some(&blob), (start, 0, 31)), 5);
+        assert_eq!(launches_in(&summary, Some(&blob), (start, 1, 31)), 1);
+        assert_eq!(launches_in(&summary, Some(&blob), (start, 0, 30)), 4);
         for cut in 0..blob.len() {
             assert!(
                 decode(&summary, &blob[..cut], start).len() < 2,
