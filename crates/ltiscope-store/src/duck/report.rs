@@ -2,59 +2,35 @@
 
 use super::{DuckDb, DuckStore, arg};
 use crate::StoreError;
-use crate::rollup;
+use crate::rollup::{
+    self,
+    lanes::{self, Shard},
+};
 use crate::sql::{Arg, Dialect, read_cells, sql_for};
 use duckdb::params_from_iter;
 use ltiscope_model::report::{Params, Question, ReportFilter, Table};
 
 impl DuckStore {
     /// Answers questions from rollups (already refreshed), each when they can answer it
-    /// exactly. The questions are split into lanes that run side by side, each on its own
-    /// connection ([`lane`]): the scan of the launch records runs in DuckDB while other
-    /// threads union rollup sets, so a report like the one-tool report takes about its longest
-    /// lane, not the sum of them (two cores: the CPU is shared, the waits are not).
+    /// exactly, in lanes side by side, each on its own connection to the database
+    /// (`rollup::lanes`): the course rollup is decoded while other threads union rollup sets,
+    /// so a report like the one-tool report takes about its longest lane.
     pub(crate) fn answer_rollup(
         &self,
         qs: &[Question],
         f: &ReportFilter,
         p: &Params,
     ) -> Result<Vec<Option<Table>>, StoreError> {
-        let mut lanes: [Vec<Question>; LANES] = Default::default();
-        for q in qs {
-            lanes[lane(*q)].push(*q);
+        let jobs = lanes::plan(qs, COURSE_SHARDS);
+        if jobs.len() < 2 {
+            return rollup::answer(&mut DuckDb(&self.conn), qs, f, p, Shard::ALL);
         }
-        if lanes.iter().filter(|l| !l.is_empty()).count() < 2 {
-            return rollup::answer(&mut DuckDb(&self.conn), qs, f, p);
-        }
-        let conns = lanes
-            .iter()
-            .map(|l| (!l.is_empty()).then(|| self.conn.try_clone()).transpose())
-            .collect::<Result<Vec<_>, _>>()?;
-        let answered = std::thread::scope(|scope| {
-            let handles: Vec<_> = lanes
-                .iter()
-                .zip(conns)
-                .map(|(l, conn)| {
-                    scope.spawn(move || match conn {
-                        Some(conn) => rollup::answer(&mut DuckDb(&conn), l, f, p),
-                        None => Ok(Vec::new()),
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect::<Vec<_>>()
-        });
-        // Back in the order asked: each lane answers its questions in the order asked.
-        let mut answered = answered
-            .into_iter()
-            .map(|a| a.map(Vec::into_iter))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(qs
-            .iter()
-            .map(|q| answered[lane(*q)].next().flatten())
-            .collect())
+        lanes::answer(
+            qs,
+            &jobs,
+            || Ok(self.conn.try_clone()?),
+            |conn, job| rollup::answer(&mut DuckDb(conn), &job.questions, f, p, job.shard),
+        )
     }
 
     /// Answers one question from the launch records, never from rollups.
@@ -69,21 +45,9 @@ impl DuckStore {
     }
 }
 
-/// How many lanes [`lane`] has.
-const LANES: usize = 3;
-
-/// The lane a question is answered in when several are asked together: the scans of the
-/// launch records (`rollup::reads_records`); the deployments and roles (each a read of its
-/// own, with sets to union); everything else (the shared read of counts and sets, the counted
-/// facets). For the one-tool report at 10M launches, the questions of each lane timed one by
-/// one add up to ~230, ~120 and ~160 ms.
-fn lane(q: Question) -> usize {
-    match q {
-        _ if rollup::reads_records(q) => 0,
-        Question::Deployments | Question::Roles => 1,
-        _ => 2,
-    }
-}
+/// The shards of the course questions (`rollup::lanes`): the courses report at 1M launches
+/// decodes its month rows in two threads.
+const COURSE_SHARDS: u32 = 2;
 
 /// Runs a query and reads its rows by the question's declared column kinds.
 fn read_table(

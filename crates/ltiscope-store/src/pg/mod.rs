@@ -7,6 +7,7 @@
 
 mod schema;
 
+use crate::rollup::lanes::{self, Shard};
 use crate::rollup::{self, Db, RefreshOutcome, RollupConfig};
 use crate::sql::{
     Arg, Dialect, EXPORT_FIELDS, ExportKind, RowRead, export_select, export_values, purge_counts,
@@ -24,7 +25,7 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, GenericClient, IsolationLevel, NoTls};
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The advisory lock held while migrating and while creating partitions.
 const SCHEMA_LOCK: i64 = 0x6c74_6973_636f_7065; // "ltiscope"
@@ -35,11 +36,47 @@ const ROLLUP_LOCK: i64 = 0x6c74_6973_726f_6c6c; // "ltisroll"
 /// A connection to a PostgreSQL database.
 pub struct PgStore {
     client: Mutex<Client>,
+    /// Idle connections for reading in lanes beside `client` (`rollup::lanes`), shared by
+    /// this handle's clones, so a report pays for connecting only the first time.
+    spares: Arc<Mutex<Vec<Client>>>,
     url: String,
     /// Set when a statement failed on the connection itself (not with a server error): the
     /// driver may not have noticed yet that the connection is gone, so the next use opens a
     /// new one rather than meeting the dead one again.
     broken: std::sync::atomic::AtomicBool,
+}
+
+/// The most idle spare connections a store and its clones keep.
+const SPARES: usize = 4;
+
+/// The shards of the course questions (`rollup::lanes`): the courses report on 10M launches
+/// spends most of its time decoding month rows in this process, which two threads share.
+const COURSE_SHARDS: u32 = 2;
+
+/// A spare connection lent by [`PgStore::spare`]; back to the spares when dropped (not after
+/// a panic, which may have left it half-way through a result).
+struct Spare {
+    client: Option<Client>,
+    home: Arc<Mutex<Vec<Client>>>,
+}
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take()
+            && !c.is_closed()
+            && !std::thread::panicking()
+        {
+            let mut idle = lock(&self.home);
+            if idle.len() < SPARES {
+                idle.push(c);
+            }
+        }
+    }
+}
+
+/// A lock, whether or not a panic poisoned it (what it guards is left whole).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn naive(t: Timestamp) -> NaiveDateTime {
@@ -78,6 +115,7 @@ impl PgStore {
         })?;
         Ok(PgStore {
             client: Mutex::new(client),
+            spares: Arc::default(),
             url: url.to_owned(),
             broken: std::sync::atomic::AtomicBool::new(false),
         })
@@ -88,9 +126,27 @@ impl PgStore {
         redact_url(&self.url)
     }
 
-    /// Another connection to the same database.
+    /// Another connection to the same database (sharing the spares).
     pub(crate) fn try_clone(&self) -> Result<Self, StoreError> {
-        PgStore::connect(&self.url)
+        let mut store = PgStore::connect(&self.url)?;
+        store.spares = Arc::clone(&self.spares);
+        Ok(store)
+    }
+
+    /// An idle spare connection, or a new one; it goes back to the spares when dropped.
+    fn spare(&self) -> Result<Spare, StoreError> {
+        let idle = lock(&self.spares).pop();
+        let client = match idle {
+            Some(c) if !c.is_closed() => c,
+            _ => Client::connect(&self.url, NoTls).map_err(|source| StoreError::OpenPg {
+                url: redact_url(&self.url),
+                source,
+            })?,
+        };
+        Ok(Spare {
+            client: Some(client),
+            home: Arc::clone(&self.spares),
+        })
     }
 
     /// The connection, reconnected first if the server closed it (a restart, a failover, an
@@ -326,7 +382,19 @@ impl PgStore {
         f: &ReportFilter,
         p: &Params,
     ) -> Result<Vec<Option<Table>>, StoreError> {
-        rollup::answer(&mut PgDb(&mut *self.client()?), qs, f, p)
+        let jobs = lanes::plan(qs, COURSE_SHARDS);
+        if jobs.len() < 2 {
+            return rollup::answer(&mut PgDb(&mut *self.client()?), qs, f, p, Shard::ALL);
+        }
+        lanes::answer(
+            qs,
+            &jobs,
+            || self.spare(),
+            |spare, job| match spare.client.as_mut() {
+                Some(c) => rollup::answer(&mut PgDb(c), &job.questions, f, p, job.shard),
+                None => Ok(vec![None; job.questions.len()]),
+            },
+        )
     }
 
     /// Answers one question from the launch records, never from rollups.

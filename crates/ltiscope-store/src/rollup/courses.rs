@@ -22,6 +22,7 @@
 //! courses are then counted from the launch records (`answer::courses`).
 
 use super::codec::{Varints, put_gaps, put_varint};
+use super::lanes::Shard;
 use super::{Db, RollupConfig, day_start};
 use crate::StoreError;
 use crate::sql::Arg;
@@ -487,6 +488,7 @@ pub(super) fn answer(
     q: Question,
     f: &ReportFilter,
     (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+    shard: Shard,
 ) -> Result<Option<Table>, StoreError> {
     if f.source.is_some() || f.role.is_some() {
         return Ok(None);
@@ -511,7 +513,8 @@ pub(super) fn answer(
     args.extend(rest);
     let sql = format!(
         "SELECT CAST(month - DATE '1970-01-01' AS BIGINT), course_no, summary, {days}
-         FROM {table} WHERE true{conditions}"
+         FROM {table} WHERE true{conditions}{}",
+        shard.condition("course_no")
     );
     let epoch = NaiveDate::default();
     // Per month: where it starts, and the days of it in the range (0-based, half-open).
@@ -582,10 +585,11 @@ pub(super) fn answer(
         Some(t) => (" AND tenant = ?", vec![Arg::Text(t.clone())]),
         None => ("", Vec::new()),
     };
-    let mut rows: Vec<(u64, String, String, Vec<Cell>)> = Vec::with_capacity(courses.len());
+    let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(courses.len());
     db.each(
         &format!(
-            "SELECT CAST(n AS BIGINT), tenant, course_key, label FROM rollup_courses WHERE true{only}"
+            "SELECT CAST(n AS BIGINT), tenant, course_key, label FROM rollup_courses WHERE true{only}{}",
+            shard.condition("n")
         ),
         &tenant_args,
         &mut |r| {
@@ -597,10 +601,6 @@ pub(super) fn answer(
                 return Ok(());
             }
             let mut c = std::mem::take(c);
-            let (tenant, key) = (
-                r.text(1)?.unwrap_or_default(),
-                r.text(2)?.unwrap_or_default(),
-            );
             super::codec::distinct(&mut c.users);
             // The most launched tool, the smallest id among equals (as the SQL ranks them).
             let top = c
@@ -609,9 +609,9 @@ pub(super) fn answer(
                 .filter_map(|(t, n)| Some((*n, tool_ids.get(t)?)))
                 .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)))
                 .map(|(_, id)| id.clone());
-            let cells = vec![
-                Cell::Text(tenant.clone()),
-                Cell::Text(key.clone()),
+            rows.push(vec![
+                Cell::Text(r.text(1)?.unwrap_or_default()),
+                Cell::Text(r.text(2)?.unwrap_or_default()),
                 Cell::opt(r.text(3)?),
                 Cell::Int(c.launches),
                 Cell::Int(c.tools.len() as u64),
@@ -620,19 +620,49 @@ pub(super) fn answer(
                 Cell::Int(c.instructors),
                 Cell::opt(top),
                 chrono::DateTime::from_timestamp_micros(c.last_us).map_or(Cell::Empty, Cell::Time),
-            ];
-            rows.push((c.launches, key, tenant, cells));
+            ]);
             Ok(())
         },
     )?;
-    // ORDER BY launches DESC, course key (then tenant, so equal keys keep one order).
-    rows.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| (&a.1, &a.2).cmp(&(&b.1, &b.2))));
-    if top {
+    Ok(Some(finish(q, rows)))
+}
+
+/// The answer from its rows in any order: ordered as the SQL orders them (launches
+/// descending, then course key, then tenant so equal keys keep one order), the first
+/// [`TOP_COURSES`] for the top courses.
+fn finish(q: Question, mut rows: Vec<Vec<Cell>>) -> Table {
+    fn key(row: &[Cell]) -> (u64, Option<&str>, Option<&str>) {
+        let at = |i: usize| row.get(i);
+        (
+            at(3).and_then(Cell::as_int).unwrap_or_default(),
+            at(1).and_then(Cell::as_text),
+            at(0).and_then(Cell::as_text),
+        )
+    }
+    rows.sort_unstable_by(|a, b| {
+        let (a, b) = (key(a), key(b));
+        b.0.cmp(&a.0).then_with(|| (a.1, a.2).cmp(&(b.1, b.2)))
+    });
+    if q == Question::TopCourses {
         rows.truncate(TOP_COURSES);
     }
     let mut table = Table::new(q.name(), q.columns());
-    table.rows = rows.into_iter().map(|(_, _, _, cells)| cells).collect();
-    Ok(Some(table))
+    table.rows = rows;
+    table
+}
+
+/// The answers of shards (see `lanes`) as one: their courses are disjoint, so their rows are
+/// put together and in order again. Where one shard holds every row (the others answered
+/// nothing, as when the launch records answered the question in the first shard) its table
+/// stands as it is.
+pub(super) fn merge(q: Question, tables: Vec<Table>) -> Table {
+    let mut answered: Vec<Table> = tables.into_iter().filter(|t| !t.rows.is_empty()).collect();
+    if answered.len() <= 1 {
+        return answered
+            .pop()
+            .unwrap_or_else(|| Table::new(q.name(), q.columns()));
+    }
+    finish(q, answered.into_iter().flat_map(|t| t.rows).collect())
 }
 
 #[cfg(test)]

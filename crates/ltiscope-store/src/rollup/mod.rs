@@ -30,6 +30,7 @@
 mod answer;
 pub(crate) mod codec;
 mod courses;
+pub(crate) mod lanes;
 
 pub(crate) use answer::{answer, may_answer, reads_records};
 
