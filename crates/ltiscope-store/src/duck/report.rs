@@ -2,10 +2,7 @@
 
 use super::{DuckDb, DuckStore, arg};
 use crate::StoreError;
-use crate::rollup::{
-    self,
-    lanes::{self, Shard},
-};
+use crate::rollup::{self, lanes};
 use crate::sql::{Arg, Dialect, read_cells, sql_for};
 use duckdb::params_from_iter;
 use ltiscope_model::report::{Params, Question, ReportFilter, Table};
@@ -21,15 +18,15 @@ impl DuckStore {
         f: &ReportFilter,
         p: &Params,
     ) -> Result<Vec<Option<Table>>, StoreError> {
-        let jobs = lanes::plan(qs, COURSE_SHARDS);
+        let jobs = lanes::plan(qs);
         if jobs.len() < 2 {
-            return rollup::answer(&mut DuckDb(&self.conn), qs, f, p, Shard::ALL);
+            return rollup::answer(&mut DuckDb(&self.conn), qs, f, p);
         }
         lanes::answer(
             qs,
             &jobs,
             || Ok(self.conn.try_clone()?),
-            |conn, job| rollup::answer(&mut DuckDb(conn), &job.questions, f, p, job.shard),
+            |conn, job| rollup::answer(&mut DuckDb(conn), job, f, p),
         )
     }
 
@@ -44,10 +41,6 @@ impl DuckStore {
         read_table(&self.conn, q, &sql, &args)
     }
 }
-
-/// The shards of the course questions (`rollup::lanes`): the courses report at 1M launches
-/// decodes its month rows in two threads.
-const COURSE_SHARDS: u32 = 2;
 
 /// Runs a query and reads its rows by the question's declared column kinds.
 fn read_table(

@@ -7,7 +7,7 @@
 
 mod schema;
 
-use crate::rollup::lanes::{self, Shard};
+use crate::rollup::lanes;
 use crate::rollup::{self, Db, RefreshOutcome, RollupConfig};
 use crate::sql::{
     Arg, Dialect, EXPORT_FIELDS, ExportKind, RowRead, export_select, export_values, purge_counts,
@@ -48,10 +48,6 @@ pub struct PgStore {
 
 /// The most idle spare connections a store and its clones keep.
 const SPARES: usize = 4;
-
-/// The shards of the course questions (`rollup::lanes`): the courses report on 10M launches
-/// spends most of its time decoding month rows in this process, which two threads share.
-const COURSE_SHARDS: u32 = 2;
 
 /// A spare connection lent by [`PgStore::spare`]; back to the spares when dropped (not after
 /// a panic, which may have left it half-way through a result).
@@ -382,17 +378,17 @@ impl PgStore {
         f: &ReportFilter,
         p: &Params,
     ) -> Result<Vec<Option<Table>>, StoreError> {
-        let jobs = lanes::plan(qs, COURSE_SHARDS);
+        let jobs = lanes::plan(qs);
         if jobs.len() < 2 {
-            return rollup::answer(&mut PgDb(&mut *self.client()?), qs, f, p, Shard::ALL);
+            return rollup::answer(&mut PgDb(&mut *self.client()?), qs, f, p);
         }
         lanes::answer(
             qs,
             &jobs,
             || self.spare(),
             |spare, job| match spare.client.as_mut() {
-                Some(c) => rollup::answer(&mut PgDb(c), &job.questions, f, p, job.shard),
-                None => Ok(vec![None; job.questions.len()]),
+                Some(c) => rollup::answer(&mut PgDb(c), job, f, p),
+                None => Ok(vec![None; job.len()]),
             },
         )
     }

@@ -4,7 +4,6 @@
 //! checks the two agree cell by cell.
 
 use super::codec::{Bits, decode_into, quantile_cont};
-use super::lanes::Shard;
 use super::{Db, RollupConfig, day_start, local_day, state};
 use crate::StoreError;
 use crate::sql::{Arg, CourseNames, Filter, Raw, Wire, cell, wire};
@@ -481,14 +480,13 @@ fn time_in_tool_row(id: String, mut g: Group) -> Vec<Cell> {
 
 /// Answers each of `qs` from rollups, or `None` for those they cannot answer exactly (the
 /// caller then asks the launch records). The questions share one read of the rollup rows
-/// (Roles, which needs the sets of every role apart, has its own). The course questions are
-/// answered for the courses of `shard` only (`lanes`). The caller has refreshed pending marks.
+/// (Roles, which needs the sets of every role apart, has its own). The caller has refreshed
+/// pending marks.
 pub(crate) fn answer(
     db: &mut dyn Db,
     qs: &[Question],
     f: &ReportFilter,
     p: &Params,
-    shard: Shard,
 ) -> Result<Vec<Option<Table>>, StoreError> {
     let mut out: Vec<Option<Table>> = qs.iter().map(|_| None).collect();
     if !qs.iter().any(|q| may_answer(*q, f)) {
@@ -509,13 +507,11 @@ pub(crate) fn answer(
         out[i] = Some(match q {
             _ if reads_records(q) => {
                 let packed = match whole_days(&cfg, f) {
-                    Some(days) => super::courses::answer(db, &cfg, q, f, days, shard)?,
+                    Some(days) => super::courses::answer(db, &cfg, q, f, days)?,
                     None => None,
                 };
                 match packed {
                     Some(table) => table,
-                    // The launch records answer it whole, in the first shard.
-                    None if shard.is > 0 => Table::new(q.name(), q.columns()),
                     None => courses(db, q, f)?,
                 }
             }

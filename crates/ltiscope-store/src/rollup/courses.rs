@@ -22,7 +22,6 @@
 //! courses are then counted from the launch records (`answer::courses`).
 
 use super::codec::{Varints, put_gaps, put_varint};
-use super::lanes::Shard;
 use super::{Db, RollupConfig, day_start};
 use crate::StoreError;
 use crate::sql::Arg;
@@ -488,7 +487,6 @@ pub(super) fn answer(
     q: Question,
     f: &ReportFilter,
     (from, to): (Option<NaiveDate>, Option<NaiveDate>),
-    shard: Shard,
 ) -> Result<Option<Table>, StoreError> {
     if f.source.is_some() || f.role.is_some() {
         return Ok(None);
@@ -513,8 +511,7 @@ pub(super) fn answer(
     args.extend(rest);
     let sql = format!(
         "SELECT CAST(month - DATE '1970-01-01' AS BIGINT), course_no, summary, {days}
-         FROM {table} WHERE true{conditions}{}",
-        shard.condition("course_no")
+         FROM {table} WHERE true{conditions}"
     );
     let epoch = NaiveDate::default();
     // Per month: where it starts, and the days of it in the range (0-based, half-open).
@@ -588,8 +585,7 @@ pub(super) fn answer(
     let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(courses.len());
     db.each(
         &format!(
-            "SELECT CAST(n AS BIGINT), tenant, course_key, label FROM rollup_courses WHERE true{only}{}",
-            shard.condition("n")
+            "SELECT CAST(n AS BIGINT), tenant, course_key, label FROM rollup_courses WHERE true{only}"
         ),
         &tenant_args,
         &mut |r| {
@@ -649,20 +645,6 @@ fn finish(q: Question, mut rows: Vec<Vec<Cell>>) -> Table {
     let mut table = Table::new(q.name(), q.columns());
     table.rows = rows;
     table
-}
-
-/// The answers of shards (see `lanes`) as one: their courses are disjoint, so their rows are
-/// put together and in order again. Where one shard holds every row (the others answered
-/// nothing, as when the launch records answered the question in the first shard) its table
-/// stands as it is.
-pub(super) fn merge(q: Question, tables: Vec<Table>) -> Table {
-    let mut answered: Vec<Table> = tables.into_iter().filter(|t| !t.rows.is_empty()).collect();
-    if answered.len() <= 1 {
-        return answered
-            .pop()
-            .unwrap_or_else(|| Table::new(q.name(), q.columns()));
-    }
-    finish(q, answered.into_iter().flat_map(|t| t.rows).collect())
 }
 
 #[cfg(test)]

@@ -3,47 +3,13 @@
 //! shared, the waits on the database are not). Both backends plan their lanes here; each
 //! brings its own connections (another DuckDB connection to the same database, or a spare
 //! PostgreSQL connection).
-//!
-//! The course questions (the only ones that decode a row per course and month, most of the
-//! work of the courses report) can also be split by course number into shards, each a lane:
-//! the shards' courses are disjoint, so their rows are put together and put in order again
-//! ([`super::courses::merge`]).
 
-use super::courses;
 use super::reads_records;
 use crate::StoreError;
 use ltiscope_model::report::{Question, Table};
 
-/// The courses a lane answers the course questions for: those whose course number is `is`
-/// modulo `of`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Shard {
-    pub(crate) of: u32,
-    pub(crate) is: u32,
-}
-
-impl Shard {
-    /// Every course.
-    pub(crate) const ALL: Shard = Shard { of: 1, is: 0 };
-
-    /// The condition on a course number column, empty for every course.
-    pub(crate) fn condition(self, column: &str) -> String {
-        if self.of > 1 {
-            format!(" AND {column} % {} = {}", self.of, self.is)
-        } else {
-            String::new()
-        }
-    }
-}
-
-/// A lane's share of the questions.
-#[derive(Debug, Clone)]
-pub(crate) struct Job {
-    lane: usize,
-    /// The questions, in the order asked.
-    pub(crate) questions: Vec<Question>,
-    pub(crate) shard: Shard,
-}
+/// A lane's share of the questions, in the order asked.
+pub(crate) type Job = Vec<Question>;
 
 /// The lane a question is answered in: the course questions; the deployments and roles (each
 /// a read of its own, with sets to union); everything else (the shared read of counts and
@@ -57,28 +23,13 @@ fn lane(q: Question) -> usize {
     }
 }
 
-/// The jobs for `qs`: a job per lane with questions, the course lane split into
-/// `course_shards` shards.
-pub(crate) fn plan(qs: &[Question], course_shards: u32) -> Vec<Job> {
-    let mut lanes: [Vec<Question>; 3] = Default::default();
+/// The jobs for `qs`: one per lane with questions.
+pub(crate) fn plan(qs: &[Question]) -> Vec<Job> {
+    let mut lanes: [Job; 3] = Default::default();
     for &q in qs {
         lanes[lane(q)].push(q);
     }
-    let mut jobs = Vec::new();
-    for (l, questions) in lanes.into_iter().enumerate() {
-        if questions.is_empty() {
-            continue;
-        }
-        let of = if l == 0 { course_shards.max(1) } else { 1 };
-        for is in 0..of {
-            jobs.push(Job {
-                lane: l,
-                questions: questions.clone(),
-                shard: Shard { of, is },
-            });
-        }
-    }
-    jobs
+    lanes.into_iter().filter(|l| !l.is_empty()).collect()
 }
 
 /// Runs every job on a thread of its own with a connection from `connect` (opened here, one
@@ -113,24 +64,11 @@ pub(crate) fn answer<C: Send>(
     Ok(qs
         .iter()
         .map(|q| {
-            let parts: Vec<Option<Table>> = jobs
-                .iter()
-                .zip(answered.iter_mut())
-                .filter(|(job, _)| job.lane == lane(*q))
-                .map(|(_, a)| a.next().flatten())
-                .collect();
-            merge(*q, parts)
+            jobs.iter()
+                .position(|job| job.first().map(|f| lane(*f)) == Some(lane(*q)))
+                .and_then(|j| answered[j].next().flatten())
         })
         .collect())
-}
-
-/// One question's answer from its shards: `None` if any shard could not answer it.
-fn merge(q: Question, parts: Vec<Option<Table>>) -> Option<Table> {
-    if parts.len() == 1 {
-        return parts.into_iter().next().flatten();
-    }
-    let tables = parts.into_iter().collect::<Option<Vec<Table>>>()?;
-    Some(courses::merge(q, tables))
 }
 
 #[cfg(test)]
@@ -138,7 +76,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_course_lane_is_sharded_and_the_others_are_not() {
+    fn questions_are_split_into_lanes_in_the_order_asked() {
         let qs = [
             Question::Totals,
             Question::TopCourses,
@@ -146,22 +84,14 @@ mod tests {
             Question::Daily,
             Question::Deployments,
         ];
-        let jobs = plan(&qs, 2);
-        let shape: Vec<(Vec<Question>, Shard)> = jobs
-            .iter()
-            .map(|j| (j.questions.clone(), j.shard))
-            .collect();
         assert_eq!(
-            shape,
+            plan(&qs),
             vec![
-                (vec![Question::TopCourses], Shard { of: 2, is: 0 }),
-                (vec![Question::TopCourses], Shard { of: 2, is: 1 }),
-                (vec![Question::Roles, Question::Deployments], Shard::ALL),
-                (vec![Question::Totals, Question::Daily], Shard::ALL),
+                vec![Question::TopCourses],
+                vec![Question::Roles, Question::Deployments],
+                vec![Question::Totals, Question::Daily],
             ]
         );
-        assert_eq!(plan(&[Question::Totals], 2).len(), 1);
-        assert_eq!(Shard::ALL.condition("n"), "");
-        assert_eq!(Shard { of: 2, is: 1 }.condition("n"), " AND n % 2 = 1");
+        assert_eq!(plan(&[Question::Totals, Question::Daily]).len(), 1);
     }
 }
