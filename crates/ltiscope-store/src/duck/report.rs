@@ -18,15 +18,12 @@ impl DuckStore {
         f: &ReportFilter,
         p: &Params,
     ) -> Result<Vec<Option<Table>>, StoreError> {
-        let jobs = lanes::plan(qs);
-        if jobs.len() < 2 {
-            return rollup::answer(&mut DuckDb(&self.conn), qs, f, p);
-        }
         lanes::answer(
             qs,
-            &jobs,
+            || rollup::answer(&mut DuckDb(&self.conn), qs, f, p),
             || Ok(self.conn.try_clone()?),
-            |conn, job| rollup::answer(&mut DuckDb(conn), job, f, p),
+            |conn, lane| rollup::answer(&mut DuckDb(conn), lane, f, p),
+            drop,
         )
     }
 

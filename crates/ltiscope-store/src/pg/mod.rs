@@ -49,27 +49,6 @@ pub struct PgStore {
 /// The most idle spare connections a store and its clones keep.
 const SPARES: usize = 4;
 
-/// A spare connection lent by [`PgStore::spare`]; back to the spares when dropped (not after
-/// a panic, which may have left it half-way through a result).
-struct Spare {
-    client: Option<Client>,
-    home: Arc<Mutex<Vec<Client>>>,
-}
-
-impl Drop for Spare {
-    fn drop(&mut self) {
-        if let Some(c) = self.client.take()
-            && !c.is_closed()
-            && !std::thread::panicking()
-        {
-            let mut idle = lock(&self.home);
-            if idle.len() < SPARES {
-                idle.push(c);
-            }
-        }
-    }
-}
-
 /// A lock, whether or not a panic poisoned it (what it guards is left whole).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -129,20 +108,23 @@ impl PgStore {
         Ok(store)
     }
 
-    /// An idle spare connection, or a new one; it goes back to the spares when dropped.
-    fn spare(&self) -> Result<Spare, StoreError> {
-        let idle = lock(&self.spares).pop();
-        let client = match idle {
-            Some(c) if !c.is_closed() => c,
+    /// An idle spare connection, or a new one (give it back with [`PgStore::release`]).
+    fn spare(&self) -> Result<Client, StoreError> {
+        match lock(&self.spares).pop() {
+            Some(c) if !c.is_closed() => Ok(c),
             _ => Client::connect(&self.url, NoTls).map_err(|source| StoreError::OpenPg {
                 url: redact_url(&self.url),
                 source,
-            })?,
-        };
-        Ok(Spare {
-            client: Some(client),
-            home: Arc::clone(&self.spares),
-        })
+            }),
+        }
+    }
+
+    /// Keeps a spare connection for the next report, up to [`SPARES`] of them.
+    fn release(&self, c: Client) {
+        let mut idle = lock(&self.spares);
+        if idle.len() < SPARES && !c.is_closed() {
+            idle.push(c);
+        }
     }
 
     /// The connection, reconnected first if the server closed it (a restart, a failover, an
@@ -151,10 +133,7 @@ impl PgStore {
     fn client(&self) -> Result<std::sync::MutexGuard<'_, Client>, StoreError> {
         // A panic while holding the connection leaves nothing half-written in it that the
         // next statement would trip over (PostgreSQL rolls an open transaction back).
-        let mut guard = self
-            .client
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = lock(&self.client);
         if guard.is_closed() || self.broken.swap(false, std::sync::atomic::Ordering::SeqCst) {
             *guard = Client::connect(&self.url, NoTls).map_err(|source| StoreError::OpenPg {
                 url: redact_url(&self.url),
@@ -378,18 +357,12 @@ impl PgStore {
         f: &ReportFilter,
         p: &Params,
     ) -> Result<Vec<Option<Table>>, StoreError> {
-        let jobs = lanes::plan(qs);
-        if jobs.len() < 2 {
-            return rollup::answer(&mut PgDb(&mut *self.client()?), qs, f, p);
-        }
         lanes::answer(
             qs,
-            &jobs,
+            || rollup::answer(&mut PgDb(&mut *self.client()?), qs, f, p),
             || self.spare(),
-            |spare, job| match spare.client.as_mut() {
-                Some(c) => rollup::answer(&mut PgDb(c), job, f, p),
-                None => Ok(vec![None; job.len()]),
-            },
+            |c, lane| rollup::answer(&mut PgDb(c), lane, f, p),
+            |c| self.release(c),
         )
     }
 
@@ -949,6 +922,22 @@ impl ToSql for Val<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_lanes_reuse_their_spare_connections() {
+        let db = crate::testing::TempDatabase::create();
+        let store = PgStore::open(db.url()).expect("open");
+        let (f, p) = (ReportFilter::default(), Params::new(chrono::Utc::now()));
+        // Three lanes: the course questions, the roles, the shared read.
+        let qs = [Question::Courses, Question::Roles, Question::Totals];
+        for _ in 0..3 {
+            let answers = store.answer_rollup(&qs, &f, &p).expect("answer");
+            assert_eq!(answers.len(), qs.len());
+        }
+        // Each report gave its three connections back and the next took them again (opening
+        // new ones each time would have filled the spares to their limit of four).
+        assert_eq!(lock(&store.spares).len(), 3);
+    }
 
     #[test]
     fn month_suffixes_round_trip_and_bound_the_month() {
