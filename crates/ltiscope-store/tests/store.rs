@@ -984,7 +984,7 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
         .expect("downgrade");
     }
     let store = Store::open_duckdb(&path).expect("reopen migrates");
-    assert_eq!(store.schema_version().expect("version"), 9);
+    assert_eq!(store.schema_version().expect("version"), 10);
     let t = tools(&store, &ReportFilter::default());
     assert_eq!(t.int(0, "launches"), Some(1));
     assert_eq!(t.int(0, "visits"), Some(1));
@@ -998,6 +998,62 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
         )
         .expect("count");
     assert_eq!(missing, 0, "every old row got a visit key");
+}
+
+/// A database written before migration 10 keeps every event and its body when the events
+/// table is rebuilt with zstd bodies, and new bodies are stored with zstd.
+#[test]
+fn migration_10_moves_event_bodies_to_zstd() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.duckdb");
+    let bodies = |conn: &duckdb::Connection| -> Vec<(String, String)> {
+        let mut stmt = conn
+            .prepare("SELECT event_id, body FROM events ORDER BY event_id")
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let body_compression = |conn: &duckdb::Connection| -> Vec<String> {
+        conn.execute_batch("CHECKPOINT").expect("checkpoint");
+        let mut stmt = conn
+            .prepare(
+                "SELECT DISTINCT compression FROM pragma_storage_info('events')
+                 WHERE column_name = 'body' AND segment_type = 'VARCHAR'",
+            )
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    {
+        let mut store = Store::open_duckdb(&path).expect("open");
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+    }
+    let before = {
+        // Turn the file back into a schema-9 database: bodies in DuckDB's default compression.
+        let conn = duckdb::Connection::open(&path).expect("open raw");
+        conn.execute_batch(
+            "CREATE TABLE events_old AS SELECT * FROM events;
+             DROP TABLE events;
+             ALTER TABLE events_old RENAME TO events;
+             DELETE FROM schema_migrations WHERE version >= 10;",
+        )
+        .expect("downgrade");
+        assert_ne!(body_compression(&conn), ["ZSTD"], "the downgraded file");
+        bodies(&conn)
+    };
+    assert_eq!(before.len(), 2, "a launch and its return");
+    {
+        let mut store = Store::open_duckdb(&path).expect("reopen migrates");
+        assert_eq!(store.schema_version().expect("version"), 10);
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write again");
+    }
+    let conn = duckdb::Connection::open(&path).expect("open raw");
+    assert_eq!(bodies(&conn), before, "the same events, the same bodies");
+    assert_eq!(body_compression(&conn), ["ZSTD"]);
 }
 
 /// A PostgreSQL connection the server closed (a restart, a failover) is reopened: the write
