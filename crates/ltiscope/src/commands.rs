@@ -602,6 +602,12 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     // cost less in all (256 MiB against 16 MiB: 1.7x the throughput and a shorter tail over
     // 600,000 events, see BENCHMARKS.md).
     store.set_checkpoint_threshold(server.checkpoint_bytes)?;
+    // One DuckDB thread in the collector: with two, the writer and the inbox mover spun on a
+    // mutex while DuckDB's worker compressed their commits (a third of the mover's CPU), and
+    // on two cores that CPU is the parsers'. At 32 senders: 16-18% less server CPU and 14-20%
+    // more events/s; reports from the rollups as fast, over raw launch records 2-3x slower
+    // (BENCHMARKS.md, "One DuckDB thread in the collector").
+    store.set_threads(1)?;
     eprintln!(
         "ltiscope serve: store={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={} timezone={} suppress_below={}",
         settings.store,

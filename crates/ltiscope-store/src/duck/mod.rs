@@ -217,6 +217,12 @@ impl DuckStore {
         Ok(())
     }
 
+    pub(crate) fn set_threads(&mut self, threads: u32) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(&format!("SET threads = {}", threads.max(1)))?;
+        Ok(())
+    }
+
     pub(crate) fn set_memory_limit(&mut self, bytes: u64) -> Result<(), StoreError> {
         self.conn
             .execute_batch(&format!("SET memory_limit = '{bytes}B'"))?;
