@@ -604,7 +604,7 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     store.set_checkpoint_threshold(server.checkpoint_bytes)?;
     // One DuckDB thread in the collector: with two, the writer and the inbox mover spun on a
     // mutex while DuckDB's worker compressed their commits (a third of the mover's CPU), and
-    // on two cores that CPU is the parsers'. At 32 senders: 16-18% less server CPU and 14-20%
+    // on two cores that CPU is the parsers'. At 32 senders: 14-21% less server CPU and 15-25%
     // more events/s; reports from the rollups as fast, over raw launch records 2-3x slower
     // (BENCHMARKS.md, "One DuckDB thread in the collector").
     store.set_threads(1)?;
