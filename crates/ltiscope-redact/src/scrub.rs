@@ -79,7 +79,9 @@ fn looks_like_jwt(s: &str) -> bool {
 }
 
 fn looks_like_email(s: &str) -> bool {
-    if s.len() > 320 || s.contains(char::is_whitespace) {
+    // Most strings hold no `@`: a byte search rules them out before the scan for whitespace,
+    // which walks every character (3% of an import's samples before this check came first).
+    if s.len() > 320 || !s.contains('@') || s.contains(char::is_whitespace) {
         return false;
     }
     let s = s.strip_prefix("mailto:").unwrap_or(s);
@@ -327,6 +329,33 @@ mod tests {
             out.contains(r#""eventTime":"2024-01-01T00:00:00Z""#),
             "{out}"
         );
+    }
+
+    #[test]
+    fn emails_are_recognised_by_shape_whatever_their_key() {
+        for email in [
+            "a@b.edu",
+            "mailto:jo.doe@uni.example.ac.uk",
+            "x+tag@sub.example.org",
+        ] {
+            assert!(looks_like_email(email), "{email}");
+            let mut v = serde_json::json!({"contact": email, "list": [email]});
+            scrub_value(&mut v, true);
+            assert_eq!(
+                v,
+                serde_json::json!({"contact": REDACTED, "list": [REDACTED]})
+            );
+        }
+        for other in [
+            "https://lms.example.edu/path?x=1",
+            "a @b.edu",
+            "no at sign here",
+            "user@localhost",
+            "https://x@host.example.com/",
+            "",
+        ] {
+            assert!(!looks_like_email(other), "{other}");
+        }
     }
 
     #[test]
