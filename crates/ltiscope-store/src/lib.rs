@@ -290,21 +290,31 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) a DuckDB database file and brings its schema up to date.
     pub fn open_duckdb(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store::DuckDb(duck::DuckStore::open(path)?))
+        Ok(Store::DuckDb(duck::DuckStore::open(path, &mut |_, _| {})?))
     }
 
     /// Connects to a PostgreSQL database and brings its schema up to date (several processes
     /// may do this at once; one migrates, the others wait).
     pub fn open_postgres(url: &str) -> Result<Store, StoreError> {
-        Ok(Store::Postgres(pg::PgStore::open(url)?))
+        Ok(Store::Postgres(pg::PgStore::open(url, &mut |_, _| {})?))
     }
 
     /// Opens the store at a location.
     pub fn open(location: &Location) -> Result<Store, StoreError> {
-        match location {
-            Location::DuckDb(path) => Store::open_duckdb(path),
-            Location::Postgres(url) => Store::open_postgres(url),
-        }
+        Store::open_upgrading(location, &mut |_, _| {})
+    }
+
+    /// Opens the store at a location; `upgrading` hears of each schema migration (version,
+    /// name) just before it runs on a database that already had a schema: some rewrite a
+    /// whole table, which takes a while on a large database.
+    pub fn open_upgrading(
+        location: &Location,
+        upgrading: &mut dyn FnMut(i64, &str),
+    ) -> Result<Store, StoreError> {
+        Ok(match location {
+            Location::DuckDb(path) => Store::DuckDb(duck::DuckStore::open(path, upgrading)?),
+            Location::Postgres(url) => Store::Postgres(pg::PgStore::open(url, upgrading)?),
+        })
     }
 
     /// Removes every launch record, event, quarantined item and ingest log row from before

@@ -1001,7 +1001,8 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
 }
 
 /// A database written before migration 10 keeps every event and its body when the events
-/// table is rebuilt with zstd bodies, and new bodies are stored with zstd.
+/// table is rebuilt with zstd bodies, and new bodies are stored with zstd; the caller hears
+/// of the upgrade before it runs (not of a new database's migrations).
 #[test]
 fn migration_10_moves_event_bodies_to_zstd() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1028,10 +1029,17 @@ fn migration_10_moves_event_bodies_to_zstd() {
             .collect::<Result<_, _>>()
             .expect("rows")
     };
+    let location = Location::DuckDb(path.clone());
+    let mut heard = Vec::new();
     {
-        let mut store = Store::open_duckdb(&path).expect("open");
+        let mut store = Store::open_upgrading(&location, &mut |v, n| heard.push((v, n.to_owned())))
+            .expect("open");
         store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
     }
+    assert!(
+        heard.is_empty(),
+        "a new database is not an upgrade: {heard:?}"
+    );
     let before = {
         // Turn the file back into a schema-9 database: bodies in DuckDB's default compression.
         let conn = duckdb::Connection::open(&path).expect("open raw");
@@ -1047,10 +1055,15 @@ fn migration_10_moves_event_bodies_to_zstd() {
     };
     assert_eq!(before.len(), 2, "a launch and its return");
     {
-        let mut store = Store::open_duckdb(&path).expect("reopen migrates");
+        let mut store = Store::open_upgrading(&location, &mut |v, n| heard.push((v, n.to_owned())))
+            .expect("reopen migrates");
         assert_eq!(store.schema_version().expect("version"), 10);
         store.write(&batch(LAUNCH_AND_RETURN)).expect("write again");
     }
+    assert_eq!(
+        heard,
+        [(10, "event bodies compressed with zstd".to_owned())]
+    );
     let conn = duckdb::Connection::open(&path).expect("open raw");
     assert_eq!(bodies(&conn), before, "the same events, the same bodies");
     assert_eq!(body_compression(&conn), ["ZSTD"]);

@@ -89,7 +89,11 @@ enum Rollups {
 }
 
 fn open_store(settings: &Settings, rollups: Rollups) -> anyhow::Result<Store> {
-    let mut store = Store::open(&settings.store).context(match settings.store {
+    // Some migrations rewrite a table: say so, since on a large database they take a while.
+    let mut upgrading = |version: i64, name: &str| {
+        eprintln!("upgrading the database schema to version {version} ({name}) ...");
+    };
+    let mut store = Store::open_upgrading(&settings.store, &mut upgrading).context(match settings.store {
         Location::DuckDb(_) => {
             "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)"
         }

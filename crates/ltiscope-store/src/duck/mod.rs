@@ -36,12 +36,15 @@ fn from_micros(us: i64) -> Timestamp {
 }
 
 impl DuckStore {
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        path: &Path,
+        upgrading: &mut dyn FnMut(i64, &str),
+    ) -> Result<Self, StoreError> {
         let store = DuckStore::connect(path)?;
         // What an earlier collector acknowledged but had not moved yet, before the migrations
         // (the inbox has the shape of the tables it was written for).
         inbox::recover(&store)?;
-        store.migrate()?;
+        store.migrate(upgrading)?;
         Ok(store)
     }
 
@@ -186,7 +189,7 @@ impl DuckStore {
         Ok(outcome)
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
+    fn migrate(&self, upgrading: &mut dyn FnMut(i64, &str)) -> Result<(), StoreError> {
         self.conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version BIGINT PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)",
@@ -200,6 +203,9 @@ impl DuckStore {
             });
         }
         for (version, name, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
+            if current > 0 {
+                upgrading(*version, name);
+            }
             let tx = self.conn.unchecked_transaction()?;
             tx.execute_batch(sql)?;
             tx.execute(

@@ -77,9 +77,12 @@ pub(crate) fn redact_url(url: &str) -> String {
 }
 
 impl PgStore {
-    pub(crate) fn open(url: &str) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        url: &str,
+        upgrading: &mut dyn FnMut(i64, &str),
+    ) -> Result<Self, StoreError> {
         let store = PgStore::connect(url)?;
-        store.migrate()?;
+        store.migrate(upgrading)?;
         Ok(store)
     }
 
@@ -143,7 +146,7 @@ impl PgStore {
         Ok(guard)
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
+    fn migrate(&self, upgrading: &mut dyn FnMut(i64, &str)) -> Result<(), StoreError> {
         let mut c = self.client()?;
         c.execute("SELECT pg_advisory_lock($1)", &[&SCHEMA_LOCK])?;
         let result = (|| -> Result<(), StoreError> {
@@ -165,6 +168,9 @@ impl PgStore {
                 });
             }
             for (version, name, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
+                if current > 0 {
+                    upgrading(*version, name);
+                }
                 let mut tx = c.transaction()?;
                 tx.batch_execute(sql)?;
                 tx.execute(
@@ -926,7 +932,7 @@ mod tests {
     #[test]
     fn report_lanes_reuse_their_spare_connections() {
         let db = crate::testing::TempDatabase::create();
-        let store = PgStore::open(db.url()).expect("open");
+        let store = PgStore::open(db.url(), &mut |_, _| {}).expect("open");
         let (f, p) = (ReportFilter::default(), Params::new(chrono::Utc::now()));
         // Three lanes: the course questions, the roles, the shared read.
         let qs = [Question::Courses, Question::Roles, Question::Totals];
