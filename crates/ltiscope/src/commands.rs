@@ -609,8 +609,8 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     // One DuckDB thread in the collector: with two, the writer and the inbox mover spun on a
     // mutex while DuckDB's worker compressed their commits (a third of the mover's CPU), and
     // on two cores that CPU is the parsers'. At 32 senders: 14-21% less server CPU and 15-25%
-    // more events/s; reports from the rollups as fast, over raw launch records 2-3x slower
-    // (BENCHMARKS.md, "One DuckDB thread in the collector").
+    // more events/s; reports from the rollups as fast, over raw launch records 1.7-3.5x
+    // slower (BENCHMARKS.md, "One DuckDB thread in the collector").
     store.set_threads(1)?;
     eprintln!(
         "ltiscope serve: store={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={} timezone={} suppress_below={}",

@@ -290,15 +290,15 @@ impl DuckStore {
         // were mutex calls in `Executor::IdleState`); on the calling thread alone the same work
         // cost 9-25% less CPU in the runs measured and leaves the other core to the parsers
         // (BENCHMARKS.md, "One DuckDB thread while importing").
-        let threads: i64 = self
+        let threads: u32 = self
             .conn
             .query_row("SELECT current_setting('threads')", [], |r| r.get(0))?;
-        self.conn.execute_batch("SET threads = 1")?;
+        self.set_threads(1)?;
         let result = self.stream_in(items, commit_every, &mut stored);
         // Restored whatever happened; a failed write's own error is the one reported.
-        let restored = self.conn.execute_batch(&format!("SET threads = {threads}"));
+        let restored = self.set_threads(threads);
         result?;
-        Ok(restored?)
+        restored
     }
 
     /// [`DuckStore::write_stream`]'s transactions.
