@@ -3,9 +3,10 @@
 //! Everything here is a pure function of its input and a [`Context`] (the clock is passed in):
 //! no IO, no logging, no storage. A body may hold a Caliper envelope, a single Caliper event or
 //! entity, an xAPI statement, a JSON array of any of these, or JSON Lines; the format is
-//! detected per record. The result is a [`Batch`]: accepted [`ParsedEvent`]s and
-//! [`Rejection`]s side by side, so one bad event never sinks its batch. Redaction happens next,
-//! in `ltiscope-redact`; nothing here is safe to store or log yet.
+//! detected per record. Each item goes to a [`Sink`] as an accepted [`ParsedEvent`] or a
+//! [`Rejection`], in input order, so one bad event never sinks its batch; a [`Batch`] collects
+//! them. Redaction happens next, in `ltiscope-redact` (the write path's sink redacts each event
+//! as it arrives); nothing here is safe to store or log yet.
 //!
 //! [`generate`] emits synthetic streams in the same wire formats, so they exercise these parsers.
 
@@ -21,7 +22,7 @@ pub mod tools;
 
 use std::io::Read;
 
-pub use outcome::{Batch, EventKind, ParsedEvent, Reason, RejectedBody, Rejection};
+pub use outcome::{Batch, EventKind, ParsedEvent, Reason, RejectedBody, Rejection, Sink};
 pub use time::parse_timestamp;
 pub use tools::{ToolResolver, ToolRule};
 
@@ -41,7 +42,7 @@ pub struct Context<'a> {
 
 /// Parses one JSON value: an envelope, an array, a single event or entity, or a statement.
 /// `index` is the position reported in rejections for this value.
-pub fn parse_value(v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
+pub fn parse_value(v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
     match v {
         Value::Array(items) => {
             for (i, item) in items.into_iter().enumerate() {
@@ -52,7 +53,7 @@ pub fn parse_value(v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
     }
 }
 
-fn parse_object(v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
+fn parse_object(v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
     let what = match &v {
         Value::Object(_) => None,
         Value::Array(_) => Some("a nested array"),
@@ -62,7 +63,7 @@ fn parse_object(v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
         Value::Null => Some("null"),
     };
     if let Some(what) = what {
-        out.rejected.push(Rejection {
+        out.reject(Rejection {
             index,
             reason: Reason::NotAnObject(what),
             body: RejectedBody::Json(v),
@@ -73,8 +74,8 @@ fn parse_object(v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
         caliper::parse_envelope(v, ctx, out, index);
     } else if brightspace::is_statement(&v) {
         match brightspace::parse_statement(&v, ctx) {
-            Ok(kind) => out.events.push(ParsedEvent { kind, original: v }),
-            Err(reason) => out.rejected.push(Rejection {
+            Ok(kind) => out.accept(ParsedEvent { kind, original: v }),
+            Err(reason) => out.reject(Rejection {
                 index,
                 reason,
                 body: RejectedBody::Json(v),
@@ -83,7 +84,7 @@ fn parse_object(v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
     } else if caliper::is_caliper(&v) {
         caliper::push_item(v, caliper::Envelope::default(), ctx, out, index);
     } else {
-        out.rejected.push(Rejection {
+        out.reject(Rejection {
             index,
             reason: Reason::UnknownFormat,
             body: RejectedBody::Json(v),
@@ -92,10 +93,10 @@ fn parse_object(v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
 }
 
 /// Parses one line of JSON Lines (`line` is 1-based, reported in rejections).
-pub fn parse_line(bytes: &[u8], ctx: &Context<'_>, out: &mut Batch, line: usize) {
+pub fn parse_line(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink, line: usize) {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => parse_value(v, ctx, out, line),
-        Err(e) => out.rejected.push(not_json(bytes, &e, line)),
+        Err(e) => out.reject(not_json(bytes, &e, line)),
     }
 }
 
@@ -111,10 +112,16 @@ fn not_json(bytes: &[u8], e: &serde_json::Error, index: usize) -> Rejection {
 /// or JSON Lines. A body that is none of these is rejected whole with the parser's message.
 pub fn parse_document(bytes: &[u8], ctx: &Context<'_>) -> Batch {
     let mut out = Batch::default();
+    parse_document_into(bytes, ctx, &mut out);
+    out
+}
+
+/// [`parse_document`], item by item into `out`.
+pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) {
     let first_error = match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => {
-            parse_value(v, ctx, &mut out, 0);
-            return out;
+            parse_value(v, ctx, out, 0);
+            return;
         }
         Err(e) => e,
     };
@@ -130,10 +137,10 @@ pub fn parse_document(bytes: &[u8], ctx: &Context<'_>) -> Batch {
     if first_is_json {
         for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
             if !line.trim_ascii().is_empty() {
-                parse_line(line, ctx, &mut out, n + 1);
+                parse_line(line, ctx, out, n + 1);
             }
         }
-        return out;
+        return;
     }
     // Concatenated pretty-printed documents.
     let mut docs = Vec::new();
@@ -141,15 +148,14 @@ pub fn parse_document(bytes: &[u8], ctx: &Context<'_>) -> Batch {
         match item {
             Ok(v) => docs.push(v),
             Err(_) => {
-                out.rejected.push(not_json(bytes, &first_error, 0));
-                return out;
+                out.reject(not_json(bytes, &first_error, 0));
+                return;
             }
         }
     }
     for (i, v) in docs.into_iter().enumerate() {
-        parse_value(v, ctx, &mut out, i);
+        parse_value(v, ctx, out, i);
     }
-    out
 }
 
 /// Why a body could not even be decoded.

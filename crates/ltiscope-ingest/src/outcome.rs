@@ -155,6 +155,27 @@ pub struct Batch {
     pub rejected: Vec<Rejection>,
 }
 
+/// Where parsing puts what it finds, item by item and in input order. A [`Batch`] collects
+/// them; the write path redacts each event as it arrives instead, while its tree is still in
+/// the cache (a third less CPU per event than redacting a chunk of 1,024 afterwards,
+/// `ltiscope-redact/examples/prepare_cost`).
+pub trait Sink {
+    /// An accepted event.
+    fn accept(&mut self, event: ParsedEvent);
+    /// A quarantined item.
+    fn reject(&mut self, rejection: Rejection);
+}
+
+impl Sink for Batch {
+    fn accept(&mut self, event: ParsedEvent) {
+        self.events.push(event);
+    }
+
+    fn reject(&mut self, rejection: Rejection) {
+        self.rejected.push(rejection);
+    }
+}
+
 impl Batch {
     /// Moves everything from `other` into this batch.
     pub fn append(&mut self, other: &mut Batch) {

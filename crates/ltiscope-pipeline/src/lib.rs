@@ -10,7 +10,7 @@ mod replay;
 
 pub use replay::{ReplaySummary, replay_quarantine};
 
-use ltiscope_ingest::{Batch, Context, Reason, RejectedBody, Rejection, ToolResolver};
+use ltiscope_ingest::{Context, ParsedEvent, Reason, RejectedBody, Rejection, Sink, ToolResolver};
 use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::Redactor;
 use ltiscope_store::WriteBatch;
@@ -46,8 +46,13 @@ impl Pipeline {
         received_at: Timestamp,
         origin: &str,
     ) -> WriteBatch {
-        let batch = ltiscope_ingest::parse_document(body, &self.context(source, received_at));
-        self.redact(batch, source, received_at, origin)
+        let mut out = self.batch(source, received_at, origin);
+        ltiscope_ingest::parse_document_into(
+            body,
+            &self.context(source, received_at),
+            &mut self.redacting(&mut out),
+        );
+        out
     }
 
     /// Parses and redacts one already-parsed JSON value (envelope, array, event, statement).
@@ -58,9 +63,14 @@ impl Pipeline {
         received_at: Timestamp,
         origin: &str,
     ) -> WriteBatch {
-        let mut batch = Batch::default();
-        ltiscope_ingest::parse_value(value, &self.context(source, received_at), &mut batch, 0);
-        self.redact(batch, source, received_at, origin)
+        let mut out = self.batch(source, received_at, origin);
+        ltiscope_ingest::parse_value(
+            value,
+            &self.context(source, received_at),
+            &mut self.redacting(&mut out),
+            0,
+        );
+        out
     }
 
     /// Quarantines a whole body that cannot be taken apart (not JSON, not an envelope).
@@ -72,15 +82,13 @@ impl Pipeline {
         received_at: Timestamp,
         origin: &str,
     ) -> WriteBatch {
-        let batch = Batch {
-            events: Vec::new(),
-            rejected: vec![Rejection {
-                index: 0,
-                reason,
-                body,
-            }],
-        };
-        self.redact(batch, source, received_at, origin)
+        let mut out = self.batch(source, received_at, origin);
+        self.redacting(&mut out).reject(Rejection {
+            index: 0,
+            reason,
+            body,
+        });
+        out
     }
 
     /// Parses and redacts JSON Lines; `first_line` numbers the first line (1-based).
@@ -93,36 +101,48 @@ impl Pipeline {
         origin: &str,
     ) -> WriteBatch {
         let ctx = self.context(source, received_at);
-        let mut batch = Batch::default();
+        let mut out = self.batch(source, received_at, origin);
+        let mut sink = self.redacting(&mut out);
         for (i, line) in lines.split(|b| *b == b'\n').enumerate() {
             if !line.trim_ascii().is_empty() {
-                ltiscope_ingest::parse_line(line, &ctx, &mut batch, first_line + i);
+                ltiscope_ingest::parse_line(line, &ctx, &mut sink, first_line + i);
             }
         }
-        self.redact(batch, source, received_at, origin)
+        out
     }
 
-    fn redact(
-        &self,
-        batch: Batch,
-        source: Option<Source>,
-        received_at: Timestamp,
-        origin: &str,
-    ) -> WriteBatch {
+    /// An empty batch from `origin`.
+    fn batch(&self, source: Option<Source>, received_at: Timestamp, origin: &str) -> WriteBatch {
         WriteBatch {
-            events: batch
-                .events
-                .into_iter()
-                .map(|e| self.redactor.event(e))
-                .collect(),
-            rejected: batch
-                .rejected
-                .into_iter()
-                .map(|r| self.redactor.rejection(r))
-                .collect(),
+            events: Vec::new(),
+            rejected: Vec::new(),
             origin: origin.to_owned(),
             source_hint: source,
             received_at: Some(received_at),
         }
+    }
+
+    fn redacting<'a>(&'a self, out: &'a mut WriteBatch) -> Redacting<'a> {
+        Redacting {
+            redactor: &self.redactor,
+            out,
+        }
+    }
+}
+
+/// The write path's [`Sink`]: each event is redacted the moment it is parsed, while its tree
+/// is still in the cache, and only the redacted form is kept.
+struct Redacting<'a> {
+    redactor: &'a Redactor,
+    out: &'a mut WriteBatch,
+}
+
+impl Sink for Redacting<'_> {
+    fn accept(&mut self, event: ParsedEvent) {
+        self.out.events.push(self.redactor.event(event));
+    }
+
+    fn reject(&mut self, rejection: Rejection) {
+        self.out.rejected.push(self.redactor.rejection(rejection));
     }
 }

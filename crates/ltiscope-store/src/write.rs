@@ -134,7 +134,7 @@ impl<'a> Plan<'a> {
                     code: r.reason.code(),
                     reason: r.reason.to_string(),
                     body: match &r.body {
-                        RejectedBody::Json(v) => v.to_string(),
+                        RejectedBody::Json(v) => ltiscope_redact::json_text(v),
                         RejectedBody::Text(t) => t.clone(),
                     },
                 }
@@ -224,15 +224,14 @@ pub(crate) fn launch_row(key: i128, r: &LaunchRecord) -> [Val<'_>; LAUNCH_COLUMN
         .as_deref()
         .or(r.tool.launch_url.as_deref())
         .unwrap_or("");
-    let roles_raw = serde_json::Value::from(r.roles.raw.clone()).to_string();
+    let roles_raw = serde_json::to_string(&r.roles.raw).unwrap_or_else(|_| "[]".to_owned());
     let metrics = (!r.metrics.is_empty()).then(|| {
-        serde_json::Value::from(
+        ltiscope_redact::json_text(&serde_json::Value::from(
             r.metrics
                 .iter()
                 .map(|(n, v, max)| serde_json::json!([n, v, max]))
                 .collect::<Vec<_>>(),
-        )
-        .to_string()
+        ))
     });
     [
         Val::Key(key),

@@ -13,7 +13,7 @@ mod validate;
 
 use crate::Context;
 use crate::fields::{content_id, id_of, normalise_event_id, short_term, str_at, type_of};
-use crate::outcome::{Batch, EventKind, ParsedEvent, Reason, RejectedBody, Rejection};
+use crate::outcome::{EventKind, ParsedEvent, Reason, RejectedBody, Rejection, Sink};
 use crate::time::parse_timestamp;
 use ltiscope_model::{EventMeta, Source};
 use serde_json::Value;
@@ -39,7 +39,7 @@ pub(crate) fn is_caliper(v: &Value) -> bool {
 }
 
 /// Parses every item of an envelope into `out`.
-pub(crate) fn parse_envelope(mut v: Value, ctx: &Context<'_>, out: &mut Batch, index: usize) {
+pub(crate) fn parse_envelope(mut v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
     let sensor = str_at(&v, "sensor").map(str::to_owned);
     let env = Envelope {
         sensor: sensor.as_deref(),
@@ -48,7 +48,7 @@ pub(crate) fn parse_envelope(mut v: Value, ctx: &Context<'_>, out: &mut Batch, i
         Some(Value::Array(items)) => items,
         Some(single @ Value::Object(_)) => vec![single],
         _ => {
-            out.rejected.push(Rejection {
+            out.reject(Rejection {
                 index,
                 reason: Reason::InvalidField {
                     field: "data".into(),
@@ -69,11 +69,11 @@ pub(crate) fn push_item(
     item: Value,
     env: Envelope<'_>,
     ctx: &Context<'_>,
-    out: &mut Batch,
+    out: &mut dyn Sink,
     index: usize,
 ) {
     if !item.is_object() {
-        out.rejected.push(Rejection {
+        out.reject(Rejection {
             index,
             reason: Reason::NotAnObject("a non-object item in envelope data"),
             body: RejectedBody::Json(item),
@@ -81,11 +81,11 @@ pub(crate) fn push_item(
         return;
     }
     match parse_item(&item, env, ctx) {
-        Ok(kind) => out.events.push(ParsedEvent {
+        Ok(kind) => out.accept(ParsedEvent {
             kind,
             original: item,
         }),
-        Err(reason) => out.rejected.push(Rejection {
+        Err(reason) => out.reject(Rejection {
             index,
             reason,
             body: RejectedBody::Json(item),
