@@ -19,7 +19,7 @@ FILE="$WORK/bb-$N.jsonl"
 [ -f "$FILE" ] || "$BIN" generate --platform blackboard --launches "$N" --seed 2 --returns 0 --non-lti 0 --out "$FILE"
 
 serve() { # $1 = db; prints "PID ADDR KEY"
-  rm -f "$1" "$1.wal" "$1.inbox" "$1.inbox.wal"
+  rm -f "$1" "$1.wal" "$1".inbox*   # the collector's two inbox files and their logs
   local key; key=$("$BIN" --db "$1" keys create --name bench --source blackboard 2>/dev/null)
   "$BIN" --db "$1" serve --listen 127.0.0.1:0 2> "$1.log" & local pid=$!
   # Wait for the line after the address, so the address line is whole.
