@@ -202,10 +202,7 @@ async fn read_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Byte
         None | Some("identity") | Some("") => Ok(bytes),
         Some("gzip") | Some("x-gzip") => {
             let inflated_max = s.limits.max_inflated_bytes;
-            let inflated =
-                tokio::task::spawn_blocking(move || ltiscope_ingest::gunzip(&bytes, inflated_max))
-                    .await
-                    .map_err(|_| ApiError::Unavailable)?;
+            let inflated = on_parser(move || ltiscope_ingest::gunzip(&bytes, inflated_max)).await?;
             match inflated {
                 Ok(b) => Ok(Bytes::from(b)),
                 Err(ltiscope_ingest::DecodeError::TooLarge(n)) => Err(ApiError::TooLarge(n)),
@@ -255,17 +252,34 @@ async fn reject_body(
     )))
 }
 
-/// Parses a body into JSON on a blocking thread: an envelope of 100 Blackboard events takes
-/// about a millisecond, which the async workers (two, on two cores) owe to the other
-/// connections. Gives the bytes back for quarantining.
+/// How many requests are decoded, parsed and redacted at once: one per core.
+static PARSERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// Runs CPU-bound request work (inflating, parsing, redacting) on a blocking thread, never on
+/// the async workers (an envelope of 100 Blackboard events takes about a millisecond, which
+/// they owe to the other connections), and at most one request per core at a time, in
+/// arrival order (the semaphore is fair): 32 requests parsed at once on two cores would each
+/// take 16 times as long and evict each other's trees from the cache.
+async fn on_parser<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = PARSERS.acquire().await.map_err(|_| ApiError::Unavailable)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ApiError::Unavailable)
+}
+
+/// Parses a body into JSON (on a parser, see [`on_parser`]). Gives the bytes back for
+/// quarantining.
 async fn parse_json(bytes: Bytes) -> Result<(Bytes, Result<Value, Reason>), ApiError> {
-    tokio::task::spawn_blocking(move || {
+    on_parser(move || {
         let parsed =
             serde_json::from_slice::<Value>(&bytes).map_err(|e| Reason::NotJson(e.to_string()));
         (bytes, parsed)
     })
     .await
-    .map_err(|_| ApiError::Unavailable)
 }
 
 /// Wraps a handler body: timing, metrics and error rendering in one place.
@@ -319,13 +333,12 @@ async fn caliper_post(State(s): State<Arc<AppState>>, headers: HeaderMap, body: 
             )));
         }
         let pipeline = st.clone();
-        let batch = tokio::task::spawn_blocking(move || {
+        let batch = on_parser(move || {
             pipeline
                 .pipeline
                 .prepare_value(value, None, chrono::Utc::now(), Endpoint::Caliper.name())
         })
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+        .await?;
         commit(&st, batch).await?;
         // The Caliper endpoint rules: 200 with an empty body; senders treat anything else as failure.
         Ok(StatusCode::OK.into_response())
@@ -344,7 +357,7 @@ async fn brightspace_post(
         check_content_type(&headers, false)?;
         let bytes = read_body(&st, &headers, body).await?;
         let pipeline = st.clone();
-        let batch = tokio::task::spawn_blocking(move || {
+        let batch = on_parser(move || {
             pipeline.pipeline.prepare(
                 &bytes,
                 Endpoint::Brightspace.source_hint(),
@@ -352,8 +365,7 @@ async fn brightspace_post(
                 Endpoint::Brightspace.name(),
             )
         })
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+        .await?;
         let whole_body_bad = batch.events.is_empty()
             && batch.rejected.len() == 1
             && batch.rejected[0].get().reason.code() == "not_json";
@@ -431,7 +443,7 @@ fn assign_ids(statements: &mut [Value]) -> Result<Vec<String>, ApiError> {
 
 async fn store_statements(st: &Arc<AppState>, statements: Vec<Value>) -> Result<(), ApiError> {
     let pipeline = st.clone();
-    let batch = tokio::task::spawn_blocking(move || {
+    let batch = on_parser(move || {
         pipeline.pipeline.prepare_value(
             Value::Array(statements),
             None,
@@ -439,8 +451,7 @@ async fn store_statements(st: &Arc<AppState>, statements: Vec<Value>) -> Result<
             Endpoint::Xapi.name(),
         )
     })
-    .await
-    .map_err(|_| ApiError::Unavailable)?;
+    .await?;
     commit(st, batch).await.map(|_| ())
 }
 
@@ -534,4 +545,41 @@ async fn xapi_about() -> Response {
         axum::Json(serde_json::json!({"version": ["1.0.3", "2.0.0"]})).into_response(),
         "1.0.3",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_parser;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// However many requests arrive at once, no more than one per core is parsed at a time,
+    /// and every one of them gets its turn.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn requests_are_parsed_one_per_core_at_a_time() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let tasks: Vec<_> = (0..cores * 8)
+            .map(|i| {
+                let (now, most) = (Arc::clone(&now), Arc::clone(&most));
+                tokio::spawn(on_parser(move || {
+                    let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(running, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    i
+                }))
+            })
+            .collect();
+        let mut done = Vec::new();
+        for t in tasks {
+            done.push(t.await.expect("task").expect("parsed"));
+        }
+        assert_eq!(done, (0..cores * 8).collect::<Vec<_>>());
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=cores).contains(&most),
+            "{most} parsed at once on {cores} cores"
+        );
+    }
 }
