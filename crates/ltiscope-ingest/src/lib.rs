@@ -158,6 +158,15 @@ pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) 
     }
 }
 
+/// A JSON value as compact text: how kept bodies are written. `serde_json::to_string` writes
+/// straight into the string; `Value`'s `Display` (`to_string()`) goes through
+/// `fmt::Formatter` a token at a time, 1.7 times the instructions (BENCHMARKS.md, "The parse
+/// side, a third cheaper"). Writing a `Value` cannot fail (its keys are strings); `Display` is
+/// the fallback all the same.
+pub fn json_text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| v.to_string())
+}
+
 /// Why a body could not even be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {

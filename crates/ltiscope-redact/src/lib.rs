@@ -179,7 +179,7 @@ impl Redactor {
             }
         }
         Redacted(StoredEvent {
-            body: json_text(&e.original),
+            body: ltiscope_ingest::json_text(&e.original),
             kind: e.kind,
         })
     }
@@ -234,14 +234,6 @@ impl Redactor {
             _ => None,
         }
     }
-}
-
-/// A JSON value as compact text. `serde_json::to_string` writes straight into the string;
-/// `Value`'s `Display` (`to_string()`) goes through `fmt::Formatter` a token at a time, which
-/// cost as much as parsing the event did (`examples/prepare_cost`, BENCHMARKS.md). Writing a
-/// `Value` cannot fail (its keys are strings); `Display` is the fallback all the same.
-pub fn json_text(v: &serde_json::Value) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| v.to_string())
 }
 
 struct Pseudonymiser<'a>(&'a PseudonymKey);

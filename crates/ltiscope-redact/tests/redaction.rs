@@ -196,7 +196,7 @@ proptest! {
     #[test]
     fn json_text_writes_what_display_wrote(v in arb_json(), s in "\\PC{0,40}") {
         let v = json!({"payload": v, "text": s, "escapes": "quote \" backslash \\ tab \t é \u{1F600}"});
-        let text = ltiscope_redact::json_text(&v);
+        let text = ltiscope_ingest::json_text(&v);
         prop_assert_eq!(&text, &v.to_string());
         prop_assert_eq!(serde_json::from_str::<Value>(&text).expect("valid JSON"), v);
     }

@@ -134,7 +134,7 @@ impl<'a> Plan<'a> {
                     code: r.reason.code(),
                     reason: r.reason.to_string(),
                     body: match &r.body {
-                        RejectedBody::Json(v) => ltiscope_redact::json_text(v),
+                        RejectedBody::Json(v) => ltiscope_ingest::json_text(v),
                         RejectedBody::Text(t) => t.clone(),
                     },
                 }
@@ -226,7 +226,7 @@ pub(crate) fn launch_row(key: i128, r: &LaunchRecord) -> [Val<'_>; LAUNCH_COLUMN
         .unwrap_or("");
     let roles_raw = serde_json::to_string(&r.roles.raw).unwrap_or_else(|_| "[]".to_owned());
     let metrics = (!r.metrics.is_empty()).then(|| {
-        ltiscope_redact::json_text(&serde_json::Value::from(
+        ltiscope_ingest::json_text(&serde_json::Value::from(
             r.metrics
                 .iter()
                 .map(|(n, v, max)| serde_json::json!([n, v, max]))

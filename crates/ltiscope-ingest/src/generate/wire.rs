@@ -18,7 +18,7 @@ fn iso(t: Timestamp) -> String {
 pub(super) fn render(l: &Launch, w: &World, rng: &mut Rng) -> Vec<String> {
     match l.platform {
         Platform::Blackboard | Platform::Mixed => blackboard(l, w, rng),
-        Platform::Brightspace => vec![brightspace(l, w, rng).to_string()],
+        Platform::Brightspace => vec![crate::json_text(&brightspace(l, w, rng))],
         Platform::Caliper => caliper(l, w, rng),
     }
 }
@@ -85,7 +85,7 @@ fn blackboard(l: &Launch, w: &World, rng: &mut Rng) -> Vec<String> {
         "custom_caliper_federated_session_id": format!("{BB_MAP}/{site}/sessions/{session}"),
     });
     let event = |id: String, action: &str, time: Timestamp| {
-        json!({
+        crate::json_text(&json!({
             "@context": [BB_CTX, V1P1],
             "type": "http://caliper.blackboard.com/caliper/v1/LTIEvent",
             "id": id,
@@ -113,8 +113,7 @@ fn blackboard(l: &Launch, w: &World, rng: &mut Rng) -> Vec<String> {
             },
             "session": {"id": format!("{BB_MAP}/{site}/sessions/{session}"), "type": "Session"},
             "extensions": {}
-        })
-        .to_string()
+        }))
     };
     let mut out = vec![event(rng.uuid(), "LoggedIn", l.time)];
     if let Some(minutes) = l.minutes_in_tool {
@@ -239,7 +238,7 @@ fn caliper(l: &Launch, w: &World, rng: &mut Rng) -> Vec<String> {
         if with_params {
             fed_session["messageParameters"] = params.clone();
         }
-        json!({
+        crate::json_text(&json!({
             "@context": "http://purl.imsglobal.org/ctx/caliper/v1p2",
             "id": format!("urn:uuid:{id}"),
             "type": "ToolLaunchEvent",
@@ -253,8 +252,7 @@ fn caliper(l: &Launch, w: &World, rng: &mut Rng) -> Vec<String> {
             "membership": {"id": format!("{section}/rosters/1"), "type": "Membership", "member": user, "organization": section, "roles": roles.iter().map(|r| r.rsplit('#').next().unwrap_or(r)).collect::<Vec<_>>()},
             "session": {"id": format!("{base}/sessions/{}", p.uuid), "type": "Session"},
             "federatedSession": fed_session
-        })
-        .to_string()
+        }))
     };
     let mut out = vec![event(rng.uuid(), "Launched", l.time, true)];
     if let Some(minutes) = l.minutes_in_tool {
@@ -268,7 +266,7 @@ fn caliper(l: &Launch, w: &World, rng: &mut Rng) -> Vec<String> {
 pub(super) fn non_lti(l: &Launch, w: &World, rng: &mut Rng) -> String {
     let p = &w.people[l.person];
     let time = iso(l.time - Duration::seconds(30 + rng.below(600) as i64));
-    match l.platform {
+    let event = match l.platform {
         Platform::Brightspace => json!({
             "id": rng.uuid(),
             "timestamp": time,
@@ -276,8 +274,7 @@ pub(super) fn non_lti(l: &Launch, w: &World, rng: &mut Rng) -> String {
             "verb": {"id": "https://api.brightspace.com/xapi/verbs/logged_in"},
             "object": {"objectType": "Activity", "id": format!("urn:uuid:{}", w.bds_tenant), "definition": {"type": "https://api.brightspace.com/xapi/activities/organization"}},
             "context": {"extensions": {format!("{BDS_EXT}actor"): {"userId": p.pk.to_string()}, format!("{BDS_EXT}context"): {"tenantId": w.bds_tenant}}}
-        })
-        .to_string(),
+        }),
         _ => {
             let site = &w.bb_site;
             json!({
@@ -290,9 +287,9 @@ pub(super) fn non_lti(l: &Launch, w: &World, rng: &mut Rng) -> String {
                 "eventTime": time,
                 "edApp": {"id": format!("{BB_MAP}/{site}/applications/learn"), "type": "SoftwareApplication"}
             })
-            .to_string()
         }
-    }
+    };
+    crate::json_text(&event)
 }
 
 /// Breaks a document the ways real senders do: truncated, timestamp in the wrong format, or a
