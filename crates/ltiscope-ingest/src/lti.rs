@@ -32,8 +32,9 @@ pub(crate) struct LaunchFacts {
 }
 
 /// The LTI 1.3 claim `name` of a message, if present and not null. The full claim URI is
-/// spelt out at compile time: building it per lookup (ten per launch) was a tenth of the cost
-/// of normalising a Blackboard launch.
+/// spelt out at compile time: building it per lookup (ten per launch) cost ~3,400 of the
+/// ~47,000 instructions of normalising a Blackboard launch (callgrind,
+/// `ltiscope-redact/examples/prepare_cost`).
 macro_rules! claim {
     ($params:expr, $name:literal) => {
         $params

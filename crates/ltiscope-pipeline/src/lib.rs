@@ -10,7 +10,7 @@ mod replay;
 
 pub use replay::{ReplaySummary, replay_quarantine};
 
-use ltiscope_ingest::{Context, ParsedEvent, Reason, RejectedBody, Rejection, Sink, ToolResolver};
+use ltiscope_ingest::{Context, Reason, RejectedBody, Rejection, Sink, ToolResolver};
 use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::Redactor;
 use ltiscope_store::WriteBatch;
@@ -46,13 +46,9 @@ impl Pipeline {
         received_at: Timestamp,
         origin: &str,
     ) -> WriteBatch {
-        let mut out = self.batch(source, received_at, origin);
-        ltiscope_ingest::parse_document_into(
-            body,
-            &self.context(source, received_at),
-            &mut self.redacting(&mut out),
-        );
-        out
+        self.redacted(source, received_at, origin, |ctx, sink| {
+            ltiscope_ingest::parse_document_into(body, ctx, sink);
+        })
     }
 
     /// Parses and redacts one already-parsed JSON value (envelope, array, event, statement).
@@ -63,14 +59,9 @@ impl Pipeline {
         received_at: Timestamp,
         origin: &str,
     ) -> WriteBatch {
-        let mut out = self.batch(source, received_at, origin);
-        ltiscope_ingest::parse_value(
-            value,
-            &self.context(source, received_at),
-            &mut self.redacting(&mut out),
-            0,
-        );
-        out
+        self.redacted(source, received_at, origin, |ctx, sink| {
+            ltiscope_ingest::parse_value(value, ctx, sink, 0);
+        })
     }
 
     /// Quarantines a whole body that cannot be taken apart (not JSON, not an envelope).
@@ -82,13 +73,13 @@ impl Pipeline {
         received_at: Timestamp,
         origin: &str,
     ) -> WriteBatch {
-        let mut out = self.batch(source, received_at, origin);
-        self.redacting(&mut out).reject(Rejection {
-            index: 0,
-            reason,
-            body,
-        });
-        out
+        self.redacted(source, received_at, origin, |_, sink| {
+            sink.reject(Rejection {
+                index: 0,
+                reason,
+                body,
+            });
+        })
     }
 
     /// Parses and redacts JSON Lines; `first_line` numbers the first line (1-based).
@@ -100,49 +91,34 @@ impl Pipeline {
         received_at: Timestamp,
         origin: &str,
     ) -> WriteBatch {
-        let ctx = self.context(source, received_at);
-        let mut out = self.batch(source, received_at, origin);
-        let mut sink = self.redacting(&mut out);
-        for (i, line) in lines.split(|b| *b == b'\n').enumerate() {
-            if !line.trim_ascii().is_empty() {
-                ltiscope_ingest::parse_line(line, &ctx, &mut sink, first_line + i);
+        self.redacted(source, received_at, origin, |ctx, sink| {
+            for (i, line) in lines.split(|b| *b == b'\n').enumerate() {
+                if !line.trim_ascii().is_empty() {
+                    ltiscope_ingest::parse_line(line, ctx, sink, first_line + i);
+                }
             }
-        }
-        out
+        })
     }
 
-    /// An empty batch from `origin`.
-    fn batch(&self, source: Option<Source>, received_at: Timestamp, origin: &str) -> WriteBatch {
+    /// A batch from `origin` of what `parse` hands to the redactor's sink.
+    fn redacted(
+        &self,
+        source: Option<Source>,
+        received_at: Timestamp,
+        origin: &str,
+        parse: impl FnOnce(&Context<'_>, &mut dyn Sink),
+    ) -> WriteBatch {
+        let (mut events, mut rejected) = (Vec::new(), Vec::new());
+        parse(
+            &self.context(source, received_at),
+            &mut self.redactor.sink(&mut events, &mut rejected),
+        );
         WriteBatch {
-            events: Vec::new(),
-            rejected: Vec::new(),
+            events,
+            rejected,
             origin: origin.to_owned(),
             source_hint: source,
             received_at: Some(received_at),
         }
-    }
-
-    fn redacting<'a>(&'a self, out: &'a mut WriteBatch) -> Redacting<'a> {
-        Redacting {
-            redactor: &self.redactor,
-            out,
-        }
-    }
-}
-
-/// The write path's [`Sink`]: each event is redacted the moment it is parsed, while its tree
-/// is still in the cache, and only the redacted form is kept.
-struct Redacting<'a> {
-    redactor: &'a Redactor,
-    out: &'a mut WriteBatch,
-}
-
-impl Sink for Redacting<'_> {
-    fn accept(&mut self, event: ParsedEvent) {
-        self.out.events.push(self.redactor.event(event));
-    }
-
-    fn reject(&mut self, rejection: Rejection) {
-        self.out.rejected.push(self.redactor.rejection(rejection));
     }
 }

@@ -1,8 +1,9 @@
 //! Where the parse side of the write path spends its time, stage by stage, on one thread:
 //! generated Blackboard `LTIEvent`s (the import benchmark's events) are parsed into
 //! `serde_json::Value` only (the parse ceiling), then parsed and normalised, then parsed,
-//! normalised and redacted (the scrubbed original serialised, as the parse workers do), in
-//! chunks of the import's 1,024 lines.
+//! normalised and redacted (the scrubbed original serialised) two ways: a chunk of the
+//! import's 1,024 lines parsed, then redacted; and each event redacted the moment it is
+//! parsed, through the redactor's sink, as the write path does.
 //! Each stage runs over the same bytes, in rounds alternating the stages, and the best round
 //! of each is printed as µs per event.
 //!
@@ -10,8 +11,8 @@
 //! (`valgrind --tool=callgrind` on it counts instructions per stage function.)
 
 use ltiscope_ingest::generate::{Generator, Options, Platform};
-use ltiscope_ingest::{Batch, Context, ParsedEvent, Rejection, Sink, ToolResolver};
-use ltiscope_redact::{PiiPolicy, Redacted, Redactor, StoredEvent};
+use ltiscope_ingest::{Batch, Context, ToolResolver};
+use ltiscope_redact::{PiiPolicy, Redactor};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -71,31 +72,23 @@ fn main() {
             black_box(stored);
         }
     };
-    // Each event redacted as soon as it is parsed, while its tree is still in the cache (what
-    // `Pipeline` does, through a `Sink`).
-    let per_line = || {
-        struct Redacting<'a>(&'a Redactor, Vec<Redacted<StoredEvent>>);
-        impl Sink for Redacting<'_> {
-            fn accept(&mut self, e: ParsedEvent) {
-                self.1.push(self.0.event(e));
-            }
-            fn reject(&mut self, r: Rejection) {
-                black_box(self.0.rejection(r));
-            }
-        }
+    // Each event redacted as soon as it is parsed, while its tree is still in the cache: the
+    // redactor's sink, as `Pipeline` parses.
+    let per_event = || {
         for (c, chunk) in lines.chunks(CHUNK).enumerate() {
-            let mut sink = Redacting(&redactor, Vec::with_capacity(chunk.len()));
+            let (mut events, mut rejected) = (Vec::with_capacity(chunk.len()), Vec::new());
+            let mut sink = redactor.sink(&mut events, &mut rejected);
             for (i, l) in chunk.iter().enumerate() {
                 ltiscope_ingest::parse_line(l.as_bytes(), &ctx, &mut sink, c * CHUNK + i);
             }
-            black_box(sink.1);
+            black_box((events, rejected));
         }
     };
     let stages: [(&str, &dyn Fn()); 4] = [
         ("parse into Value (the ceiling)", &parse),
         ("parse + normalise", &normalise),
-        ("parse + normalise + redact + serialise", &redact),
-        ("the same, each event redacted once parsed", &per_line),
+        ("parse a chunk, then redact + serialise it", &redact),
+        ("the same, each event redacted once parsed", &per_event),
     ];
     let mut best = [f64::MAX; 4];
     for _ in 0..rounds {

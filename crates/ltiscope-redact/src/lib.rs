@@ -19,7 +19,7 @@ mod scrub;
 pub use scrub::{is_pii_key, is_secret_key};
 
 use hmac::{Hmac, Mac};
-use ltiscope_ingest::{EventKind, ParsedEvent, RejectedBody, Rejection};
+use ltiscope_ingest::{EventKind, ParsedEvent, RejectedBody, Rejection, Sink};
 use sha2::Sha256;
 use std::collections::HashSet;
 use std::fmt;
@@ -184,6 +184,22 @@ impl Redactor {
         })
     }
 
+    /// A [`Sink`] that redacts each item the moment parsing hands it over, while its tree is
+    /// still in the cache, into `events` and `rejected`: only the redacted forms are kept.
+    /// The write path parses through one (`examples/prepare_cost`: 16.3–16.9 µs per event,
+    /// against 16.9–20.0 µs for parsing a chunk of 1,024 lines, then redacting it).
+    pub fn sink<'a>(
+        &'a self,
+        events: &'a mut Vec<Redacted<StoredEvent>>,
+        rejected: &'a mut Vec<Redacted<Rejection>>,
+    ) -> Redacting<'a> {
+        Redacting {
+            redactor: self,
+            events,
+            rejected,
+        }
+    }
+
     /// Redacts a rejection's body (JSON by keys and values, text by patterns).
     pub fn rejection(&self, mut r: Rejection) -> Redacted<Rejection> {
         let minimise = self.policy != PiiPolicy::Keep;
@@ -233,6 +249,23 @@ impl Redactor {
             (PiiPolicy::Pseudonymise, Some(k)) => Some(Pseudonymiser(k)),
             _ => None,
         }
+    }
+}
+
+/// See [`Redactor::sink`].
+pub struct Redacting<'a> {
+    redactor: &'a Redactor,
+    events: &'a mut Vec<Redacted<StoredEvent>>,
+    rejected: &'a mut Vec<Redacted<Rejection>>,
+}
+
+impl Sink for Redacting<'_> {
+    fn accept(&mut self, event: ParsedEvent) {
+        self.events.push(self.redactor.event(event));
+    }
+
+    fn reject(&mut self, rejection: Rejection) {
+        self.rejected.push(self.redactor.rejection(rejection));
     }
 }
 

@@ -126,7 +126,7 @@ fn classify(key: &str) -> (bool, bool) {
 
 /// FNV-1a, for the key cache: keys are short and come from our own parse of a body the
 /// cache never outlives, so SipHash's defence against chosen collisions buys nothing here and
-/// cost a twentieth of redaction (callgrind, `examples/prepare_cost`). A flood of distinct
+/// cost a tenth of redaction's instructions (callgrind, `examples/prepare_cost`). A flood of distinct
 /// keys is still bounded: the cache is cleared at 4096 entries.
 struct Fnv(u64);
 

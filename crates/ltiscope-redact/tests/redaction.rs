@@ -191,8 +191,8 @@ proptest! {
 }
 
 proptest! {
-    /// Stored bodies are written by `json_text` since it replaced `Value::to_string` (3x
-    /// cheaper): the text must be the same, byte for byte, and read back as the same value.
+    /// Stored bodies are written by `json_text` since it replaced `Value::to_string` (fewer
+    /// instructions): the text must be the same, byte for byte, and read back as the same value.
     #[test]
     fn json_text_writes_what_display_wrote(v in arb_json(), s in "\\PC{0,40}") {
         let v = json!({"payload": v, "text": s, "escapes": "quote \" backslash \\ tab \t é \u{1F600}"});
