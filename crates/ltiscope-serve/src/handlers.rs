@@ -227,13 +227,13 @@ async fn commit(s: &AppState, batch: WriteBatch) -> Result<WriteOutcome, ApiErro
     }
 }
 
-/// Quarantines a body that cannot be taken apart, then answers 400 with the reason.
-async fn reject_body(
-    s: &AppState,
-    endpoint: Endpoint,
-    body: RejectedBody,
-    reason: Reason,
-) -> Result<Response, ApiError> {
+/// What a body became, ready to commit; a body that cannot be taken apart is quarantined
+/// instead and answered 400 with the reason.
+async fn ready<T>(s: &AppState, endpoint: Endpoint, decoded: Decoded<T>) -> Result<T, ApiError> {
+    let (body, reason) = match decoded {
+        Decoded::Ready(ready) => return Ok(ready),
+        Decoded::Quarantine(body, reason) => (body, reason),
+    };
     let message = reason.to_string();
     let batch = s.pipeline.quarantine_body(
         body,
@@ -346,12 +346,7 @@ async fn caliper_post(State(s): State<Arc<AppState>>, headers: HeaderMap, body: 
             )))
         })
         .await?;
-        let batch = match decoded {
-            Decoded::Ready(batch) => batch,
-            Decoded::Quarantine(body, reason) => {
-                return reject_body(&st, Endpoint::Caliper, body, reason).await;
-            }
-        };
+        let batch = ready(&st, Endpoint::Caliper, decoded).await?;
         commit(&st, batch).await?;
         // The Caliper endpoint rules: 200 with an empty body; senders treat anything else as failure.
         Ok(StatusCode::OK.into_response())
@@ -490,12 +485,7 @@ async fn xapi_post(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bod
             )))
         })
         .await?;
-        let (ids, batch) = match decoded {
-            Decoded::Ready(ready) => ready,
-            Decoded::Quarantine(body, reason) => {
-                return reject_body(&st, Endpoint::Xapi, body, reason).await;
-            }
-        };
+        let (ids, batch) = ready(&st, Endpoint::Xapi, decoded).await?;
         commit(&st, batch).await?;
         Ok(with_xapi_version(axum::Json(ids).into_response(), version))
     })
@@ -546,12 +536,7 @@ async fn xapi_put(
             Ok(Decoded::Ready(prepare_statements(&pipeline, vec![value])))
         })
         .await?;
-        let batch = match decoded {
-            Decoded::Ready(batch) => batch,
-            Decoded::Quarantine(body, reason) => {
-                return reject_body(&st, Endpoint::Xapi, body, reason).await;
-            }
-        };
+        let batch = ready(&st, Endpoint::Xapi, decoded).await?;
         commit(&st, batch).await?;
         Ok(with_xapi_version(
             StatusCode::NO_CONTENT.into_response(),
