@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 N="${1:-200000}"; shift || true
 SENDERS=("${@:-8 32}"); SENDERS=(${SENDERS[@]})
 SOAK_SECONDS="${SOAK_SECONDS:-300}"
-WORK="${WORK:-$(mktemp -d)}"
+WORK="${WORK:-$(mktemp -d)}"; mkdir -p "$WORK"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ltiscope-target}"
 cargo build -q --workspace --all-targets   # the one (optimised) dev build: see Cargo.toml
 BIN="$CARGO_TARGET_DIR/debug/ltiscope"

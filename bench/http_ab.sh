@@ -11,7 +11,7 @@
 # file here before the rebuild).
 set -euo pipefail
 A="$1"; B="$2"; N="${3:-200000}"; S="${4:-16}"; ROUNDS="${5:-2}"
-W="${WORK:-$(mktemp -d)}"; FILE="$W/bb-$N.jsonl"
+W="${WORK:-$(mktemp -d)}"; mkdir -p "$W"; FILE="$W/bb-$N.jsonl"
 [ -f "$FILE" ] || "$B/ltiscope" generate --platform blackboard --launches "$N" --seed 2 --returns 0 --non-lti 0 --out "$FILE" > /dev/null
 run() { # $1 = binary folder, $2 = label
   local db="$W/$2.duckdb"

@@ -10,7 +10,7 @@
 #   --platform blackboard --launches 1000000 --seed 1 --returns 0 --non-lti 0 --out FILE`.
 set -euo pipefail
 FILE="$1"; A="$2"; B="$3"; ROUNDS="${4:-2}"
-W="${WORK:-$(mktemp -d)}"; DB="$W/ab.duckdb"
+W="${WORK:-$(mktemp -d)}"; mkdir -p "$W"; DB="$W/ab.duckdb"
 N=$(wc -l < "$FILE")
 cat "$FILE" > /dev/null   # warm the page cache for every contender
 ceiling() { "$1/parse_ceiling" "$FILE" | sed 's/.*"per_second": \([0-9]*\).*/\1/'; }

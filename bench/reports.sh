@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-1000000}"
 COPIES="${2:-10}"
-WORK="${3:-$(mktemp -d)}"
+WORK="${3:-$(mktemp -d)}"; mkdir -p "$WORK"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ltiscope-target}"
 cargo build -q --workspace --all-targets   # the one (optimised) dev build: see Cargo.toml
 BIN="$CARGO_TARGET_DIR/debug/ltiscope"
