@@ -97,9 +97,10 @@ pub(crate) fn looks_like_uuid(s: &str) -> bool {
 }
 
 /// An id derived from the content, for events sent without one (Caliper 1.0). serde_json keeps
-/// object keys sorted, so the same event re-sent gives the same id.
+/// object keys sorted, so the same event re-sent gives the same id. The text is
+/// [`crate::json_text`], byte for byte what `Display` wrote, so ids are unchanged.
 pub(crate) fn content_id(v: &Value) -> String {
-    let text = v.to_string();
+    let text = crate::json_text(v);
     format!("sha:{:032x}", xxhash_rust::xxh3::xxh3_128(text.as_bytes()))
 }
 
