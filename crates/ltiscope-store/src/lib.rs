@@ -12,6 +12,7 @@
 
 mod duck;
 mod keys;
+mod migrate;
 mod pg;
 mod rollup;
 mod sql;
@@ -27,6 +28,7 @@ use std::path::Path;
 
 pub use duck::inbox::{InboxMover, Moved};
 pub use keys::event_key;
+pub use migrate::Upgrade;
 pub use rollup::{RefreshOutcome, RollupConfig};
 
 /// Storage failures. Messages name the cause and what to do; callers add context.
@@ -290,26 +292,27 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) a DuckDB database file and brings its schema up to date.
     pub fn open_duckdb(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store::DuckDb(duck::DuckStore::open(path, &mut |_, _| {})?))
+        Ok(Store::DuckDb(duck::DuckStore::open(path, &mut |_| {})?))
     }
 
     /// Connects to a PostgreSQL database and brings its schema up to date (several processes
     /// may do this at once; one migrates, the others wait).
     pub fn open_postgres(url: &str) -> Result<Store, StoreError> {
-        Ok(Store::Postgres(pg::PgStore::open(url, &mut |_, _| {})?))
+        Ok(Store::Postgres(pg::PgStore::open(url, &mut |_| {})?))
     }
 
     /// Opens the store at a location.
     pub fn open(location: &Location) -> Result<Store, StoreError> {
-        Store::open_upgrading(location, &mut |_, _| {})
+        Store::open_upgrading(location, &mut |_| {})
     }
 
-    /// Opens the store at a location; `upgrading` hears of each schema migration (version,
-    /// name) just before it runs on a database that already had a schema: some rewrite a
-    /// whole table, which takes a while on a large database.
+    /// Opens the store at a location; `upgrading` hears of each schema migration that runs
+    /// on a database that already had a schema (when it starts, how far it has come where the
+    /// backend can tell, when it is done): some rewrite a whole table, which takes a while on
+    /// a large database. It may be called from another thread while a migration runs.
     pub fn open_upgrading(
         location: &Location,
-        upgrading: &mut dyn FnMut(i64, &str),
+        upgrading: &mut (dyn FnMut(Upgrade<'_>) + Send),
     ) -> Result<Store, StoreError> {
         Ok(match location {
             Location::DuckDb(path) => Store::DuckDb(duck::DuckStore::open(path, upgrading)?),

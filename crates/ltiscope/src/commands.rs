@@ -15,7 +15,7 @@ use ltiscope_pipeline::Pipeline;
 use ltiscope_pipeline::import::{ImportOptions, Progress, collect_files, import_files};
 use ltiscope_report::{Format, Render, ReportKind};
 use ltiscope_serve::auth::Scope;
-use ltiscope_store::{ExportFormat, Location, Store};
+use ltiscope_store::{ExportFormat, Location, Store, Upgrade};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
@@ -89,11 +89,7 @@ enum Rollups {
 }
 
 fn open_store(settings: &Settings, rollups: Rollups) -> anyhow::Result<Store> {
-    // Some migrations rewrite a table: say so, since on a large database they take a while.
-    let mut upgrading = |version: i64, name: &str| {
-        eprintln!("upgrading the database schema to version {version} ({name}) ...");
-    };
-    let mut store = Store::open_upgrading(&settings.store, &mut upgrading).context(match settings.store {
+    let mut store = Store::open_upgrading(&settings.store, &mut upgrade_reporter()).context(match settings.store {
         Location::DuckDb(_) => {
             "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)"
         }
@@ -113,6 +109,48 @@ fn open_store(settings: &Settings, rollups: Rollups) -> anyhow::Result<Store> {
         );
     }
     Ok(store)
+}
+
+/// Tells the user about schema upgrades: some migrations rewrite a whole table, which takes
+/// a while on a large database. On a terminal, a bar per migration with DuckDB's estimate of
+/// how far it has come; otherwise (a service's log) a line at the start, one per tenth done and
+/// one at the end.
+fn upgrade_reporter() -> impl FnMut(Upgrade<'_>) + Send {
+    let terminal = std::io::stderr().is_terminal();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut next_line = 10.0;
+    move |u| match u {
+        Upgrade::Started { version, name } => {
+            let what = format!("upgrading the database schema to version {version} ({name})");
+            next_line = 10.0;
+            if terminal {
+                let style =
+                    indicatif::ProgressStyle::with_template("{msg} [{elapsed}] {wide_bar} {pos}%")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                let b = indicatif::ProgressBar::new(100)
+                    .with_style(style)
+                    .with_message(what);
+                b.enable_steady_tick(std::time::Duration::from_millis(200));
+                bar = Some(b);
+            } else {
+                eprintln!("{what} ...");
+            }
+        }
+        Upgrade::Progress { version, percent } => match &bar {
+            Some(b) => b.set_position(percent as u64),
+            None if percent >= next_line => {
+                eprintln!("  schema version {version}: {percent:.0}% done");
+                next_line = (percent / 10.0).floor() * 10.0 + 10.0;
+            }
+            None => {}
+        },
+        Upgrade::Finished { version, seconds } => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            eprintln!("upgraded the database schema to version {version} in {seconds:.1}s");
+        }
+    }
 }
 
 /// Brings the rollups up to date after bulk writes, saying what it did (reports would

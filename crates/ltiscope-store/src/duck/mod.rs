@@ -4,6 +4,7 @@ pub(crate) mod inbox;
 mod report;
 mod schema;
 
+use crate::migrate::{self, Migrate, Migration, Upgrade};
 use crate::rollup::{self, Db, RefreshOutcome, RollupConfig};
 use crate::sql::{
     Arg, Dialect, RowRead, export_select, export_values, purge_counts, purge_deletes,
@@ -38,7 +39,7 @@ fn from_micros(us: i64) -> Timestamp {
 impl DuckStore {
     pub(crate) fn open(
         path: &Path,
-        upgrading: &mut dyn FnMut(i64, &str),
+        upgrading: &mut (dyn FnMut(Upgrade<'_>) + Send),
     ) -> Result<Self, StoreError> {
         let store = DuckStore::connect(path)?;
         // What an earlier collector acknowledged but had not moved yet, before the migrations
@@ -189,32 +190,8 @@ impl DuckStore {
         Ok(outcome)
     }
 
-    fn migrate(&self, upgrading: &mut dyn FnMut(i64, &str)) -> Result<(), StoreError> {
-        self.conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version BIGINT PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)",
-        )?;
-        let current = self.schema_version()?;
-        let known = schema::MIGRATIONS.last().map_or(0, |m| m.0);
-        if current > known {
-            return Err(StoreError::SchemaTooNew {
-                found: current,
-                known,
-            });
-        }
-        for (version, name, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
-            if current > 0 {
-                upgrading(*version, name);
-            }
-            let tx = self.conn.unchecked_transaction()?;
-            tx.execute_batch(sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, now())",
-                params![version, name],
-            )?;
-            tx.commit()?;
-        }
-        Ok(())
+    fn migrate(&self, upgrading: &mut (dyn FnMut(Upgrade<'_>) + Send)) -> Result<(), StoreError> {
+        migrate::run(&mut Migrations(&self.conn), schema::MIGRATIONS, upgrading)
     }
 
     pub(crate) fn set_checkpoint_threshold(&mut self, bytes: u64) -> Result<(), StoreError> {
@@ -572,6 +549,72 @@ impl DuckStore {
         let changed = rollup::configure(&mut DuckDb(&tx), cfg)?;
         tx.commit()?;
         Ok(changed)
+    }
+}
+
+/// How often a running migration's progress is read.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The migrations' view of a DuckDB connection.
+struct Migrations<'a>(&'a Connection);
+
+impl Migrate for Migrations<'_> {
+    fn current_version(&mut self) -> Result<i64, StoreError> {
+        self.0.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)",
+        )?;
+        Ok(self.0.query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Runs the migration while another thread reads DuckDB's estimate of the running
+    /// statement's progress (the same estimate its own progress bar shows) every
+    /// [`PROGRESS_EVERY`], until the transaction is over.
+    fn apply(
+        &mut self,
+        (version, name, sql): &Migration,
+        progress: &mut (dyn FnMut(f64) + Send),
+    ) -> Result<(), StoreError> {
+        let conn = self.0;
+        conn.set_query_progress_tracking(true)?;
+        let handle = conn.progress_handle();
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let result = std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut last = None;
+                // Until `done` is dropped: a timeout is the next reading.
+                while finished.recv_timeout(PROGRESS_EVERY)
+                    == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                {
+                    let Some(percent) = handle.query_progress().percentage() else {
+                        continue;
+                    };
+                    let percent = percent.clamp(0.0, 100.0).floor();
+                    if last != Some(percent) {
+                        last = Some(percent);
+                        progress(percent);
+                    }
+                }
+            });
+            let result = (|| -> Result<(), StoreError> {
+                let tx = conn.unchecked_transaction()?;
+                tx.execute_batch(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, now())",
+                    params![version, name],
+                )?;
+                tx.commit()?;
+                Ok(())
+            })();
+            drop(done);
+            result
+        });
+        conn.set_query_progress_tracking(false)?;
+        result
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod schema;
 
+use crate::migrate::{self, Migrate, Migration, Upgrade};
 use crate::rollup::lanes;
 use crate::rollup::{self, Db, RefreshOutcome, RollupConfig};
 use crate::sql::{
@@ -76,10 +77,45 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
+/// The migrations' view of a PostgreSQL connection (its caller holds the schema lock).
+struct Migrations<'a>(&'a mut Client);
+
+impl Migrate for Migrations<'_> {
+    fn current_version(&mut self) -> Result<i64, StoreError> {
+        self.0.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)",
+        )?;
+        Ok(self
+            .0
+            .query_one(
+                "SELECT coalesce(max(version), 0)::BIGINT FROM schema_migrations",
+                &[],
+            )?
+            .try_get(0)?)
+    }
+
+    /// PostgreSQL has no progress estimate for these statements: `progress` is not called.
+    fn apply(
+        &mut self,
+        (version, name, sql): &Migration,
+        _progress: &mut (dyn FnMut(f64) + Send),
+    ) -> Result<(), StoreError> {
+        let mut tx = self.0.transaction()?;
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations VALUES ($1, $2, now() AT TIME ZONE 'UTC')",
+            &[version, name],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
 impl PgStore {
     pub(crate) fn open(
         url: &str,
-        upgrading: &mut dyn FnMut(i64, &str),
+        upgrading: &mut (dyn FnMut(Upgrade<'_>) + Send),
     ) -> Result<Self, StoreError> {
         let store = PgStore::connect(url)?;
         store.migrate(upgrading)?;
@@ -146,41 +182,10 @@ impl PgStore {
         Ok(guard)
     }
 
-    fn migrate(&self, upgrading: &mut dyn FnMut(i64, &str)) -> Result<(), StoreError> {
+    fn migrate(&self, upgrading: &mut (dyn FnMut(Upgrade<'_>) + Send)) -> Result<(), StoreError> {
         let mut c = self.client()?;
         c.execute("SELECT pg_advisory_lock($1)", &[&SCHEMA_LOCK])?;
-        let result = (|| -> Result<(), StoreError> {
-            c.batch_execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)",
-            )?;
-            let current: i64 = c
-                .query_one(
-                    "SELECT coalesce(max(version), 0)::BIGINT FROM schema_migrations",
-                    &[],
-                )?
-                .try_get(0)?;
-            let known = schema::MIGRATIONS.last().map_or(0, |m| m.0);
-            if current > known {
-                return Err(StoreError::SchemaTooNew {
-                    found: current,
-                    known,
-                });
-            }
-            for (version, name, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
-                if current > 0 {
-                    upgrading(*version, name);
-                }
-                let mut tx = c.transaction()?;
-                tx.batch_execute(sql)?;
-                tx.execute(
-                    "INSERT INTO schema_migrations VALUES ($1, $2, now() AT TIME ZONE 'UTC')",
-                    &[version, name],
-                )?;
-                tx.commit()?;
-            }
-            Ok(())
-        })();
+        let result = migrate::run(&mut Migrations(&mut c), schema::MIGRATIONS, upgrading);
         c.execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK])?;
         result
     }
@@ -932,7 +937,7 @@ mod tests {
     #[test]
     fn report_lanes_reuse_their_spare_connections() {
         let db = crate::testing::TempDatabase::create();
-        let store = PgStore::open(db.url(), &mut |_, _| {}).expect("open");
+        let store = PgStore::open(db.url(), &mut |_| {}).expect("open");
         let (f, p) = (ReportFilter::default(), Params::new(chrono::Utc::now()));
         // Three lanes: the course questions, the roles, the shared read.
         let qs = [Question::Courses, Question::Roles, Question::Totals];
