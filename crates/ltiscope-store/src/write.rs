@@ -225,14 +225,9 @@ pub(crate) fn launch_row(key: i128, r: &LaunchRecord) -> [Val<'_>; LAUNCH_COLUMN
         .or(r.tool.launch_url.as_deref())
         .unwrap_or("");
     let roles_raw = serde_json::to_string(&r.roles.raw).unwrap_or_else(|_| "[]".to_owned());
-    let metrics = (!r.metrics.is_empty()).then(|| {
-        ltiscope_ingest::json_text(&serde_json::Value::from(
-            r.metrics
-                .iter()
-                .map(|(n, v, max)| serde_json::json!([n, v, max]))
-                .collect::<Vec<_>>(),
-        ))
-    });
+    // [[metric, value, max], ...]: a tuple is written as an array, a missing max as null.
+    let metrics = (!r.metrics.is_empty())
+        .then(|| serde_json::to_string(&r.metrics).unwrap_or_else(|_| "[]".to_owned()));
     [
         Val::Key(key),
         Val::Text(Some(m.source.as_str())),

@@ -105,6 +105,30 @@ fn on_each(check: impl Fn(&mut Db)) {
     }
 }
 
+/// A Caliper `ToolUseEvent`'s aggregate measures are kept with its record as
+/// `[[metric, value, max], ...]`, a missing max as null, on both backends.
+#[test]
+fn tool_use_metrics_are_stored_as_json() {
+    const TOOL_USE: &[u8] = include_bytes!(
+        "../../ltiscope-ingest/tests/data/caliper/v1p2/caliperEventToolUseUsedWithProgress.json"
+    );
+    on_each(|db| {
+        let b = batch(TOOL_USE);
+        assert_eq!(b.events.len(), 1, "the fixture is one event");
+        db.store.write(&b).expect("write");
+        let found = db
+            .store
+            .find_text(r#"[["MinutesOnTask",873.0,null],["UnitsCompleted",12.0,25.0]]"#)
+            .expect("find");
+        assert_eq!(
+            found,
+            [("launches".to_owned(), "metrics".to_owned(), 1)],
+            "{}",
+            db.name
+        );
+    });
+}
+
 #[test]
 fn the_same_events_twice_are_stored_once() {
     on_each(|db| {
