@@ -124,9 +124,10 @@ fn upgrade_reporter() -> impl FnMut(Upgrade<'_>) + Send {
             let what = format!("upgrading the database schema to version {version} ({name})");
             next_line = 10.0;
             if terminal {
-                let style =
-                    indicatif::ProgressStyle::with_template("{msg} [{elapsed}] {wide_bar} {pos}%")
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                let style = indicatif::ProgressStyle::with_template(
+                    "{msg}\n{wide_bar} {pos:>3}% [{elapsed}]",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
                 let b = indicatif::ProgressBar::new(100)
                     .with_style(style)
                     .with_message(what);
