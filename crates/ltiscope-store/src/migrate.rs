@@ -46,12 +46,13 @@ pub(crate) trait Migrate {
     /// Makes the version table if the database has none and returns the current version (0
     /// for a new database).
     fn current_version(&mut self) -> Result<i64, StoreError>;
-    /// Runs one migration and records its version, in one transaction. May call `progress`
-    /// with the running statement's progress in percent, from another thread.
+    /// Runs one migration and records its version, in one transaction. Given `progress`
+    /// (an upgrade someone listens to), may call it with the running statement's progress in
+    /// percent, from another thread; without it, does no work to tell.
     fn apply(
         &mut self,
         migration: &Migration,
-        progress: &mut (dyn FnMut(f64) + Send),
+        progress: Option<&mut (dyn FnMut(f64) + Send)>,
     ) -> Result<(), StoreError>;
 }
 
@@ -73,14 +74,15 @@ pub(crate) fn run(
     for m in migrations.iter().filter(|m| m.0 > current) {
         let version = m.0;
         if current == 0 {
-            db.apply(m, &mut |_| {})?;
+            db.apply(m, None)?;
             continue;
         }
         upgrading(Upgrade::Started { version, name: m.1 });
         let started = Instant::now();
-        db.apply(m, &mut |percent| {
-            upgrading(Upgrade::Progress { version, percent })
-        })?;
+        db.apply(
+            m,
+            Some(&mut |percent| upgrading(Upgrade::Progress { version, percent })),
+        )?;
         upgrading(Upgrade::Finished {
             version,
             seconds: started.elapsed().as_secs_f64(),
@@ -93,7 +95,8 @@ pub(crate) fn run(
 mod tests {
     use super::*;
 
-    /// A backend that records what it was asked to apply and reports one progress reading.
+    /// A backend that records what it was asked to apply and reports one progress reading
+    /// when someone listens.
     struct Fake {
         version: i64,
         applied: Vec<i64>,
@@ -106,9 +109,11 @@ mod tests {
         fn apply(
             &mut self,
             m: &Migration,
-            progress: &mut (dyn FnMut(f64) + Send),
+            progress: Option<&mut (dyn FnMut(f64) + Send)>,
         ) -> Result<(), StoreError> {
-            progress(50.0);
+            if let Some(progress) = progress {
+                progress(50.0);
+            }
             self.applied.push(m.0);
             self.version = m.0;
             Ok(())

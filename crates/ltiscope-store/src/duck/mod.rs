@@ -191,7 +191,7 @@ impl DuckStore {
     }
 
     fn migrate(&self, upgrading: &mut (dyn FnMut(Upgrade<'_>) + Send)) -> Result<(), StoreError> {
-        migrate::run(&mut Migrations(&self.conn), schema::MIGRATIONS, upgrading)
+        migrate::run(&mut Migrations(self), schema::MIGRATIONS, upgrading)
     }
 
     pub(crate) fn set_checkpoint_threshold(&mut self, bytes: u64) -> Result<(), StoreError> {
@@ -555,31 +555,40 @@ impl DuckStore {
 /// How often a running migration's progress is read.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The migrations' view of a DuckDB connection.
-struct Migrations<'a>(&'a Connection);
+/// The migrations' view of a DuckDB database.
+struct Migrations<'a>(&'a DuckStore);
 
 impl Migrate for Migrations<'_> {
     fn current_version(&mut self) -> Result<i64, StoreError> {
-        self.0.execute_batch(
+        self.0.conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version BIGINT PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)",
         )?;
-        Ok(self.0.query_row(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations",
-            [],
-            |r| r.get(0),
-        )?)
+        self.0.schema_version()
     }
 
-    /// Runs the migration while another thread reads DuckDB's estimate of the running
-    /// statement's progress (the same estimate its own progress bar shows) every
+    /// Given `progress`, runs the migration while another thread reads DuckDB's estimate of
+    /// the running statement's progress (the same estimate its own progress bar shows) every
     /// [`PROGRESS_EVERY`], until the transaction is over.
     fn apply(
         &mut self,
         (version, name, sql): &Migration,
-        progress: &mut (dyn FnMut(f64) + Send),
+        progress: Option<&mut (dyn FnMut(f64) + Send)>,
     ) -> Result<(), StoreError> {
-        let conn = self.0;
+        let conn = &self.0.conn;
+        let migrate = || -> Result<(), StoreError> {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, now())",
+                params![version, name],
+            )?;
+            tx.commit()?;
+            Ok(())
+        };
+        let Some(progress) = progress else {
+            return migrate();
+        };
         conn.set_query_progress_tracking(true)?;
         let handle = conn.progress_handle();
         let (done, finished) = std::sync::mpsc::channel::<()>();
@@ -600,21 +609,14 @@ impl Migrate for Migrations<'_> {
                     }
                 }
             });
-            let result = (|| -> Result<(), StoreError> {
-                let tx = conn.unchecked_transaction()?;
-                tx.execute_batch(sql)?;
-                tx.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, now())",
-                    params![version, name],
-                )?;
-                tx.commit()?;
-                Ok(())
-            })();
+            let result = migrate();
             drop(done);
             result
         });
-        conn.set_query_progress_tracking(false)?;
-        result
+        // Turned off whatever happened; a failed migration's own error is the one reported.
+        let reset = conn.set_query_progress_tracking(false);
+        result?;
+        Ok(reset?)
     }
 }
 

@@ -77,6 +77,15 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
+/// The newest migration applied (0 for a new database).
+fn schema_version_of(c: &mut Client) -> Result<i64, StoreError> {
+    Ok(c.query_one(
+        "SELECT coalesce(max(version), 0)::BIGINT FROM schema_migrations",
+        &[],
+    )?
+    .try_get(0)?)
+}
+
 /// The migrations' view of a PostgreSQL connection (its caller holds the schema lock).
 struct Migrations<'a>(&'a mut Client);
 
@@ -86,20 +95,14 @@ impl Migrate for Migrations<'_> {
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)",
         )?;
-        Ok(self
-            .0
-            .query_one(
-                "SELECT coalesce(max(version), 0)::BIGINT FROM schema_migrations",
-                &[],
-            )?
-            .try_get(0)?)
+        schema_version_of(self.0)
     }
 
     /// PostgreSQL has no progress estimate for these statements: `progress` is not called.
     fn apply(
         &mut self,
         (version, name, sql): &Migration,
-        _progress: &mut (dyn FnMut(f64) + Send),
+        _progress: Option<&mut (dyn FnMut(f64) + Send)>,
     ) -> Result<(), StoreError> {
         let mut tx = self.0.transaction()?;
         tx.batch_execute(sql)?;
@@ -191,13 +194,7 @@ impl PgStore {
     }
 
     pub(crate) fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .client()?
-            .query_one(
-                "SELECT coalesce(max(version), 0)::BIGINT FROM schema_migrations",
-                &[],
-            )?
-            .try_get(0)?)
+        schema_version_of(&mut *self.client()?)
     }
 
     /// Creates the monthly partitions of `events` and `launches` that the given months need
