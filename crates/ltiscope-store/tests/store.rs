@@ -187,6 +187,56 @@ fn a_stream_of_batches_is_stored_across_its_transactions() {
     });
 }
 
+/// A bulk load larger than the rows DuckDB's appenders hold between two flushes (4,096), in
+/// transactions that end in the middle of a batch run: every event is stored once, repeats
+/// are duplicates, and the ingest log and the rollups (written once per transaction) count
+/// every batch.
+#[test]
+fn a_long_stream_is_stored_once_with_its_log_and_rollups() {
+    use ltiscope_ingest::generate::{Generator, Options, Platform};
+    on_each(|db| {
+        let store = &mut db.store;
+        let mut opts = Options::new(Platform::Blackboard, 9_000, 11);
+        opts.non_lti_rate = 0.0;
+        opts.return_rate = 0.0;
+        let docs: Vec<String> = Generator::new(opts).collect();
+        let mut batches: Vec<WriteBatch> = docs
+            .chunks(1_000)
+            .map(|c| batch(c.join("\n").as_bytes()))
+            .collect();
+        batches.push(batch(docs[4_000..5_000].join("\n").as_bytes()));
+        let mut outcomes = Vec::new();
+        store
+            .write_stream(batches.into_iter(), 5_000, |_: &WriteBatch, o| {
+                outcomes.push((o.launches, o.duplicates));
+            })
+            .expect("stream");
+        let mut expected = vec![(1_000, 0); 9];
+        expected.push((0, 1_000));
+        assert_eq!(outcomes, expected);
+        store.refresh_rollups().expect("refresh");
+        let everyone = ReportFilter {
+            include_test_users: true,
+            ..ReportFilter::default()
+        };
+        let t = ask(store, Question::Totals, &everyone);
+        assert_eq!(t.int(0, "launches"), Some(9_000));
+        let q = ask(store, Question::QualitySources, &everyone);
+        let bb = q
+            .find("source", Source::BlackboardCaliper.as_str())
+            .expect("blackboard row");
+        assert_eq!(
+            (q.int(bb, "launch_records"), q.int(bb, "duplicates")),
+            (Some(9_000), Some(1_000))
+        );
+        let ids = store
+            .event_id_counts(Source::BlackboardCaliper)
+            .expect("event ids");
+        assert_eq!(ids.len(), 9_000);
+        assert!(ids.iter().all(|(_, n)| *n == 1), "an event stored twice");
+    });
+}
+
 #[test]
 fn repeats_within_one_batch_are_duplicates() {
     on_each(|db| {

@@ -17,7 +17,7 @@ use duckdb::{Connection, appender_params_from_iter, params, params_from_iter};
 use ltiscope_ingest::EventKind;
 use ltiscope_model::report::ReportFilter;
 use ltiscope_model::{Source, Timestamp};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 /// A DuckDB database file.
@@ -229,7 +229,9 @@ impl DuckStore {
             return inbox.write(&mut self.conn, batches);
         }
         let tx = self.conn.transaction()?;
-        let outcomes = write_in(&tx, batches)?;
+        let mut writer = TxWriter::new(&tx)?;
+        let outcomes = writer.write(batches)?;
+        writer.finish()?;
         tx.commit()?;
         Ok(outcomes)
     }
@@ -285,20 +287,21 @@ impl DuckStore {
         commit_every: usize,
         stored: &mut impl FnMut(&T, WriteOutcome),
     ) -> Result<(), StoreError> {
-        let mut tx = self.conn.unchecked_transaction()?;
-        let mut open = 0;
-        for item in items {
-            let batch = item.as_ref();
-            let outcome = write_in(&tx, &[batch])?.pop().unwrap_or_default();
-            open += batch.events.len();
-            if open >= commit_every {
-                tx.commit()?;
-                tx = self.conn.unchecked_transaction()?;
-                open = 0;
+        let mut items = items.peekable();
+        while items.peek().is_some() {
+            let tx = self.conn.unchecked_transaction()?;
+            let mut writer = TxWriter::new(&tx)?;
+            let mut open = 0;
+            while open < commit_every {
+                let Some(item) = items.next() else { break };
+                let batch = item.as_ref();
+                let outcome = writer.write(&[batch])?.pop().unwrap_or_default();
+                open += batch.events.len();
+                stored(&item, outcome);
             }
-            stored(&item, outcome);
+            writer.finish()?;
+            tx.commit()?;
         }
-        tx.commit()?;
         Ok(())
     }
 
@@ -620,85 +623,142 @@ impl Migrate for Migrations<'_> {
     }
 }
 
-/// The rows of a group of batches, appended in the open transaction `tx`.
-fn write_in(
-    tx: &duckdb::Transaction<'_>,
-    batches: &[&WriteBatch],
-) -> Result<Vec<WriteOutcome>, StoreError> {
-    let mut plan = Plan::new(batches);
-    // Which keys are new: the primary key of `event_keys` decides, and RETURNING says.
-    tx.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_keys (event_key HUGEINT);
-         DELETE FROM stage_keys;",
-    )?;
-    {
-        let mut app = tx.appender("stage_keys")?;
-        for (_, key, _) in &plan.staged {
-            app.append_row(params![key])?;
-        }
-        app.flush()?;
-    }
-    let inserted: HashSet<i128> = {
-        let mut stmt = tx.prepare(
-            "INSERT OR IGNORE INTO event_keys SELECT event_key FROM stage_keys RETURNING event_key",
+/// Rows appended to `events` and `launches` between two flushes of their appenders. DuckDB
+/// turns every appender flush into an INSERT it plans anew; flushing after each 1,024-line
+/// chunk, with the statements each chunk prepared, spent ~11% of an import's writer thread in
+/// DuckDB's planner (BENCHMARKS.md, "Fewer statements per chunk"). The rows wait in the
+/// appenders' buffers, which DuckDB's buffer pool accounts for.
+const FLUSH_ROWS: usize = 4096;
+
+/// The writes of one open transaction: the appenders of `events` and `launches`, kept open
+/// from one group of batches to the next, and the rollup marks and ingest-log rows gathered
+/// until [`TxWriter::finish`] writes them, once per transaction.
+struct TxWriter<'c> {
+    conn: &'c Connection,
+    events: duckdb::Appender<'c>,
+    launches: duckdb::Appender<'c>,
+    /// Rows appended since the last flush.
+    unflushed: usize,
+    /// (tenant, UTC hour, `launch`|`return`), each once (see `crate::rollup`).
+    marks: BTreeSet<(String, Timestamp, &'static str)>,
+    /// (received at, origin, source, launches, non-LTI, duplicates).
+    log: Vec<(Timestamp, String, Source, i64, i64, i64)>,
+}
+
+impl<'c> TxWriter<'c> {
+    /// Starts writing in the transaction open on `conn`.
+    fn new(conn: &'c Connection) -> Result<Self, StoreError> {
+        conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS stage_keys (event_key HUGEINT);
+             CREATE TEMP TABLE IF NOT EXISTS stage_marks (tenant VARCHAR, hour TIMESTAMP, kind VARCHAR);",
         )?;
-        let rows = stmt.query_map([], |r| r.get::<_, i128>(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let new = || plan.staged.iter().filter(|(_, k, _)| inserted.contains(k));
-    {
-        let mut app = tx.appender("events")?;
-        for (_, key, e) in new() {
-            app.append_row(appender_params_from_iter(event_row(*key, e)))?;
-        }
-        app.flush()?;
+        Ok(TxWriter {
+            conn,
+            events: conn.appender("events")?,
+            launches: conn.appender("launches")?,
+            unflushed: 0,
+            marks: BTreeSet::new(),
+            log: Vec::new(),
+        })
     }
-    {
-        let mut app = tx.appender("launches")?;
-        for (_, key, e) in new() {
-            if let EventKind::Launch(r) = &e.kind {
-                app.append_row(appender_params_from_iter(launch_row(*key, r)))?;
+
+    /// Appends the rows of a group of batches: one outcome per batch.
+    fn write(&mut self, batches: &[&WriteBatch]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let conn = self.conn;
+        let mut plan = Plan::new(batches);
+        // Which keys are new: the primary key of `event_keys` decides, and RETURNING says.
+        conn.prepare_cached("DELETE FROM stage_keys")?.execute([])?;
+        {
+            let mut app = conn.appender("stage_keys")?;
+            for (_, key, _) in &plan.staged {
+                app.append_row(params![key])?;
             }
+            app.flush()?;
         }
-        app.flush()?;
-    }
-    plan.settle(&inserted);
-    {
-        // Through a staging table: a chunk of a term-long file can mark a thousand hours,
-        // and one appender plus one insert costs far less than an insert per mark.
-        tx.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS stage_marks (tenant VARCHAR, hour TIMESTAMP, kind VARCHAR);
-             DELETE FROM stage_marks;",
-        )?;
-        let mut app = tx.appender("stage_marks")?;
-        for (tenant, hour, kind) in plan.rollup_marks(&inserted) {
-            app.append_row(params![tenant, ts(hour), kind])?;
+        let inserted: HashSet<i128> = {
+            let mut stmt = conn.prepare_cached(
+                "INSERT OR IGNORE INTO event_keys SELECT event_key FROM stage_keys RETURNING event_key",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, i128>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (_, key, e) in plan.staged.iter().filter(|(_, k, _)| inserted.contains(k)) {
+            self.events
+                .append_row(appender_params_from_iter(event_row(*key, e)))?;
+            if let EventKind::Launch(r) = &e.kind {
+                self.launches
+                    .append_row(appender_params_from_iter(launch_row(*key, r)))?;
+            }
+            self.unflushed += 1;
         }
-        app.flush()?;
-        drop(app);
-        tx.execute_batch(
-            "INSERT INTO rollup_marks (tenant, hour, kind) SELECT tenant, hour, kind FROM stage_marks",
-        )?;
-    }
-    {
-        let mut stmt = tx.prepare("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?)")?;
-        for l in plan.log_rows() {
-            stmt.execute(params![
-                ts(l.received_at),
-                l.origin,
-                l.source.as_str(),
+        if self.unflushed >= FLUSH_ROWS {
+            self.flush()?;
+        }
+        plan.settle(&inserted);
+        let marks = plan.rollup_marks(&inserted);
+        self.marks.extend(
+            marks
+                .into_iter()
+                .map(|(t, hour, kind)| (t.to_owned(), hour, kind)),
+        );
+        self.log.extend(plan.log_rows().into_iter().map(|l| {
+            (
+                l.received_at,
+                l.origin.to_owned(),
+                l.source,
                 l.launches,
                 l.non_lti,
-                l.duplicates
-            ])?;
-        }
-        let mut q = tx.prepare(
+                l.duplicates,
+            )
+        }));
+        let mut q = conn.prepare_cached(
             "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )?;
         for r in plan.quarantine_rows() {
             q.execute(params_from_iter(r.values()))?;
         }
+        Ok(plan.outcomes())
     }
-    Ok(plan.outcomes())
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.events.flush()?;
+        self.launches.flush()?;
+        self.unflushed = 0;
+        Ok(())
+    }
+
+    /// Writes what waits: the appenders' rows, the rollup marks and the ingest log. The
+    /// transaction can commit after this.
+    fn finish(mut self) -> Result<(), StoreError> {
+        self.flush()?;
+        let conn = self.conn;
+        // Through a staging table: a term-long file can mark a thousand hours, and one
+        // appender plus one insert costs far less than an insert per mark.
+        conn.prepare_cached("DELETE FROM stage_marks")?
+            .execute([])?;
+        {
+            let mut app = conn.appender("stage_marks")?;
+            for (tenant, hour, kind) in &self.marks {
+                app.append_row(params![tenant, ts(*hour), kind])?;
+            }
+            app.flush()?;
+        }
+        conn.prepare_cached(
+            "INSERT INTO rollup_marks (tenant, hour, kind) SELECT tenant, hour, kind FROM stage_marks",
+        )?
+        .execute([])?;
+        let mut stmt = conn.prepare_cached("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?)")?;
+        for (received_at, origin, source, launches, non_lti, duplicates) in &self.log {
+            stmt.execute(params![
+                ts(*received_at),
+                origin,
+                source.as_str(),
+                launches,
+                non_lti,
+                duplicates
+            ])?;
+        }
+        Ok(())
+    }
 }
