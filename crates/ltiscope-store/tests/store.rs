@@ -144,23 +144,38 @@ fn the_same_events_twice_are_stored_once() {
     });
 }
 
+/// The data-quality report's launch records and duplicates of one source.
+fn records_and_duplicates(store: &Store, source: Source) -> (Option<u64>, Option<u64>) {
+    let q = ask(store, Question::QualitySources, &ReportFilter::default());
+    let row = q
+        .find("source", source.as_str())
+        .expect("a row for the source");
+    (q.int(row, "launch_records"), q.int(row, "duplicates"))
+}
+
+/// `n` generated Blackboard launches (no returns, no other events) and their batches of `per`.
+fn launch_batches(n: u64, seed: u64, per: usize) -> (Vec<String>, Vec<WriteBatch>) {
+    use ltiscope_ingest::generate::{Generator, Options, Platform};
+    let mut opts = Options::new(Platform::Blackboard, n, seed);
+    opts.non_lti_rate = 0.0;
+    opts.return_rate = 0.0;
+    let docs: Vec<String> = Generator::new(opts).collect();
+    let batches = docs
+        .chunks(per)
+        .map(|c| batch(c.join("\n").as_bytes()))
+        .collect();
+    (docs, batches)
+}
+
 /// A stream of batches in transactions of several batches: each batch gets its outcome (a
 /// repeat in a later batch of the same open transaction, or of a committed one, is a
 /// duplicate), and everything is stored once it returns.
 #[test]
 fn a_stream_of_batches_is_stored_across_its_transactions() {
-    use ltiscope_ingest::generate::{Generator, Options, Platform};
     on_each(|db| {
         let store = &mut db.store;
-        let mut opts = Options::new(Platform::Blackboard, 600, 3);
-        opts.non_lti_rate = 0.0;
-        opts.return_rate = 0.0;
-        let docs: Vec<String> = Generator::new(opts).collect();
         // 12 batches of 50 launches, then the first two again.
-        let mut batches: Vec<WriteBatch> = docs
-            .chunks(50)
-            .map(|c| batch(c.join("\n").as_bytes()))
-            .collect();
+        let (docs, mut batches) = launch_batches(600, 3, 50);
         batches.push(batch(docs[..50].join("\n").as_bytes()));
         batches.push(batch(docs[50..100].join("\n").as_bytes()));
         let mut outcomes = Vec::new();
@@ -193,17 +208,9 @@ fn a_stream_of_batches_is_stored_across_its_transactions() {
 /// every batch.
 #[test]
 fn a_long_stream_is_stored_once_with_its_log_and_rollups() {
-    use ltiscope_ingest::generate::{Generator, Options, Platform};
     on_each(|db| {
         let store = &mut db.store;
-        let mut opts = Options::new(Platform::Blackboard, 9_000, 11);
-        opts.non_lti_rate = 0.0;
-        opts.return_rate = 0.0;
-        let docs: Vec<String> = Generator::new(opts).collect();
-        let mut batches: Vec<WriteBatch> = docs
-            .chunks(1_000)
-            .map(|c| batch(c.join("\n").as_bytes()))
-            .collect();
+        let (docs, mut batches) = launch_batches(9_000, 11, 1_000);
         batches.push(batch(docs[4_000..5_000].join("\n").as_bytes()));
         let mut outcomes = Vec::new();
         store
@@ -221,12 +228,8 @@ fn a_long_stream_is_stored_once_with_its_log_and_rollups() {
         };
         let t = ask(store, Question::Totals, &everyone);
         assert_eq!(t.int(0, "launches"), Some(9_000));
-        let q = ask(store, Question::QualitySources, &everyone);
-        let bb = q
-            .find("source", Source::BlackboardCaliper.as_str())
-            .expect("blackboard row");
         assert_eq!(
-            (q.int(bb, "launch_records"), q.int(bb, "duplicates")),
+            records_and_duplicates(store, Source::BlackboardCaliper),
             (Some(9_000), Some(1_000))
         );
         let ids = store
@@ -246,12 +249,8 @@ fn repeats_within_one_batch_are_duplicates() {
         b.events.extend(copy.events);
         let o = store.write(&b).expect("write");
         assert_eq!((o.launches, o.duplicates), (1, 1));
-        let q = ask(store, Question::QualitySources, &ReportFilter::default());
-        let bds = q
-            .find("source", Source::BrightspaceBds.as_str())
-            .expect("bds row");
         assert_eq!(
-            (q.int(bds, "launch_records"), q.int(bds, "duplicates")),
+            records_and_duplicates(store, Source::BrightspaceBds),
             (Some(1), Some(1))
         );
     });
