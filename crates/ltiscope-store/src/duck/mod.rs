@@ -36,6 +36,17 @@ fn from_micros(us: i64) -> Timestamp {
     chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
+/// The name the database file is attached under; every connection uses it.
+const CATALOG: &str = "ltiscope";
+
+/// Rows per row group of what this process appends (DuckDB's default is 122,880). A bulk
+/// load's open row group is held in the buffer pool until it is full and written, compressed,
+/// straight into the file; at the default size (~300 MB of event bodies) it did not fit the
+/// 256 MB pool, and DuckDB evicted it to a temporary file and read it back first
+/// (BENCHMARKS.md, "Smaller row groups"). The size is a property of how the file is opened,
+/// not of the file: row groups written at any size read the same.
+const ROW_GROUP_ROWS: usize = 30_720;
+
 impl DuckStore {
     pub(crate) fn open(
         path: &Path,
@@ -58,7 +69,14 @@ impl DuckStore {
             .max_memory("256MB")
             .and_then(|c| c.threads(2));
         let conn = config
-            .and_then(|c| Connection::open_with_flags(path, c))
+            .and_then(Connection::open_in_memory_with_flags)
+            .and_then(|conn| {
+                conn.execute_batch(&format!(
+                    "ATTACH {} AS {CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_ROWS}); USE {CATALOG};",
+                    quote(&path.display().to_string())
+                ))?;
+                Ok(conn)
+            })
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),
                 source,
@@ -78,10 +96,17 @@ impl DuckStore {
     /// beside the writer (DuckDB is multi-version within one process).
     pub(crate) fn try_clone(&self) -> Result<Self, StoreError> {
         Ok(DuckStore {
-            conn: self.conn.try_clone()?,
+            conn: self.connection()?,
             path: self.path.clone(),
             inbox: None,
         })
+    }
+
+    /// Another connection to the same database, using the attached file as the first.
+    pub(crate) fn connection(&self) -> Result<Connection, StoreError> {
+        let conn = self.conn.try_clone()?;
+        conn.execute_batch(&format!("USE {CATALOG}"))?;
+        Ok(conn)
     }
 
     pub(crate) fn has_launches(&self) -> Result<bool, StoreError> {

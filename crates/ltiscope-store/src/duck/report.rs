@@ -21,7 +21,7 @@ impl DuckStore {
         lanes::answer(
             qs,
             || rollup::answer(&mut DuckDb(&self.conn), qs, f, p),
-            || Ok(self.conn.try_clone()?),
+            || self.connection(),
             |conn, lane| rollup::answer(&mut DuckDb(conn), lane, f, p),
             drop,
         )
