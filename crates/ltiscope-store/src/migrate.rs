@@ -22,10 +22,10 @@ pub enum Upgrade<'a> {
         /// What it does, in a few words.
         name: &'a str,
     },
-    /// How far the migration's running statement has come, in percent: the database's own
-    /// estimate, offered only by backends that have one (DuckDB) and only while a statement
-    /// runs long enough to be polled. A migration of several statements may start again from
-    /// zero for each.
+    /// How far the migration has come, in percent: the database's own estimate for its running
+    /// statement, offered only by backends that have one (DuckDB) and only while a statement
+    /// runs long enough to be polled. It only rises: an estimate below the last one reported
+    /// (a later statement of the migration starts again from zero) is not reported.
     Progress {
         /// The migration's version.
         version: i64,

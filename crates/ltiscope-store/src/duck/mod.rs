@@ -631,7 +631,10 @@ impl Migrate for Migrations<'_> {
                         continue;
                     };
                     let percent = percent.clamp(0.0, 100.0).floor();
-                    if last != Some(percent) {
+                    // DuckDB estimates each statement of a migration from 0 again (a poll
+                    // during the commit after the long copy read 0%): what is reported only
+                    // rises, as one bar for the whole migration.
+                    if last.is_none_or(|l| percent > l) {
                         last = Some(percent);
                         progress(percent);
                     }
