@@ -24,14 +24,14 @@ pub const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
 /// trees until redacted, and a few chunks are in flight).
 const CHUNK_LINES: usize = 1024;
 
-/// Events per transaction of an import: whole row groups (eight of the 30,720-row groups the
-/// store writes; two of DuckDB's default size when this was measured), so that most of the
-/// data can be written straight into the database file rather than logged first and written
-/// again at the next checkpoint (our reading of the measured gain: a million events 29% faster
-/// than a transaction per chunk; smaller transactions of 16,384 or 65,536 events gained
-/// nothing). An import that fails loses at most this many events' progress (importing the file
-/// again stores only what is missing).
-const COMMIT_EVENTS: usize = 2 * 122_880;
+/// Events per transaction of an import: whole row groups of the DuckDB store, so that most of
+/// the data can be written straight into the database file rather than logged first and
+/// written again at the next checkpoint (our reading of the measured gain: a million events
+/// 29% faster than a transaction per chunk; smaller transactions of 16,384 or 65,536 events
+/// gained nothing). 245,760 events: two row groups of DuckDB's default size when that was
+/// measured, eight of the store's now. An import that fails loses at most this many events'
+/// progress (importing the file again stores only what is missing).
+const COMMIT_EVENTS: usize = 8 * ltiscope_store::ROW_GROUP_ROWS;
 
 /// Import failures: only IO and storage. Bad events are quarantined, never errors.
 #[derive(Debug, thiserror::Error)]

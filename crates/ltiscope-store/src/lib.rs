@@ -26,6 +26,7 @@ use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::{Redacted, StoredEvent};
 use std::path::Path;
 
+pub use duck::ROW_GROUP_ROWS;
 pub use duck::inbox::{InboxMover, Moved};
 pub use keys::event_key;
 pub use migrate::Upgrade;

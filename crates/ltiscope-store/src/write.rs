@@ -34,10 +34,11 @@ pub(crate) struct Plan<'a> {
     per_source: HashMap<(usize, Source), (u64, u64, u64)>,
 }
 
-/// A row of the ingest log.
-pub(crate) struct LogRow<'a> {
+/// A row of the ingest log (owned: DuckDB's writer keeps a transaction's rows until it ends,
+/// after their batches are gone).
+pub(crate) struct LogRow {
     pub(crate) received_at: Timestamp,
-    pub(crate) origin: &'a str,
+    pub(crate) origin: String,
     pub(crate) source: Source,
     pub(crate) launches: i64,
     pub(crate) non_lti: i64,
@@ -103,14 +104,14 @@ impl<'a> Plan<'a> {
     }
 
     /// The rows of the ingest log.
-    pub(crate) fn log_rows(&self) -> Vec<LogRow<'a>> {
+    pub(crate) fn log_rows(&self) -> Vec<LogRow> {
         self.per_source
             .iter()
             .map(|((b, source), (launches, non_lti, dups))| {
                 let batch = self.batches[*b];
                 LogRow {
                     received_at: batch.received_at.unwrap_or_else(chrono::Utc::now),
-                    origin: &batch.origin,
+                    origin: batch.origin.clone(),
                     source: *source,
                     launches: *launches as i64,
                     non_lti: *non_lti as i64,

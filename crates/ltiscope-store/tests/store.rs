@@ -203,9 +203,9 @@ fn a_stream_of_batches_is_stored_across_its_transactions() {
 }
 
 /// A bulk load larger than the rows DuckDB's appenders hold between two flushes (4,096), in
-/// transactions that end in the middle of a batch run: every event is stored once, repeats
-/// are duplicates, and the ingest log and the rollups (written once per transaction) count
-/// every batch.
+/// two transactions (5,000 events; then 4,000 more and 1,000 the first committed): every event is
+/// stored once, the repeats are duplicates, and the ingest log and the rollups (written once
+/// per transaction) count every batch.
 #[test]
 fn a_long_stream_is_stored_once_with_its_log_and_rollups() {
     on_each(|db| {

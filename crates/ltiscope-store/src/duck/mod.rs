@@ -10,14 +10,14 @@ use crate::sql::{
     Arg, Dialect, RowRead, export_select, export_values, purge_counts, purge_deletes,
     purge_outcome, quote,
 };
-use crate::write::{Plan, Val, event_row, launch_row};
+use crate::write::{LogRow, Plan, Val, event_row, launch_row};
 use crate::{ApiKeyRow, PurgeOutcome, QuarantinedItem, StoreError, WriteBatch, WriteOutcome};
 use duckdb::types::{TimeUnit, ToSqlOutput, Value, ValueRef};
 use duckdb::{Connection, appender_params_from_iter, params, params_from_iter};
 use ltiscope_ingest::EventKind;
 use ltiscope_model::report::ReportFilter;
 use ltiscope_model::{Source, Timestamp};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 /// A DuckDB database file.
@@ -45,7 +45,7 @@ const CATALOG: &str = "ltiscope";
 /// 256 MB pool, and DuckDB evicted it to a temporary file and read it back first
 /// (BENCHMARKS.md, "Smaller row groups"). The size is a property of how the file is opened,
 /// not of the file: row groups written at any size read the same.
-const ROW_GROUP_ROWS: usize = 30_720;
+pub const ROW_GROUP_ROWS: usize = 30_720;
 
 impl DuckStore {
     pub(crate) fn open(
@@ -668,10 +668,10 @@ struct TxWriter<'c> {
     launches: duckdb::Appender<'c>,
     /// Rows appended since the last flush.
     unflushed: usize,
-    /// (tenant, UTC hour, `launch`|`return`), each once (see `crate::rollup`).
-    marks: BTreeSet<(String, Timestamp, &'static str)>,
-    /// (received at, origin, source, launches, non-LTI, duplicates).
-    log: Vec<(Timestamp, String, Source, i64, i64, i64)>,
+    /// Per tenant, (UTC hour, `launch`|`return`), each once (see `crate::rollup`): keyed by
+    /// tenant so that a chunk's marks cost no allocation once their tenant is known.
+    marks: BTreeMap<String, BTreeSet<(Timestamp, &'static str)>>,
+    log: Vec<LogRow>,
 }
 
 impl<'c> TxWriter<'c> {
@@ -686,7 +686,7 @@ impl<'c> TxWriter<'c> {
             events: conn.appender("events")?,
             launches: conn.appender("launches")?,
             unflushed: 0,
-            marks: BTreeSet::new(),
+            marks: BTreeMap::new(),
             log: Vec::new(),
         })
     }
@@ -724,22 +724,18 @@ impl<'c> TxWriter<'c> {
             self.flush()?;
         }
         plan.settle(&inserted);
-        let marks = plan.rollup_marks(&inserted);
-        self.marks.extend(
-            marks
-                .into_iter()
-                .map(|(t, hour, kind)| (t.to_owned(), hour, kind)),
-        );
-        self.log.extend(plan.log_rows().into_iter().map(|l| {
-            (
-                l.received_at,
-                l.origin.to_owned(),
-                l.source,
-                l.launches,
-                l.non_lti,
-                l.duplicates,
-            )
-        }));
+        for (tenant, hour, kind) in plan.rollup_marks(&inserted) {
+            match self.marks.get_mut(tenant) {
+                Some(hours) => {
+                    hours.insert((hour, kind));
+                }
+                None => {
+                    self.marks
+                        .insert(tenant.to_owned(), BTreeSet::from([(hour, kind)]));
+                }
+            }
+        }
+        self.log.extend(plan.log_rows());
         let mut q = conn.prepare_cached(
             "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -768,8 +764,10 @@ impl<'c> TxWriter<'c> {
             .execute([])?;
         {
             let mut app = conn.appender("stage_marks")?;
-            for (tenant, hour, kind) in &self.marks {
-                app.append_row(params![tenant, ts(*hour), kind])?;
+            for (tenant, hours) in &self.marks {
+                for (hour, kind) in hours {
+                    app.append_row(params![tenant, ts(*hour), kind])?;
+                }
             }
             app.flush()?;
         }
@@ -778,14 +776,14 @@ impl<'c> TxWriter<'c> {
         )?
         .execute([])?;
         let mut stmt = conn.prepare_cached("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?)")?;
-        for (received_at, origin, source, launches, non_lti, duplicates) in &self.log {
+        for l in &self.log {
             stmt.execute(params![
-                ts(*received_at),
-                origin,
-                source.as_str(),
-                launches,
-                non_lti,
-                duplicates
+                ts(l.received_at),
+                l.origin,
+                l.source.as_str(),
+                l.launches,
+                l.non_lti,
+                l.duplicates
             ])?;
         }
         Ok(())
