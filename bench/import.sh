@@ -2,6 +2,8 @@
 # Import benchmark (issue 2): 1,000,000 generated Blackboard LTIEvents from one JSON Lines file
 # into a fresh DuckDB database, side by side with the bare serde_json parse ceiling on the same
 # bytes, then the tools report over those launches. Prints one JSON object per measurement.
+# Also the import's writer alone (examples/writer_alone: the same batches, parsed beforehand,
+# stored as the import stores them): what the import could reach if parsing cost nothing.
 #
 # Usage: bash bench/import.sh [LAUNCHES] [WORKDIR]
 set -euo pipefail
@@ -12,6 +14,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ltiscope-target}"
 cargo build -q --workspace --all-targets   # the one (optimised) dev build: see Cargo.toml
 BIN="$CARGO_TARGET_DIR/debug/ltiscope"
 CEIL="$CARGO_TARGET_DIR/debug/examples/parse_ceiling"
+WRITER="$CARGO_TARGET_DIR/debug/examples/writer_alone"
 FILE="$WORK/bb-$N.jsonl"
 DB="$WORK/bench.duckdb"
 
@@ -30,8 +33,14 @@ import() {
   echo "{\"import_seconds\": $(echo "$t1 - $t0" | bc), \"import_per_second\": $(echo "$(wc -l < "$FILE") / ($t1 - $t0)" | bc)}"
   tail -1 "$WORK/import.time"
 }
-# Ceiling, import, ceiling: the import is compared with the mean of the two ceilings around it.
-ceiling; import; ceiling
+writer() {
+  rm -f "$WORK/writer.duckdb" "$WORK/writer.duckdb.wal"
+  "$WRITER" "$FILE" "$WORK/writer.duckdb"
+  rm -f "$WORK/writer.duckdb" "$WORK/writer.duckdb.wal"
+}
+# Ceiling, import, writer alone, ceiling: the import and the writer alone are compared with the
+# mean of the two ceilings around them.
+ceiling; import; writer; ceiling
 cat "$WORK/import.out" >&2
 echo "{\"db_bytes\": $(du -cb "$DB"* | tail -1 | cut -f1)}"
 for i in 1 2 3 4 5; do

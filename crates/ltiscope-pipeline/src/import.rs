@@ -22,7 +22,7 @@ pub const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
 /// Lines per chunk: what a worker parses at once and the writer appends at once. Half of the
 /// 2,048 it was cut peak memory by 80 MiB at the same speed (a parsed chunk holds its JSON
 /// trees until redacted, and a few chunks are in flight).
-const CHUNK_LINES: usize = 1024;
+pub const CHUNK_LINES: usize = 1024;
 
 /// Events per transaction of an import: whole row groups of the DuckDB store, so that most of
 /// the data can be written straight into the database file rather than logged first and
@@ -31,7 +31,7 @@ const CHUNK_LINES: usize = 1024;
 /// gained nothing). 245,760 events: two row groups of DuckDB's default size when that was
 /// measured, eight of the store's now. An import that fails loses at most this many events'
 /// progress (importing the file again stores only what is missing).
-const COMMIT_EVENTS: usize = 8 * ltiscope_store::ROW_GROUP_ROWS;
+pub const COMMIT_EVENTS: usize = 8 * ltiscope_store::ROW_GROUP_ROWS;
 
 /// Import failures: only IO and storage. Bad events are quarantined, never errors.
 #[derive(Debug, thiserror::Error)]
