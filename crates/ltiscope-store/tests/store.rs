@@ -240,6 +240,32 @@ fn a_long_stream_is_stored_once_with_its_log_and_rollups() {
     });
 }
 
+/// A bulk load into a store that already holds some of its events (a file imported again
+/// after part of it was): those are duplicates, the rest is stored once. (Into an empty store
+/// a stream tells new keys apart by itself; here the store's keys must decide.)
+#[test]
+fn a_stream_into_a_store_holding_part_of_it_stores_the_rest() {
+    on_each(|db| {
+        let store = &mut db.store;
+        let (docs, batches) = launch_batches(3_000, 5, 1_000);
+        store
+            .write(&batch(docs[1_200..1_700].join("\n").as_bytes()))
+            .expect("write");
+        let mut outcomes = Vec::new();
+        store
+            .write_stream(batches.into_iter(), 5_000, |_: &WriteBatch, o| {
+                outcomes.push((o.launches, o.duplicates));
+            })
+            .expect("stream");
+        assert_eq!(outcomes, vec![(1_000, 0), (500, 500), (1_000, 0)]);
+        let ids = store
+            .event_id_counts(Source::BlackboardCaliper)
+            .expect("event ids");
+        assert_eq!(ids.len(), 3_000);
+        assert!(ids.iter().all(|(_, n)| *n == 1), "an event stored twice");
+    });
+}
+
 #[test]
 fn repeats_within_one_batch_are_duplicates() {
     on_each(|db| {

@@ -3,6 +3,7 @@
 pub(crate) mod inbox;
 mod report;
 mod schema;
+mod stream_keys;
 
 use crate::migrate::{self, Migrate, Migration, Upgrade};
 use crate::rollup::{self, Db, RefreshOutcome, RollupConfig};
@@ -19,6 +20,7 @@ use ltiscope_model::report::ReportFilter;
 use ltiscope_model::{Source, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
+use stream_keys::StreamKeys;
 
 /// A DuckDB database file.
 pub struct DuckStore {
@@ -255,7 +257,7 @@ impl DuckStore {
         }
         let tx = self.conn.transaction()?;
         let mut writer = TxWriter::new(&tx)?;
-        let outcomes = writer.write(batches)?;
+        let outcomes = writer.write(batches, None)?;
         writer.finish()?;
         tx.commit()?;
         Ok(outcomes)
@@ -313,6 +315,14 @@ impl DuckStore {
         stored: &mut impl FnMut(&T, WriteOutcome),
     ) -> Result<(), StoreError> {
         let mut items = items.peekable();
+        // Into a store without any event, this stream is the only writer of keys: a filter of
+        // the keys it wrote tells most new events apart without asking the database.
+        let empty: bool =
+            self.conn
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM event_keys)", [], |r| {
+                    r.get(0)
+                })?;
+        let mut fresh = empty.then(StreamKeys::new);
         while items.peek().is_some() {
             let tx = self.conn.unchecked_transaction()?;
             let mut writer = TxWriter::new(&tx)?;
@@ -320,12 +330,18 @@ impl DuckStore {
             while open < commit_every {
                 let Some(item) = items.next() else { break };
                 let batch = item.as_ref();
-                let outcome = writer.write(&[batch])?.pop().unwrap_or_default();
+                let outcome = writer
+                    .write(&[batch], fresh.as_mut())?
+                    .pop()
+                    .unwrap_or_default();
                 open += batch.events.len();
                 stored(&item, outcome);
             }
             writer.finish()?;
             tx.commit()?;
+            if fresh.as_ref().is_some_and(|f| !f.useful()) {
+                fresh = None;
+            }
         }
         Ok(())
     }
@@ -666,6 +682,8 @@ struct TxWriter<'c> {
     conn: &'c Connection,
     events: duckdb::Appender<'c>,
     launches: duckdb::Appender<'c>,
+    /// `event_keys`, for the keys a stream's filter knows to be new (opened at the first).
+    keys: Option<duckdb::Appender<'c>>,
     /// Rows appended since the last flush.
     unflushed: usize,
     /// Per tenant, (UTC hour, `launch`|`return`), each once (see `crate::rollup`): keyed by
@@ -685,31 +703,27 @@ impl<'c> TxWriter<'c> {
             conn,
             events: conn.appender("events")?,
             launches: conn.appender("launches")?,
+            keys: None,
             unflushed: 0,
             marks: BTreeMap::new(),
             log: Vec::new(),
         })
     }
 
-    /// Appends the rows of a group of batches: one outcome per batch.
-    fn write(&mut self, batches: &[&WriteBatch]) -> Result<Vec<WriteOutcome>, StoreError> {
+    /// Appends the rows of a group of batches: one outcome per batch. `fresh` is the filter
+    /// of a stream into a store that held no event when the stream began (see
+    /// [`StreamKeys`]).
+    fn write(
+        &mut self,
+        batches: &[&WriteBatch],
+        fresh: Option<&mut StreamKeys>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
         let conn = self.conn;
         let mut plan = Plan::new(batches);
-        // Which keys are new: the primary key of `event_keys` decides, and RETURNING says.
-        conn.prepare_cached("DELETE FROM stage_keys")?.execute([])?;
-        {
-            let mut app = conn.appender("stage_keys")?;
-            for (_, key, _) in &plan.staged {
-                app.append_row(params![key])?;
-            }
-            app.flush()?;
-        }
-        let inserted: HashSet<i128> = {
-            let mut stmt = conn.prepare_cached(
-                "INSERT OR IGNORE INTO event_keys SELECT event_key FROM stage_keys RETURNING event_key",
-            )?;
-            let rows = stmt.query_map([], |r| r.get::<_, i128>(0))?;
-            rows.collect::<Result<_, _>>()?
+        let staged = plan.staged.iter().map(|(_, key, _)| *key);
+        let inserted = match fresh {
+            Some(filter) => self.filter_keys(filter, staged)?,
+            None => self.insert_keys(staged)?,
         };
         for (_, key, e) in plan.staged.iter().filter(|(_, k, _)| inserted.contains(k)) {
             self.events
@@ -746,7 +760,63 @@ impl<'c> TxWriter<'c> {
         Ok(plan.outcomes())
     }
 
+    /// Which of these keys are new: the primary key of `event_keys` decides, and RETURNING
+    /// says.
+    fn insert_keys(&self, keys: impl Iterator<Item = i128>) -> Result<HashSet<i128>, StoreError> {
+        let conn = self.conn;
+        conn.prepare_cached("DELETE FROM stage_keys")?.execute([])?;
+        {
+            let mut app = conn.appender("stage_keys")?;
+            for key in keys {
+                app.append_row(params![key])?;
+            }
+            app.flush()?;
+        }
+        let mut stmt = conn.prepare_cached(
+            "INSERT OR IGNORE INTO event_keys SELECT event_key FROM stage_keys RETURNING event_key",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, i128>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Which of these keys are new, in a stream into a store that held no event when it
+    /// began: those the stream's filter has never seen are, and are appended to `event_keys`
+    /// as they are; the primary key decides the others.
+    fn filter_keys(
+        &mut self,
+        filter: &mut StreamKeys,
+        keys: impl Iterator<Item = i128>,
+    ) -> Result<HashSet<i128>, StoreError> {
+        let app = match &mut self.keys {
+            Some(app) => app,
+            None => self.keys.insert(self.conn.appender("event_keys")?),
+        };
+        let mut new = HashSet::new();
+        let mut maybe = Vec::new();
+        for key in keys {
+            if filter.may_contain(key) {
+                maybe.push(key);
+            } else {
+                app.append_row(params![key])?;
+                filter.insert(key);
+                new.insert(key);
+            }
+        }
+        if !maybe.is_empty() {
+            // The primary key decides only over the keys it holds: those appended so far too.
+            app.flush()?;
+            for key in self.insert_keys(maybe.into_iter())? {
+                filter.insert(key);
+                new.insert(key);
+            }
+        }
+        Ok(new)
+    }
+
     fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some(keys) = &mut self.keys {
+            keys.flush()?;
+        }
         self.events.flush()?;
         self.launches.flush()?;
         self.unflushed = 0;
@@ -787,5 +857,45 @@ impl<'c> TxWriter<'c> {
             ])?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_in(store: &DuckStore) -> BTreeSet<i128> {
+        let mut stmt = store
+            .conn
+            .prepare("SELECT event_key FROM event_keys")
+            .expect("prepare");
+        let rows = stmt.query_map([], |r| r.get::<_, i128>(0)).expect("query");
+        rows.collect::<Result<_, _>>().expect("keys")
+    }
+
+    /// The filter of a stream decides alone only that a key is new; a key it may have seen
+    /// (here one it holds although the database does not: a false positive) is decided by the
+    /// primary key, so it is stored, and a key the database holds is not stored again.
+    #[test]
+    fn a_key_the_filter_may_hold_is_decided_by_the_store() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = DuckStore::open(&dir.path().join("k.duckdb"), &mut |_| {}).expect("open");
+        store
+            .conn
+            .execute("INSERT INTO event_keys VALUES (7)", [])
+            .expect("a stored key");
+        let mut filter = StreamKeys::new();
+        filter.insert(7); // stored, and seen
+        filter.insert(8); // seen by the filter only: a false positive
+        let tx = store.conn.unchecked_transaction().expect("tx");
+        let mut writer = TxWriter::new(&tx).expect("writer");
+        let new = writer
+            .filter_keys(&mut filter, [7, 8, 9].into_iter())
+            .expect("keys");
+        assert_eq!(new, HashSet::from([8, 9]));
+        writer.finish().expect("finish");
+        tx.commit().expect("commit");
+        assert_eq!(keys_in(&store), BTreeSet::from([7, 8, 9]));
+        assert!(filter.may_contain(9));
     }
 }
