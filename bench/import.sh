@@ -20,7 +20,7 @@ DB="$WORK/bench.duckdb"
 
 [ -f "$FILE" ] || "$BIN" generate --platform blackboard --launches "$N" --seed 1 \
   --returns 0 --non-lti 0 --out "$FILE"
-echo "{\"file_bytes\": $(stat -c %s "$FILE"), \"events\": $(wc -l < "$FILE")}"
+echo "{\"file_bytes\": $(stat -L -c %s "$FILE"), \"events\": $(wc -l < "$FILE")}"
 cat "$FILE" > /dev/null   # warm the page cache for both contenders
 
 ceiling() { "$CEIL" "$FILE"; }
