@@ -116,6 +116,26 @@ pub fn parse_document(bytes: &[u8], ctx: &Context<'_>) -> Batch {
     out
 }
 
+/// Non-empty lines [`looks_like_json_lines`] looks at.
+pub const DETECT_LINES: usize = 16;
+
+/// Whether a body that is not one JSON document, beginning with these non-empty lines, is JSON
+/// Lines: its first line is a complete JSON value, or, when the first is broken (a truncated or
+/// corrupt first event), another of the first [`DETECT_LINES`] is a complete JSON object on
+/// its own, which no line of a pretty-printed document is (each opens, continues or closes
+/// one). So one bad first line does not turn a file of good events into one rejection.
+pub fn looks_like_json_lines<'a>(mut lines: impl Iterator<Item = &'a [u8]>) -> bool {
+    let complete = |l: &[u8]| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok();
+    let Some(first) = lines.next() else {
+        return false;
+    };
+    complete(first)
+        || lines.take(DETECT_LINES - 1).any(|l| {
+            let l = l.trim_ascii();
+            l.len() > 2 && l.starts_with(b"{") && l.ends_with(b"}") && complete(l)
+        })
+}
+
 /// [`parse_document`], item by item into `out`.
 pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) {
     let first_error = match serde_json::from_slice::<Value>(bytes) {
@@ -125,16 +145,11 @@ pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) 
         }
         Err(e) => e,
     };
-    // JSON Lines: decided by the first non-empty line being a complete JSON value, so a
-    // truncated pretty-printed document is one rejection, not one per line.
-    let mut lines = bytes
+    // JSON Lines, or a truncated pretty-printed document (one rejection, not one per line).
+    let lines = bytes
         .split(|b| *b == b'\n')
-        .enumerate()
-        .filter(|(_, l)| !l.trim_ascii().is_empty());
-    let first_is_json = lines
-        .next()
-        .is_some_and(|(_, l)| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok());
-    if first_is_json {
+        .filter(|l| !l.trim_ascii().is_empty());
+    if looks_like_json_lines(lines) {
         for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
             if !line.trim_ascii().is_empty() {
                 parse_line(line, ctx, out, n + 1);
@@ -193,4 +208,45 @@ pub fn gunzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
         return Err(DecodeError::TooLarge(max));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(body: &str) -> impl Iterator<Item = &[u8]> {
+        body.as_bytes()
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.trim_ascii().is_empty())
+    }
+
+    #[test]
+    fn json_lines_are_told_from_a_pretty_printed_document() {
+        let pretty =
+            "{\n  \"sensor\": \"s\",\n  \"data\": [\n    {\n      \"id\": \"x\"\n    }\n  ]\n}\n";
+        assert!(looks_like_json_lines(lines("{\"a\": 1}\n{\"a\": 2}\n")));
+        // The first line broken: the next whole object says JSON Lines.
+        assert!(looks_like_json_lines(lines("{\"a\": \n{\"a\": 2}\n")));
+        assert!(!looks_like_json_lines(lines(pretty)));
+        assert!(!looks_like_json_lines(lines(&pretty[..pretty.len() / 2])));
+        assert!(!looks_like_json_lines(lines("{\"a\": ")));
+        assert!(!looks_like_json_lines(lines("")));
+    }
+
+    /// The collector's path: a body of JSON Lines with a broken first line keeps its events.
+    #[test]
+    fn a_broken_first_line_is_one_rejection_of_a_json_lines_body() {
+        let tools = ToolResolver::default();
+        let ctx = Context {
+            received_at: chrono::Utc::now(),
+            source: None,
+            tools: &tools,
+        };
+        let event = r#"{"type": "SessionEvent", "action": "LoggedIn", "id": "urn:uuid:1b8a6e52-5b8e-4d0e-9a43-2b4c4f0b0c11", "actor": "https://x.edu/u/1", "object": "https://x.edu", "eventTime": "2024-01-01T00:00:00Z"}"#;
+        let body = format!("{}\n{event}\n", &event[..40]);
+        let batch = parse_document(body.as_bytes(), &ctx);
+        assert_eq!(batch.rejected.len(), 1);
+        assert_eq!(batch.rejected[0].index, 1);
+        assert_eq!(batch.events.len(), 1);
+    }
 }

@@ -197,7 +197,7 @@ fn import_file(
         source,
     };
     let mut reader = open(path)?;
-    // JSON Lines when the first non-empty line is a complete JSON value on its own.
+    // The first lines (leading empty ones skipped), kept as the start of what is read.
     let mut first = Vec::new();
     loop {
         first.clear();
@@ -208,8 +208,25 @@ fn import_file(
             break;
         }
     }
-    let is_lines = serde_json::from_slice::<serde_json::Value>(&first).is_ok()
-        && first.trim_ascii_start().first() != Some(&b'[');
+    let mut first_lines = 1;
+    let mut non_empty = 1;
+    while non_empty < ltiscope_ingest::DETECT_LINES {
+        let before = first.len();
+        if reader.read_until(b'\n', &mut first).map_err(read_err)? == 0 {
+            break;
+        }
+        first_lines += 1;
+        if !first[before..].trim_ascii().is_empty() {
+            non_empty += 1;
+        }
+    }
+    // JSON Lines as the collector decides it (a one-line array is a document, read whole).
+    let is_lines = first.trim_ascii_start().first() != Some(&b'[')
+        && ltiscope_ingest::looks_like_json_lines(
+            first
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.trim_ascii().is_empty()),
+        );
     if !is_lines {
         let mut body = first;
         #[allow(clippy::disallowed_methods)] // bounded by take() and checked below
@@ -229,7 +246,15 @@ fn import_file(
         return Ok(());
     }
     stream_lines(
-        store, pipeline, reader, first, &origin, opts, now, summary, progress,
+        store,
+        pipeline,
+        reader,
+        (first, first_lines),
+        &origin,
+        opts,
+        now,
+        summary,
+        progress,
     )
 }
 
@@ -259,7 +284,7 @@ fn stream_lines(
     store: &mut Store,
     pipeline: &Pipeline,
     mut reader: Box<dyn BufRead + Send>,
-    first: Vec<u8>,
+    (first, first_lines): (Vec<u8>, usize),
     origin: &str,
     opts: ImportOptions,
     now: &dyn Fn() -> Timestamp,
@@ -277,7 +302,7 @@ fn stream_lines(
         let reader_handle = scope.spawn(move || -> Result<(), std::io::Error> {
             let mut line_no = 1;
             let mut buf = first;
-            let mut lines = 1;
+            let mut lines = first_lines;
             loop {
                 while lines < CHUNK_LINES {
                     let before = buf.len();

@@ -77,6 +77,47 @@ fn generated_stream_imports_with_exact_accounting() {
     );
 }
 
+/// A JSON Lines file whose first line is broken (cut short, as by a copy that lost its start,
+/// or corrupt) is still JSON Lines: that line is quarantined, every other event imported.
+/// (It was taken for one document and quarantined whole, or refused when large.) A truncated
+/// pretty-printed document stays one rejection.
+#[test]
+fn a_broken_first_line_does_not_sink_a_json_lines_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = Options::new(Platform::Blackboard, 2_000, 9);
+    opts.non_lti_rate = 0.0;
+    opts.return_rate = 0.0;
+    let docs: Vec<String> = Generator::new(opts).collect();
+    let path = dir.path().join("events.jsonl");
+    let mut f = std::fs::File::create(&path).expect("create");
+    writeln!(f, "{}", &docs[0][..docs[0].len() / 2]).expect("write");
+    for d in &docs[1..] {
+        writeln!(f, "{d}").expect("write");
+    }
+    drop(f);
+    let seed = include_str!(
+        "../../ltiscope-ingest/tests/data/blackboard/envelope-lti-launch-and-return.constructed.json"
+    );
+    let cut = dir.path().join("cut.json");
+    std::fs::write(&cut, &seed[..seed.len() / 2]).expect("write");
+    let mut store = Store::open_duckdb(&dir.path().join("db.duckdb")).expect("open");
+    let opts = ImportOptions {
+        source: None,
+        workers: 2,
+    };
+    let s =
+        import_files(&mut store, &pipeline(), &[path], opts, &now, &mut |_| {}).expect("import");
+    assert_eq!(s.progress.records, 2_000);
+    assert_eq!(s.progress.outcome.launches, 1_999);
+    assert_eq!(s.progress.outcome.quarantined, 1);
+    assert_eq!(s.quarantined_by_reason.get("not_json"), Some(&1));
+    let s = import_files(&mut store, &pipeline(), &[cut], opts, &now, &mut |_| {}).expect("import");
+    assert_eq!(
+        (s.progress.outcome.launches, s.progress.outcome.quarantined),
+        (0, 1)
+    );
+}
+
 #[test]
 fn gzip_and_single_documents_import() {
     let dir = tempfile::tempdir().expect("tempdir");
