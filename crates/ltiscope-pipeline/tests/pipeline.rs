@@ -17,6 +17,15 @@ fn pipeline() -> Pipeline {
     )
 }
 
+/// A JSON Lines file of these lines.
+fn write_lines<'a>(path: &std::path::Path, lines: impl IntoIterator<Item = &'a str>) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    for l in lines {
+        writeln!(f, "{l}").expect("write");
+    }
+    f.flush().expect("flush");
+}
+
 fn now() -> ltiscope_model::Timestamp {
     chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid")
 }
@@ -29,11 +38,7 @@ fn generated_stream_imports_with_exact_accounting() {
     opts.malformed_rate = 0.01;
     let docs: Vec<String> = Generator::new(opts).collect();
     let path = dir.path().join("events.jsonl");
-    let mut f = std::fs::File::create(&path).expect("create");
-    for d in &docs {
-        writeln!(f, "{d}").expect("write");
-    }
-    drop(f);
+    write_lines(&path, docs.iter().map(String::as_str));
     let mut store = Store::open_duckdb(&dir.path().join("db.duckdb")).expect("open");
     let files = collect_files(&[dir.path().to_path_buf()]).expect("files");
     assert_eq!(files, vec![path.clone()]);
@@ -89,12 +94,11 @@ fn a_broken_first_line_does_not_sink_a_json_lines_file() {
     opts.return_rate = 0.0;
     let docs: Vec<String> = Generator::new(opts).collect();
     let path = dir.path().join("events.jsonl");
-    let mut f = std::fs::File::create(&path).expect("create");
-    writeln!(f, "{}", &docs[0][..docs[0].len() / 2]).expect("write");
-    for d in &docs[1..] {
-        writeln!(f, "{d}").expect("write");
-    }
-    drop(f);
+    let broken = &docs[0][..docs[0].len() / 2];
+    write_lines(
+        &path,
+        std::iter::once(broken).chain(docs[1..].iter().map(String::as_str)),
+    );
     let seed = include_str!(
         "../../ltiscope-ingest/tests/data/blackboard/envelope-lti-launch-and-return.constructed.json"
     );
