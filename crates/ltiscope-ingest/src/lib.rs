@@ -119,13 +119,17 @@ pub fn parse_document(bytes: &[u8], ctx: &Context<'_>) -> Batch {
 /// Non-empty lines [`looks_like_json_lines`] looks at.
 pub const DETECT_LINES: usize = 16;
 
-/// Whether a body that is not one JSON document, beginning with these non-empty lines, is JSON
-/// Lines: its first line is a complete JSON value, or, when the first is broken (a truncated or
-/// corrupt first event), another of the first [`DETECT_LINES`] is a complete JSON object on
-/// its own, which no line of a pretty-printed document is (each opens, continues or closes
-/// one). So one bad first line does not turn a file of good events into one rejection.
-pub fn looks_like_json_lines<'a>(mut lines: impl Iterator<Item = &'a [u8]>) -> bool {
+/// Whether a body that is not one JSON document, beginning with these bytes (at least its
+/// first [`DETECT_LINES`] non-empty lines, or all of it), is JSON Lines: its first non-empty
+/// line is a complete JSON value, or, when that one is broken (a truncated or corrupt first
+/// event), another of the first [`DETECT_LINES`] is a complete JSON object on its own, which no
+/// line of a pretty-printed document is (each opens, continues or closes one). So one bad
+/// first line does not turn a file of good events into one rejection.
+pub fn looks_like_json_lines(start: &[u8]) -> bool {
     let complete = |l: &[u8]| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok();
+    let mut lines = start
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty());
     let Some(first) = lines.next() else {
         return false;
     };
@@ -146,10 +150,7 @@ pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) 
         Err(e) => e,
     };
     // JSON Lines, or a truncated pretty-printed document (one rejection, not one per line).
-    let lines = bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.trim_ascii().is_empty());
-    if looks_like_json_lines(lines) {
+    if looks_like_json_lines(bytes) {
         for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
             if !line.trim_ascii().is_empty() {
                 parse_line(line, ctx, out, n + 1);
@@ -214,23 +215,19 @@ pub fn gunzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
 mod tests {
     use super::*;
 
-    fn lines(body: &str) -> impl Iterator<Item = &[u8]> {
-        body.as_bytes()
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.trim_ascii().is_empty())
-    }
-
     #[test]
     fn json_lines_are_told_from_a_pretty_printed_document() {
         let pretty =
             "{\n  \"sensor\": \"s\",\n  \"data\": [\n    {\n      \"id\": \"x\"\n    }\n  ]\n}\n";
-        assert!(looks_like_json_lines(lines("{\"a\": 1}\n{\"a\": 2}\n")));
+        assert!(looks_like_json_lines("{\"a\": 1}\n{\"a\": 2}\n".as_bytes()));
         // The first line broken: the next whole object says JSON Lines.
-        assert!(looks_like_json_lines(lines("{\"a\": \n{\"a\": 2}\n")));
-        assert!(!looks_like_json_lines(lines(pretty)));
-        assert!(!looks_like_json_lines(lines(&pretty[..pretty.len() / 2])));
-        assert!(!looks_like_json_lines(lines("{\"a\": ")));
-        assert!(!looks_like_json_lines(lines("")));
+        assert!(looks_like_json_lines("{\"a\": \n{\"a\": 2}\n".as_bytes()));
+        assert!(!looks_like_json_lines(pretty.as_bytes()));
+        assert!(!looks_like_json_lines(
+            &pretty.as_bytes()[..pretty.len() / 2]
+        ));
+        assert!(!looks_like_json_lines("{\"a\": ".as_bytes()));
+        assert!(!looks_like_json_lines("".as_bytes()));
     }
 
     /// The collector's path: a body of JSON Lines with a broken first line keeps its events.

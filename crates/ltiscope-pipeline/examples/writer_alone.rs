@@ -12,7 +12,7 @@
 
 use ltiscope_ingest::ToolResolver;
 use ltiscope_pipeline::Pipeline;
-use ltiscope_pipeline::import::{CHUNK_LINES, COMMIT_EVENTS};
+use ltiscope_pipeline::import::{CHECKPOINT_BYTES, CHUNK_LINES, COMMIT_EVENTS};
 use ltiscope_redact::{PiiPolicy, Redactor};
 use ltiscope_store::{RollupConfig, Store, WriteBatch};
 use std::path::PathBuf;
@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut store = Store::open_duckdb(&db)?;
     store.configure_rollups(&RollupConfig::default())?;
-    store.set_checkpoint_threshold(1024 * 1024 * 1024)?; // as `ltiscope import`
+    store.set_checkpoint_threshold(CHECKPOINT_BYTES)?;
     let started = Instant::now();
     let mut stored = 0u64;
     store.write_stream(batches.iter(), COMMIT_EVENTS, |_, o| {

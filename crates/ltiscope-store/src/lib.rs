@@ -399,9 +399,9 @@ impl Store {
     /// `commit_every` events or more (at a row group, [`ROW_GROUP_ROWS`] rows, or more, its
     /// data goes compressed straight into the database file instead of through the write-ahead
     /// log), and into a store without any event it tells the new keys apart itself (a filter
-    /// of the keys it wrote, under the primary key); PostgreSQL commits each batch. Everything is committed when this returns `Ok`; after an
-    /// error, batches since the last commit are not stored (a bulk load is idempotent: run it
-    /// again).
+    /// of the keys it wrote, under the primary key); PostgreSQL commits each batch. Everything
+    /// is committed when this returns `Ok`; after an error, batches since the last commit are
+    /// not stored (a bulk load is idempotent: run it again).
     pub fn write_stream<T: AsRef<WriteBatch>>(
         &mut self,
         items: impl Iterator<Item = T>,

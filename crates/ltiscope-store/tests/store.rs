@@ -167,6 +167,27 @@ fn launch_batches(n: u64, seed: u64, per: usize) -> (Vec<String>, Vec<WriteBatch
     (docs, batches)
 }
 
+/// Streams the batches in transactions of at least `commit_every` events: each batch's
+/// (launches, duplicates).
+fn stream(store: &mut Store, batches: Vec<WriteBatch>, commit_every: usize) -> Vec<(u64, u64)> {
+    let mut outcomes = Vec::new();
+    store
+        .write_stream(batches.into_iter(), commit_every, |_: &WriteBatch, o| {
+            outcomes.push((o.launches, o.duplicates));
+        })
+        .expect("stream");
+    outcomes
+}
+
+/// `n` Blackboard events are stored, each once.
+fn assert_each_stored_once(store: &Store, n: usize) {
+    let ids = store
+        .event_id_counts(Source::BlackboardCaliper)
+        .expect("event ids");
+    assert_eq!(ids.len(), n);
+    assert!(ids.iter().all(|(_, n)| *n == 1), "an event stored twice");
+}
+
 /// A stream of batches in transactions of several batches: each batch gets its outcome (a
 /// repeat in a later batch of the same open transaction, or of a committed one, is a
 /// duplicate), and everything is stored once it returns.
@@ -212,12 +233,7 @@ fn a_long_stream_is_stored_once_with_its_log_and_rollups() {
         let store = &mut db.store;
         let (docs, mut batches) = launch_batches(9_000, 11, 1_000);
         batches.push(batch(docs[4_000..5_000].join("\n").as_bytes()));
-        let mut outcomes = Vec::new();
-        store
-            .write_stream(batches.into_iter(), 5_000, |_: &WriteBatch, o| {
-                outcomes.push((o.launches, o.duplicates));
-            })
-            .expect("stream");
+        let outcomes = stream(store, batches, 5_000);
         let mut expected = vec![(1_000, 0); 9];
         expected.push((0, 1_000));
         assert_eq!(outcomes, expected);
@@ -232,11 +248,7 @@ fn a_long_stream_is_stored_once_with_its_log_and_rollups() {
             records_and_duplicates(store, Source::BlackboardCaliper),
             (Some(9_000), Some(1_000))
         );
-        let ids = store
-            .event_id_counts(Source::BlackboardCaliper)
-            .expect("event ids");
-        assert_eq!(ids.len(), 9_000);
-        assert!(ids.iter().all(|(_, n)| *n == 1), "an event stored twice");
+        assert_each_stored_once(store, 9_000);
     });
 }
 
@@ -251,18 +263,9 @@ fn a_stream_into_a_store_holding_part_of_it_stores_the_rest() {
         store
             .write(&batch(docs[1_200..1_700].join("\n").as_bytes()))
             .expect("write");
-        let mut outcomes = Vec::new();
-        store
-            .write_stream(batches.into_iter(), 5_000, |_: &WriteBatch, o| {
-                outcomes.push((o.launches, o.duplicates));
-            })
-            .expect("stream");
+        let outcomes = stream(store, batches, 5_000);
         assert_eq!(outcomes, vec![(1_000, 0), (500, 500), (1_000, 0)]);
-        let ids = store
-            .event_id_counts(Source::BlackboardCaliper)
-            .expect("event ids");
-        assert_eq!(ids.len(), 3_000);
-        assert!(ids.iter().all(|(_, n)| *n == 1), "an event stored twice");
+        assert_each_stored_once(store, 3_000);
     });
 }
 

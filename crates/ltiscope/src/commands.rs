@@ -12,7 +12,9 @@ use ltiscope_ingest::generate::{Generator, Options, Platform};
 use ltiscope_model::report::{Cell, Column, ColumnKind, ReportFilter, Table, Tuning};
 use ltiscope_model::{RoleBucket, Source, Timestamp};
 use ltiscope_pipeline::Pipeline;
-use ltiscope_pipeline::import::{ImportOptions, Progress, collect_files, import_files};
+use ltiscope_pipeline::import::{
+    CHECKPOINT_BYTES, ImportOptions, Progress, collect_files, import_files,
+};
 use ltiscope_report::{Format, Render, ReportKind};
 use ltiscope_serve::auth::Scope;
 use ltiscope_store::{ExportFormat, Location, Store, Upgrade};
@@ -199,10 +201,7 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
         bail!("no importable files found (looked for .json, .jsonl, .ndjson and their .gz forms)");
     }
     let mut store = open_store(settings, Rollups::Configure)?;
-    // Each checkpoint rewrites the partly filled row group the import is appending to; with
-    // DuckDB's 16 MiB default that happens every few thousand events and made a million-event
-    // import twice as slow. A bulk import checkpoints rarely (and once more when it closes).
-    store.set_checkpoint_threshold(1024 * 1024 * 1024)?;
+    store.set_checkpoint_threshold(CHECKPOINT_BYTES)?;
     let opts = ImportOptions {
         source: a.source.map(source),
         workers: a

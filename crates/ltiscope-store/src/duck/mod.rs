@@ -791,7 +791,7 @@ impl<'c> TxWriter<'c> {
             Some(app) => app,
             None => self.keys.insert(self.conn.appender("event_keys")?),
         };
-        let mut new = HashSet::new();
+        let mut new = HashSet::with_capacity(keys.size_hint().0);
         let mut maybe = Vec::new();
         for key in keys {
             if filter.may_contain(key) {
