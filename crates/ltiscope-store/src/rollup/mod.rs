@@ -327,6 +327,35 @@ impl RefreshOutcome {
     }
 }
 
+/// The hasher of a refresh's maps. Every launch of a refresh looks up its rollup row, four
+/// facet values and two course rows; with the standard library's SipHash that hashing was a
+/// tenth of a refresh. Still seeded per process, as the values come from senders.
+type Fast = foldhash::fast::RandomState;
+
+/// Small numbers for the strings of a refresh's rows (tenants, sources, tools, roles), looked
+/// up without allocating, so that a launch's rollup key is a few integers.
+#[derive(Default)]
+struct Names {
+    ids: HashMap<String, u32, Fast>,
+    names: Vec<String>,
+}
+
+impl Names {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
+}
+
 /// What every rollup row and facet value counts of its launches: the smallest tool name (as
 /// the SQL's `min`), the launches, the first and last.
 #[derive(Default)]
@@ -362,7 +391,7 @@ struct Acc {
     /// Launches whose first return came after the cap, within twice it.
     over_cap: i64,
     /// Per facet (in [`FACETS`] order), per value.
-    facets: [HashMap<String, Facet>; 4],
+    facets: [HashMap<String, Facet, Fast>; 4],
 }
 
 /// The facets of `rollup_facets`, in the order `Acc::facets` keeps them; the last, the
@@ -379,6 +408,9 @@ struct Facet {
 
 /// (tenant, day, source, tool id, role, test user).
 type DayKey = (String, NaiveDate, String, String, String, bool);
+
+/// A [`DayKey`] with its strings as [`Names`].
+type DayIds = (u32, NaiveDate, u32, u32, u32, bool);
 
 /// Recomputes the rollup rows of a run of consecutive days for the tenants marked in it.
 fn recompute(
@@ -491,7 +523,8 @@ fn recompute(
         Arg::Time(start),
     ]);
     let cap_ms = cfg.time_cap_secs.saturating_mul(1000);
-    let mut acc: HashMap<DayKey, Acc> = HashMap::new();
+    let mut acc: HashMap<DayIds, Acc, Fast> = HashMap::default();
+    let mut names = Names::default();
     let mut d = *first;
     while d <= *last {
         for t in &tenants {
@@ -504,30 +537,31 @@ fn recompute(
     }
     let mut launches = 0u64;
     // The facet values of a launch, written into reused buffers: a value is copied only the
-    // first time its row sees it.
-    let (mut hour, mut deployment) = (String::new(), Vec::new());
+    // first time its row sees it, the hour formatted only when it changes.
+    let (mut hour, mut hour_us, mut deployment) = (String::new(), None, Vec::new());
     db.each(&sql, &args, &mut |r| {
         launches += 1;
         let t_us = r.int(6)?.unwrap_or_default();
         let t = chrono::DateTime::from_timestamp_micros(t_us).unwrap_or_default();
-        let key = (
-            r.text(0)?.unwrap_or_default(),
+        let mut id = |i| Ok::<_, StoreError>(names.id(r.text_ref(i)?.unwrap_or_default()));
+        let key: DayIds = (
+            id(0)?,
             local_day(cfg.timezone, t),
-            r.text(1)?.unwrap_or_default(),
-            r.text(2)?.unwrap_or_default(),
-            r.text(4)?.unwrap_or_default(),
+            id(1)?,
+            id(2)?,
+            id(4)?,
             r.boolean(5)?.unwrap_or(false),
         );
         let name = r.text_ref(3)?.unwrap_or_default();
         let (user, course) = (r.int(8)?.map(|n| n as u32), r.int(9)?.map(|n| n as u32));
         if let (Some(c), Some(tool)) = (course, r.int(18)?) {
             by_course.add(
-                &key.0,
+                names.name(key.0),
                 key.1,
                 c,
                 key.5,
-                (tool as u32, &key.3),
-                &key.4,
+                (tool as u32, names.name(key.3)),
+                names.name(key.4),
                 user,
                 t_us,
             );
@@ -542,8 +576,12 @@ fn recompute(
             Some(ms) if ms > cap_ms && ms <= 2 * cap_ms => a.over_cap += 1,
             _ => {}
         }
-        hour.clear();
-        let _ = write!(hour, "{}", t_us.div_euclid(3_600_000_000) * 3_600_000_000);
+        let h = t_us.div_euclid(3_600_000_000) * 3_600_000_000;
+        if hour_us != Some(h) {
+            hour.clear();
+            let _ = write!(hour, "{h}");
+            hour_us = Some(h);
+        }
         deployment.clear();
         let keys = [
             r.text_ref(13)?,
@@ -580,7 +618,23 @@ fn recompute(
         .iter()
         .flat_map(|(day, ts)| ts.iter().map(move |t| (t, *day)))
         .collect();
-    let mut rows: Vec<(DayKey, Acc)> = acc.into_iter().collect();
+    let mut rows: Vec<(DayKey, Acc)> = acc
+        .into_iter()
+        .map(|((tenant, day, source, tool, role, test), a)| {
+            let name = |id| names.name(id).to_owned();
+            (
+                (
+                    name(tenant),
+                    day,
+                    name(source),
+                    name(tool),
+                    name(role),
+                    test,
+                ),
+                a,
+            )
+        })
+        .collect();
     rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     // The same sets merged over roles and sources, per (tenant, day, tool, test user).
     let mut merged: BTreeMap<(&str, NaiveDate, &str, bool), [Vec<u32>; 3]> = BTreeMap::new();
