@@ -22,7 +22,7 @@
 //! courses are then counted from the launch records (`answer::courses`).
 
 use super::codec::{Varints, put_gaps, put_varint};
-use super::{Db, Fast, RollupConfig, day_start};
+use super::{Db, Fast, Names, RollupConfig, day_start};
 use crate::StoreError;
 use crate::sql::Arg;
 use crate::write::Val;
@@ -252,10 +252,11 @@ const GATHER_ENTRIES: usize = 1_000_000;
 /// The entries of the days refresh runs recomputed, by row, until they are written.
 #[derive(Default)]
 pub(super) struct Recomputed {
-    tenants: Vec<String>,
+    tenants: Names,
     tools: HashMap<u32, String, Fast>,
-    /// Hashed, not ordered: every launch of a refresh looks up two rows, and a tree of the
-    /// month's ~100,000 rows cost a tenth of a refresh; [`Recomputed::write`] sorts the keys.
+    /// Hashed, not ordered: every launch of a refresh looks its row up (in an ordered tree
+    /// that and the rest of [`Recomputed::add`] were 13% of a full rebuild's samples);
+    /// [`Recomputed::write`] sorts the rows.
     rows: HashMap<Key, Days, Fast>,
     /// (tenant index, day) recomputed: their stored entries are replaced.
     days: BTreeSet<(u32, NaiveDate)>,
@@ -263,19 +264,9 @@ pub(super) struct Recomputed {
 }
 
 impl Recomputed {
-    fn tenant(&mut self, tenant: &str) -> u32 {
-        (match self.tenants.iter().position(|x| x == tenant) {
-            Some(i) => i,
-            None => {
-                self.tenants.push(tenant.to_owned());
-                self.tenants.len() - 1
-            }
-        }) as u32
-    }
-
     /// Notes that a tenant's day is recomputed (with or without launches).
     pub(super) fn recomputed(&mut self, tenant: &str, day: NaiveDate) {
-        let t = self.tenant(tenant);
+        let t = self.tenants.id(tenant);
         self.days.insert((t, day));
     }
 
@@ -299,7 +290,7 @@ impl Recomputed {
         user: Option<u32>,
         t_us: i64,
     ) {
-        let t = self.tenant(tenant);
+        let t = self.tenants.id(tenant);
         self.tools.entry(tool).or_insert_with(|| tool_id.to_owned());
         let (month, d) = (month_of(day), day.day0() as u8);
         // The row per tool only: the course's row for all tools is summed from these when
@@ -337,18 +328,18 @@ impl Recomputed {
             }
         }
         rows.extend(all_tools);
-        let mut keys: Vec<Key> = rows.keys().copied().collect();
-        keys.sort_unstable();
-        // (tenant, month) → courses with new entries, ascending (the keys are in that order).
+        let mut rows: Vec<(Key, Days)> = rows.into_iter().collect();
+        rows.sort_unstable_by_key(|(key, _)| *key);
+        // (tenant, month) → courses with new entries, ascending (the rows are in that order).
         let mut courses: BTreeMap<(u32, NaiveDate), Vec<u32>> = BTreeMap::new();
-        for (t, month, course, _, _) in &keys {
+        for ((t, month, course, _, _), _) in &rows {
             let list = courses.entry((*t, *month)).or_default();
             if list.last() != Some(course) {
                 list.push(*course);
             }
         }
         for ((t, month), in_month) in courses {
-            let tenant = &tenants[t as usize];
+            let tenant = tenants.name(t);
             let start_us = day_start(cfg.timezone, month).timestamp_micros();
             // The days of this month recomputed for this tenant (0-based).
             let mut redone = [false; 31];
@@ -362,7 +353,7 @@ impl Recomputed {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let which = format!("tenant = ? AND month = ? AND course_no IN ({list})");
-                let args = [Arg::Text(tenant.clone()), Arg::Date(month)];
+                let args = [Arg::Text(tenant.to_owned()), Arg::Date(month)];
                 // The rows as stored, without the recomputed days.
                 let mut merged: BTreeMap<(Option<String>, u32, bool), Days> = BTreeMap::new();
                 for (table, tool) in [(TABLES[0], "CAST(NULL AS VARCHAR)"), (TABLES[1], "tool_id")]
@@ -397,12 +388,9 @@ impl Recomputed {
                     (t, month, c0, None, false),
                     (t, month, c1, Some(u32::MAX), true),
                 );
-                let from = keys.partition_point(|k| *k < lo);
-                let to = keys.partition_point(|k| *k <= hi);
-                for key in keys.get(from..to).unwrap_or_default() {
-                    let Some(days) = rows.get_mut(key) else {
-                        continue;
-                    };
+                let from = rows.partition_point(|(k, _)| *k < lo);
+                let to = rows.partition_point(|(k, _)| *k <= hi);
+                for (key, days) in rows.get_mut(from..to).unwrap_or_default() {
                     let tool = key.3.and_then(|n| tools.get(&n)).cloned();
                     let stored = merged.entry((tool, key.2, key.4)).or_default();
                     for (d, mut e) in std::mem::take(days) {
@@ -419,7 +407,7 @@ impl Recomputed {
                         continue;
                     }
                     let (summary, days) = encode(days, start_us);
-                    let mut row = vec![Val::Text(Some(tenant.as_str())), Val::Date(month)];
+                    let mut row = vec![Val::Text(Some(tenant)), Val::Date(month)];
                     row.extend(tool.as_deref().map(|id| Val::Text(Some(id))));
                     row.extend([
                         Val::Int(Some(i64::from(*course))),

@@ -328,20 +328,22 @@ impl RefreshOutcome {
 }
 
 /// The hasher of a refresh's maps. Every launch of a refresh looks up its rollup row, four
-/// facet values and two course rows; with the standard library's SipHash that hashing was a
-/// tenth of a refresh. Still seeded per process, as the values come from senders.
-type Fast = foldhash::fast::RandomState;
+/// facet values and its course row; with the standard library's SipHash, hashing and probing
+/// were ~9% of a full rebuild's samples. Still seeded per process, as the values come from
+/// senders.
+pub(super) type Fast = foldhash::fast::RandomState;
 
 /// Small numbers for the strings of a refresh's rows (tenants, sources, tools, roles), looked
 /// up without allocating, so that a launch's rollup key is a few integers.
 #[derive(Default)]
-struct Names {
+pub(super) struct Names {
     ids: HashMap<String, u32, Fast>,
     names: Vec<String>,
 }
 
 impl Names {
-    fn id(&mut self, name: &str) -> u32 {
+    /// The number of `name`, given it at its first sight.
+    pub(super) fn id(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.ids.get(name) {
             return id;
         }
@@ -351,7 +353,8 @@ impl Names {
         id
     }
 
-    fn name(&self, id: u32) -> &str {
+    /// The string of a number [`Names::id`] gave.
+    pub(super) fn name(&self, id: u32) -> &str {
         self.names.get(id as usize).map_or("", String::as_str)
     }
 }
