@@ -112,6 +112,11 @@ pub struct WriteOutcome {
     pub duplicates: u64,
     /// Items quarantined.
     pub quarantined: u64,
+    /// Of `quarantined`, the items already in quarantine (the same item of the same origin,
+    /// with the same body: a file imported again, a request sent again), not stored twice.
+    /// The collector's inbox decides this when it moves a group, after the acknowledgement,
+    /// so its acknowledgements count 0 here.
+    pub quarantine_repeats: u64,
 }
 
 impl std::ops::AddAssign for WriteOutcome {
@@ -120,6 +125,7 @@ impl std::ops::AddAssign for WriteOutcome {
         self.non_lti += o.non_lti;
         self.duplicates += o.duplicates;
         self.quarantined += o.quarantined;
+        self.quarantine_repeats += o.quarantine_repeats;
     }
 }
 

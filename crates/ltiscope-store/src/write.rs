@@ -47,6 +47,8 @@ pub(crate) struct LogRow {
 
 /// A quarantined item to store.
 pub(crate) struct QuarantineRow<'a> {
+    /// Which batch of the plan it came from.
+    pub(crate) batch: usize,
     pub(crate) received_at: Timestamp,
     pub(crate) source: Option<&'static str>,
     pub(crate) origin: &'a str,
@@ -54,6 +56,8 @@ pub(crate) struct QuarantineRow<'a> {
     pub(crate) code: &'static str,
     pub(crate) reason: String,
     pub(crate) body: String,
+    /// `crate::keys::quarantine_key` of the item: the same item is stored once.
+    pub(crate) key: String,
 }
 
 impl<'a> Plan<'a> {
@@ -122,25 +126,39 @@ impl<'a> Plan<'a> {
     }
 
     /// The quarantined items of every batch.
-    pub(crate) fn quarantine_rows(&self) -> impl Iterator<Item = QuarantineRow<'a>> + '_ {
-        self.batches.iter().flat_map(|batch| {
-            let received_at = batch.received_at.unwrap_or_else(chrono::Utc::now);
-            batch.rejected.iter().map(move |r| {
-                let r = r.get();
-                QuarantineRow {
-                    received_at,
-                    source: batch.source_hint.map(Source::as_str),
-                    origin: &batch.origin,
-                    index: r.index as i64,
-                    code: r.reason.code(),
-                    reason: r.reason.to_string(),
-                    body: match &r.body {
+    pub(crate) fn quarantine_rows(&self) -> Vec<QuarantineRow<'a>> {
+        let batches: &'a [&'a WriteBatch] = self.batches;
+        batches
+            .iter()
+            .enumerate()
+            .flat_map(|(b, batch)| {
+                let received_at = batch.received_at.unwrap_or_else(chrono::Utc::now);
+                batch.rejected.iter().map(move |r| {
+                    let r = r.get();
+                    let index = r.index as i64;
+                    let body = match &r.body {
                         RejectedBody::Json(v) => ltiscope_ingest::json_text(v),
                         RejectedBody::Text(t) => t.clone(),
-                    },
-                }
+                    };
+                    QuarantineRow {
+                        batch: b,
+                        received_at,
+                        source: batch.source_hint.map(Source::as_str),
+                        origin: &batch.origin,
+                        index,
+                        code: r.reason.code(),
+                        reason: r.reason.to_string(),
+                        key: crate::keys::quarantine_key(&batch.origin, index, &body),
+                        body,
+                    }
+                })
             })
-        })
+            .collect()
+    }
+
+    /// Counts a quarantined item of batch `b` the store already held.
+    pub(crate) fn quarantine_repeat(&mut self, b: usize) {
+        self.outcomes[b].quarantine_repeats += 1;
     }
 
     /// The rollup marks of the stored launch records: (tenant, UTC hour, `launch`|`return`),
@@ -176,7 +194,7 @@ impl<'a> Plan<'a> {
 
 impl QuarantineRow<'_> {
     /// The values of a `quarantine` row without its id and replay time, in table order.
-    pub(crate) fn values(&self) -> [Val<'_>; 7] {
+    pub(crate) fn values(&self) -> [Val<'_>; 8] {
         [
             Val::Time(self.received_at),
             Val::Text(self.source),
@@ -185,6 +203,7 @@ impl QuarantineRow<'_> {
             Val::Text(Some(self.code)),
             Val::Text(Some(&self.reason)),
             Val::Text(Some(&self.body)),
+            Val::Text(Some(&self.key)),
         ]
     }
 }

@@ -245,7 +245,15 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
     writeln!(out, "  launch records stored: {}", o.launches)?;
     writeln!(out, "  non-LTI events kept:   {}", o.non_lti)?;
     writeln!(out, "  duplicates skipped:    {}", o.duplicates)?;
-    writeln!(out, "  quarantined:           {}", o.quarantined)?;
+    if o.quarantine_repeats > 0 {
+        writeln!(
+            out,
+            "  quarantined:           {} ({} of them already in quarantine, not stored again)",
+            o.quarantined, o.quarantine_repeats
+        )?;
+    } else {
+        writeln!(out, "  quarantined:           {}", o.quarantined)?;
+    }
     for (reason, n) in &summary.quarantined_by_reason {
         writeln!(out, "    {reason}: {n}")?;
     }

@@ -211,9 +211,33 @@ fn generate_import_report_agree() {
     );
     let quality = ltiscope(&db, &["report", "quality"]);
     assert!(stdout(&quality).contains("brightspace-bds"));
-    let q = ltiscope(&db, &["quarantine", "list", "--format", "json"]);
-    let items: serde_json::Value = serde_json::from_slice(&q.stdout).expect("json");
-    assert!(!items.as_array().expect("array").is_empty());
+    let waiting = || {
+        let q = ltiscope(
+            &db,
+            &[
+                "quarantine",
+                "list",
+                "--limit",
+                "100000",
+                "--format",
+                "json",
+            ],
+        );
+        let items: serde_json::Value = serde_json::from_slice(&q.stdout).expect("json");
+        items.as_array().expect("array").len()
+    };
+    let quarantined = waiting();
+    assert!(quarantined > 10, "{quarantined}");
+    // Regression: the same file imported again stored its quarantined lines again.
+    let again = stdout(&ltiscope(&db, &["import", events.to_str().expect("utf8")]));
+    assert!(again.contains("launch records stored: 0"), "{again}");
+    assert!(
+        again.contains(&format!(
+            "quarantined:           {quarantined} ({quarantined} of them already in quarantine"
+        )),
+        "{again}"
+    );
+    assert_eq!(waiting(), quarantined);
 }
 
 #[test]

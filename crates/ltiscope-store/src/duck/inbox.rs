@@ -349,15 +349,29 @@ fn move_pending(conn: &Connection, inbox: &str, through: Option<i64>) -> Result<
                         non_lti: n(2)?,
                         duplicates: n(3)?,
                         quarantined: 0,
+                        quarantine_repeats: 0,
                     },
                 );
             }
         }
+        // An inbox a build before migration 11 left has no item keys; nor has the main table
+        // yet (recovery runs before the migrations), and migration 11 keys what this moves.
+        let keyed: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM duckdb_columns()
+             WHERE database_name = ? AND table_name = 'quarantine' AND column_name = 'item_key'",
+            params![inbox],
+            |r| r.get(0),
+        )?;
+        let columns = "received_at, source, origin, item_index, reason_code, reason, body";
+        let (columns, or_ignore) = if keyed {
+            (format!("{columns}, item_key"), "OR IGNORE")
+        } else {
+            (columns.to_owned(), "")
+        };
         tx.execute(
             &format!(
-                "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
-                 SELECT received_at, source, origin, item_index, reason_code, reason, body
-                 FROM {inbox}.quarantine WHERE {range} ORDER BY seq, rowid"
+                "INSERT {or_ignore} INTO quarantine ({columns})
+                 SELECT {columns} FROM {inbox}.quarantine WHERE {range} ORDER BY seq, rowid"
             ),
             params![from, to],
         )?;

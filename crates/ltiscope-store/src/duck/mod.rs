@@ -751,11 +751,14 @@ impl<'c> TxWriter<'c> {
         }
         self.log.extend(plan.log_rows());
         let mut q = conn.prepare_cached(
-            "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO quarantine
+                 (received_at, source, origin, item_index, reason_code, reason, body, item_key)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )?;
         for r in plan.quarantine_rows() {
-            q.execute(params_from_iter(r.values()))?;
+            if q.execute(params_from_iter(r.values()))? == 0 {
+                plan.quarantine_repeat(r.batch);
+            }
         }
         Ok(plan.outcomes())
     }

@@ -309,4 +309,34 @@ DROP TABLE events;
 ALTER TABLE events_zstd RENAME TO events;
 "#,
     ),
+    (
+        11,
+        "quarantined items stored once",
+        r#"
+-- The same item quarantined again (a file imported twice, a request a sender retries after
+-- its 400) is stored once: its key is the hex SHA-256 of origin, index and body joined by
+-- U+001F, as crate::keys::quarantine_key computes it for new items. Of the copies already
+-- stored, the first received stays.
+-- DuckDB cannot build an index in a transaction that updated rows, so the table is rebuilt.
+CREATE TABLE quarantine_keyed (
+    id          BIGINT PRIMARY KEY DEFAULT nextval('quarantine_id'),
+    received_at TIMESTAMP NOT NULL,
+    source      VARCHAR,
+    origin      VARCHAR NOT NULL,
+    item_index  BIGINT NOT NULL,
+    reason_code VARCHAR NOT NULL,
+    reason      VARCHAR NOT NULL,
+    body        VARCHAR NOT NULL,         -- scrubbed
+    replayed_at TIMESTAMP,
+    item_key    VARCHAR NOT NULL UNIQUE
+);
+INSERT INTO quarantine_keyed
+SELECT * FROM (
+    SELECT *, sha256(origin || chr(31) || CAST(item_index AS VARCHAR) || chr(31) || body) AS item_key
+    FROM quarantine)
+QUALIFY row_number() OVER (PARTITION BY item_key ORDER BY id) = 1;
+DROP TABLE quarantine;
+ALTER TABLE quarantine_keyed RENAME TO quarantine;
+"#,
+    ),
 ];

@@ -347,11 +347,16 @@ impl PgStore {
             let values = r.values();
             let params: Vec<&(dyn ToSql + Sync)> =
                 values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            tx.execute(
-                "INSERT INTO quarantine (received_at, source, origin, item_index, reason_code, reason, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            let stored = tx.execute(
+                "INSERT INTO quarantine
+                     (received_at, source, origin, item_index, reason_code, reason, body, item_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (item_key) DO NOTHING",
                 &params,
             )?;
+            if stored == 0 {
+                plan.quarantine_repeat(r.batch);
+            }
         }
         tx.commit()?;
         Ok(plan.outcomes())

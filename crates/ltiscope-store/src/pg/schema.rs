@@ -294,4 +294,21 @@ SELECT DISTINCT tenant, date_trunc('hour', event_time), action FROM launches
 WHERE action IN ('launch', 'return');
 "#,
     ),
+    (
+        9,
+        "quarantined items stored once",
+        r#"
+-- The same item quarantined again (a file imported twice, a request a sender retries after
+-- its 400) is stored once: its key is the hex SHA-256 of origin, index and body joined by
+-- U+001F, as crate::keys::quarantine_key computes it for new items. Of the copies already
+-- stored, the first received stays.
+ALTER TABLE quarantine ADD COLUMN item_key TEXT COLLATE "C";
+UPDATE quarantine SET item_key = encode(sha256(convert_to(
+    origin || chr(31) || item_index::text || chr(31) || body, 'UTF8')), 'hex');
+DELETE FROM quarantine q USING quarantine first
+WHERE q.item_key = first.item_key AND q.id > first.id;
+ALTER TABLE quarantine ALTER COLUMN item_key SET NOT NULL;
+CREATE UNIQUE INDEX quarantine_item ON quarantine (item_key);
+"#,
+    ),
 ];
