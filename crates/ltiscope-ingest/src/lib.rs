@@ -174,13 +174,82 @@ pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) 
     }
 }
 
-/// A JSON value as compact text: how kept bodies are written. `serde_json::to_string` writes
-/// straight into the string; `Value`'s `Display` (`to_string()`) goes through
-/// `fmt::Formatter` a token at a time, 1.7 times the instructions (BENCHMARKS.md, "The parse
-/// side, a third cheaper"). Writing a `Value` cannot fail (its keys are strings); `Display` is
-/// the fallback all the same.
+/// A JSON value as compact text: how kept bodies are written, byte for byte what
+/// `serde_json::to_string` writes (and `Value`'s `Display`, which goes through
+/// `fmt::Formatter` a token at a time, 1.7 times the instructions: BENCHMARKS.md, "The parse
+/// side, a third cheaper").
+///
+/// Strings are most of a body, and nearly none needs an escape; serde_json looks each byte up
+/// in its escape table on the way (its `format_escaped_str` alone was 7.7% of a parse worker's
+/// samples). Here a string is first tested for the three things that need escaping (a control
+/// character, `"` or `\`) sixteen bytes at a time, a test the compiler turns into vector
+/// instructions, and copied whole when it has none; the rare string that has one is written by
+/// serde_json.
 pub fn json_text(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| v.to_string())
+    let mut out = String::with_capacity(1024);
+    write_json(&mut out, v);
+    out
+}
+
+fn write_json(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // serde_json's own formatting of numbers (itoa and ryu), through its Display.
+        Value::Number(n) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => write_json_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_str(out, k);
+                out.push(':');
+                write_json(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_json_str(out: &mut String, s: &str) {
+    if needs_escape(s.as_bytes()) {
+        // Cannot fail: a string always serialises.
+        if let Ok(quoted) = serde_json::to_string(s) {
+            out.push_str(&quoted);
+        }
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
+/// Whether JSON needs any byte of `s` escaped: a control character, `"` or `\`.
+fn needs_escape(s: &[u8]) -> bool {
+    let bad = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
+    let mut blocks = s.chunks_exact(16);
+    for block in &mut blocks {
+        // No early exit inside a block, so the test is vectorised.
+        if block.iter().fold(false, |any, &b| any | bad(b)) {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| bad(b))
 }
 
 /// Why a body could not even be decoded.
