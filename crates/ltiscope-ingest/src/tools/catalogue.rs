@@ -82,14 +82,28 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("youtube.com", "youtube", "YouTube"),
 ];
 
-/// The catalogue entry for a host, if any: the longest matching domain wins, so a specific
-/// subdomain entry can override its parent.
-pub fn lookup(host: &str) -> Option<(&'static str, &'static str)> {
+/// The catalogue by domain (a later entry for the same domain wins).
+static BY_DOMAIN: std::sync::LazyLock<
+    std::collections::HashMap<&'static str, (&'static str, &'static str)>,
+> = std::sync::LazyLock::new(|| {
     CATALOGUE
         .iter()
-        .filter(|(domain, _, _)| host_in_domain(host, domain))
-        .max_by_key(|(domain, _, _)| domain.len())
-        .map(|(_, id, name)| (*id, *name))
+        .map(|(domain, id, name)| (*domain, (*id, *name)))
+        .collect()
+});
+
+/// The catalogue entry for a host, if any: the longest matching domain wins, so a specific
+/// subdomain entry can override its parent. The host and then each parent domain of it (the
+/// part after each dot) is looked up in turn, longest first: a few hash lookups per launch
+/// instead of testing every entry (2.6% of a parse worker's samples).
+pub fn lookup(host: &str) -> Option<(&'static str, &'static str)> {
+    let mut domain = host;
+    loop {
+        if let Some(hit) = BY_DOMAIN.get(domain) {
+            return Some(*hit);
+        }
+        domain = domain.split_once('.')?.1;
+    }
 }
 
 /// True when `host` is `domain` or a subdomain of it.
@@ -117,5 +131,44 @@ mod tests {
         assert_eq!(lookup("api.turnitin.com").map(|t| t.0), Some("turnitin"));
         assert_eq!(lookup("turnitin.com").map(|t| t.0), Some("turnitin"));
         assert_eq!(lookup("notturnitin.com"), None);
+    }
+
+    /// The lookup answers what testing every entry answers (its definition), for every
+    /// domain, its subdomains, lookalikes and hosts of no tool.
+    #[test]
+    fn the_lookup_agrees_with_testing_every_entry() {
+        let every_entry = |host: &str| {
+            CATALOGUE
+                .iter()
+                .filter(|(domain, _, _)| host_in_domain(host, domain))
+                .max_by_key(|(domain, _, _)| domain.len())
+                .map(|(_, id, name)| (*id, *name))
+        };
+        let mut hosts = vec![
+            String::new(),
+            ".".into(),
+            "com".into(),
+            "example.edu".into(),
+            "lms.example.edu.".into(),
+        ];
+        for (domain, _, _) in CATALOGUE {
+            for host in [
+                domain.to_string(),
+                format!("a.{domain}"),
+                format!("x.y.{domain}"),
+                format!("not{domain}"),
+                format!("{domain}.evil.example"),
+                format!(".{domain}"),
+                domain
+                    .split_once('.')
+                    .map_or(String::new(), |(_, p)| p.to_owned()),
+            ] {
+                hosts.push(host);
+            }
+        }
+        for host in &hosts {
+            assert_eq!(lookup(host), every_entry(host), "{host:?}");
+        }
+        assert!(hosts.iter().filter(|h| lookup(h).is_some()).count() > 3 * CATALOGUE.len());
     }
 }
