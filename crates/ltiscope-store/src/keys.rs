@@ -18,8 +18,9 @@ pub fn event_key(meta: &EventMeta) -> i128 {
 /// The key of a quarantined item: the hex SHA-256 of its origin, its index there and its
 /// (scrubbed) body, joined by the unit separator U+001F. The same item quarantined again (a
 /// file imported twice, a request a sender retries after its 400) gets the same key and is
-/// stored once. Existing rows got theirs from migration 11, which computes the same digest in
-/// SQL; keep the two alike (a store test compares them).
+/// stored once. Items stored before got theirs from DuckDB migration 11 and PostgreSQL
+/// migration 9, which compute the same digest in SQL; keep the three alike (a store test
+/// compares them on both backends).
 pub(crate) fn quarantine_key(origin: &str, index: i64, body: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();

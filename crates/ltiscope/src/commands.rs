@@ -233,7 +233,7 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
     let secs = started.elapsed().as_secs_f64();
     // After the import, not beside it: a second handle rolling up each committed transaction
     // while the next was written left the closing refresh at ~1 s, but took the CPU from the
-    // writer and the parse workers (no faster on two cores) and raised peak memory by 40-80
+    // writer and the parse workers (no faster on two cores) and raised peak memory by 34-81
     // MiB (tried twice: BENCHMARKS.md, "The parse side, a third cheaper", and the tenth
     // machine's runs).
     refresh_rollups(&store)?;

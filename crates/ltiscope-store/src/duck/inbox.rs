@@ -112,7 +112,16 @@ pub(crate) fn recover(store: &DuckStore) -> Result<(), StoreError> {
     found.sort();
     for (_, name) in &found {
         if n > 0 {
-            move_pending(&store.conn, name, None)?;
+            // An inbox a build before migration 11 left has no item keys; nor has the main
+            // table yet (recovery runs before the migrations), and migration 11 keys what this
+            // moves.
+            let keyed: bool = store.conn.query_row(
+                "SELECT count(*) > 0 FROM duckdb_columns()
+                 WHERE database_name = ? AND table_name = 'quarantine' AND column_name = 'item_key'",
+                params![name],
+                |r| r.get(0),
+            )?;
+            move_pending(&store.conn, name, None, keyed)?;
         }
         for t in TABLES {
             store
@@ -244,8 +253,14 @@ pub struct Moved {
 
 /// Moves the groups committed to the inbox up to `through` (every one found there without
 /// it; a group may hold no row at all) and not moved yet into the main tables, in one
-/// transaction with the new watermark; then clears those groups from the inbox.
-fn move_pending(conn: &Connection, inbox: &str, through: Option<i64>) -> Result<Moved, StoreError> {
+/// transaction with the new watermark; then clears those groups from the inbox. `keyed`:
+/// the inbox's quarantined items carry their item keys (every inbox made since migration 11).
+fn move_pending(
+    conn: &Connection,
+    inbox: &str,
+    through: Option<i64>,
+    keyed: bool,
+) -> Result<Moved, StoreError> {
     let (from, found): (i64, i64) = conn.query_row(
         &format!(
             "SELECT (SELECT moved_seq FROM inbox_state),
@@ -354,14 +369,6 @@ fn move_pending(conn: &Connection, inbox: &str, through: Option<i64>) -> Result<
                 );
             }
         }
-        // An inbox a build before migration 11 left has no item keys; nor has the main table
-        // yet (recovery runs before the migrations), and migration 11 keys what this moves.
-        let keyed: bool = tx.query_row(
-            "SELECT count(*) > 0 FROM duckdb_columns()
-             WHERE database_name = ? AND table_name = 'quarantine' AND column_name = 'item_key'",
-            params![inbox],
-            |r| r.get(0),
-        )?;
         let columns = "received_at, source, origin, item_index, reason_code, reason, body";
         let (columns, or_ignore) = if keyed {
             (format!("{columns}, item_key"), "OR IGNORE")
@@ -411,7 +418,8 @@ impl InboxMover {
             (left, a.last[left])
         };
         let name = INBOXES[left].0;
-        let moved = move_pending(&self.store.conn, name, Some(through))?;
+        // The collector's inboxes are made from the migrated tables: keyed.
+        let moved = move_pending(&self.store.conn, name, Some(through), true)?;
         // No one writes to it until the next turn: its checkpoint holds no one up.
         self.store
             .conn

@@ -313,10 +313,8 @@ ALTER TABLE events_zstd RENAME TO events;
         11,
         "quarantined items stored once",
         r#"
--- The same item quarantined again (a file imported twice, a request a sender retries after
--- its 400) is stored once: its key is the hex SHA-256 of origin, index and body joined by
--- U+001F, as crate::keys::quarantine_key computes it for new items. Of the copies already
--- stored, the first received stays.
+-- A quarantined item is stored once, by its key (crate::keys::quarantine_key, computed here
+-- in SQL for the stored items); of their copies, the first received stays.
 -- DuckDB cannot build an index in a transaction that updated rows, so the table is rebuilt.
 CREATE TABLE quarantine_keyed (
     id          BIGINT PRIMARY KEY DEFAULT nextval('quarantine_id'),

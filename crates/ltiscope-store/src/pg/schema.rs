@@ -298,10 +298,8 @@ WHERE action IN ('launch', 'return');
         9,
         "quarantined items stored once",
         r#"
--- The same item quarantined again (a file imported twice, a request a sender retries after
--- its 400) is stored once: its key is the hex SHA-256 of origin, index and body joined by
--- U+001F, as crate::keys::quarantine_key computes it for new items. Of the copies already
--- stored, the first received stays.
+-- A quarantined item is stored once, by its key (crate::keys::quarantine_key, computed here
+-- in SQL for the stored items); of their copies, the first received stays.
 ALTER TABLE quarantine ADD COLUMN item_key TEXT COLLATE "C";
 UPDATE quarantine SET item_key = encode(sha256(convert_to(
     origin || chr(31) || item_index::text || chr(31) || body, 'UTF8')), 'hex');
