@@ -197,9 +197,16 @@ fn import_file(
     summary: &mut ImportSummary,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(), ImportError> {
-    let origin = path.display().to_string();
+    let shown = path.display().to_string();
+    // Quarantined items are keyed by their origin, so the origin is the file, not the way it
+    // was named: `data/a.jsonl`, `./data/a.jsonl`, its absolute path or a symlink to it are one
+    // origin, and importing it again under another name stores none of its broken lines twice.
+    // Messages keep the path as the user gave it.
+    let origin = std::fs::canonicalize(path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| shown.clone());
     let read_err = |source| ImportError::Read {
-        path: origin.clone(),
+        path: shown.clone(),
         source,
     };
     let mut reader = open(path)?;
@@ -231,7 +238,7 @@ fn import_file(
             .read_to_end(&mut body)
             .map_err(read_err)?;
         if body.len() as u64 > MAX_DOCUMENT_BYTES {
-            return Err(ImportError::DocumentTooLarge { path: origin });
+            return Err(ImportError::DocumentTooLarge { path: shown });
         }
         let batch = pipeline.prepare(&body, opts.source, now(), &origin);
         let outcome = store.write(&batch)?;
@@ -246,7 +253,7 @@ fn import_file(
         pipeline,
         reader,
         (first, first_lines),
-        &origin,
+        (&origin, &shown),
         opts,
         now,
         summary,
@@ -281,7 +288,7 @@ fn stream_lines(
     pipeline: &Pipeline,
     mut reader: Box<dyn BufRead + Send>,
     (first, first_lines): (Vec<u8>, usize),
-    origin: &str,
+    (origin, shown): (&str, &str),
     opts: ImportOptions,
     now: &dyn Fn() -> Timestamp,
     summary: &mut ImportSummary,
@@ -373,11 +380,11 @@ fn stream_lines(
         reader_handle
             .join()
             .map_err(|_| ImportError::Read {
-                path: origin.to_owned(),
+                path: shown.to_owned(),
                 source: std::io::Error::other("reader thread panicked"),
             })?
             .map_err(|source| ImportError::Read {
-                path: origin.to_owned(),
+                path: shown.to_owned(),
                 source,
             })
     })

@@ -428,6 +428,70 @@ fn the_item_key_migration_keeps_one_copy_and_agrees_with_new_writes() {
     }
 }
 
+/// A collector of a build before item keys (migration 11) that died with quarantined items in
+/// its inbox: opening the database with this build moves them (the inbox has no item keys),
+/// then migrates, and the moved items are keyed like new ones.
+#[test]
+fn an_inbox_left_before_item_keys_is_moved_and_keyed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old-inbox.duckdb");
+    let bad = batch(TWO_BAD_ITEMS);
+    {
+        let mut store = Store::open_duckdb(&path).expect("open");
+        let _mover = store
+            .ingest_through_inbox()
+            .expect("inbox")
+            .expect("duckdb");
+        // The same items in two groups: before item keys, both copies were moved.
+        for _ in 0..2 {
+            let o = store.write_many(&[&bad]).expect("inbox write");
+            assert_eq!(o[0].quarantined, 2);
+        }
+        // Acknowledged, never moved: the process dies here.
+    }
+    // Back to the shapes a build before migration 11 made: the main table and the inboxes.
+    let conn = duckdb::Connection::open(&path).expect("open raw");
+    conn.execute_batch(&format!(
+        "{QUARANTINE_BEFORE_11} DELETE FROM schema_migrations WHERE version = 11;"
+    ))
+    .expect("downgrade");
+    let mut unkeyed = 0;
+    for i in 0..2 {
+        let inbox = dir.path().join(format!("old-inbox.duckdb.inbox{i}"));
+        if !inbox.exists() {
+            continue;
+        }
+        conn.execute_batch(&format!(
+            "ATTACH '{}' AS old{i};
+             ALTER TABLE old{i}.quarantine DROP COLUMN item_key;",
+            inbox.display()
+        ))
+        .expect("downgrade the inbox");
+        let n: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM old{i}.quarantine"),
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        unkeyed += n;
+        conn.execute_batch(&format!("DETACH old{i}"))
+            .expect("detach");
+    }
+    drop(conn);
+    assert_eq!(unkeyed, 4, "both groups wait in the inbox, without keys");
+    let mut store = Store::open_duckdb(&path).expect("reopen moves, then migrates");
+    assert_eq!(store.schema_version().expect("version"), LATEST_DUCKDB);
+    assert_eq!(
+        store.quarantine_list(None, 10).expect("list").len(),
+        2,
+        "one copy of each item"
+    );
+    let again = store.write(&bad).expect("write again");
+    assert_eq!(again.quarantine_repeats, 2, "the moved items are keyed");
+    assert_eq!(store.quarantine_list(None, 10).expect("list").len(), 2);
+}
+
 #[test]
 fn reopening_keeps_data_and_schema_version() {
     on_each(|db| {

@@ -238,6 +238,23 @@ fn generate_import_report_agree() {
         "{again}"
     );
     assert_eq!(waiting(), quarantined);
+    // Regression: the same file named another way (through `.`, through a symlink) was another
+    // origin, and its quarantined lines were stored again.
+    let dotted = dir
+        .path()
+        .join(".")
+        .join(events.file_name().expect("file name"));
+    let linked = dir.path().join("linked.jsonl.gz");
+    std::os::unix::fs::symlink(&events, &linked).expect("symlink");
+    for other in [dotted, linked] {
+        let again = stdout(&ltiscope(&db, &["import", other.to_str().expect("utf8")]));
+        assert!(
+            again.contains(&format!("({quarantined} of them already in quarantine")),
+            "{}: {again}",
+            other.display()
+        );
+    }
+    assert_eq!(waiting(), quarantined);
 }
 
 #[test]
