@@ -1,8 +1,9 @@
-# DuckDB's own insert floor for rows shaped like ltiscope's (BENCHMARKS.md, "What DuckDB
-# itself needs"): N synthetic Blackboard launches (the seed LTIEvent with fresh ids, minus the
-# fields redaction removes) as ready-made Arrow columns, inserted into event_keys, events and
-# launches on one DuckDB thread in transactions of two row groups; prints this process's CPU
-# per event for each step. Nothing of ltiscope runs: it is the cost of storing alone.
+# DuckDB's own insert floor for rows shaped like ltiscope's
+# (docs/benchmarks-history.md, "What DuckDB itself needs"): N synthetic Blackboard launches
+# (the seed LTIEvent with fresh ids, minus the fields redaction removes) as ready-made Arrow
+# columns, inserted into event_keys, events and launches on one DuckDB thread in transactions
+# of two row groups; prints this process's CPU per event for each step. Nothing of ltiscope
+# runs: it is the cost of storing alone.
 #
 # Usage: pip install duckdb==2.0.0 pyarrow; BODYCOMP='USING COMPRESSION zstd' python3 bench/duckdb_floor.py 245760
 import json, random, uuid, time, os, sys, resource

@@ -176,8 +176,8 @@ pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) 
 
 /// A JSON value as compact text: how kept bodies are written, byte for byte what
 /// `serde_json::to_string` writes (and `Value`'s `Display`, which goes through
-/// `fmt::Formatter` a token at a time, 1.7 times the instructions: BENCHMARKS.md, "The parse
-/// side, a third cheaper").
+/// `fmt::Formatter` a token at a time, 1.7 times the instructions:
+/// docs/benchmarks-history.md, "The parse side, a third cheaper").
 ///
 /// Strings are most of a body, and nearly none needs an escape; serde_json looks each byte up
 /// in its escape table on the way (its `format_escaped_str` alone was 7.7% of a parse worker's

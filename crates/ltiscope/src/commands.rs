@@ -234,8 +234,8 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
     // After the import, not beside it: a second handle rolling up each committed transaction
     // while the next was written left the closing refresh at ~1 s, but took the CPU from the
     // writer and the parse workers (no faster on two cores) and raised peak memory by 34-81
-    // MiB (tried twice: BENCHMARKS.md, "The parse side, a third cheaper", and the tenth
-    // machine's runs).
+    // MiB (tried twice: docs/benchmarks-history.md, "The parse side, a third cheaper", and
+    // BENCHMARKS.md, "Where an import's CPU goes").
     refresh_rollups(&store)?;
     let o = summary.progress.outcome;
     let mut out = std::io::stdout().lock();
@@ -655,13 +655,13 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
         ltiscope_serve::auth::Keys::new(ltiscope_serve::auth::KeyRing::from_stored(&store.keys()?));
     // A checkpoint runs inside a commit and holds every waiting request; rarer, larger ones
     // cost less in all (256 MiB against 16 MiB: 1.7x the throughput and a shorter tail over
-    // 600,000 events, see BENCHMARKS.md).
+    // 600,000 events, see docs/benchmarks-history.md).
     store.set_checkpoint_threshold(server.checkpoint_bytes)?;
     // One DuckDB thread in the collector: with two, the writer and the inbox mover spun on a
     // mutex while DuckDB's worker compressed their commits (a third of the mover's CPU), and
     // on two cores that CPU is the parsers'. At 32 senders: 14-21% less server CPU and 15-25%
     // more events/s; reports from the rollups as fast, over raw launch records 1.7-3.5x
-    // slower (BENCHMARKS.md, "One DuckDB thread in the collector").
+    // slower (docs/benchmarks-history.md, "One DuckDB thread in the collector").
     store.set_threads(1)?;
     eprintln!(
         "ltiscope serve: store={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={} timezone={} suppress_below={}",

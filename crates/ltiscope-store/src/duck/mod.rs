@@ -45,8 +45,8 @@ const CATALOG: &str = "ltiscope";
 /// load's open row group is held in the buffer pool until it is full and written, compressed,
 /// straight into the file; at the default size (~300 MB of event bodies) it did not fit the
 /// 256 MB pool, and DuckDB evicted it to a temporary file and read it back first
-/// (BENCHMARKS.md, "Smaller row groups"). The size is a property of how the file is opened,
-/// not of the file: row groups written at any size read the same.
+/// (docs/benchmarks-history.md, "Smaller row groups"). The size is a property of how the file
+/// is opened, not of the file: row groups written at any size read the same.
 pub const ROW_GROUP_ROWS: usize = 30_720;
 
 impl DuckStore {
@@ -295,7 +295,7 @@ impl DuckStore {
         // thread while the calling thread spins waiting for it (a fifth of the writer's samples
         // were mutex calls in `Executor::IdleState`); on the calling thread alone the same work
         // cost 9-25% less CPU in the runs measured and leaves the other core to the parsers
-        // (BENCHMARKS.md, "One DuckDB thread while importing").
+        // (docs/benchmarks-history.md, "One DuckDB thread while importing").
         let threads: u32 = self
             .conn
             .query_row("SELECT current_setting('threads')", [], |r| r.get(0))?;
@@ -670,9 +670,9 @@ impl Migrate for Migrations<'_> {
 /// Rows appended to `events` and `launches` between two flushes of their appenders. DuckDB
 /// turns every appender flush into an INSERT it plans anew; flushing after each 1,024-line
 /// chunk, with the statements each chunk prepared, spent ~11% of an import's writer thread in
-/// DuckDB's planner (BENCHMARKS.md, "Fewer statements per chunk"). The rows wait in the
-/// appenders' buffers meanwhile: a million-event import peaked 15 MiB higher; 8,192 rows held
-/// more and were no faster.
+/// DuckDB's planner (docs/benchmarks-history.md, "Fewer statements per chunk"). The rows
+/// wait in the appenders' buffers meanwhile: a million-event import peaked 15 MiB higher;
+/// 8,192 rows held more and were no faster.
 const FLUSH_ROWS: usize = 4096;
 
 /// The writes of one open transaction: the appenders of `events` and `launches`, kept open

@@ -290,8 +290,8 @@ WHERE action IN ('launch', 'return');
         r#"
 -- The scrubbed originals are long JSON documents cut from a few templates. DuckDB's zstd
 -- stores them several times smaller than its default string compression (FSST or dictionary)
--- and costs the writer less CPU at commit (BENCHMARKS.md, "Event bodies in zstd"). A column's
--- compression is fixed when its table is created, so the table is rebuilt.
+-- and costs the writer less CPU at commit (docs/benchmarks-history.md, "Event bodies in
+-- zstd"). A column's compression is fixed when its table is created, so the table is rebuilt.
 CREATE TABLE events_zstd (
     event_key   HUGEINT NOT NULL,
     source      VARCHAR NOT NULL,

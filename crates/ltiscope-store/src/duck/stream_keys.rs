@@ -11,7 +11,7 @@
 //!
 //! Why: the database's decision (`INSERT OR IGNORE ... RETURNING` through a staging table)
 //! was 8% of a million-event import's samples, a seventh of its single writer thread
-//! (BENCHMARKS.md, "Keys of a fresh import").
+//! (docs/benchmarks-history.md, "Keys of a fresh import").
 
 /// Bits of the filter: 16 MiB, whatever the stream's size.
 const BITS: usize = 1 << 27;
