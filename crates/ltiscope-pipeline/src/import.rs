@@ -42,13 +42,14 @@ pub const CHECKPOINT_BYTES: u64 = 1024 * 1024 * 1024;
 /// Import failures: only IO and storage. Bad events are quarantined, never errors.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    /// A file or folder could not be read.
-    #[error("cannot read {path}: {source}")]
+    /// A file or folder could not be read. (The message says the IO error, so it is not also
+    /// the `source()`: printed with its causes, it would say it twice.)
+    #[error("cannot read {path}: {cause}")]
     Read {
         /// The path.
         path: String,
         /// The IO error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A single-document file larger than [`MAX_DOCUMENT_BYTES`].
     #[error(
@@ -104,9 +105,9 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
             .any(|e| name.ends_with(e))
     }
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
-        let read = |source| ImportError::Read {
+        let read = |cause| ImportError::Read {
             path: dir.display().to_string(),
-            source,
+            cause,
         };
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(read)?
@@ -128,9 +129,9 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
         if p.is_dir() {
             walk(p, &mut out)?;
         } else {
-            std::fs::metadata(p).map_err(|source| ImportError::Read {
+            std::fs::metadata(p).map_err(|cause| ImportError::Read {
                 path: p.display().to_string(),
-                source,
+                cause,
             })?;
             out.push(p.clone());
         }
@@ -139,17 +140,17 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
 }
 
 fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, ImportError> {
-    let file = File::open(path).map_err(|source| ImportError::Read {
+    let file = File::open(path).map_err(|cause| ImportError::Read {
         path: path.display().to_string(),
-        source,
+        cause,
     })?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let gz = reader
         .fill_buf()
         .map(ltiscope_ingest::is_gzip)
-        .map_err(|source| ImportError::Read {
+        .map_err(|cause| ImportError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
     Ok(if gz {
         Box::new(BufReader::with_capacity(
@@ -205,9 +206,9 @@ fn import_file(
     let origin = std::fs::canonicalize(path)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| shown.clone());
-    let read_err = |source| ImportError::Read {
+    let read_err = |cause| ImportError::Read {
         path: shown.clone(),
-        source,
+        cause,
     };
     let mut reader = open(path)?;
     // The first lines, up to as many non-empty ones as the format is told by, kept as the
@@ -381,11 +382,11 @@ fn stream_lines(
             .join()
             .map_err(|_| ImportError::Read {
                 path: shown.to_owned(),
-                source: std::io::Error::other("reader thread panicked"),
+                cause: std::io::Error::other("reader thread panicked"),
             })?
-            .map_err(|source| ImportError::Read {
+            .map_err(|cause| ImportError::Read {
                 path: shown.to_owned(),
-                source,
+                cause,
             })
     })
 }

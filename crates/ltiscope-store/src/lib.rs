@@ -33,25 +33,30 @@ pub use migrate::Upgrade;
 pub use rollup::{RefreshOutcome, RollupConfig};
 
 /// Storage failures. Messages name the cause and what to do; callers add context.
+///
+/// Each message already says the driver's error, so none is also given as the error's
+/// `source()`: a caller printing the chain (`{:#}`) would say it twice, and the DuckDB
+/// driver's own source only adds "Error code 1: Unknown error code".
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened (missing directory, locked by another process, ...).
-    #[error("cannot open database {path}: {source}")]
+    #[error("cannot open database {path}: {cause}")]
     Open {
         /// The database path.
         path: String,
         /// The driver's error.
-        source: duckdb::Error,
+        cause: duckdb::Error,
     },
     /// The PostgreSQL server could not be reached or refused the connection.
     #[error(
-        "cannot connect to PostgreSQL at {url}: {source} (check --database-url / LTISCOPE_DATABASE_URL, that the server runs, and that the user may connect and create tables)"
+        "cannot connect to PostgreSQL at {url}: {} (check --database-url / LTISCOPE_DATABASE_URL, that the server runs, and that the user may connect and create tables)",
+        with_causes(cause)
     )]
     OpenPg {
         /// The URL, password hidden.
         url: String,
         /// The driver's error.
-        source: postgres::Error,
+        cause: postgres::Error,
     },
     /// The database was written by a newer ltiscope.
     #[error(
@@ -65,10 +70,10 @@ pub enum StoreError {
     },
     /// A query or write failed.
     #[error("database error: {0}")]
-    Db(#[from] duckdb::Error),
+    Db(duckdb::Error),
     /// A PostgreSQL query or write failed.
     #[error("PostgreSQL error: {}", pg_message(.0))]
-    Pg(#[from] postgres::Error),
+    Pg(postgres::Error),
     /// Writing an export failed (disk full, the reader went away).
     #[error("writing the export failed: {0}")]
     Export(String),
@@ -133,7 +138,37 @@ impl std::ops::AddAssign for WriteOutcome {
 fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => with_causes(e),
+    }
+}
+
+/// An error's message followed by those of its causes it does not already contain: the
+/// postgres crate's "error connecting to server" says why ("Connection refused") only in its
+/// source.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        next = cause.source();
+    }
+    text
+}
+
+// By hand rather than `#[from]`, which would also make the driver's error the `source()`.
+impl From<duckdb::Error> for StoreError {
+    fn from(e: duckdb::Error) -> Self {
+        StoreError::Db(e)
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Pg(e)
     }
 }
 

@@ -263,7 +263,47 @@ fn failures_say_what_to_do_and_exit_non_zero() {
     let db = dir.path().join("x.duckdb");
     let missing = ltiscope(&db, &["import", "does-not-exist.jsonl"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("does-not-exist.jsonl"));
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(said.contains("does-not-exist.jsonl"), "{said}");
+    // Regression: each cause was said twice (once in the message, once as its source).
+    assert_eq!(
+        said.matches("No such file or directory").count(),
+        1,
+        "{said}"
+    );
+    let nowhere = dir.path().join("no-such-folder").join("x.duckdb");
+    let unopened = ltiscope(&nowhere, &["report", "tools"]);
+    assert_eq!(unopened.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&unopened.stderr);
+    assert!(said.contains("--db"), "says what to do: {said}");
+    assert_eq!(
+        said.matches("No such file or directory").count(),
+        1,
+        "{said}"
+    );
+    assert!(!said.contains("Unknown error code"), "{said}");
+    // Nothing listens on port 1 of the loopback address.
+    let refused = Command::new(env!("CARGO_BIN_EXE_ltiscope"))
+        .args(["report", "tools"])
+        .env(
+            "LTISCOPE_DATABASE_URL",
+            "postgres://ltiscope@127.0.0.1:1/none",
+        )
+        .env_remove("LTISCOPE_DB")
+        .env_remove("LTISCOPE_CONFIG")
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(
+        said.matches("Connection refused").count(),
+        1,
+        "says why, once: {said}"
+    );
+    assert!(
+        said.contains("LTISCOPE_DATABASE_URL"),
+        "says what to do: {said}"
+    );
     let bad_date = ltiscope(&db, &["report", "tools", "--from", "last tuesday"]);
     assert_eq!(bad_date.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad_date.stderr).contains("YYYY-MM-DD"));

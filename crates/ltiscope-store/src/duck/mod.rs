@@ -79,9 +79,9 @@ impl DuckStore {
                 ))?;
                 Ok(conn)
             })
-            .map_err(|source| StoreError::Open {
+            .map_err(|cause| StoreError::Open {
                 path: path.display().to_string(),
-                source,
+                cause,
             })?;
         Ok(DuckStore {
             conn,

@@ -126,9 +126,9 @@ impl PgStore {
     }
 
     fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = Client::connect(url, NoTls).map_err(|source| StoreError::OpenPg {
+        let client = Client::connect(url, NoTls).map_err(|cause| StoreError::OpenPg {
             url: redact_url(url),
-            source,
+            cause,
         })?;
         Ok(PgStore {
             client: Mutex::new(client),
@@ -154,9 +154,9 @@ impl PgStore {
     fn spare(&self) -> Result<Client, StoreError> {
         match lock(&self.spares).pop() {
             Some(c) if !c.is_closed() => Ok(c),
-            _ => Client::connect(&self.url, NoTls).map_err(|source| StoreError::OpenPg {
+            _ => Client::connect(&self.url, NoTls).map_err(|cause| StoreError::OpenPg {
                 url: redact_url(&self.url),
-                source,
+                cause,
             }),
         }
     }
@@ -177,9 +177,9 @@ impl PgStore {
         // next statement would trip over (PostgreSQL rolls an open transaction back).
         let mut guard = lock(&self.client);
         if guard.is_closed() || self.broken.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            *guard = Client::connect(&self.url, NoTls).map_err(|source| StoreError::OpenPg {
+            *guard = Client::connect(&self.url, NoTls).map_err(|cause| StoreError::OpenPg {
                 url: redact_url(&self.url),
-                source,
+                cause,
             })?;
         }
         Ok(guard)
