@@ -257,30 +257,30 @@ fn generate_import_report_agree() {
     assert_eq!(waiting(), quarantined);
 }
 
+/// The stderr of a command that failed (exit code 1) and said `cause` exactly once.
+fn fails_saying_once(out: &Output, cause: &str) -> String {
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(said.matches(cause).count(), 1, "{said}");
+    said
+}
+
 #[test]
 fn failures_say_what_to_do_and_exit_non_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("x.duckdb");
-    let missing = ltiscope(&db, &["import", "does-not-exist.jsonl"]);
-    assert_eq!(missing.status.code(), Some(1));
-    let said = String::from_utf8_lossy(&missing.stderr);
-    assert!(said.contains("does-not-exist.jsonl"), "{said}");
     // Regression: each cause was said twice (once in the message, once as its source).
-    assert_eq!(
-        said.matches("No such file or directory").count(),
-        1,
-        "{said}"
+    let said = fails_saying_once(
+        &ltiscope(&db, &["import", "does-not-exist.jsonl"]),
+        "No such file or directory",
     );
+    assert!(said.contains("does-not-exist.jsonl"), "{said}");
     let nowhere = dir.path().join("no-such-folder").join("x.duckdb");
-    let unopened = ltiscope(&nowhere, &["report", "tools"]);
-    assert_eq!(unopened.status.code(), Some(1));
-    let said = String::from_utf8_lossy(&unopened.stderr);
-    assert!(said.contains("--db"), "says what to do: {said}");
-    assert_eq!(
-        said.matches("No such file or directory").count(),
-        1,
-        "{said}"
+    let said = fails_saying_once(
+        &ltiscope(&nowhere, &["report", "tools"]),
+        "No such file or directory",
     );
+    assert!(said.contains("--db"), "says what to do: {said}");
     assert!(!said.contains("Unknown error code"), "{said}");
     // Nothing listens on port 1 of the loopback address.
     let refused = Command::new(env!("CARGO_BIN_EXE_ltiscope"))
@@ -293,13 +293,7 @@ fn failures_say_what_to_do_and_exit_non_zero() {
         .env_remove("LTISCOPE_CONFIG")
         .output()
         .expect("runs");
-    assert_eq!(refused.status.code(), Some(1));
-    let said = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(
-        said.matches("Connection refused").count(),
-        1,
-        "says why, once: {said}"
-    );
+    let said = fails_saying_once(&refused, "Connection refused");
     assert!(
         said.contains("LTISCOPE_DATABASE_URL"),
         "says what to do: {said}"
