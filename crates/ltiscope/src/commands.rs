@@ -45,7 +45,7 @@ fn purge(a: PurgeArgs, settings: &Settings) -> anyhow::Result<()> {
             a.before
         );
     }
-    let mut store = open_store(settings, Rollups::Keep)?;
+    let mut store = open_existing(settings)?;
     let started = Instant::now();
     let o = store.purge(before, a.dry_run)?;
     let verb = if a.dry_run { "would delete" } else { "deleted" };
@@ -111,6 +111,22 @@ fn open_store(settings: &Settings, rollups: Rollups) -> anyhow::Result<Store> {
         );
     }
     Ok(store)
+}
+
+/// Opens the database of a command that reads or changes what is stored but never starts a
+/// database (`report`, `export`, `quarantine`, `purge`, `keys list|revoke`): a DuckDB file
+/// that does not exist is a mistyped path, and opening it would create an empty database and
+/// answer from that as if nothing had been collected.
+fn open_existing(settings: &Settings) -> anyhow::Result<Store> {
+    if let Location::DuckDb(path) = &settings.store
+        && !path.exists()
+    {
+        bail!(
+            "no database at {}: give the file `ltiscope import` or `ltiscope serve` wrote with --db PATH (or LTISCOPE_DB)",
+            path.display()
+        );
+    }
+    open_store(settings, Rollups::Keep)
 }
 
 /// Tells the user about schema upgrades: some migrations rewrite a whole table, which takes
@@ -392,7 +408,7 @@ fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
         filter: filter(a.filter, settings)?,
         params,
     };
-    let mut store = open_store(settings, Rollups::Keep)?;
+    let mut store = open_existing(settings)?;
     store.set_memory_limit(settings.db_memory_bytes)?;
     let report =
         ltiscope_report::run(&store, &request, &settings.reports.options).map_err(|e| match e {
@@ -426,7 +442,7 @@ fn export(a: ExportArgs, settings: &Settings) -> anyhow::Result<()> {
             .unwrap_or(ExportFormat::Csv),
     };
     let filter = filter(a.filter, settings)?;
-    let mut store = open_store(settings, Rollups::Keep)?;
+    let mut store = open_existing(settings)?;
     store.set_memory_limit(settings.db_memory_bytes)?;
     let started = Instant::now();
     let n = store
@@ -442,7 +458,7 @@ fn export(a: ExportArgs, settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
-    let mut store = open_store(settings, Rollups::Keep)?;
+    let mut store = open_existing(settings)?;
     match q {
         QuarantineCommand::List {
             reason,
@@ -506,7 +522,11 @@ fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn keys(k: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
-    let mut store = open_store(settings, Rollups::Keep)?;
+    // A key may be created before the first `serve` (that is how a deployment starts).
+    let mut store = match k {
+        KeysCommand::Create { .. } => open_store(settings, Rollups::Keep)?,
+        KeysCommand::List | KeysCommand::Revoke { .. } => open_existing(settings)?,
+    };
     match k {
         KeysCommand::Create { name, kind, source } => {
             let scope = match kind {

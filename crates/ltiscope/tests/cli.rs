@@ -277,7 +277,7 @@ fn failures_say_what_to_do_and_exit_non_zero() {
     assert!(said.contains("does-not-exist.jsonl"), "{said}");
     let nowhere = dir.path().join("no-such-folder").join("x.duckdb");
     let said = fails_saying_once(
-        &ltiscope(&nowhere, &["report", "tools"]),
+        &ltiscope(&nowhere, &["import", SEED]),
         "No such file or directory",
     );
     assert!(said.contains("--db"), "says what to do: {said}");
@@ -298,6 +298,46 @@ fn failures_say_what_to_do_and_exit_non_zero() {
         said.contains("LTISCOPE_DATABASE_URL"),
         "says what to do: {said}"
     );
+    // Regression: a command that only reads or changes what is stored created an empty
+    // database at a mistyped path and answered from it ("tools (0 rows)").
+    let missing = dir.path().join("mistyped.duckdb");
+    let out = dir.path().join("out.csv");
+    for args in [
+        &["report", "tools"][..],
+        &["export", "launches", "--out", out.to_str().expect("utf8")],
+        &["quarantine", "list"],
+        &["quarantine", "replay"],
+        &["purge", "--before", "2026-01-01"],
+        &["keys", "list"],
+        &["keys", "revoke", "1"],
+    ] {
+        let said = fails_saying_once(&ltiscope(&missing, args), "no database at");
+        assert!(
+            said.contains("mistyped.duckdb") && said.contains("--db"),
+            "{args:?}: {said}"
+        );
+        assert!(!missing.exists(), "{args:?} created the database");
+    }
+    // Creating a key before the first `serve` is how a deployment starts.
+    let key = ltiscope(
+        &missing,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "first",
+            "--kind",
+            "ingest",
+            "--source",
+            "blackboard",
+        ],
+    );
+    assert!(
+        key.status.success(),
+        "{}",
+        String::from_utf8_lossy(&key.stderr)
+    );
+    assert!(missing.exists());
     let bad_date = ltiscope(&db, &["report", "tools", "--from", "last tuesday"]);
     assert_eq!(bad_date.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad_date.stderr).contains("YYYY-MM-DD"));
