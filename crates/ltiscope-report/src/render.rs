@@ -56,9 +56,20 @@ fn text(c: &Cell) -> String {
 fn machine_text(c: &Cell) -> String {
     match c {
         Cell::Ratio(r) => format!("{r:.4}"),
-        Cell::Float(x) => format!("{x}"),
+        Cell::Float(x) => format!("{}", tidy(*x)),
         other => text(other),
     }
+}
+
+/// A float for programs without the noise of the arithmetic that made it: a median
+/// interpolated between two launches' milliseconds is 3041.0550000000026 s, which a
+/// spreadsheet shows as it is, not 3041.055. Twelve significant digits: more than any measure
+/// here carries (time in tool comes in milliseconds), fewer than the last bits of a double.
+fn tidy(x: f64) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    format!("{x:.11e}").parse().unwrap_or(x)
 }
 
 /// A JSON value: numbers stay numbers; a suppressed count is the string `"<k"`.
@@ -66,7 +77,7 @@ pub(crate) fn json_cell(c: &Cell) -> Value {
     match c {
         Cell::Text(s) => json!(s),
         Cell::Int(n) => json!(n),
-        Cell::Float(x) | Cell::Ratio(x) => json!(x),
+        Cell::Float(x) | Cell::Ratio(x) => json!(tidy(*x)),
         Cell::Time(t) => json!(t.to_rfc3339_opts(SecondsFormat::Millis, true)),
         Cell::Day(d) => json!(d.format("%Y-%m-%d").to_string()),
         Cell::Suppressed(k) => json!(format!("<{k}")),
@@ -265,6 +276,38 @@ mod tests {
             table().render(Format::Csv),
             "name,n,share\n\"a, \"\"quoted\"\"\",12,0.5000\nb,3,\n"
         );
+    }
+
+    /// Regression: the CSV and JSON of time in tool showed the arithmetic's last bits
+    /// (`3041.0550000000026`, `1092.2649999999999`).
+    #[test]
+    fn floats_for_programs_keep_their_digits_but_not_their_noise() {
+        let t = Table {
+            title: "t".into(),
+            columns: vec![Column {
+                name: "x",
+                kind: ColumnKind::Float,
+                doc: "",
+            }],
+            rows: [
+                3041.0550000000026,
+                1092.2649999999999,
+                0.1 + 0.2,
+                1.0e-7,
+                123_456.789_012,
+                7.0,
+            ]
+            .map(|x| vec![Cell::Float(x)])
+            .into(),
+        };
+        assert_eq!(
+            t.render(Format::Csv),
+            "x\n3041.055\n1092.265\n0.3\n0.0000001\n123456.789012\n7\n"
+        );
+        let v = t.to_json();
+        assert_eq!(v[0]["x"], json!(3041.055));
+        assert_eq!(v[2]["x"], json!(0.3));
+        assert_eq!(v[4]["x"], json!(123_456.789_012));
     }
 
     #[test]
