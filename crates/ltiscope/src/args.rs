@@ -104,7 +104,8 @@ pub enum ExportFormatArg {
 /// `ltiscope export launches`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// File format [default: from the --out extension, else csv]
+    /// File format [default: from the --out extension (.csv, .jsonl or .ndjson, .parquet); csv
+    /// without one]
     #[arg(long, value_enum)]
     pub format: Option<ExportFormatArg>,
     /// Output file

@@ -434,12 +434,20 @@ fn export(a: ExportArgs, settings: &Settings) -> anyhow::Result<()> {
         Some(ExportFormatArg::Csv) => ExportFormat::Csv,
         Some(ExportFormatArg::Jsonl) => ExportFormat::JsonLines,
         Some(ExportFormatArg::Parquet) => ExportFormat::Parquet,
-        None => a
-            .out
-            .extension()
-            .and_then(|e| e.to_str())
-            .and_then(ExportFormat::parse)
-            .unwrap_or(ExportFormat::Csv),
+        // By the file's extension; CSV without one. Any other extension is refused rather
+        // than written as CSV under a name that says otherwise (`--out launches.xlsx`).
+        None => match a.out.extension() {
+            None => ExportFormat::Csv,
+            Some(ext) => ext
+                .to_str()
+                .and_then(ExportFormat::parse)
+                .with_context(|| {
+                    format!(
+                        "cannot tell the export format of {}: name it .csv, .jsonl or .parquet, or give --format csv|jsonl|parquet",
+                        a.out.display()
+                    )
+                })?,
+        },
     };
     let filter = filter(a.filter, settings)?;
     let mut store = open_existing(settings)?;

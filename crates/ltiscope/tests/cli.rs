@@ -318,6 +318,19 @@ fn failures_say_what_to_do_and_exit_non_zero() {
         );
         assert!(!missing.exists(), "{args:?} created the database");
     }
+    // Regression: an extension that names no export format was written as CSV.
+    let stocked = dir.path().join("stocked.duckdb");
+    assert!(ltiscope(&stocked, &["import", SEED]).status.success());
+    let xlsx = dir.path().join("launches.xlsx");
+    let said = fails_saying_once(
+        &ltiscope(
+            &stocked,
+            &["export", "launches", "--out", xlsx.to_str().expect("utf8")],
+        ),
+        "cannot tell the export format",
+    );
+    assert!(said.contains("--format"), "says what to do: {said}");
+    assert!(!xlsx.exists());
     // Creating a key before the first `serve` is how a deployment starts.
     let key = ltiscope(
         &missing,
