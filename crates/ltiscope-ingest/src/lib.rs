@@ -70,6 +70,14 @@ fn parse_object(v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
         });
         return;
     }
+    if let Some(reason) = source_mismatch(&v, ctx.source) {
+        out.reject(Rejection {
+            index,
+            reason,
+            body: RejectedBody::Json(v),
+        });
+        return;
+    }
     if caliper::is_envelope(&v) {
         caliper::parse_envelope(v, ctx, out, index);
     } else if brightspace::is_statement(&v) {
@@ -90,6 +98,32 @@ fn parse_object(v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
             body: RejectedBody::Json(v),
         });
     }
+}
+
+/// Why an object cannot come from the source given for its input: a given source only names
+/// the sender of what has its format (Caliper for Blackboard and Caliper sensors, xAPI for
+/// Brightspace and other xAPI senders), in the order `parse_object` tells them apart.
+fn source_mismatch(v: &Value, given: Option<Source>) -> Option<Reason> {
+    let given = given?;
+    let found = if caliper::is_envelope(v) {
+        "a Caliper envelope"
+    } else if brightspace::is_statement(v) {
+        "an xAPI statement"
+    } else if caliper::is_caliper(v) {
+        "a Caliper event or entity"
+    } else {
+        return None;
+    };
+    let caliper_source = matches!(given, Source::BlackboardCaliper | Source::Caliper);
+    (caliper_source == (found == "an xAPI statement")).then(|| Reason::SourceMismatch {
+        found,
+        source: given.as_str(),
+        sends: if caliper_source {
+            "Caliper only"
+        } else {
+            "xAPI statements only"
+        },
+    })
 }
 
 /// Parses one line of JSON Lines (`line` is 1-based, reported in rejections).

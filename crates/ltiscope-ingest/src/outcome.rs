@@ -15,6 +15,19 @@ pub enum Reason {
     NotAnObject(&'static str),
     /// An object that is neither a Caliper envelope, event or entity nor an xAPI statement.
     UnknownFormat,
+    /// Caliper where the source given for the input (`import --source`, the Brightspace
+    /// endpoint) sends xAPI statements, or the other way round. Labelled with that source it
+    /// would be counted under the wrong platform, and stored a second time when imported
+    /// again with its own (the source is part of an event's identity).
+    SourceMismatch {
+        /// What the input is: `a Caliper envelope`, `a Caliper event or entity`, `an xAPI
+        /// statement`.
+        found: &'static str,
+        /// The source given.
+        source: &'static str,
+        /// What that source sends.
+        sends: &'static str,
+    },
     /// A required field is absent or null.
     MissingField(String),
     /// A field has the wrong shape.
@@ -51,6 +64,7 @@ impl Reason {
             Reason::NotJson(_) => "not_json",
             Reason::NotAnObject(_) => "not_an_object",
             Reason::UnknownFormat => "unknown_format",
+            Reason::SourceMismatch { .. } => "source_mismatch",
             Reason::MissingField(_) => "missing_field",
             Reason::InvalidField { .. } => "invalid_field",
             Reason::InvalidTimestamp(_) => "invalid_timestamp",
@@ -68,6 +82,14 @@ impl fmt::Display for Reason {
             Reason::UnknownFormat => f.write_str(
                 "not a Caliper envelope, event or entity, nor an xAPI statement \
                  (no `type` with `action`, no `verb`)",
+            ),
+            Reason::SourceMismatch {
+                found,
+                source,
+                sends,
+            } => write!(
+                f,
+                "{found}, but the source given for it, {source}, sends {sends}: import it without --source (or with its own), or post it to the endpoint of its format"
             ),
             Reason::MissingField(field) => write!(f, "required field `{field}` is missing"),
             Reason::InvalidField { field, expected } => {

@@ -12,11 +12,16 @@ fn data_dir() -> PathBuf {
 }
 
 fn parse_file(path: &Path) -> Batch {
+    parse_file_from(path, None)
+}
+
+/// A fixture parsed as given as from `source` (`import --source`, the Brightspace endpoint).
+fn parse_file_from(path: &Path, source: Option<Source>) -> Batch {
     let bytes = std::fs::read(path).expect("fixture readable");
     let tools = ToolResolver::default();
     let ctx = Context {
         received_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
-        source: None,
+        source,
         tools: &tools,
     };
     parse_document(&bytes, &ctx)
@@ -245,4 +250,45 @@ fn blackboard_launch_and_return_pair_by_launch_id() {
         records[0].meta.tenant,
         "a118bba8-5378-4533-899b-8862ac59db03"
     );
+}
+
+/// Regression: a source given for the input labelled whatever it held, so a Blackboard
+/// envelope imported with `--source brightspace-bds` was counted as Brightspace, and stored a
+/// second time when imported again without it. A given source names the sender of its own
+/// format only; the other format is quarantined whole, saying why.
+#[test]
+fn a_given_source_labels_its_own_format_and_quarantines_the_other() {
+    let dir = data_dir();
+    let envelope = dir.join("blackboard/envelope-lti-launch-and-return.constructed.json");
+    let statement = dir.join("brightspace/lti-launch-lti13.constructed.json");
+    let event = dir.join("caliper/v1p2/caliperEventToolLaunchReturned.json");
+    for (file, given, found) in [
+        (&envelope, Source::BrightspaceBds, "a Caliper envelope"),
+        (&envelope, Source::Xapi, "a Caliper envelope"),
+        (&statement, Source::BlackboardCaliper, "an xAPI statement"),
+        (&statement, Source::Caliper, "an xAPI statement"),
+        (&event, Source::BrightspaceBds, "a Caliper event or entity"),
+    ] {
+        let batch = parse_file_from(file, Some(given));
+        assert!(batch.events.is_empty(), "{file:?} as {given}");
+        assert_eq!(batch.rejected.len(), 1, "{file:?} as {given}");
+        let reason = &batch.rejected[0].reason;
+        assert_eq!(reason.code(), "source_mismatch");
+        let said = reason.to_string();
+        assert!(
+            said.starts_with(found) && said.contains(given.as_str()) && said.contains("--source"),
+            "{said}"
+        );
+    }
+    // Within its format, the given source is the label.
+    for (file, given, stored) in [
+        (&envelope, Source::Caliper, 2),
+        (&event, Source::BlackboardCaliper, 1),
+        (&statement, Source::Xapi, 1),
+    ] {
+        let batch = parse_file_from(file, Some(given));
+        assert!(batch.rejected.is_empty(), "{file:?} as {given}");
+        assert_eq!(batch.events.len(), stored, "{file:?} as {given}");
+        assert!(batch.events.iter().all(|e| e.meta().source == given));
+    }
 }
