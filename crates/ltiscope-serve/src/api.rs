@@ -9,6 +9,7 @@ use crate::AppState;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -205,10 +206,11 @@ const MAX_LIMIT: usize = 10_000;
 pub(crate) async fn report(
     State(s): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Query(q): Query<ReportQuery>,
+    q: Result<Query<ReportQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let scope = reader_scope(&s, &headers)?;
+    let Query(q) = q?;
     let kind = ReportKind::parse(&name).ok_or_else(|| {
         let names: Vec<&str> = ReportKind::ALL.iter().map(|k| k.name()).collect();
         ApiError::NotFound(format!(
@@ -261,11 +263,17 @@ pub(crate) async fn report(
                 .csv_section(nonempty(&q.section))
                 .map_err(ApiError::BadRequest)?;
             let filename = format!("ltiscope-{}-{}.csv", kind.name(), table.title);
-            Ok(attachment(
-                table.to_csv().into(),
-                "text/csv; charset=utf-8",
-                &filename,
-            ))
+            // The whole section (a download), or the page asked for with limit or offset.
+            let csv = match (q.limit, q.offset) {
+                (None, None) => table.to_csv(),
+                (limit, offset) => Report::page(
+                    table,
+                    offset.unwrap_or(0),
+                    limit.unwrap_or(1000).clamp(1, MAX_LIMIT),
+                )
+                .to_csv(),
+            };
+            Ok(attachment(csv.into(), "text/csv; charset=utf-8", &filename))
         }
         _ => {
             let limit = q.limit.unwrap_or(1000).clamp(1, MAX_LIMIT);
@@ -369,10 +377,11 @@ pub(crate) async fn meta(
 /// Parquet, written to a temporary file by the store and streamed from it.
 pub(crate) async fn export(
     State(s): State<Arc<AppState>>,
-    Query(q): Query<ReportQuery>,
+    q: Result<Query<ReportQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     reader_scope(&s, &headers)?;
+    let Query(q) = q?;
     let filter = q.filter(&s.reads.options)?;
     let format = match nonempty(&q.format) {
         None => ExportFormat::Csv,

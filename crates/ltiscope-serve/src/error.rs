@@ -70,6 +70,24 @@ impl ApiError {
     }
 }
 
+/// A query string the handler's parameters cannot take (`?limit=ten`): a 400 in the API's
+/// JSON, saying which parameter and why, where axum would reply in plain text.
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        use axum::extract::rejection::QueryRejection;
+        let why = match &rejection {
+            // The deserializer's own words name the parameter: `limit: invalid digit ...`.
+            QueryRejection::FailedToDeserializeQueryString(e) => {
+                std::error::Error::source(e).map_or_else(|| e.body_text(), ToString::to_string)
+            }
+            other => other.body_text(),
+        };
+        ApiError::BadRequest(format!(
+            "bad query parameter: {why} (see /api/v1/openapi.json for what each takes)"
+        ))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.message() }).to_string();

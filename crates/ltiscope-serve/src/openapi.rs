@@ -110,10 +110,10 @@ fn report_path(kind: ReportKind) -> Value {
         ),
         param(
             "limit",
-            "rows per section in JSON (default 1000, at most 10000)",
+            "rows per section (default 1000, at most 10000); a CSV download is the whole section unless limit or offset is given",
             int(1),
         ),
-        param("offset", "rows to skip per section in JSON", int(0)),
+        param("offset", "rows to skip per section", int(0)),
     ]);
     if kind == ReportKind::User {
         params.push(json!({"name": "user", "in": "query", "required": true,

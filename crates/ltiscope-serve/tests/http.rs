@@ -555,6 +555,20 @@ async fn reports_api_answers_with_a_read_key_and_refuses_others() {
             .starts_with("text/csv")
     );
     assert!(body.starts_with("tool_id,tool,launches,visits,"), "{body}");
+    // The whole section by default; a page when limit or offset asks for one (they were
+    // ignored for CSV).
+    let mut lines = Vec::new();
+    for path in [
+        "/api/v1/reports/tools?format=csv",
+        "/api/v1/reports/tools?format=csv&limit=1",
+        "/api/v1/reports/tools?format=csv&offset=1",
+    ] {
+        let (status, _, body) = h.send(get(path, Some(READ_KEY))).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        lines.push(body.lines().count());
+    }
+    assert!(lines[0] >= 2, "a header and a tool: {lines:?}");
+    assert_eq!(lines[1..], [2, lines[0] - 1]);
 
     // Refusals say why.
     for (path, key, want) in [
@@ -602,6 +616,17 @@ async fn reports_api_answers_with_a_read_key_and_refuses_others() {
         ),
         (
             "/api/v1/export/launches?format=xls",
+            Some(READ_KEY),
+            StatusCode::BAD_REQUEST,
+        ),
+        // Regression: a parameter of the wrong type got axum's plain-text reply.
+        (
+            "/api/v1/reports/tools?limit=ten",
+            Some(READ_KEY),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/export/launches?include_test_users=maybe",
             Some(READ_KEY),
             StatusCode::BAD_REQUEST,
         ),
