@@ -238,6 +238,46 @@ pub enum ReportError {
         /// What to give, in the words of the caller (`--tool ID` / `tool=ID`).
         what: &'static str,
     },
+    /// The one-tool report for a tool id nothing was ever launched with (a typo, or a tool's
+    /// name where its id belongs); `like` is a known tool that resembles it.
+    #[error("no tool {id:?} has any launch{}", like.as_ref().map(|l| format!(" (did you mean {l:?}?)")).unwrap_or_default())]
+    UnknownTool {
+        /// The id given.
+        id: String,
+        /// A known tool id whose id or name contains it, or is contained in it, ignoring case.
+        like: Option<String>,
+    },
+}
+
+/// Whether the tool of `f` was ever launched (in any range, by anyone): an empty one-tool
+/// report for a tool that exists says "no launches in this range"; for an id that does not,
+/// it would say the same of a typo.
+fn known_tool(store: &Store, f: &ReportFilter, p: &Params) -> Result<(), ReportError> {
+    let Some(id) = f.tool.as_deref() else {
+        return Ok(());
+    };
+    let everyone = ReportFilter {
+        include_test_users: true,
+        ..ReportFilter::default()
+    };
+    let tools = store.answer(Question::ToolCounts, &everyone, p)?;
+    if tools.find("tool_id", id).is_some() {
+        return Ok(());
+    }
+    let wanted = id.to_lowercase();
+    let resembles = |s: &str| {
+        let s = s.to_lowercase();
+        !s.is_empty() && (s.contains(&wanted) || wanted.contains(&s))
+    };
+    let like = (0..tools.rows.len()).find_map(|row| {
+        let tool_id = tools.text(row, "tool_id")?;
+        (resembles(tool_id) || tools.text(row, "tool").is_some_and(resembles))
+            .then(|| tool_id.to_owned())
+    });
+    Err(ReportError::UnknownTool {
+        id: id.to_owned(),
+        like,
+    })
 }
 
 /// How reports are computed and shown, resolved once from settings.
@@ -463,6 +503,9 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
                 || Answers::ask(store, &TOOL_QUESTIONS, f, &p),
             )?;
             let mut summary = add_change(next.take(Tools)?, prev.as_ref());
+            if summary.rows.is_empty() {
+                known_tool(store, f, &p)?;
+            }
             summary.title = "summary".into();
             let daily = next.take(Daily)?;
             vec![

@@ -252,6 +252,9 @@ pub(crate) async fn report(
     .await?
     .map_err(|e| match e {
         ltiscope_report::ReportError::Missing { .. } => ApiError::BadRequest(e.to_string()),
+        ltiscope_report::ReportError::UnknownTool { .. } => {
+            ApiError::NotFound(format!("{e}: /api/v1/meta lists the tool ids"))
+        }
         ltiscope_report::ReportError::Store(e) => {
             tracing::error!(error = %e, report = kind.name(), "report failed");
             ApiError::Internal

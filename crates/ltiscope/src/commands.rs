@@ -420,6 +420,9 @@ fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
                 };
                 anyhow::anyhow!("the {report} report needs {what}: give {flag}")
             }
+            e @ ltiscope_report::ReportError::UnknownTool { .. } => {
+                anyhow::anyhow!("{e}: `ltiscope report tools` lists the tool ids")
+            }
             other => anyhow::Error::new(other),
         })?;
     let text = report

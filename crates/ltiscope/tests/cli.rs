@@ -331,6 +331,34 @@ fn failures_say_what_to_do_and_exit_non_zero() {
     );
     assert!(said.contains("--format"), "says what to do: {said}");
     assert!(!xlsx.exists());
+    // Regression: the one-tool report of a tool id nothing was launched with (a typo, a
+    // tool's name for its id) was an empty report; a known tool with no launches in the
+    // range still is.
+    let said = fails_saying_once(
+        &ltiscope(&stocked, &["report", "tool", "--tool", "LTIAH"]),
+        "no tool \"LTIAH\"",
+    );
+    assert!(
+        said.contains("did you mean \"ltiah.herokuapp.com\"") && said.contains("report tools"),
+        "{said}"
+    );
+    let quiet = ltiscope(
+        &stocked,
+        &[
+            "report",
+            "tool",
+            "--tool",
+            "ltiah.herokuapp.com",
+            "--from",
+            "2025-01-01",
+        ],
+    );
+    assert!(
+        quiet.status.success(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    assert!(String::from_utf8_lossy(&quiet.stdout).starts_with("summary (0 rows)"));
     // Creating a key before the first `serve` is how a deployment starts.
     let key = ltiscope(
         &missing,
