@@ -58,6 +58,20 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every [`code`](Reason::code), in declaration order (what `quarantine list --reason`
+    /// accepts).
+    pub const CODES: [&'static str; 9] = [
+        "not_json",
+        "not_an_object",
+        "unknown_format",
+        "source_mismatch",
+        "missing_field",
+        "invalid_field",
+        "invalid_timestamp",
+        "unsupported_action",
+        "wrong_entity_type",
+    ];
+
     /// The stable code used for counting and filtering.
     pub fn code(&self) -> &'static str {
         match self {
@@ -202,5 +216,61 @@ impl Batch {
     pub fn append(&mut self, other: &mut Batch) {
         self.events.append(&mut other.events);
         self.rejected.append(&mut other.rejected);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reason's place in declaration order. Exhaustive: a new variant must be given one,
+    /// and `Reason::CODES` must then hold its code at that place.
+    fn place(r: &Reason) -> usize {
+        match r {
+            Reason::NotJson(_) => 0,
+            Reason::NotAnObject(_) => 1,
+            Reason::UnknownFormat => 2,
+            Reason::SourceMismatch { .. } => 3,
+            Reason::MissingField(_) => 4,
+            Reason::InvalidField { .. } => 5,
+            Reason::InvalidTimestamp(_) => 6,
+            Reason::UnsupportedAction { .. } => 7,
+            Reason::WrongEntityType { .. } => 8,
+        }
+    }
+
+    #[test]
+    fn codes_lists_the_code_of_every_reason() {
+        let text = String::new;
+        let every = [
+            Reason::NotJson(text()),
+            Reason::NotAnObject("null"),
+            Reason::UnknownFormat,
+            Reason::SourceMismatch {
+                found: "",
+                source: "",
+                sends: "",
+            },
+            Reason::MissingField(text()),
+            Reason::InvalidField {
+                field: text(),
+                expected: "",
+            },
+            Reason::InvalidTimestamp(text()),
+            Reason::UnsupportedAction {
+                event_type: text(),
+                action: text(),
+            },
+            Reason::WrongEntityType {
+                field: text(),
+                expected: "",
+                found: text(),
+            },
+        ];
+        assert_eq!(every.len(), Reason::CODES.len());
+        for (i, r) in every.iter().enumerate() {
+            assert_eq!(place(r), i);
+            assert_eq!(Reason::CODES[i], r.code());
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The command line, as clap types. Nothing else in the program sees these types:
 //! `settings.rs` resolves them once into typed settings.
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ltiscope_ingest::Reason;
 use std::path::PathBuf;
 
 /// ltiscope: which LTI tools are really used, where, by whom and for how long.
@@ -391,7 +393,7 @@ pub enum QuarantineCommand {
     /// List waiting quarantined items, newest first
     List {
         /// Only this reason code (e.g. invalid_timestamp)
-        #[arg(long)]
+        #[arg(long, value_parser = PossibleValuesParser::new(Reason::CODES))]
         reason: Option<String>,
         /// At most this many
         #[arg(long, default_value_t = 50)]
@@ -403,7 +405,7 @@ pub enum QuarantineCommand {
     /// Parse waiting items again with the current parser; those that now parse are stored
     Replay {
         /// Only this reason code
-        #[arg(long)]
+        #[arg(long, value_parser = PossibleValuesParser::new(Reason::CODES))]
         reason: Option<String>,
     },
 }

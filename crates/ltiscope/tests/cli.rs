@@ -384,6 +384,10 @@ fn failures_say_what_to_do_and_exit_non_zero() {
     assert!(String::from_utf8_lossy(&bad_date.stderr).contains("YYYY-MM-DD"));
     let usage = ltiscope(&db, &["report", "nonsense"]);
     assert_eq!(usage.status.code(), Some(2));
+    // Regression: an unknown reason code listed nothing, as if nothing were waiting.
+    let usage = ltiscope(&stocked, &["quarantine", "list", "--reason", "bad_json"]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("not_json"));
     let pseudo = Command::new(env!("CARGO_BIN_EXE_ltiscope"))
         .args(["--pii", "pseudonymise", "import", SEED])
         .env("LTISCOPE_DB", &db)
