@@ -247,6 +247,12 @@ pub enum ReportError {
         /// A known tool id whose id or name contains it, or is contained in it, ignoring case.
         like: Option<String>,
     },
+    /// The one-course report for a course key no launch ever had.
+    #[error("no course {key:?} has any launch")]
+    UnknownCourse {
+        /// The key given.
+        key: String,
+    },
 }
 
 /// Whether the tool of `f` was ever launched (in any range, by anyone): an empty one-tool
@@ -278,6 +284,25 @@ fn known_tool(store: &Store, f: &ReportFilter, p: &Params) -> Result<(), ReportE
         id: id.to_owned(),
         like,
     })
+}
+
+/// Whether the course of `f` was ever launched in (in any range, by anyone), as
+/// [`known_tool`] asks of a tool.
+fn known_course(store: &Store, f: &ReportFilter, p: &Params) -> Result<(), ReportError> {
+    let Some(key) = f.course.as_deref() else {
+        return Ok(());
+    };
+    let ever = ReportFilter {
+        course: Some(key.to_owned()),
+        include_test_users: true,
+        ..ReportFilter::default()
+    };
+    if store.answer(Question::Courses, &ever, p)?.rows.is_empty() {
+        return Err(ReportError::UnknownCourse {
+            key: key.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// How reports are computed and shown, resolved once from settings.
@@ -528,6 +553,9 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
                 });
             }
             let mut summary = ask(Question::Courses, f)?;
+            if summary.rows.is_empty() {
+                known_course(store, f, &p)?;
+            }
             summary.title = "summary".into();
             let tools = add_change(
                 ask(Question::Tools, f)?,

@@ -255,6 +255,9 @@ pub(crate) async fn report(
         ltiscope_report::ReportError::UnknownTool { .. } => {
             ApiError::NotFound(format!("{e}: /api/v1/meta lists the tool ids"))
         }
+        ltiscope_report::ReportError::UnknownCourse { .. } => ApiError::NotFound(format!(
+            "{e}: /api/v1/reports/courses lists the course keys"
+        )),
         ltiscope_report::ReportError::Store(e) => {
             tracing::error!(error = %e, report = kind.name(), "report failed");
             ApiError::Internal

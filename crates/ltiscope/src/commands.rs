@@ -423,6 +423,9 @@ fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
             e @ ltiscope_report::ReportError::UnknownTool { .. } => {
                 anyhow::anyhow!("{e}: `ltiscope report tools` lists the tool ids")
             }
+            e @ ltiscope_report::ReportError::UnknownCourse { .. } => {
+                anyhow::anyhow!("{e}: `ltiscope report courses` lists the course keys")
+            }
             other => anyhow::Error::new(other),
         })?;
     let text = report

@@ -359,6 +359,29 @@ fn failures_say_what_to_do_and_exit_non_zero() {
         String::from_utf8_lossy(&quiet.stderr)
     );
     assert!(String::from_utf8_lossy(&quiet.stdout).starts_with("summary (0 rows)"));
+    // The same for a course.
+    let said = fails_saying_once(
+        &ltiscope(&stocked, &["report", "course", "--course", "_14_1"]),
+        "no course \"_14_1\"",
+    );
+    assert!(said.contains("report courses"), "{said}");
+    let quiet = ltiscope(
+        &stocked,
+        &[
+            "report",
+            "course",
+            "--course",
+            "_41_1",
+            "--from",
+            "2025-01-01",
+        ],
+    );
+    assert!(
+        quiet.status.success(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    assert!(String::from_utf8_lossy(&quiet.stdout).starts_with("summary (0 rows)"));
     // Creating a key before the first `serve` is how a deployment starts.
     let key = ltiscope(
         &missing,
