@@ -253,11 +253,11 @@ pub(crate) async fn report(
     .map_err(|e| match e {
         ltiscope_report::ReportError::Missing { .. } => ApiError::BadRequest(e.to_string()),
         ltiscope_report::ReportError::UnknownTool { .. } => {
-            ApiError::NotFound(format!("{e}: /api/v1/meta lists the tool ids"))
+            ApiError::NotFound(format!("{e}: the tools report lists the tool ids"))
         }
-        ltiscope_report::ReportError::UnknownCourse { .. } => ApiError::NotFound(format!(
-            "{e}: /api/v1/reports/courses lists the course keys"
-        )),
+        ltiscope_report::ReportError::UnknownCourse { .. } => {
+            ApiError::NotFound(format!("{e}: the courses report lists the course keys"))
+        }
         ltiscope_report::ReportError::Store(e) => {
             tracing::error!(error = %e, report = kind.name(), "report failed");
             ApiError::Internal

@@ -589,6 +589,17 @@ async fn reports_api_answers_with_a_read_key_and_refuses_others() {
             Some(READ_KEY),
             StatusCode::BAD_REQUEST,
         ),
+        // A tool id or course key no launch ever had.
+        (
+            "/api/v1/reports/tool?tool=nope",
+            Some(READ_KEY),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v1/reports/course?course=nope",
+            Some(READ_KEY),
+            StatusCode::NOT_FOUND,
+        ),
         (
             "/api/v1/reports/tools?from=yesterday",
             Some(READ_KEY),
