@@ -333,7 +333,7 @@ fn failures_say_what_to_do_and_exit_non_zero() {
     assert!(!xlsx.exists());
     // Regression: the one-tool report of a tool id nothing was launched with (a typo, a
     // tool's name for its id) was an empty report; a known tool with no launches in the
-    // range still is.
+    // range still is (so does a course).
     let said = fails_saying_once(
         &ltiscope(&stocked, &["report", "tool", "--tool", "LTIAH"]),
         "no tool \"LTIAH\"",
@@ -342,46 +342,24 @@ fn failures_say_what_to_do_and_exit_non_zero() {
         said.contains("did you mean \"ltiah.herokuapp.com\"") && said.contains("report tools"),
         "{said}"
     );
-    let quiet = ltiscope(
-        &stocked,
-        &[
-            "report",
-            "tool",
-            "--tool",
-            "ltiah.herokuapp.com",
-            "--from",
-            "2025-01-01",
-        ],
-    );
-    assert!(
-        quiet.status.success(),
-        "{}",
-        String::from_utf8_lossy(&quiet.stderr)
-    );
-    assert!(String::from_utf8_lossy(&quiet.stdout).starts_with("summary (0 rows)"));
-    // The same for a course.
     let said = fails_saying_once(
         &ltiscope(&stocked, &["report", "course", "--course", "_14_1"]),
         "no course \"_14_1\"",
     );
     assert!(said.contains("report courses"), "{said}");
-    let quiet = ltiscope(
-        &stocked,
-        &[
-            "report",
-            "course",
-            "--course",
-            "_41_1",
-            "--from",
-            "2025-01-01",
-        ],
-    );
-    assert!(
-        quiet.status.success(),
-        "{}",
-        String::from_utf8_lossy(&quiet.stderr)
-    );
-    assert!(String::from_utf8_lossy(&quiet.stdout).starts_with("summary (0 rows)"));
+    for (report, flag, known) in [
+        ("tool", "--tool", "ltiah.herokuapp.com"),
+        ("course", "--course", "_41_1"),
+    ] {
+        let quiet = ltiscope(
+            &stocked,
+            &["report", report, flag, known, "--from", "2025-01-01"],
+        );
+        let err = String::from_utf8_lossy(&quiet.stderr);
+        assert!(quiet.status.success(), "{report}: {err}");
+        let out = String::from_utf8_lossy(&quiet.stdout);
+        assert!(out.starts_with("summary (0 rows)"), "{report}: {out}");
+    }
     // Creating a key before the first `serve` is how a deployment starts.
     let key = ltiscope(
         &missing,
