@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 /// Largest single JSON document (not JSON Lines) that is read whole.
 pub const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
@@ -78,6 +79,9 @@ pub struct ImportOptions {
 pub struct Progress {
     /// Bytes read so far (of uncompressed input).
     pub bytes: u64,
+    /// Bytes of the files read from disk so far, as they are stored (compressed where they
+    /// are; a little ahead of what is parsed): what [`input_size`] totals.
+    pub file_bytes: u64,
     /// Records (lines or documents) processed.
     pub records: u64,
     /// What storing did so far.
@@ -139,12 +143,36 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
     Ok(out)
 }
 
-fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, ImportError> {
+/// The bytes an import of `files` reads from disk (compressed where they are), for showing
+/// how far it has come; a file it cannot size counts 0.
+pub fn input_size(files: &[PathBuf]) -> u64 {
+    files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// A reader that counts the bytes it hands on (those of the file, before decompression).
+struct Counted<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn open(path: &Path, read: Arc<AtomicU64>) -> Result<Box<dyn BufRead + Send>, ImportError> {
     let file = File::open(path).map_err(|cause| ImportError::Read {
         path: path.display().to_string(),
         cause,
     })?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut reader = BufReader::with_capacity(1 << 20, Counted { inner: file, read });
     let gz = reader
         .fill_buf()
         .map(ltiscope_ingest::is_gzip)
@@ -173,7 +201,26 @@ pub fn import_files(
 ) -> Result<ImportSummary, ImportError> {
     let mut summary = ImportSummary::default();
     for path in files {
-        import_file(store, pipeline, path, opts, now, &mut summary, progress)?;
+        let before = summary.progress.file_bytes;
+        let read = Arc::new(AtomicU64::new(0));
+        let file_read = Arc::clone(&read);
+        let mut on_progress = |p: &Progress| {
+            progress(&Progress {
+                file_bytes: before + file_read.load(Ordering::Relaxed),
+                ..*p
+            })
+        };
+        let done = import_file(
+            store,
+            pipeline,
+            (path, read.clone()),
+            opts,
+            now,
+            &mut summary,
+            &mut on_progress,
+        );
+        summary.progress.file_bytes = before + read.load(Ordering::Relaxed);
+        done?;
         summary.files += 1;
     }
     Ok(summary)
@@ -192,7 +239,7 @@ fn record(summary: &mut ImportSummary, batch: &WriteBatch, outcome: WriteOutcome
 fn import_file(
     store: &mut Store,
     pipeline: &Pipeline,
-    path: &Path,
+    (path, read): (&Path, Arc<AtomicU64>),
     opts: ImportOptions,
     now: &dyn Fn() -> Timestamp,
     summary: &mut ImportSummary,
@@ -210,7 +257,7 @@ fn import_file(
         path: shown.clone(),
         cause,
     };
-    let mut reader = open(path)?;
+    let mut reader = open(path, read)?;
     // The first lines, up to as many non-empty ones as the format is told by, kept as the
     // start of what is read.
     let mut first = Vec::new();

@@ -5,7 +5,7 @@ use ltiscope_ingest::generate::{Generator, Options, Platform};
 use ltiscope_ingest::{Reason, RejectedBody, Rejection, ToolResolver};
 use ltiscope_model::report::{Params, Question, ReportFilter};
 use ltiscope_pipeline::Pipeline;
-use ltiscope_pipeline::import::{ImportOptions, collect_files, import_files};
+use ltiscope_pipeline::import::{ImportOptions, collect_files, import_files, input_size};
 use ltiscope_redact::{PiiPolicy, Redactor};
 use ltiscope_store::{Store, WriteBatch};
 use std::io::Write;
@@ -140,8 +140,33 @@ fn gzip_and_single_documents_import() {
         source: None,
         workers: 1,
     };
-    let s = import_files(&mut store, &pipeline(), &[gz], opts, &now, &mut |_| {}).expect("import");
+    // Also a plain copy (a JSON document is read whole), so the progress counts two files.
+    let plain = dir.path().join("seed.json");
+    std::fs::write(&plain, seed).expect("write");
+    let files = [gz, plain];
+    let total = input_size(&files);
+    assert!(
+        total > seed.len() as u64,
+        "the compressed file and the plain one"
+    );
+    let mut seen = Vec::new();
+    let s = import_files(&mut store, &pipeline(), &files, opts, &now, &mut |p| {
+        seen.push(p.file_bytes)
+    })
+    .expect("import");
     assert_eq!(s.progress.outcome.launches, 2);
+    assert_eq!(s.progress.outcome.duplicates, 2);
+    // How far an import has come is told in the bytes of the files, compressed as they are:
+    // it ends at their total, never beyond, and never goes back.
+    assert_eq!(s.progress.file_bytes, total);
+    assert!(
+        s.progress.bytes > total,
+        "the gzip file's bytes after decompression"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]) && seen.iter().all(|b| *b <= total),
+        "{seen:?}"
+    );
 }
 
 #[test]

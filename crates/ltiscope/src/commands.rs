@@ -230,7 +230,7 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar
     });
-    let total = input_bytes(&files);
+    let total = ltiscope_pipeline::import::input_size(&files);
     let mut on_progress = |p: &Progress| {
         if let Some(bar) = &bar {
             bar.set_message(progress_line(p, started.elapsed().as_secs_f64(), total));
@@ -281,41 +281,27 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The bytes an import will read, when they are known: the files' sizes, unless one is
-/// gzip-compressed (progress counts the bytes after decompression).
-fn input_bytes(files: &[std::path::PathBuf]) -> Option<u64> {
-    files.iter().try_fold(0u64, |sum, f| {
-        let gz = f.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-        let len = std::fs::metadata(f).ok()?.len();
-        (!gz).then_some(sum + len)
-    })
-}
-
-/// The import's progress line: records and their rate, what was read and, when the total is
-/// known, how much of it and about how long is left.
-fn progress_line(p: &Progress, secs: f64, total: Option<u64>) -> String {
+/// The import's progress line: records and their rate, what was read and, when the size of
+/// the input is known, how much of it and about how long is left.
+fn progress_line(p: &Progress, secs: f64, total: u64) -> String {
     let secs = secs.max(1e-3);
     let mib = |b: u64| b as f64 / 1_048_576.0;
-    let read = match total {
-        Some(total) if total > 0 && p.bytes > 0 => {
-            let done = (p.bytes as f64 / total as f64).min(1.0);
-            let left = secs * (1.0 - done) / done;
-            format!(
-                "{:.1} of {:.1} MiB read ({:.0}%, about {:.0} s left)",
-                mib(p.bytes),
-                mib(total),
-                done * 100.0,
-                left
-            )
-        }
-        _ => format!("{:.1} MiB read", mib(p.bytes)),
-    };
-    format!(
-        "{} records, {:.0} records/s, {read}, {} quarantined",
+    let mut line = format!(
+        "{} records, {:.0} records/s, {:.1} MiB read",
         p.records,
         p.records as f64 / secs,
-        p.outcome.quarantined
-    )
+        mib(p.bytes)
+    );
+    if total > 0 && p.file_bytes > 0 {
+        let done = (p.file_bytes as f64 / total as f64).min(1.0);
+        line += &format!(
+            " ({:.0}% of {:.1} MiB of files, about {:.0} s left)",
+            done * 100.0,
+            mib(total),
+            secs * (1.0 - done) / done
+        );
+    }
+    format!("{line}, {} quarantined", p.outcome.quarantined)
 }
 
 fn generate(a: GenerateArgs) -> anyhow::Result<()> {
@@ -873,24 +859,19 @@ mod tests {
     #[test]
     fn the_import_progress_says_how_much_is_left_when_it_knows() {
         let p = Progress {
-            bytes: 512 * 1_048_576,
+            bytes: 1536 * 1_048_576,
+            file_bytes: 512 * 1_048_576,
             records: 200_000,
             ..Progress::default()
         };
+        // A gzip file: its share is of the compressed bytes read.
         assert_eq!(
-            progress_line(&p, 10.0, Some(2048 * 1_048_576)),
-            "200000 records, 20000 records/s, 512.0 of 2048.0 MiB read (25%, about 30 s left), 0 quarantined"
+            progress_line(&p, 10.0, 2048 * 1_048_576),
+            "200000 records, 20000 records/s, 1536.0 MiB read (25% of 2048.0 MiB of files, about 30 s left), 0 quarantined"
         );
-        // A gzip file's size says nothing of the bytes read from it.
         assert_eq!(
-            progress_line(&p, 10.0, None),
-            "200000 records, 20000 records/s, 512.0 MiB read, 0 quarantined"
+            progress_line(&p, 10.0, 0),
+            "200000 records, 20000 records/s, 1536.0 MiB read, 0 quarantined"
         );
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (plain, gz) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl.gz"));
-        std::fs::write(&plain, [b'x'; 10]).expect("write");
-        std::fs::write(&gz, [b'x'; 3]).expect("write");
-        assert_eq!(input_bytes(std::slice::from_ref(&plain)), Some(10));
-        assert_eq!(input_bytes(&[plain, gz]), None);
     }
 }
