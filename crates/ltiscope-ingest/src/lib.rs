@@ -105,17 +105,17 @@ fn parse_object(v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
 /// Brightspace and other xAPI senders), in the order `parse_object` tells them apart.
 fn source_mismatch(v: &Value, given: Option<Source>) -> Option<Reason> {
     let given = given?;
-    let found = if caliper::is_envelope(v) {
-        "a Caliper envelope"
+    let (found, is_caliper) = if caliper::is_envelope(v) {
+        ("a Caliper envelope", true)
     } else if brightspace::is_statement(v) {
-        "an xAPI statement"
+        ("an xAPI statement", false)
     } else if caliper::is_caliper(v) {
-        "a Caliper event or entity"
+        ("a Caliper event or entity", true)
     } else {
         return None;
     };
     let caliper_source = matches!(given, Source::BlackboardCaliper | Source::Caliper);
-    (caliper_source == (found == "an xAPI statement")).then(|| Reason::SourceMismatch {
+    (caliper_source != is_caliper).then(|| Reason::SourceMismatch {
         found,
         source: given.as_str(),
         sends: if caliper_source {
