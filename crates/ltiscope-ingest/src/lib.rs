@@ -70,60 +70,84 @@ fn parse_object(v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
         });
         return;
     }
-    if let Some(reason) = source_mismatch(&v, ctx.source) {
-        out.reject(Rejection {
-            index,
-            reason,
-            body: RejectedBody::Json(v),
-        });
-        return;
-    }
-    if caliper::is_envelope(&v) {
-        caliper::parse_envelope(v, ctx, out, index);
-    } else if brightspace::is_statement(&v) {
-        match brightspace::parse_statement(&v, ctx) {
+    // What the object is, told once: checked against the source given for the input, then
+    // parsed as it.
+    let shape = match Shape::of(&v)
+        .ok_or(Reason::UnknownFormat)
+        .and_then(|shape| shape.given(ctx.source))
+    {
+        Ok(shape) => shape,
+        Err(reason) => {
+            out.reject(Rejection {
+                index,
+                reason,
+                body: RejectedBody::Json(v),
+            });
+            return;
+        }
+    };
+    match shape {
+        Shape::Envelope => caliper::parse_envelope(v, ctx, out, index),
+        Shape::Statement => match brightspace::parse_statement(&v, ctx) {
             Ok(kind) => out.accept(ParsedEvent { kind, original: v }),
             Err(reason) => out.reject(Rejection {
                 index,
                 reason,
                 body: RejectedBody::Json(v),
             }),
-        }
-    } else if caliper::is_caliper(&v) {
-        caliper::push_item(v, caliper::Envelope::default(), ctx, out, index);
-    } else {
-        out.reject(Rejection {
-            index,
-            reason: Reason::UnknownFormat,
-            body: RejectedBody::Json(v),
-        });
+        },
+        Shape::CaliperItem => caliper::push_item(v, caliper::Envelope::default(), ctx, out, index),
     }
 }
 
-/// Why an object cannot come from the source given for its input: a given source only names
-/// the sender of what has its format (Caliper for Blackboard and Caliper sensors, xAPI for
-/// Brightspace and other xAPI senders), in the order `parse_object` tells them apart.
-fn source_mismatch(v: &Value, given: Option<Source>) -> Option<Reason> {
-    let given = given?;
-    let (found, is_caliper) = if caliper::is_envelope(v) {
-        ("a Caliper envelope", true)
-    } else if brightspace::is_statement(v) {
-        ("an xAPI statement", false)
-    } else if caliper::is_caliper(v) {
-        ("a Caliper event or entity", true)
-    } else {
-        return None;
-    };
-    let caliper_source = matches!(given, Source::BlackboardCaliper | Source::Caliper);
-    (caliper_source != is_caliper).then(|| Reason::SourceMismatch {
-        found,
-        source: given.as_str(),
-        sends: if caliper_source {
-            "Caliper only"
+/// What a JSON object is, in the order these are told apart (an envelope first; an object
+/// with an xAPI `verb` before a Caliper event or entity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Envelope,
+    Statement,
+    CaliperItem,
+}
+
+impl Shape {
+    /// The object's shape; `None` when it is neither Caliper nor xAPI.
+    fn of(v: &Value) -> Option<Shape> {
+        if caliper::is_envelope(v) {
+            Some(Shape::Envelope)
+        } else if brightspace::is_statement(v) {
+            Some(Shape::Statement)
+        } else if caliper::is_caliper(v) {
+            Some(Shape::CaliperItem)
         } else {
-            "xAPI statements only"
-        },
-    })
+            None
+        }
+    }
+
+    /// The shape, when the source given for its input (if any) may send it: a given source
+    /// only names the sender of what has its format (Caliper for Blackboard and Caliper
+    /// sensors, xAPI for Brightspace and other xAPI senders).
+    fn given(self, source: Option<Source>) -> Result<Shape, Reason> {
+        let Some(given) = source else {
+            return Ok(self);
+        };
+        let caliper_source = matches!(given, Source::BlackboardCaliper | Source::Caliper);
+        if caliper_source == (self != Shape::Statement) {
+            return Ok(self);
+        }
+        Err(Reason::SourceMismatch {
+            found: match self {
+                Shape::Envelope => "a Caliper envelope",
+                Shape::Statement => "an xAPI statement",
+                Shape::CaliperItem => "a Caliper event or entity",
+            },
+            source: given.as_str(),
+            sends: if caliper_source {
+                "Caliper only"
+            } else {
+                "xAPI statements only"
+            },
+        })
+    }
 }
 
 /// Parses one line of JSON Lines (`line` is 1-based, reported in rejections).
