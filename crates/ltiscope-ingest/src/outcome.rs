@@ -74,16 +74,22 @@ impl Reason {
 
     /// The stable code used for counting and filtering.
     pub fn code(&self) -> &'static str {
+        Self::CODES[self.place()]
+    }
+
+    /// The variant's place in declaration order, where [`Reason::CODES`] holds its code.
+    /// Exhaustive: a new variant must be given its place here, and its code there.
+    fn place(&self) -> usize {
         match self {
-            Reason::NotJson(_) => "not_json",
-            Reason::NotAnObject(_) => "not_an_object",
-            Reason::UnknownFormat => "unknown_format",
-            Reason::SourceMismatch { .. } => "source_mismatch",
-            Reason::MissingField(_) => "missing_field",
-            Reason::InvalidField { .. } => "invalid_field",
-            Reason::InvalidTimestamp(_) => "invalid_timestamp",
-            Reason::UnsupportedAction { .. } => "unsupported_action",
-            Reason::WrongEntityType { .. } => "wrong_entity_type",
+            Reason::NotJson(_) => 0,
+            Reason::NotAnObject(_) => 1,
+            Reason::UnknownFormat => 2,
+            Reason::SourceMismatch { .. } => 3,
+            Reason::MissingField(_) => 4,
+            Reason::InvalidField { .. } => 5,
+            Reason::InvalidTimestamp(_) => 6,
+            Reason::UnsupportedAction { .. } => 7,
+            Reason::WrongEntityType { .. } => 8,
         }
     }
 }
@@ -223,22 +229,6 @@ impl Batch {
 mod tests {
     use super::*;
 
-    /// A reason's place in declaration order. Exhaustive: a new variant must be given one,
-    /// and `Reason::CODES` must then hold its code at that place.
-    fn place(r: &Reason) -> usize {
-        match r {
-            Reason::NotJson(_) => 0,
-            Reason::NotAnObject(_) => 1,
-            Reason::UnknownFormat => 2,
-            Reason::SourceMismatch { .. } => 3,
-            Reason::MissingField(_) => 4,
-            Reason::InvalidField { .. } => 5,
-            Reason::InvalidTimestamp(_) => 6,
-            Reason::UnsupportedAction { .. } => 7,
-            Reason::WrongEntityType { .. } => 8,
-        }
-    }
-
     #[test]
     fn codes_lists_the_code_of_every_reason() {
         let text = String::new;
@@ -269,7 +259,7 @@ mod tests {
         ];
         assert_eq!(every.len(), Reason::CODES.len());
         for (i, r) in every.iter().enumerate() {
-            assert_eq!(place(r), i);
+            assert_eq!(r.place(), i);
             assert_eq!(Reason::CODES[i], r.code());
         }
     }
