@@ -202,6 +202,16 @@ fn reader_scope(s: &AppState, headers: &HeaderMap) -> Result<Scope, ApiError> {
 /// Largest page of rows per section.
 const MAX_LIMIT: usize = 10_000;
 
+impl ReportQuery {
+    /// The page of rows per section asked for: (offset, limit), 1,000 rows by default.
+    fn page(&self) -> (usize, usize) {
+        (
+            self.offset.unwrap_or(0),
+            self.limit.unwrap_or(1000).clamp(1, MAX_LIMIT),
+        )
+    }
+}
+
 /// `GET /api/v1/reports/{name}`.
 pub(crate) async fn report(
     State(s): State<Arc<AppState>>,
@@ -270,20 +280,17 @@ pub(crate) async fn report(
                 .map_err(ApiError::BadRequest)?;
             let filename = format!("ltiscope-{}-{}.csv", kind.name(), table.title);
             // The whole section (a download), or the page asked for with limit or offset.
-            let csv = match (q.limit, q.offset) {
-                (None, None) => table.to_csv(),
-                (limit, offset) => Report::page(
-                    table,
-                    offset.unwrap_or(0),
-                    limit.unwrap_or(1000).clamp(1, MAX_LIMIT),
-                )
-                .to_csv(),
+            let csv = if q.limit.is_none() && q.offset.is_none() {
+                table.to_csv()
+            } else {
+                let (offset, limit) = q.page();
+                Report::page(table, offset, limit).to_csv()
             };
             Ok(attachment(csv.into(), "text/csv; charset=utf-8", &filename))
         }
         _ => {
-            let limit = q.limit.unwrap_or(1000).clamp(1, MAX_LIMIT);
-            Ok(axum::Json(report_json(&report, q.offset.unwrap_or(0), limit)).into_response())
+            let (offset, limit) = q.page();
+            Ok(axum::Json(report_json(&report, offset, limit)).into_response())
         }
     }
 }
