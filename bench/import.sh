@@ -24,7 +24,8 @@ DB="$WORK/bench.duckdb"
 echo "{\"file_bytes\": $(stat -L -c %s "$FILE"), \"events\": $(wc -l < "$FILE")}"
 cat "$FILE" > /dev/null   # warm the page cache for both contenders
 
-ceiling() { "$CEIL" "$FILE"; }
+ceiling() { "$CEIL" "$FILE" | tee -a "$WORK/ceilings.json"; }
+rm -f "$WORK/ceilings.json"
 import() {
   rm -f "$DB" "$DB.wal"
   local t0 t1
@@ -54,6 +55,12 @@ floor() {
   refresh=$(sed 's/.*"writer_refresh_seconds": \([0-9.]*\).*/\1/' "$WORK/writer.json")
   local import; import=$(cat "$WORK/import.seconds")
   echo "{\"duckdb_floor_seconds\": $best, \"floor_over_import\": $(printf '%.3f' "$(echo "$best / $import" | bc -l)"), \"floor_and_refresh_over_import\": $(printf '%.3f' "$(echo "($best + $refresh) / $import" | bc -l)")}"
+  # The most any import storing these rows could reach, even if everything it does besides
+  # parsing (C, the mean of the two ceilings' seconds) and DuckDB storing the rows (the
+  # floor, F) cost nothing: on two cores the two need (C + F) / 2 of wall time at best, and
+  # with one writer at least F as well. As ratios to the ceiling, comparable with the import's.
+  local c; c=$(sed 's/.*"seconds": \([0-9.]*\).*/\1/' "$WORK/ceilings.json" | awk '{s += $1} END {print s / NR}')
+  echo "{\"bound_one_writer_over_ceiling\": $(printf '%.3f' "$(echo "m = ($c + $best) / 2; if ($best > m) m = $best; $c / m" | bc -l)"), \"bound_two_cores_over_ceiling\": $(printf '%.3f' "$(echo "2 * $c / ($c + $best)" | bc -l)")}"
 }
 # Ceiling, import, writer alone, ceiling: the import and the writer alone are compared with the
 # mean of the two ceilings around them.

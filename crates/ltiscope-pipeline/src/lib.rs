@@ -8,7 +8,7 @@
 pub mod import;
 mod replay;
 
-pub use replay::{ReplaySummary, replay_quarantine};
+pub use replay::{ReplayOptions, ReplaySummary, replay_quarantine};
 
 use ltiscope_ingest::{Context, Reason, RejectedBody, Rejection, Sink, ToolResolver};
 use ltiscope_model::{Source, Timestamp};

@@ -3,9 +3,10 @@
 
 use ltiscope_ingest::generate::{Generator, Options, Platform};
 use ltiscope_ingest::{Reason, RejectedBody, Rejection, ToolResolver};
+use ltiscope_model::Source;
 use ltiscope_model::report::{Params, Question, ReportFilter};
-use ltiscope_pipeline::Pipeline;
 use ltiscope_pipeline::import::{ImportOptions, collect_files, import_files, input_size};
+use ltiscope_pipeline::{Pipeline, ReplayOptions};
 use ltiscope_redact::{PiiPolicy, Redactor};
 use ltiscope_store::{Store, WriteBatch};
 use std::io::Write;
@@ -198,13 +199,61 @@ fn replay_recovers_what_the_parser_now_accepts_and_keeps_the_rest() {
         received_at: Some(now()),
     };
     store.write(&batch).expect("write");
-    let s =
-        ltiscope_pipeline::replay_quarantine(&mut store, &pipeline(), None, now()).expect("replay");
+    let s = ltiscope_pipeline::replay_quarantine(
+        &mut store,
+        &pipeline(),
+        ReplayOptions::default(),
+        now(),
+    )
+    .expect("replay");
     assert_eq!((s.examined, s.recovered, s.still_failing), (2, 1, 1));
     assert_eq!(s.stored.launches, 1);
     assert_eq!(store.quarantine_list(None, 10).expect("list").len(), 1);
     // Replaying again finds only the still-failing one, and stores nothing twice.
-    let s =
-        ltiscope_pipeline::replay_quarantine(&mut store, &pipeline(), None, now()).expect("replay");
+    let s = ltiscope_pipeline::replay_quarantine(
+        &mut store,
+        &pipeline(),
+        ReplayOptions::default(),
+        now(),
+    )
+    .expect("replay");
     assert_eq!((s.examined, s.recovered), (1, 0));
+}
+
+/// A Blackboard envelope imported with `--source brightspace-bds` is quarantined as
+/// `source_mismatch`. Replaying it as received keeps it waiting (the given source still
+/// disagrees); replaying with `detect_source` stores it under the source its body shows.
+#[test]
+fn replay_can_tell_a_mismatched_item_its_source_from_its_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_duckdb(&dir.path().join("db.duckdb")).expect("open");
+    let body =
+        include_bytes!("../../ltiscope-ingest/tests/data/blackboard/lti-event-loggedin.json");
+    let batch = pipeline().prepare(body, Some(Source::BrightspaceBds), now(), "wrong.json");
+    assert_eq!(batch.rejected.len(), 1);
+    assert_eq!(batch.rejected[0].get().reason.code(), "source_mismatch");
+    store.write(&batch).expect("write");
+
+    let as_received = ReplayOptions::default();
+    let s = ltiscope_pipeline::replay_quarantine(&mut store, &pipeline(), as_received, now())
+        .expect("replay");
+    assert_eq!((s.examined, s.recovered, s.still_failing), (1, 0, 1));
+
+    let detect = ReplayOptions {
+        reason: Some("source_mismatch"),
+        detect_source: true,
+    };
+    let s = ltiscope_pipeline::replay_quarantine(&mut store, &pipeline(), detect, now())
+        .expect("replay");
+    assert_eq!((s.examined, s.recovered, s.still_failing), (1, 1, 0));
+    assert_eq!(s.stored.launches, 1);
+    assert!(store.quarantine_list(None, 10).expect("list").is_empty());
+    let launches = store
+        .answer(
+            Question::ToolCounts,
+            &ReportFilter::default(),
+            &Params::new(now()),
+        )
+        .expect("tools");
+    assert_eq!(launches.sum("launches"), 1);
 }

@@ -13,6 +13,7 @@
 mod duck;
 mod keys;
 mod migrate;
+mod naming;
 mod pg;
 mod rollup;
 mod sql;
@@ -30,6 +31,7 @@ pub use duck::ROW_GROUP_ROWS;
 pub use duck::inbox::{InboxMover, Moved};
 pub use keys::event_key;
 pub use migrate::Upgrade;
+pub use naming::{NamingMode, Renaming};
 pub use rollup::{RefreshOutcome, RollupConfig};
 
 /// Storage failures. Messages name the cause and what to do; callers add context.
@@ -587,6 +589,21 @@ impl Store {
         match self {
             Store::DuckDb(d) => d.configure_rollups(config),
             Store::Postgres(p) => p.configure_rollups(config),
+        }
+    }
+
+    /// Names the tools of the stored launch records again with `tools`, from the identifiers
+    /// kept with each record, and marks the hours of those that changed for the rollups (see
+    /// [`NamingMode`] for when). `None` when nothing had to be looked at; otherwise what
+    /// changed, or on a dry run what would.
+    pub fn name_tools(
+        &mut self,
+        tools: &ltiscope_ingest::ToolResolver,
+        mode: NamingMode,
+    ) -> Result<Option<Vec<Renaming>>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.name_tools(tools, mode),
+            Store::Postgres(p) => p.name_tools(tools, mode),
         }
     }
 

@@ -10,10 +10,13 @@ use ltiscope_store::testing::TempDatabase;
 use ltiscope_store::{Location, Store, Upgrade, WriteBatch};
 
 /// The schema version of a new DuckDB database.
-const LATEST_DUCKDB: i64 = 11;
+const LATEST_DUCKDB: i64 = 12;
 
-/// Turns a DuckDB file's quarantine back into its shape before migration 11 (no item keys).
-const QUARANTINE_BEFORE_11: &str = "
+/// Turns a DuckDB file back into its shape before migration 11: the quarantine without item
+/// keys, and none of the later migrations' tables.
+const BEFORE_11: &str = "
+    DROP TABLE tool_naming; DROP TABLE tool_renames;
+    DELETE FROM schema_migrations WHERE version >= 11;
     CREATE TABLE quarantine_old (
         id BIGINT PRIMARY KEY DEFAULT nextval('quarantine_id'), received_at TIMESTAMP NOT NULL,
         source VARCHAR, origin VARCHAR NOT NULL, item_index BIGINT NOT NULL,
@@ -31,12 +34,16 @@ const BDS_LAUNCH: &[u8] = include_bytes!(
 );
 
 fn batch(bytes: &[u8]) -> WriteBatch {
-    let tools = ToolResolver::default();
+    batch_named(bytes, &ToolResolver::default())
+}
+
+/// A batch whose tools `tools` named.
+fn batch_named(bytes: &[u8], tools: &ToolResolver) -> WriteBatch {
     let received_at = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid");
     let ctx = Context {
         received_at,
         source: None,
-        tools: &tools,
+        tools,
     };
     let redactor = Redactor::new(PiiPolicy::Minimise, None).expect("redactor");
     let parsed = parse_document(bytes, &ctx);
@@ -394,22 +401,18 @@ fn the_item_key_migration_keeps_one_copy_and_agrees_with_new_writes() {
             (list, store.schema_version().expect("version"))
         };
         // Back to the schema before item keys, with every item stored three times.
-        let undo = |before: &str| {
-            format!(
-                "{before}
-                 DELETE FROM schema_migrations WHERE version = {latest};
-                 {copy}; {copy};"
-            )
-        };
+        let undo = |before: &str| format!("{before} {copy}; {copy};");
         match &location {
             Location::DuckDb(path) => duckdb::Connection::open(path)
                 .expect("open raw")
-                .execute_batch(&undo(QUARANTINE_BEFORE_11))
+                .execute_batch(&undo(BEFORE_11))
                 .expect("downgrade"),
             Location::Postgres(url) => postgres::Client::connect(url, postgres::NoTls)
                 .expect("connect")
                 .batch_execute(&undo(
-                    "DROP INDEX quarantine_item; ALTER TABLE quarantine DROP COLUMN item_key;",
+                    "DROP TABLE tool_naming; DROP TABLE tool_renames;
+                     DELETE FROM schema_migrations WHERE version >= 9;
+                     DROP INDEX quarantine_item; ALTER TABLE quarantine DROP COLUMN item_key;",
                 ))
                 .expect("downgrade"),
         }
@@ -451,10 +454,7 @@ fn an_inbox_left_before_item_keys_is_moved_and_keyed() {
     }
     // Back to the shapes a build before migration 11 made: the main table and the inboxes.
     let conn = duckdb::Connection::open(&path).expect("open raw");
-    conn.execute_batch(&format!(
-        "{QUARANTINE_BEFORE_11} DELETE FROM schema_migrations WHERE version = 11;"
-    ))
-    .expect("downgrade");
+    conn.execute_batch(BEFORE_11).expect("downgrade");
     let mut unkeyed = 0;
     for i in 0..2 {
         let inbox = dir.path().join(format!("old-inbox.duckdb.inbox{i}"));
@@ -1265,7 +1265,7 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
              DROP TABLE rollup_course_tool_months;
              DELETE FROM schema_migrations WHERE version >= 3;",
         )
-        .and_then(|()| conn.execute_batch(QUARANTINE_BEFORE_11))
+        .and_then(|()| conn.execute_batch(BEFORE_11))
         .expect("downgrade");
     }
     let store = Store::open_duckdb(&path).expect("reopen migrates");
@@ -1338,7 +1338,7 @@ fn migration_10_moves_event_bodies_to_zstd() {
              ALTER TABLE events_old RENAME TO events;
              DELETE FROM schema_migrations WHERE version >= 10;",
         )
-        .and_then(|()| conn.execute_batch(QUARANTINE_BEFORE_11))
+        .and_then(|()| conn.execute_batch(BEFORE_11))
         .expect("downgrade");
         assert_ne!(body_compression(&conn), ["ZSTD"], "the downgraded file");
         bodies(&conn)
@@ -1358,7 +1358,8 @@ fn migration_10_moves_event_bodies_to_zstd() {
         heard,
         [
             (10, "event bodies compressed with zstd".to_owned()),
-            (11, "quarantined items stored once".to_owned())
+            (11, "quarantined items stored once".to_owned()),
+            (12, "tool names follow the rules".to_owned())
         ]
     );
     let conn = duckdb::Connection::open(&path).expect("open raw");
@@ -1389,7 +1390,7 @@ fn a_long_migration_reports_its_progress() {
                  FROM range(2000000) r(i);
              DELETE FROM schema_migrations WHERE version >= 10;",
         )
-        .and_then(|()| conn.execute_batch(QUARANTINE_BEFORE_11))
+        .and_then(|()| conn.execute_batch(BEFORE_11))
         .expect("an old, large events table");
     }
     // (event, version, percent) in the order heard.
@@ -1655,5 +1656,151 @@ fn the_course_rollup_answers_alone_and_stays_exact_after_a_purge_mid_month() {
             .expect("rollups")
             .expect("answered");
         assert!(by_role.rows.is_empty(), "a role filter reads the records");
+    }
+}
+
+/// Renames and merges by tool rules that came after the records: the rules of the test below.
+fn later_rules() -> ToolResolver {
+    use ltiscope_ingest::ToolRule;
+    let rule = |id: &str, name: &str, host: &str, path: Option<&str>| ToolRule {
+        id: id.into(),
+        name: name.into(),
+        host: Some(host.into()),
+        path: path.map(Into::into),
+        ..ToolRule::default()
+    };
+    ToolResolver::new(vec![
+        // Two catalogue tools merged into one.
+        rule("video", "Video", "*.kaltura.com", None),
+        rule("video", "Video", "*.panopto.com", None),
+        // A catalogue tool renamed, its id kept.
+        rule(
+            "turnitin",
+            "Turnitin Feedback Studio",
+            "api.turnitin.com",
+            None,
+        ),
+        // By path: the URL takes part in naming.
+        rule(
+            "zoom-rich",
+            "Zoom rich links",
+            "*.zoom.us",
+            Some("/lti/rich*"),
+        ),
+    ])
+}
+
+/// Records stored under the default names and named again by rules that came later count
+/// exactly as records stored under those rules from the start, in the rollups and in the
+/// records, on both backends; naming them again by the default brings the first answers back.
+/// Naming by the rules that named them changes nothing, and once their fingerprint is stored
+/// it is not even looked at.
+#[test]
+fn stored_records_follow_tool_rules_that_came_later() {
+    use ltiscope_ingest::generate::{Generator, Options, Platform};
+    use ltiscope_store::NamingMode;
+    let mut opts = Options::new(Platform::Mixed, 1500, 11);
+    opts.return_rate = 0.5;
+    let docs: Vec<String> = Generator::new(opts).collect();
+    let chunks: Vec<String> = docs.chunks(300).map(|c| c.join("\n")).collect();
+    let (default, later) = (ToolResolver::default(), later_rules());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut expected = Store::open_duckdb(&dir.path().join("later.duckdb")).expect("open");
+    for chunk in &chunks {
+        expected
+            .write(&batch_named(chunk.as_bytes(), &later))
+            .expect("write");
+    }
+    // Everything, and one tool's courses (the course rollup per tool) for tools that lose
+    // launches, gain them, or are new.
+    let mut filters = vec![ReportFilter::default()];
+    for tool in ["kaltura", "video", "zoom", "zoom-rich"] {
+        filters.push(ReportFilter {
+            tool: Some(tool.to_owned()),
+            ..ReportFilter::default()
+        });
+    }
+    let questions = [Question::Tools, Question::ToolCounts, Question::Courses];
+    let answers = |store: &Store| -> Vec<(Table, Table)> {
+        let mut all = Vec::new();
+        for f in &filters {
+            for q in questions {
+                let raw = store.answer_raw(q, f, &params()).expect("raw");
+                all.push((ask(store, q, f), raw));
+            }
+        }
+        all
+    };
+    let later_answers = answers(&expected);
+    for mut db in backends() {
+        let store = &mut db.store;
+        for chunk in &chunks {
+            store.write(&batch(chunk.as_bytes())).expect("write");
+        }
+        let before = answers(store);
+        // The rules that named them: looked at once (no fingerprint yet), nothing changes.
+        let same = store
+            .name_tools(&default, NamingMode::IfRulesChanged)
+            .expect("name");
+        assert_eq!(same, Some(vec![]), "{}", db.name);
+        let same = store.name_tools(&default, NamingMode::IfRulesChanged);
+        assert_eq!(same.expect("name"), None, "{}", db.name);
+
+        let dry = store
+            .name_tools(&later, NamingMode::DryRun)
+            .expect("dry run")
+            .expect("looked at");
+        assert_eq!(
+            answers(store),
+            before,
+            "{}: a dry run changed nothing",
+            db.name
+        );
+        let renamed = store
+            .name_tools(&later, NamingMode::IfRulesChanged)
+            .expect("name")
+            .expect("the rules changed");
+        assert_eq!(renamed, dry, "{}", db.name);
+        let moved: Vec<_> = renamed
+            .iter()
+            .map(|r| (r.from_id.as_str(), r.to_id.as_str(), r.to_name.as_str()))
+            .collect();
+        for want in [
+            ("kaltura", "video", "Video"),
+            ("panopto", "video", "Video"),
+            ("turnitin", "turnitin", "Turnitin Feedback Studio"),
+            ("zoom", "zoom-rich", "Zoom rich links"),
+        ] {
+            assert!(moved.contains(&want), "{}: {want:?} in {moved:?}", db.name);
+        }
+        assert!(
+            renamed
+                .iter()
+                .all(|r| r.records > 0 && r.to_match == "rule")
+        );
+        for ((got, got_raw), (want, want_raw)) in answers(store).iter().zip(&later_answers) {
+            same_cells(
+                got,
+                want,
+                &format!("{} rollups", db.name),
+                ("renamed", "named so"),
+            );
+            same_cells(
+                got_raw,
+                want_raw,
+                &format!("{} records", db.name),
+                ("renamed", "named so"),
+            );
+        }
+        // And back.
+        let back = store
+            .name_tools(&default, NamingMode::IfRulesChanged)
+            .expect("name")
+            .expect("the rules changed");
+        assert_eq!(
+            back.iter().map(|r| r.records).sum::<u64>(),
+            renamed.iter().map(|r| r.records).sum::<u64>()
+        );
+        assert_eq!(answers(store), before, "{}", db.name);
     }
 }

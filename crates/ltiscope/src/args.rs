@@ -70,6 +70,9 @@ pub enum Command {
     /// Delete everything that happened before a date (retention): launch records and events
     /// by event time, quarantine and ingest log by receipt
     Purge(PurgeArgs),
+    /// Name the stored launch records' tools again by the tool rules and the catalogue
+    #[command(subcommand)]
+    Tools(ToolsCommand),
 }
 
 /// `ltiscope purge`.
@@ -200,6 +203,19 @@ pub enum KeyKindArg {
     Read,
     /// Everything, including one user's launches and key management.
     Admin,
+}
+
+/// `ltiscope tools ...`.
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// Name every stored launch record's tool by the tool rules of the configuration and the
+    /// built-in catalogue, from the identifiers kept with it (serve and import do this
+    /// themselves when the rules change); say which tools were renamed or merged
+    Apply {
+        /// Say what would be renamed, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `ltiscope keys ...`.
@@ -407,5 +423,10 @@ pub enum QuarantineCommand {
         /// Only this reason code
         #[arg(long, value_parser = PossibleValuesParser::new(Reason::CODES))]
         reason: Option<String>,
+        /// Tell each item's source from its body (as an import without --source does)
+        /// instead of the source it was received as: for source_mismatch items, once you
+        /// know where they really came from
+        #[arg(long)]
+        detect_source: bool,
     },
 }

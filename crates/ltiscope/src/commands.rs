@@ -4,20 +4,21 @@
 use crate::args::{
     Command, ExportArgs, ExportCommand, ExportFormatArg, FilterArgs, FormatArg, GenerateArgs,
     ImportArgs, KeyKindArg, KeySourceArg, KeysCommand, PlatformArg, PurgeArgs, QuarantineCommand,
-    ReportArgs, ReportName, RoleArg, ServeArgs, SourceArg,
+    ReportArgs, ReportName, RoleArg, ServeArgs, SourceArg, ToolsCommand,
 };
 use crate::settings::Settings;
 use anyhow::{Context, bail};
 use ltiscope_ingest::generate::{Generator, Options, Platform};
 use ltiscope_model::report::{Cell, Column, ColumnKind, ReportFilter, Table, Tuning};
 use ltiscope_model::{RoleBucket, Source, Timestamp};
-use ltiscope_pipeline::Pipeline;
 use ltiscope_pipeline::import::{
     CHECKPOINT_BYTES, ImportOptions, Progress, collect_files, import_files,
 };
+use ltiscope_pipeline::{Pipeline, ReplayOptions};
 use ltiscope_report::{Format, Render, ReportKind};
 use ltiscope_serve::auth::Scope;
-use ltiscope_store::{ExportFormat, Location, Store, Upgrade};
+use ltiscope_store::{ExportFormat, Location, NamingMode, Renaming, Store, Upgrade};
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
@@ -32,6 +33,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Keys(k) => keys(k, settings),
         Command::Export(ExportCommand::Launches(a)) => export(a, settings),
         Command::Purge(a) => purge(a, settings),
+        Command::Tools(ToolsCommand::Apply { dry_run }) => name_tools(dry_run, settings),
     }
 }
 
@@ -78,27 +80,88 @@ fn purge(a: PurgeArgs, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How a command opens the store.
+fn name_tools(dry_run: bool, settings: &Settings) -> anyhow::Result<()> {
+    let mut store = open_existing(settings)?;
+    let mode = if dry_run {
+        NamingMode::DryRun
+    } else {
+        NamingMode::Now
+    };
+    let renamings = store
+        .name_tools(&settings.tools(), mode)
+        .context("naming the stored launch records' tools by the tool rules")?
+        .unwrap_or_default();
+    if renamings.is_empty() {
+        println!(
+            "nothing to rename: every stored launch record has the name the tool rules and the catalogue give it"
+        );
+    } else if dry_run {
+        print!("{}", renamings_text(&renamings, "would rename: "));
+        println!("(dry run: nothing was changed; run again without --dry-run)");
+    } else {
+        print!("{}", renamings_text(&renamings, ""));
+        println!("{RENAMED_ROLLUPS}");
+    }
+    Ok(())
+}
+
+/// Renamed tools for people: the records, then a line per old and new name, most records
+/// first.
+fn renamings_text(renamings: &[Renaming], lead: &str) -> String {
+    let records: u64 = renamings.iter().map(|r| r.records).sum();
+    let mut out = format!(
+        "{lead}{records} launch record(s) now count towards another tool ({} renaming(s)):\n",
+        renamings.len()
+    );
+    for r in renamings {
+        let _ = writeln!(
+            out,
+            "  {} ({}) -> {} ({}, by {}): {} record(s)",
+            r.from_id, r.from_name, r.to_id, r.to_name, r.to_match, r.records
+        );
+    }
+    out
+}
+
+/// After renamings that were made.
+const RENAMED_ROLLUPS: &str = "the report rollups of their days are rebuilt on the next refresh";
+
+/// How a command opens the store: whether what is derived from the stored records follows
+/// the configuration.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Rollups {
+enum Derived {
     /// Make the rollups follow the configured time zone, visit window and cap (a change
-    /// rebuilds them): the commands that keep a database, `serve` and `import`.
-    Configure,
-    /// Leave them as they are: a one-off setting on a report (`LTISCOPE_TIMEZONE=… ltiscope
+    /// rebuilds them), and the stored records' tool names the tool rules (a change names them
+    /// again): the commands that keep a database, `serve` and `import`, so that what they
+    /// store and what is stored are named and counted alike.
+    Follow,
+    /// Leave both as they are: a one-off setting on a report (`LTISCOPE_TIMEZONE=… ltiscope
     /// report`) is answered from the launch records instead of rebuilding every rollup for
     /// one command and again for the next.
     Keep,
 }
 
-fn open_store(settings: &Settings, rollups: Rollups) -> anyhow::Result<Store> {
+fn open_store(settings: &Settings, derived: Derived) -> anyhow::Result<Store> {
     let mut store = Store::open_upgrading(&settings.store, &mut upgrade_reporter()).context(match settings.store {
         Location::DuckDb(_) => {
             "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)"
         }
         Location::Postgres(_) => "opening the PostgreSQL database",
     })?;
+    if derived == Derived::Follow
+        && let Some(renamings) = store
+            .name_tools(&settings.tools(), NamingMode::IfRulesChanged)
+            .context("naming the stored launch records' tools by the tool rules")?
+        && !renamings.is_empty()
+    {
+        eprint!(
+            "{}",
+            renamings_text(&renamings, "the tool rules or the catalogue changed: ")
+        );
+        eprintln!("{RENAMED_ROLLUPS}");
+    }
     let config = settings.reports.rollups();
-    if rollups == Rollups::Configure
+    if derived == Derived::Follow
         && store
             .configure_rollups(&config)
             .context("setting up the report rollups")?
@@ -126,7 +189,7 @@ fn open_existing(settings: &Settings) -> anyhow::Result<Store> {
             path.display()
         );
     }
-    open_store(settings, Rollups::Keep)
+    open_store(settings, Derived::Keep)
 }
 
 /// Tells the user about schema upgrades: some migrations rewrite a whole table, which takes
@@ -216,7 +279,7 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("no importable files found (looked for .json, .jsonl, .ndjson and their .gz forms)");
     }
-    let mut store = open_store(settings, Rollups::Configure)?;
+    let mut store = open_store(settings, Derived::Follow)?;
     store.set_checkpoint_threshold(CHECKPOINT_BYTES)?;
     let opts = ImportOptions {
         source: a.source.map(source),
@@ -466,7 +529,7 @@ fn export(a: ExportArgs, settings: &Settings) -> anyhow::Result<()> {
                 .and_then(ExportFormat::parse)
                 .with_context(|| {
                     format!(
-                        "cannot tell the export format of {}: name it .csv, .jsonl or .parquet, or give --format csv|jsonl|parquet",
+                        "cannot tell the export format of {}: name it .csv, .jsonl, .ndjson or .parquet, or give --format csv|jsonl|parquet",
                         a.out.display()
                     )
                 })?,
@@ -530,14 +593,16 @@ fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
             };
             print!("{}", table.render(format(f)));
         }
-        QuarantineCommand::Replay { reason } => {
+        QuarantineCommand::Replay {
+            reason,
+            detect_source,
+        } => {
             let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
-            let s = ltiscope_pipeline::replay_quarantine(
-                &mut store,
-                &pipeline,
-                reason.as_deref(),
-                now(),
-            )?;
+            let options = ReplayOptions {
+                reason: reason.as_deref(),
+                detect_source,
+            };
+            let s = ltiscope_pipeline::replay_quarantine(&mut store, &pipeline, options, now())?;
             println!(
                 "replayed {} quarantined item(s): {} recovered ({} launch records, {} non-LTI, {} duplicates), {} still failing",
                 s.examined,
@@ -555,7 +620,7 @@ fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
 fn keys(k: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
     // A key may be created before the first `serve` (that is how a deployment starts).
     let mut store = match k {
-        KeysCommand::Create { .. } => open_store(settings, Rollups::Keep)?,
+        KeysCommand::Create { .. } => open_store(settings, Derived::Keep)?,
         KeysCommand::List | KeysCommand::Revoke { .. } => open_existing(settings)?,
     };
     match k {
@@ -645,7 +710,7 @@ const ROLLUP_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
 fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     let server = settings.server(&a)?;
     let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
-    let mut store = open_store(settings, Rollups::Configure)?;
+    let mut store = open_store(settings, Derived::Follow)?;
     if let Some(launches) = a.demo {
         load_demo(&mut store, &pipeline, launches)?;
     }

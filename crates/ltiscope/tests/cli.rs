@@ -389,6 +389,35 @@ fn failures_say_what_to_do_and_exit_non_zero() {
     let usage = ltiscope(&stocked, &["quarantine", "list", "--reason", "bad_json"]);
     assert_eq!(usage.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&usage.stderr).contains("not_json"));
+    // Regression: an envelope imported with the wrong --source stayed in quarantine, however
+    // often it was replayed, until its file was imported again.
+    let wrong = dir.path().join("wrong-source.duckdb");
+    let said = ltiscope(&wrong, &["import", "--source", "brightspace-bds", SEED]);
+    assert!(said.status.success());
+    assert!(
+        stdout(&said).contains("source_mismatch"),
+        "{}",
+        stdout(&said)
+    );
+    let again = stdout(&ltiscope(&wrong, &["quarantine", "replay"]));
+    assert!(again.contains(" 0 recovered"), "{again}");
+    let detected = ltiscope(
+        &wrong,
+        &[
+            "quarantine",
+            "replay",
+            "--reason",
+            "source_mismatch",
+            "--detect-source",
+        ],
+    );
+    let detected = stdout(&detected);
+    assert!(
+        !detected.contains(" 0 recovered") && detected.ends_with("0 still failing\n"),
+        "{detected}"
+    );
+    let tools = stdout(&ltiscope(&wrong, &["report", "tools", "--format", "csv"]));
+    assert_eq!(tools.lines().count(), 2, "one tool: {tools}");
     let pseudo = Command::new(env!("CARGO_BIN_EXE_ltiscope"))
         .args(["--pii", "pseudonymise", "import", SEED])
         .env("LTISCOPE_DB", &db)
@@ -596,4 +625,78 @@ fn a_one_off_time_zone_on_a_report_leaves_the_rollups_alone() {
         rebuilt(&import),
         "import makes the rollups follow the setting"
     );
+}
+
+/// A tool rule written after the launches were collected: `tools apply --dry-run` says what
+/// it would rename and renames nothing, `tools apply` renames, and `import` renames by itself
+/// when the rules changed since the records were named (here: when they are taken away again).
+#[test]
+fn tool_rules_written_later_rename_stored_launches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.duckdb");
+    assert!(ltiscope(&db, &["import", SEED]).status.success());
+    let tools = |args: &[&str]| {
+        let out = ltiscope(
+            &db,
+            &[args, &["report", "tools", "--format", "csv"]].concat(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    let before = tools(&[]);
+    assert!(before.contains("ltiah.herokuapp.com"), "{before}");
+    let config = dir.path().join("ltiscope.toml");
+    std::fs::write(
+        &config,
+        "[[tools.rules]]\nname = \"LTI Harness\"\nhost = \"ltiah.herokuapp.com\"\n",
+    )
+    .expect("config");
+    let with_rules = ["--config", config.to_str().expect("utf8")];
+
+    let dry = ltiscope(
+        &db,
+        &[&with_rules[..], &["tools", "apply", "--dry-run"]].concat(),
+    );
+    let said = stdout(&dry);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        said.contains(
+            "ltiah.herokuapp.com (ltiah.herokuapp.com) -> lti-harness (LTI Harness, by rule)"
+        ) && said.contains("dry run"),
+        "{said}"
+    );
+    assert_eq!(tools(&[]), before, "a dry run renames nothing");
+
+    let applied = stdout(&ltiscope(
+        &db,
+        &[&with_rules[..], &["tools", "apply"]].concat(),
+    ));
+    assert!(applied.contains("-> lti-harness"), "{applied}");
+    let after = tools(&[]);
+    assert!(
+        after.contains("lti-harness,LTI Harness") && !after.contains("ltiah.herokuapp.com"),
+        "{after}"
+    );
+    let again = stdout(&ltiscope(
+        &db,
+        &[&with_rules[..], &["tools", "apply"]].concat(),
+    ));
+    assert!(again.starts_with("nothing to rename"), "{again}");
+
+    // Importing without the rule names the stored records by the catalogue and domain again.
+    let import = ltiscope(&db, &["import", SEED]);
+    let err = String::from_utf8_lossy(&import.stderr);
+    assert!(
+        import.status.success() && err.contains("lti-harness (LTI Harness) -> ltiah.herokuapp.com"),
+        "{err}"
+    );
+    assert_eq!(tools(&[]), before);
 }

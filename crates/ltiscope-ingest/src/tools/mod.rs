@@ -100,6 +100,30 @@ impl ToolResolver {
         ToolResolver { rules }
     }
 
+    /// What the names this resolver gives depend on: its rules and this build's catalogue.
+    /// The store keeps it beside the names it gave, so that a change of either is noticed and
+    /// the stored launch records are named again (`Store::name_tools`). FNV-1a, which, unlike
+    /// std's hashers, is the same in every build and on every platform.
+    pub fn fingerprint(&self) -> String {
+        let text = format!(
+            "{} {:?} {:?}",
+            env!("CARGO_PKG_VERSION"),
+            self.rules,
+            catalogue::CATALOGUE
+        );
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
+    /// Whether a rule looks at the launch URL's path (otherwise the host and the ids alone
+    /// decide every name).
+    pub fn reads_paths(&self) -> bool {
+        self.rules.iter().any(|r| r.path.is_some())
+    }
+
     /// The named tool for a launch.
     pub fn resolve(&self, tool: &ToolRef) -> ToolIdentity {
         let path = tool.launch_url.as_deref().and_then(url_path);
@@ -199,6 +223,35 @@ mod tests {
         // herokuapp.com is a public suffix: each app is its own tool.
         let t = r.resolve(&tool("https://ltiah.herokuapp.com/launch_lti"));
         assert_eq!(t.id, "ltiah.herokuapp.com");
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_the_rules_only() {
+        let rule = ToolRule {
+            id: "x".into(),
+            name: "X".into(),
+            host: Some("x.example.org".into()),
+            ..ToolRule::default()
+        };
+        let with = |rules: Vec<ToolRule>| ToolResolver::new(rules).fingerprint();
+        assert_eq!(
+            ToolResolver::default().fingerprint(),
+            with(vec![]),
+            "the same rules, the same fingerprint"
+        );
+        assert_ne!(with(vec![]), with(vec![rule.clone()]));
+        let renamed = ToolRule {
+            name: "Y".into(),
+            ..rule.clone()
+        };
+        assert_ne!(with(vec![rule.clone()]), with(vec![renamed]));
+        assert_eq!(with(vec![rule.clone()]).len(), 16);
+        assert!(!ToolResolver::new(vec![rule.clone()]).reads_paths());
+        let by_path = ToolRule {
+            path: Some("/a/*".into()),
+            ..rule
+        };
+        assert!(ToolResolver::new(vec![by_path]).reads_paths());
     }
 
     #[test]

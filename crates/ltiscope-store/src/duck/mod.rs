@@ -584,6 +584,22 @@ impl DuckStore {
         Ok(outcome)
     }
 
+    /// Names the stored records' tools again (crate::naming), one refresher at a time: the
+    /// marks it adds are the refresh's to consume.
+    pub(crate) fn name_tools(
+        &mut self,
+        tools: &ltiscope_ingest::ToolResolver,
+        mode: crate::NamingMode,
+    ) -> Result<Option<Vec<crate::Renaming>>, StoreError> {
+        let _one = REFRESH
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tx = self.conn.unchecked_transaction()?;
+        let renamed = crate::naming::name_tools(&mut DuckDb(&tx), tools, mode)?;
+        tx.commit()?;
+        Ok(renamed)
+    }
+
     /// Sets how rollups cut and count; a change marks everything for rebuilding.
     pub(crate) fn configure_rollups(&mut self, cfg: &RollupConfig) -> Result<bool, StoreError> {
         let _one = REFRESH

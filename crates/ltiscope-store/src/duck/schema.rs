@@ -337,4 +337,29 @@ DROP TABLE quarantine;
 ALTER TABLE quarantine_keyed RENAME TO quarantine;
 "#,
     ),
+    (
+        12,
+        "tool names follow the rules",
+        r#"
+-- The fingerprint of the tool rules and catalogue that named the stored launch records
+-- (crate::naming); none yet, so the first writer to open the database names them again.
+CREATE TABLE tool_naming (fingerprint VARCHAR NOT NULL);
+-- The combinations of identifiers whose records are being renamed: filled and emptied within
+-- one transaction.
+CREATE TABLE tool_renames (
+    launch_url       VARCHAR,
+    launch_host      VARCHAR,
+    consumer_key     VARCHAR,
+    client_id        VARCHAR,
+    deployment_id    VARCHAR,
+    tool_provider_id VARCHAR,
+    tool_id          VARCHAR NOT NULL,
+    tool_name        VARCHAR NOT NULL,
+    tool_match       VARCHAR NOT NULL,
+    new_id           VARCHAR NOT NULL,
+    new_name         VARCHAR NOT NULL,
+    new_match        VARCHAR NOT NULL
+);
+"#,
+    ),
 ];

@@ -871,6 +871,25 @@ impl PgStore {
         })
     }
 
+    /// Names the stored records' tools again (crate::naming) under the rollup lock, so no
+    /// refresh reads the records half renamed.
+    pub(crate) fn name_tools(
+        &mut self,
+        tools: &ltiscope_ingest::ToolResolver,
+        mode: crate::NamingMode,
+    ) -> Result<Option<Vec<crate::Renaming>>, StoreError> {
+        let mut c = self.client()?;
+        with_rollup_lock(&mut c, |c| {
+            let mut tx = c.transaction()?;
+            // The renamings join the launch records by hash, not by a loop over them per
+            // combination, whatever the statistics of a fresh table say (as the refresh).
+            tx.batch_execute("SET LOCAL enable_nestloop = off")?;
+            let renamed = crate::naming::name_tools(&mut PgDb(&mut tx), tools, mode)?;
+            tx.commit()?;
+            Ok(renamed)
+        })
+    }
+
     /// Sets how rollups cut and count; a change marks everything for rebuilding.
     pub(crate) fn configure_rollups(&mut self, cfg: &RollupConfig) -> Result<bool, StoreError> {
         let mut c = self.client()?;

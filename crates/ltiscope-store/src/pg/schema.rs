@@ -309,4 +309,29 @@ ALTER TABLE quarantine ALTER COLUMN item_key SET NOT NULL;
 CREATE UNIQUE INDEX quarantine_item ON quarantine (item_key);
 "#,
     ),
+    (
+        10,
+        "tool names follow the rules",
+        r#"
+-- The fingerprint of the tool rules and catalogue that named the stored launch records
+-- (crate::naming); none yet, so the first writer to open the database names them again.
+CREATE TABLE tool_naming (fingerprint TEXT NOT NULL);
+-- The combinations of identifiers whose records are being renamed: filled and emptied within
+-- one transaction (under the rollup lock, so by one process at a time).
+CREATE TABLE tool_renames (
+    launch_url       TEXT COLLATE "C",
+    launch_host      TEXT COLLATE "C",
+    consumer_key     TEXT COLLATE "C",
+    client_id        TEXT COLLATE "C",
+    deployment_id    TEXT COLLATE "C",
+    tool_provider_id TEXT COLLATE "C",
+    tool_id          TEXT COLLATE "C" NOT NULL,
+    tool_name        TEXT COLLATE "C" NOT NULL,
+    tool_match       TEXT COLLATE "C" NOT NULL,
+    new_id           TEXT COLLATE "C" NOT NULL,
+    new_name         TEXT COLLATE "C" NOT NULL,
+    new_match        TEXT COLLATE "C" NOT NULL
+);
+"#,
+    ),
 ];

@@ -1,0 +1,214 @@
+//! Tool names follow the rules in force: every launch record keeps the identifiers its tool was
+//! named by (launch URL, host, consumer key, client id, deployment id, tool-provider id), so
+//! when the administrator's rules or the built-in catalogue change, the stored records are named
+//! again from them, without importing anything again. That is how a tool is renamed, or two
+//! are merged into one (two rules with one `id`), after its launches were collected.
+//!
+//! The names are derived per distinct combination of identifiers and stored name, not per
+//! record: a term's million launches hold a few hundred combinations (the launch URL takes
+//! part only when a rule matches paths). The records that change get their new name in one
+//! statement, and the hours they fall in are marked, in the same transaction, so the next
+//! rollup refresh recomputes the days whose counts moved between tools.
+
+use crate::StoreError;
+use crate::rollup::Db;
+use crate::sql::Arg;
+use crate::write::Val;
+use ltiscope_ingest::ToolResolver;
+use ltiscope_model::ToolRef;
+use std::collections::BTreeMap;
+
+/// When [`name_tools`](crate::Store::name_tools) names the stored records again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamingMode {
+    /// Only when the rules or the catalogue differ from those that named them last (what
+    /// `serve` and `import` do when they open the database: nothing to do costs one query).
+    IfRulesChanged,
+    /// Now, whatever named them last.
+    Now,
+    /// Say what naming them now would change, and change nothing.
+    DryRun,
+}
+
+/// The launch records of one named tool that are (or would be) counted towards another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renaming {
+    /// The tool id they were stored under.
+    pub from_id: String,
+    /// Its display name.
+    pub from_name: String,
+    /// The tool id they count towards now.
+    pub to_id: String,
+    /// Its display name.
+    pub to_name: String,
+    /// How the new name was found: `rule`, `catalogue`, `domain` or `unknown`.
+    pub to_match: String,
+    /// How many launch records (launches, returns and tool uses).
+    pub records: u64,
+}
+
+/// The identifier columns a tool is named by, as `launches` and `tool_renames` hold them.
+const IDS: [&str; 6] = [
+    "launch_url",
+    "launch_host",
+    "consumer_key",
+    "client_id",
+    "deployment_id",
+    "tool_provider_id",
+];
+/// The name as stored: these columns are never NULL.
+const NAME: [&str; 3] = ["tool_id", "tool_name", "tool_match"];
+
+/// Names the stored records again with `tools` (see [`NamingMode`]). `None` when the rules and
+/// the catalogue are those that named them last and `mode` is `IfRulesChanged`; otherwise
+/// what changed (or would), the tools with the most records first.
+pub(crate) fn name_tools(
+    db: &mut dyn Db,
+    tools: &ToolResolver,
+    mode: NamingMode,
+) -> Result<Option<Vec<Renaming>>, StoreError> {
+    let fingerprint = tools.fingerprint();
+    if mode == NamingMode::IfRulesChanged && named_by(db)?.as_deref() == Some(&fingerprint) {
+        return Ok(None);
+    }
+    // Without a path rule the URL cannot change a name: leaving it out of the grouping keeps
+    // the combinations few when every launch has a URL of its own.
+    let ids = if tools.reads_paths() {
+        &IDS[..]
+    } else {
+        &IDS[1..]
+    };
+    let columns: Vec<&str> = ids.iter().chain(&NAME).copied().collect();
+    let list = columns.join(", ");
+    let mut rows: Vec<Vec<Val<'static>>> = Vec::new();
+    let mut moved: BTreeMap<[String; 5], u64> = BTreeMap::new();
+    db.each(
+        &format!("SELECT {list}, count(*) FROM launches GROUP BY {list}"),
+        &[],
+        &mut |r| {
+            let mut values = Vec::with_capacity(columns.len());
+            for i in 0..columns.len() {
+                values.push(r.text(i)?);
+            }
+            let id = |name: &str| {
+                columns
+                    .iter()
+                    .position(|c| *c == name)
+                    .and_then(|i| values[i].clone())
+            };
+            let tool = ToolRef {
+                launch_url: id("launch_url"),
+                host: id("launch_host"),
+                consumer_key: id("consumer_key"),
+                client_id: id("client_id"),
+                deployment_id: id("deployment_id"),
+                tool_provider_id: id("tool_provider_id"),
+            };
+            let now = tools.resolve(&tool);
+            let stored = [
+                id("tool_id").unwrap_or_default(),
+                id("tool_name").unwrap_or_default(),
+                id("tool_match").unwrap_or_default(),
+            ];
+            if [now.id.as_str(), now.name.as_str(), now.matched_by.as_str()]
+                == stored.each_ref().map(String::as_str)
+            {
+                return Ok(());
+            }
+            let records = r.int(columns.len())?.unwrap_or(0).max(0) as u64;
+            let [from_id, from_name, _] = stored.clone();
+            *moved
+                .entry([
+                    from_id,
+                    from_name,
+                    now.id.clone(),
+                    now.name.clone(),
+                    now.matched_by.as_str().to_owned(),
+                ])
+                .or_default() += records;
+            let mut row: Vec<Val<'static>> = IDS.iter().map(|c| Val::Owned(id(c))).collect();
+            row.extend(stored.into_iter().map(|v| Val::Owned(Some(v))));
+            row.extend(
+                [now.id, now.name, now.matched_by.as_str().to_owned()]
+                    .into_iter()
+                    .map(|v| Val::Owned(Some(v))),
+            );
+            rows.push(row);
+            Ok(())
+        },
+    )?;
+    let mut renamings: Vec<Renaming> = moved
+        .into_iter()
+        .map(
+            |([from_id, from_name, to_id, to_name, to_match], records)| Renaming {
+                from_id,
+                from_name,
+                to_id,
+                to_name,
+                to_match,
+                records,
+            },
+        )
+        .collect();
+    renamings.sort_by_key(|r| std::cmp::Reverse(r.records));
+    if mode == NamingMode::DryRun {
+        return Ok(Some(renamings));
+    }
+    if !rows.is_empty() {
+        db.exec("DELETE FROM tool_renames", &[])?;
+        db.append("tool_renames", &rows)?;
+        // The hours of the records that move, marked before they move (the marks are what
+        // the rollups recompute; see crate::rollup).
+        db.exec(
+            &format!(
+                "INSERT INTO rollup_marks (tenant, hour, kind)
+                 SELECT DISTINCT launches.tenant, date_trunc('hour', launches.event_time), launches.action
+                 FROM launches JOIN tool_renames c ON {}
+                 WHERE launches.action IN ('launch', 'return')",
+                same(ids)
+            ),
+            &[],
+        )?;
+        db.exec(
+            &format!(
+                "UPDATE launches SET tool_id = c.new_id, tool_name = c.new_name, tool_match = c.new_match
+                 FROM tool_renames c WHERE {}",
+                same(ids)
+            ),
+            &[],
+        )?;
+        db.exec("DELETE FROM tool_renames", &[])?;
+    }
+    db.exec("DELETE FROM tool_naming", &[])?;
+    db.exec(
+        "INSERT INTO tool_naming (fingerprint) VALUES (?)",
+        &[Arg::Text(fingerprint)],
+    )?;
+    Ok(Some(renamings))
+}
+
+/// The fingerprint of the rules and catalogue that named the stored records last.
+fn named_by(db: &mut dyn Db) -> Result<Option<String>, StoreError> {
+    let mut found = None;
+    db.each("SELECT fingerprint FROM tool_naming", &[], &mut |r| {
+        found = r.text(0)?;
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// `launches` and `tool_renames c` agree on these identifier columns (NULL agreeing with
+/// NULL only) and on the stored name. Each condition is an equality, so both databases join
+/// by hashing instead of comparing every record with every combination.
+fn same(ids: &[&str]) -> String {
+    let mut conditions: Vec<String> = ids
+        .iter()
+        .map(|c| {
+            format!(
+                "coalesce(launches.{c}, '') = coalesce(c.{c}, '') AND (launches.{c} IS NULL) = (c.{c} IS NULL)"
+            )
+        })
+        .collect();
+    conditions.extend(NAME.iter().map(|c| format!("launches.{c} = c.{c}")));
+    conditions.join(" AND ")
+}
