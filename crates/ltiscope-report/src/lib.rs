@@ -258,6 +258,47 @@ pub enum ReportError {
 /// Whether the tool of `f` was ever launched (in any range, by anyone): an empty one-tool
 /// report for a tool that exists says "no launches in this range"; for an id that does not,
 /// it would say the same of a typo.
+/// Puts the tools of the inventory that have no launch at all under the filter (any time;
+/// the tool filter picks one of them) at the head of the dormant tools, with no last launch
+/// and no launches: they have been dormant the longest.
+fn never_launched(
+    dormant: &mut Table,
+    inventory: &[(String, String)],
+    f: &ReportFilter,
+    ask: &impl Fn(Question, &ReportFilter) -> Result<Table, StoreError>,
+) -> Result<(), StoreError> {
+    let wanted: Vec<&(String, String)> = inventory
+        .iter()
+        .filter(|(id, _)| f.tool.as_deref().is_none_or(|t| t == id))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let ever = ReportFilter {
+        from: None,
+        to: None,
+        ..f.clone()
+    };
+    let launched = ask(Question::ToolLaunches, &ever)?;
+    let mut rows: Vec<Vec<Cell>> = wanted
+        .into_iter()
+        .filter(|(id, _)| launched.find("tool_id", id).is_none())
+        .map(|(id, name)| {
+            vec![
+                Cell::Text(id.clone()),
+                Cell::Text(name.clone()),
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Int(0),
+            ]
+        })
+        .collect();
+    rows.sort_by(|a, b| a[0].as_text().cmp(&b[0].as_text()));
+    rows.append(&mut dormant.rows);
+    dormant.rows = rows;
+    Ok(())
+}
+
 fn known_tool(store: &Store, f: &ReportFilter, p: &Params) -> Result<(), ReportError> {
     let Some(id) = f.tool.as_deref() else {
         return Ok(());
@@ -312,6 +353,10 @@ pub struct Options {
     pub timezone: Tz,
     /// Counts below this are shown as `<k` (small-cell suppression); `None` shows all.
     pub suppress_below: Option<u64>,
+    /// The tools the institution told us it has (id, name: the tool rules of the
+    /// configuration). The dormant report lists those with no launch at all as never
+    /// launched: the licences nobody used, which no launch record can show.
+    pub inventory: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -319,6 +364,7 @@ impl Default for Options {
         Options {
             timezone: Tz::UTC,
             suppress_below: None,
+            inventory: Vec::new(),
         }
     }
 }
@@ -569,10 +615,11 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
             ]
         }
         ReportKind::Adoption => vec![ask(Question::Adoption, f)?],
-        ReportKind::Dormant => vec![
-            ask(Question::DormantTools, f)?,
-            ask(Question::DormantDeployments, f)?,
-        ],
+        ReportKind::Dormant => {
+            let mut tools = ask(Question::DormantTools, f)?;
+            never_launched(&mut tools, &opts.inventory, f, &ask)?;
+            vec![tools, ask(Question::DormantDeployments, f)?]
+        }
         ReportKind::Health => vec![health(ask(Question::Health, f)?)],
         ReportKind::TimeInTool => vec![ask(Question::TimeInTool, f)?],
         ReportKind::Quality => vec![

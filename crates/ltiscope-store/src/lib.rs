@@ -607,6 +607,19 @@ impl Store {
         }
     }
 
+    /// Whether the stored records' tools are named by `tools`, as far as is known: false
+    /// when other tool rules (or another build's catalogue) named them last, so a report
+    /// asked with `tools` may show names its rules no longer give.
+    pub fn tools_named_alike(
+        &self,
+        tools: &ltiscope_ingest::ToolResolver,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.tools_named_alike(tools),
+            Store::Postgres(p) => p.tools_named_alike(tools),
+        }
+    }
+
     /// A second handle on the same database for reading beside the writer (the collector's
     /// API and dashboard read through these while its writer thread owns the first).
     pub fn reader(&self) -> Result<Store, StoreError> {

@@ -187,6 +187,13 @@ pub(crate) fn name_tools(
     Ok(Some(renamings))
 }
 
+/// Whether the stored records were named by `tools` as far as is known: false only when
+/// other rules or another catalogue named them last (a database no writer named yet says
+/// nothing). One query: cheap enough to ask before every report.
+pub(crate) fn named_alike(db: &mut dyn Db, tools: &ToolResolver) -> Result<bool, StoreError> {
+    Ok(named_by(db)?.is_none_or(|f| f == tools.fingerprint()))
+}
+
 /// The fingerprint of the rules and catalogue that named the stored records last.
 fn named_by(db: &mut dyn Db) -> Result<Option<String>, StoreError> {
     let mut found = None;

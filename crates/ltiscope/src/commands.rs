@@ -105,6 +105,22 @@ fn name_tools(dry_run: bool, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Says so when the stored records' tools were named by other tool rules than these: a
+/// report or export then shows the names they were stored under, and the dormant report may
+/// list a tool the new rules name as never launched. Reports do not rename (a report with
+/// another `--config` would rename what the collector named); `tools apply` does.
+fn note_other_naming(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    if !store
+        .tools_named_alike(&settings.tools())
+        .context("reading which tool rules named the stored launch records")?
+    {
+        eprintln!(
+            "note: the stored launch records were named by other tool rules than these (or by another ltiscope's catalogue); run `ltiscope tools apply` with this configuration to name them by it (serve and import do it on start)"
+        );
+    }
+    Ok(())
+}
+
 /// Renamed tools for people: the records, then a line per old and new name, most records
 /// first.
 fn renamings_text(renamings: &[Renaming], lead: &str) -> String {
@@ -490,6 +506,7 @@ fn report(a: ReportArgs, settings: &Settings) -> anyhow::Result<()> {
     };
     let mut store = open_existing(settings)?;
     store.set_memory_limit(settings.db_memory_bytes)?;
+    note_other_naming(&store, settings)?;
     let report =
         ltiscope_report::run(&store, &request, &settings.reports.options).map_err(|e| match e {
             ltiscope_report::ReportError::Missing { report, what } => {
@@ -537,6 +554,7 @@ fn export(a: ExportArgs, settings: &Settings) -> anyhow::Result<()> {
     };
     let filter = filter(a.filter, settings)?;
     let mut store = open_existing(settings)?;
+    note_other_naming(&store, settings)?;
     store.set_memory_limit(settings.db_memory_bytes)?;
     let started = Instant::now();
     let n = store

@@ -249,7 +249,8 @@ impl Settings {
                 path: r.path,
             });
         }
-        let reports = resolve_reports(&file.reports, env)?;
+        let mut reports = resolve_reports(&file.reports, env)?;
+        reports.options.inventory = ToolResolver::new(tool_rules.clone()).named_tools();
         let db_memory_mb = match env("LTISCOPE_DB_MEMORY_MB") {
             Some(v) => v.parse::<u64>().with_context(|| {
                 format!("LTISCOPE_DB_MEMORY_MB={v:?} is not a whole number of MiB")
@@ -360,6 +361,8 @@ fn resolve_reports(
         options: ltiscope_report::Options {
             timezone,
             suppress_below,
+            // The tool rules fill it in (Settings::resolve).
+            inventory: Vec::new(),
         },
         defaults,
     })

@@ -652,7 +652,8 @@ fn tool_rules_written_later_rename_stored_launches() {
     let config = dir.path().join("ltiscope.toml");
     std::fs::write(
         &config,
-        "[[tools.rules]]\nname = \"LTI Harness\"\nhost = \"ltiah.herokuapp.com\"\n",
+        "[[tools.rules]]\nname = \"LTI Harness\"\nhost = \"ltiah.herokuapp.com\"\n\n\
+         [[tools.rules]]\nname = \"Licensed But Unused\"\nhost = \"unused.example.com\"\n",
     )
     .expect("config");
     let with_rules = ["--config", config.to_str().expect("utf8")];
@@ -675,6 +676,12 @@ fn tool_rules_written_later_rename_stored_launches() {
     );
     assert_eq!(tools(&[]), before, "a dry run renames nothing");
 
+    // A report by the new rules says the records were named by others, and keeps them.
+    let noted = ltiscope(&db, &[&with_rules[..], &["report", "tools"]].concat());
+    let note = String::from_utf8_lossy(&noted.stderr);
+    assert!(note.contains("ltiscope tools apply"), "{note}");
+    assert_eq!(tools(&[]), before, "a report renames nothing");
+
     let applied = stdout(&ltiscope(
         &db,
         &[&with_rules[..], &["tools", "apply"]].concat(),
@@ -690,6 +697,23 @@ fn tool_rules_written_later_rename_stored_launches() {
         &[&with_rules[..], &["tools", "apply"]].concat(),
     ));
     assert!(again.starts_with("nothing to rename"), "{again}");
+    // The dormant report lists the tools the rules name that never launched, first; a tool
+    // that launched is not among them.
+    let dormant = ltiscope(
+        &db,
+        &[&with_rules[..], &["report", "dormant", "--format", "csv"]].concat(),
+    );
+    assert!(String::from_utf8_lossy(&dormant.stderr).is_empty());
+    let dormant = stdout(&dormant);
+    let rows: Vec<&str> = dormant.lines().collect();
+    assert_eq!(
+        rows[1], "licensed-but-unused,Licensed But Unused,,,0",
+        "{dormant}"
+    );
+    assert!(
+        rows[2].starts_with("lti-harness,LTI Harness,20") && !rows[2].ends_with(",0"),
+        "{dormant}"
+    );
 
     // Importing without the rule names the stored records by the catalogue and domain again.
     let import = ltiscope(&db, &["import", SEED]);

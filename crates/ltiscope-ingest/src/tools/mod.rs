@@ -118,6 +118,17 @@ impl ToolResolver {
         format!("{h:016x}")
     }
 
+    /// The tools the rules name, each id once with the name of its first rule, in rule
+    /// order: the tools an institution told us it has, launched or not.
+    pub fn named_tools(&self) -> Vec<(String, String)> {
+        let mut seen = std::collections::HashSet::new();
+        self.rules
+            .iter()
+            .filter(|r| seen.insert(r.id.as_str()))
+            .map(|r| (r.id.clone(), r.name.clone()))
+            .collect()
+    }
+
     /// Whether a rule looks at the launch URL's path (otherwise the host and the ids alone
     /// decide every name).
     pub fn reads_paths(&self) -> bool {
@@ -249,9 +260,23 @@ mod tests {
         assert!(!ToolResolver::new(vec![rule.clone()]).reads_paths());
         let by_path = ToolRule {
             path: Some("/a/*".into()),
-            ..rule
+            ..rule.clone()
         };
-        assert!(ToolResolver::new(vec![by_path]).reads_paths());
+        assert!(ToolResolver::new(vec![by_path.clone()]).reads_paths());
+        // Two rules of one tool (a merge) name it once, by its first rule.
+        let merged = ToolRule {
+            name: "X again".into(),
+            ..by_path
+        };
+        let other = ToolRule {
+            id: "z".into(),
+            name: "Z".into(),
+            ..merged.clone()
+        };
+        assert_eq!(
+            ToolResolver::new(vec![rule, merged, other]).named_tools(),
+            [("x".into(), "X".into()), ("z".into(), "Z".into())]
+        );
     }
 
     #[test]

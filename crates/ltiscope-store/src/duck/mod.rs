@@ -584,6 +584,14 @@ impl DuckStore {
         Ok(outcome)
     }
 
+    /// Whether the stored records' tools were named by `tools` (crate::naming).
+    pub(crate) fn tools_named_alike(
+        &self,
+        tools: &ltiscope_ingest::ToolResolver,
+    ) -> Result<bool, StoreError> {
+        crate::naming::named_alike(&mut DuckDb(&self.conn), tools)
+    }
+
     /// Names the stored records' tools again (crate::naming), one refresher at a time: the
     /// marks it adds are the refresh's to consume.
     pub(crate) fn name_tools(

@@ -871,6 +871,15 @@ impl PgStore {
         })
     }
 
+    /// Whether the stored records' tools were named by `tools` (crate::naming).
+    pub(crate) fn tools_named_alike(
+        &self,
+        tools: &ltiscope_ingest::ToolResolver,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client()?;
+        crate::naming::named_alike(&mut PgDb(&mut *c), tools)
+    }
+
     /// Names the stored records' tools again (crate::naming) under the rollup lock, so no
     /// refresh reads the records half renamed.
     pub(crate) fn name_tools(
