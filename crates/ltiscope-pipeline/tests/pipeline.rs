@@ -27,6 +27,11 @@ fn write_lines<'a>(path: &std::path::Path, lines: impl IntoIterator<Item = &'a s
     f.flush().expect("flush");
 }
 
+/// Replays the store's quarantine with the test pipeline.
+fn replay(store: &mut Store, options: ReplayOptions<'_>) -> ltiscope_pipeline::ReplaySummary {
+    ltiscope_pipeline::replay_quarantine(store, &pipeline(), options, now()).expect("replay")
+}
+
 fn now() -> ltiscope_model::Timestamp {
     chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid")
 }
@@ -199,24 +204,12 @@ fn replay_recovers_what_the_parser_now_accepts_and_keeps_the_rest() {
         received_at: Some(now()),
     };
     store.write(&batch).expect("write");
-    let s = ltiscope_pipeline::replay_quarantine(
-        &mut store,
-        &pipeline(),
-        ReplayOptions::default(),
-        now(),
-    )
-    .expect("replay");
+    let s = replay(&mut store, ReplayOptions::default());
     assert_eq!((s.examined, s.recovered, s.still_failing), (2, 1, 1));
     assert_eq!(s.stored.launches, 1);
     assert_eq!(store.quarantine_list(None, 10).expect("list").len(), 1);
     // Replaying again finds only the still-failing one, and stores nothing twice.
-    let s = ltiscope_pipeline::replay_quarantine(
-        &mut store,
-        &pipeline(),
-        ReplayOptions::default(),
-        now(),
-    )
-    .expect("replay");
+    let s = replay(&mut store, ReplayOptions::default());
     assert_eq!((s.examined, s.recovered), (1, 0));
 }
 
@@ -234,17 +227,14 @@ fn replay_can_tell_a_mismatched_item_its_source_from_its_body() {
     assert_eq!(batch.rejected[0].get().reason.code(), "source_mismatch");
     store.write(&batch).expect("write");
 
-    let as_received = ReplayOptions::default();
-    let s = ltiscope_pipeline::replay_quarantine(&mut store, &pipeline(), as_received, now())
-        .expect("replay");
+    let s = replay(&mut store, ReplayOptions::default());
     assert_eq!((s.examined, s.recovered, s.still_failing), (1, 0, 1));
 
     let detect = ReplayOptions {
         reason: Some("source_mismatch"),
         detect_source: true,
     };
-    let s = ltiscope_pipeline::replay_quarantine(&mut store, &pipeline(), detect, now())
-        .expect("replay");
+    let s = replay(&mut store, detect);
     assert_eq!((s.examined, s.recovered, s.still_failing), (1, 1, 0));
     assert_eq!(s.stored.launches, 1);
     assert!(store.quarantine_list(None, 10).expect("list").is_empty());
