@@ -31,7 +31,7 @@ pub use duck::ROW_GROUP_ROWS;
 pub use duck::inbox::{InboxMover, Moved};
 pub use keys::event_key;
 pub use migrate::Upgrade;
-pub use naming::{NamingMode, Renaming};
+pub use naming::{NamingMode, Renaming, StoredTool};
 pub use rollup::{RefreshOutcome, RollupConfig};
 
 /// Storage failures. Messages name the cause and what to do; callers add context.
@@ -604,6 +604,15 @@ impl Store {
         match self {
             Store::DuckDb(d) => d.name_tools(tools, mode),
             Store::Postgres(p) => p.name_tools(tools, mode),
+        }
+    }
+
+    /// Every tool of the stored launch records, with how it was named and the identifiers
+    /// behind the name (`ltiscope tools list`).
+    pub fn stored_tools(&self) -> Result<Vec<StoredTool>, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.stored_tools(),
+            Store::Postgres(p) => p.stored_tools(),
         }
     }
 

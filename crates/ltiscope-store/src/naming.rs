@@ -47,6 +47,73 @@ pub struct Renaming {
     pub records: u64,
 }
 
+/// A tool as the stored launch records name it, with the identifiers behind the name: what
+/// an administrator reads to write a rule (a domain that lumps several tools together, a
+/// catalogue name to change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTool {
+    /// The tool id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// How it was named: `rule`, `catalogue`, `domain` or `unknown`.
+    pub matched_by: String,
+    /// Launch records (launches, returns and tool uses).
+    pub records: u64,
+    /// The distinct launch hosts, client ids, consumer keys and tool-provider ids of its
+    /// records, each list sorted.
+    pub hosts: Vec<String>,
+    /// See `hosts`.
+    pub client_ids: Vec<String>,
+    /// See `hosts`.
+    pub consumer_keys: Vec<String>,
+    /// See `hosts`.
+    pub tool_provider_ids: Vec<String>,
+}
+
+/// Every tool of the stored launch records, with how it was named and the identifiers of its
+/// records, the tools with the most records first.
+pub(crate) fn stored_tools(db: &mut dyn Db) -> Result<Vec<StoredTool>, StoreError> {
+    let lists = [
+        "launch_host",
+        "client_id",
+        "consumer_key",
+        "tool_provider_id",
+    ]
+    .iter()
+    // Joined by the unit separator, which no identifier holds (a space may).
+    .map(|c| format!("string_agg(DISTINCT {c}, chr(31) ORDER BY {c})"))
+    .collect::<Vec<_>>()
+    .join(", ");
+    let mut tools = Vec::new();
+    db.each(
+        &format!(
+            "SELECT tool_id, tool_name, tool_match, count(*)::BIGINT, {lists}
+             FROM launches GROUP BY tool_id, tool_name, tool_match ORDER BY 4 DESC, 1, 2, 3"
+        ),
+        &[],
+        &mut |r| {
+            let list = |i| -> Result<Vec<String>, StoreError> {
+                Ok(r.text(i)?
+                    .map(|s| s.split('\u{1f}').map(str::to_owned).collect())
+                    .unwrap_or_default())
+            };
+            tools.push(StoredTool {
+                id: r.text(0)?.unwrap_or_default(),
+                name: r.text(1)?.unwrap_or_default(),
+                matched_by: r.text(2)?.unwrap_or_default(),
+                records: r.int(3)?.unwrap_or(0).max(0) as u64,
+                hosts: list(4)?,
+                client_ids: list(5)?,
+                consumer_keys: list(6)?,
+                tool_provider_ids: list(7)?,
+            });
+            Ok(())
+        },
+    )?;
+    Ok(tools)
+}
+
 /// The identifier columns a tool is named by, as `launches` and `tool_renames` hold them.
 const IDS: [&str; 6] = [
     "launch_url",

@@ -1659,6 +1659,15 @@ fn the_course_rollup_answers_alone_and_stays_exact_after_a_purge_mid_month() {
     }
 }
 
+/// The records renamed to `to`.
+fn moved_records(renamings: &[ltiscope_store::Renaming], to: &str) -> u64 {
+    renamings
+        .iter()
+        .filter(|r| r.to_id == to)
+        .map(|r| r.records)
+        .sum()
+}
+
 /// Renames and merges by tool rules that came after the records: the rules of the test below.
 fn later_rules() -> ToolResolver {
     use ltiscope_ingest::ToolRule;
@@ -1777,6 +1786,40 @@ fn stored_records_follow_tool_rules_that_came_later() {
             renamed
                 .iter()
                 .all(|r| r.records > 0 && r.to_match == "rule")
+        );
+        // The stored tools say how each was named and what is behind the name.
+        let listed = store.stored_tools().expect("tools");
+        let video = listed.iter().find(|t| t.id == "video").expect("video");
+        assert_eq!(
+            (
+                video.name.as_str(),
+                video.matched_by.as_str(),
+                video.hosts.join(" ")
+            ),
+            (
+                "Video",
+                "rule",
+                "kaf.kaltura.com university.hosted.panopto.com".into()
+            ),
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            video.records,
+            moved_records(&renamed, "video"),
+            "{}: every record of the merged tools",
+            db.name
+        );
+        let lumped = listed
+            .iter()
+            .find(|t| t.id == "example.edu")
+            .expect("a domain");
+        assert_eq!(lumped.matched_by, "domain");
+        assert!(lumped.hosts.len() >= 2, "{}: {lumped:?}", db.name);
+        assert!(
+            !listed
+                .iter()
+                .any(|t| t.id == "kaltura" || t.id == "panopto")
         );
         for ((got, got_raw), (want, want_raw)) in answers(store).iter().zip(&later_answers) {
             same_cells(

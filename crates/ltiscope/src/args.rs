@@ -208,6 +208,14 @@ pub enum KeyKindArg {
 /// `ltiscope tools ...`.
 #[derive(Debug, Subcommand)]
 pub enum ToolsCommand {
+    /// Every tool of the stored launch records: how it was named (rule, catalogue, domain)
+    /// and the hosts, client ids, consumer keys and tool-provider ids behind the name, the
+    /// tools with the most records first (what to read before writing a rule)
+    List {
+        /// Output format
+        #[arg(long, value_enum, default_value = "table")]
+        format: FormatArg,
+    },
     /// Name every stored launch record's tool by the tool rules of the configuration and the
     /// built-in catalogue, from the identifiers kept with it (serve and import do this
     /// themselves when the rules change); say which tools were renamed or merged

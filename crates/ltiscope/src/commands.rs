@@ -34,6 +34,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Export(ExportCommand::Launches(a)) => export(a, settings),
         Command::Purge(a) => purge(a, settings),
         Command::Tools(ToolsCommand::Apply { dry_run }) => name_tools(dry_run, settings),
+        Command::Tools(ToolsCommand::List { format: f }) => list_tools(f, settings),
     }
 }
 
@@ -77,6 +78,60 @@ fn purge(a: PurgeArgs, settings: &Settings) -> anyhow::Result<()> {
     } else {
         writeln!(out, "in {:.1}s", started.elapsed().as_secs_f64())?;
     }
+    Ok(())
+}
+
+fn list_tools(f: FormatArg, settings: &Settings) -> anyhow::Result<()> {
+    let store = open_existing(settings)?;
+    note_other_naming(&store, settings)?;
+    let tools = store.stored_tools().context("listing the stored tools")?;
+    // A catalogue tool may have hundreds of hosts: a table shows the first few of each list.
+    let shown = |values: Vec<String>| {
+        let limit = if matches!(f, FormatArg::Table) {
+            3
+        } else {
+            usize::MAX
+        };
+        let mut text = values
+            .iter()
+            .take(limit)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if values.len() > limit {
+            let _ = write!(text, " (+{} more)", values.len() - limit);
+        }
+        Cell::Text(text)
+    };
+    let table = Table {
+        title: "tools (as the stored launch records name them)".into(),
+        columns: columns(&[
+            ("tool_id", ColumnKind::Text),
+            ("tool", ColumnKind::Text),
+            ("named_by", ColumnKind::Text),
+            ("records", ColumnKind::Int),
+            ("hosts", ColumnKind::Text),
+            ("client_ids", ColumnKind::Text),
+            ("consumer_keys", ColumnKind::Text),
+            ("tool_provider_ids", ColumnKind::Text),
+        ]),
+        rows: tools
+            .into_iter()
+            .map(|t| {
+                vec![
+                    Cell::Text(t.id),
+                    Cell::Text(t.name),
+                    Cell::Text(t.matched_by),
+                    Cell::Int(t.records),
+                    shown(t.hosts),
+                    shown(t.client_ids),
+                    shown(t.consumer_keys),
+                    shown(t.tool_provider_ids),
+                ]
+            })
+            .collect(),
+    };
+    print!("{}", table.render(format(f)));
     Ok(())
 }
 

@@ -697,6 +697,14 @@ fn tool_rules_written_later_rename_stored_launches() {
         &[&with_rules[..], &["tools", "apply"]].concat(),
     ));
     assert!(again.starts_with("nothing to rename"), "{again}");
+    let listed = stdout(&ltiscope(
+        &db,
+        &[&with_rules[..], &["tools", "list", "--format", "csv"]].concat(),
+    ));
+    assert!(
+        listed.contains("\nlti-harness,LTI Harness,rule,2,ltiah.herokuapp.com,"),
+        "{listed}"
+    );
     // The dormant report lists the tools the rules name that never launched, first; a tool
     // that launched is not among them.
     let dormant = ltiscope(

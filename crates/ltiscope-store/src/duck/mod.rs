@@ -584,6 +584,11 @@ impl DuckStore {
         Ok(outcome)
     }
 
+    /// Every stored tool with the identifiers behind its name (crate::naming).
+    pub(crate) fn stored_tools(&self) -> Result<Vec<crate::StoredTool>, StoreError> {
+        crate::naming::stored_tools(&mut DuckDb(&self.conn))
+    }
+
     /// Whether the stored records' tools were named by `tools` (crate::naming).
     pub(crate) fn tools_named_alike(
         &self,

@@ -871,6 +871,12 @@ impl PgStore {
         })
     }
 
+    /// Every stored tool with the identifiers behind its name (crate::naming).
+    pub(crate) fn stored_tools(&self) -> Result<Vec<crate::StoredTool>, StoreError> {
+        let mut c = self.client()?;
+        crate::naming::stored_tools(&mut PgDb(&mut *c))
+    }
+
     /// Whether the stored records' tools were named by `tools` (crate::naming).
     pub(crate) fn tools_named_alike(
         &self,
