@@ -816,6 +816,16 @@ pub fn parse_time_bound(s: &str, tz: Tz) -> Result<Timestamp, String> {
         })
 }
 
+/// Where a retention of `keep_days` whole days cuts at `now`: the midnight, in `tz`, that
+/// begins the day `keep_days` days before today (what `purge --before` that date deletes).
+pub fn retention_cutoff(now: Timestamp, keep_days: u32, tz: Tz) -> Result<Timestamp, String> {
+    let today = now.with_timezone(&tz).date_naive();
+    let day = today
+        .checked_sub_days(chrono::Days::new(u64::from(keep_days)))
+        .ok_or_else(|| format!("keeping {keep_days} days reaches before the calendar"))?;
+    parse_time_bound(&day.format("%Y-%m-%d").to_string(), tz)
+}
+
 /// The start of the UTC hour of `t`.
 fn start_of_hour(t: Timestamp) -> Timestamp {
     let hour_us = 3_600_000_000;
@@ -826,6 +836,30 @@ fn start_of_hour(t: Timestamp) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_keeps_whole_local_days() {
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .expect("time")
+                .with_timezone(&chrono::Utc)
+        };
+        let chicago: Tz = "America/Chicago".parse().expect("tz");
+        // 03:00 UTC on 10 March is still 9 March in Chicago (CDT, UTC-5).
+        assert_eq!(
+            retention_cutoff(t("2026-03-10T03:00:00Z"), 30, chicago),
+            Ok(t("2026-02-07T06:00:00Z"))
+        );
+        assert_eq!(
+            retention_cutoff(t("2026-03-10T03:00:00Z"), 30, Tz::UTC),
+            Ok(t("2026-02-08T00:00:00Z"))
+        );
+        // Across the change to daylight saving time: midnight of 8 March is CST.
+        assert_eq!(
+            retention_cutoff(t("2026-03-09T12:00:00Z"), 1, chicago),
+            Ok(t("2026-03-08T06:00:00Z"))
+        );
+    }
 
     #[test]
     fn health_flags_drops_spikes_and_silence_but_not_rare_tools() {

@@ -177,6 +177,11 @@ pub struct ServeArgs {
     /// Checkpoint the database after this many MiB of write-ahead log [default: 256]
     #[arg(long, env = "LTISCOPE_CHECKPOINT_MB")]
     pub checkpoint_mb: Option<u64>,
+    /// Retention: keep this many whole days (of the report time zone) and delete everything
+    /// that happened before, at start and each day after, as `ltiscope purge` would
+    /// [default: keep everything]
+    #[arg(long, env = "LTISCOPE_KEEP_DAYS", value_name = "DAYS")]
+    pub keep_days: Option<u32>,
 }
 
 /// Key scopes on the command line.

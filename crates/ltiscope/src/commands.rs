@@ -306,6 +306,59 @@ fn upgrade_reporter() -> impl FnMut(Upgrade<'_>) + Send {
     }
 }
 
+/// The collector's retention: everything that happened before the first of the kept days
+/// is deleted, at start and whenever a day passes.
+struct Retention {
+    keep_days: u32,
+    timezone: ltiscope_report::Tz,
+    /// The cutoff of the last purge that succeeded.
+    done: Option<Timestamp>,
+}
+
+impl Retention {
+    fn new(keep_days: u32, timezone: ltiscope_report::Tz) -> Self {
+        Retention {
+            keep_days,
+            timezone,
+            done: None,
+        }
+    }
+
+    /// Purges up to today's cutoff unless that is done; a failure is logged and tried again
+    /// on the next call.
+    fn enforce(&mut self, store: &mut Store) {
+        let cutoff = match ltiscope_report::retention_cutoff(now(), self.keep_days, self.timezone) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: no cutoff");
+                return;
+            }
+        };
+        if self.done.is_some_and(|d| d >= cutoff) {
+            return;
+        }
+        match store.purge(cutoff, false) {
+            Ok(o) => {
+                self.done = Some(cutoff);
+                if o.launch_records + o.events + o.quarantined + o.ingest_log > 0 {
+                    eprintln!(
+                        "retention (keep {} days): deleted what happened before {}: {} launch records, {} events, {} quarantined items, {} ingest log rows",
+                        self.keep_days,
+                        cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        o.launch_records,
+                        o.events,
+                        o.quarantined,
+                        o.ingest_log
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention purge failed; retrying later");
+            }
+        }
+    }
+}
+
 /// Brings the rollups up to date after bulk writes or renamings, saying what it did (reports would
 /// otherwise do it on their first read).
 fn refresh_rollups(store: &Store) -> anyhow::Result<()> {
@@ -794,21 +847,33 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
         .map(|_| store.reader())
         .collect::<Result<Vec<_>, _>>()
         .context("opening read handles on the database")?;
-    // Rollups are refreshed in the background, so a report rarely has to wait for one.
-    let refresher = store
+    // Rollups are refreshed in the background, so a report rarely has to wait for one; the
+    // retention purge runs on the same thread, so the two never overlap in this process.
+    let mut refresher = store
         .reader()
         .context("opening the rollup refresher's handle on the database")?;
+    let retention = server
+        .keep_days
+        .map(|days| Retention::new(days, settings.reports.options.timezone));
     // Stopped (and joined) before the process exits: a refresh still running while the
     // database is torn down at exit crashed the process after a clean shutdown.
     let (stop_refresher, stopped) = std::sync::mpsc::channel::<()>();
     let refresher = std::thread::Builder::new()
         .name("rollups".into())
         .spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(ROLLUP_REFRESH)
-            {
+            let mut retention = retention;
+            loop {
+                if let Some(r) = &mut retention {
+                    r.enforce(&mut refresher);
+                }
                 if let Err(e) = refresher.refresh_rollups() {
                     tracing::warn!(error = %e, "refreshing report rollups failed; retrying later");
+                }
+                if !matches!(
+                    stopped.recv_timeout(ROLLUP_REFRESH),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                ) {
+                    break;
                 }
             }
         })

@@ -97,6 +97,7 @@ pub struct ServerConfig {
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
     checkpoint_mb: Option<u64>,
+    keep_days: Option<u32>,
 }
 
 /// Collector settings, resolved.
@@ -116,6 +117,8 @@ pub struct ServerSettings {
     pub body_timeout: std::time::Duration,
     /// Write-ahead log size that triggers a checkpoint.
     pub checkpoint_bytes: u64,
+    /// Retention: whole days kept; everything before is deleted daily. `None` keeps all.
+    pub keep_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,7 +294,14 @@ impl Settings {
         if max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
         }
+        let keep_days = args.keep_days.or(f.keep_days);
+        if keep_days == Some(0) {
+            bail!(
+                "keep_days must be at least 1 (0 would delete today's launches as they arrive); leave it out to keep everything"
+            );
+        }
         Ok(ServerSettings {
+            keep_days,
             listen,
             max_body_bytes,
             queue: args.queue.or(f.queue).unwrap_or(1024).max(1),

@@ -385,6 +385,11 @@ fn failures_say_what_to_do_and_exit_non_zero() {
     assert!(String::from_utf8_lossy(&bad_date.stderr).contains("YYYY-MM-DD"));
     let usage = ltiscope(&db, &["report", "nonsense"]);
     assert_eq!(usage.status.code(), Some(2));
+    // A retention of no day at all would delete launches as they arrive.
+    let none_kept = ltiscope(&db, &["serve", "--keep-days", "0"]);
+    assert_eq!(none_kept.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&none_kept.stderr);
+    assert!(said.contains("keep_days must be at least 1"), "{said}");
     // Regression: an unknown reason code listed nothing, as if nothing were waiting.
     let usage = ltiscope(&stocked, &["quarantine", "list", "--reason", "bad_json"]);
     assert_eq!(usage.status.code(), Some(2));

@@ -395,3 +395,87 @@ fn the_cli_and_the_api_give_the_same_report() {
         api_adoption["sections"]["adoption"]["rows"]
     );
 }
+
+/// Retention: `serve --keep-days 20` deletes at start everything that happened before the
+/// first of the 20 days kept (midnight UTC, the default report time zone); the rest stays.
+#[test]
+fn the_collector_enforces_its_retention() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("kept.duckdb");
+    let events = dir.path().join("events.jsonl");
+    let run = |args: &[&str]| common::run(Db::File(&db), args);
+    // Sixty days up to today, whenever the test runs.
+    let today = chrono::Utc::now().date_naive();
+    let start = (today - chrono::Days::new(60))
+        .format("%Y-%m-%d")
+        .to_string();
+    run(&[
+        "generate",
+        "--launches",
+        "2000",
+        "--seed",
+        "5",
+        "--start",
+        &start,
+        "--days",
+        "60",
+        "--out",
+        events.to_str().expect("path"),
+    ]);
+    run(&["import", events.to_str().expect("path")]);
+    let key = String::from_utf8(run(&["keys", "create", "--kind", "read", "--name", "t"]))
+        .expect("utf8")
+        .trim()
+        .to_owned();
+    let cutoff = format!(
+        "{}T00:00:00",
+        (today - chrono::Days::new(20)).format("%Y-%m-%d")
+    );
+    // Launches before a date, from the records (the CLI reads the file once serve stopped).
+    let launches_before = |date: &str| -> u64 {
+        let tools: serde_json::Value = serde_json::from_slice(&run(&[
+            "report",
+            "tools",
+            "--to",
+            &date[..10],
+            "--format",
+            "json",
+        ]))
+        .expect("json");
+        tools["tools"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["launches"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert!(
+        launches_before(&cutoff) > 0,
+        "the term begins before the cutoff"
+    );
+    let (mut child, addr) = start_with(Db::File(&db), &["--keep-days", "20"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let span = loop {
+        let (status, body) = get(addr, "/api/v1/meta", &key);
+        assert_eq!(status, 200, "{body}");
+        let meta: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let span = meta["span"].clone();
+        let first = span["first_launch"].as_str().unwrap_or_default().to_owned();
+        if first >= cutoff || Instant::now() > deadline {
+            break span;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let first = span["first_launch"].as_str().expect("launches are left");
+    assert!(first >= cutoff.as_str(), "{span} against {cutoff}");
+    let last = span["last_launch"].as_str().expect("a last launch");
+    assert!(last > cutoff.as_str(), "the kept days stay: {span}");
+    assert_eq!(
+        launches_before(&cutoff),
+        0,
+        "nothing before the cutoff is left"
+    );
+    assert!(launches_before("2999-01-01") > 0, "the kept days are left");
+}

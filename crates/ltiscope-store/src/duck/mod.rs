@@ -195,6 +195,11 @@ impl DuckStore {
         before: Timestamp,
         dry_run: bool,
     ) -> Result<PurgeOutcome, StoreError> {
+        // One refresher at a time: the purge rewrites rollup rows too (a report's refresh on
+        // another handle of the collector must not rewrite them at the same time).
+        let _one = REFRESH
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let cutoff = ts(before);
         let tx = self.conn.transaction()?;
         let outcome = purge_outcome(tx.query_row(

@@ -643,58 +643,62 @@ impl PgStore {
         dry_run: bool,
     ) -> Result<PurgeOutcome, StoreError> {
         let mut c = self.client()?;
-        let cutoff = naive(before);
-        let mut tx = c.transaction()?;
-        let counts = tx.query_one(
-            &Dialect::Pg.markers(purge_counts()),
-            &[&cutoff, &cutoff, &cutoff, &cutoff],
-        )?;
-        let outcome = purge_outcome([
-            counts.try_get(0)?,
-            counts.try_get(1)?,
-            counts.try_get(2)?,
-            counts.try_get(3)?,
-        ]);
-        if dry_run {
-            tx.commit()?;
-            return Ok(outcome);
-        }
-        // Serialised with partition creation: no collector creates a month while it is dropped.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
-        let partitions: Vec<String> = tx
-            .query(
-                "SELECT c.relname::TEXT FROM pg_inherits i
-                 JOIN pg_class c ON c.oid = i.inhrelid
-                 WHERE i.inhparent IN ('events'::regclass, 'launches'::regclass)",
-                &[],
-            )?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-        let mut dropped = 0;
-        for name in partitions {
-            let Some((_, suffix)) = name.split_once('_') else {
-                continue;
-            };
-            let Some((y, m)) = parse_month_suffix(suffix) else {
-                continue;
-            };
-            let (_, end) = month_bounds(y, m);
-            if end <= cutoff.date() {
-                // The name came from the catalogue and matched our own pattern.
-                tx.batch_execute(&format!("DROP TABLE \"{name}\""))?;
-                dropped += 1;
+        // Under the rollup lock: the purge rewrites rollup rows that a refresh (of any
+        // collector, or of a report) must not rewrite at the same time.
+        with_rollup_lock(&mut c, |c| {
+            let cutoff = naive(before);
+            let mut tx = c.transaction()?;
+            let counts = tx.query_one(
+                &Dialect::Pg.markers(purge_counts()),
+                &[&cutoff, &cutoff, &cutoff, &cutoff],
+            )?;
+            let outcome = purge_outcome([
+                counts.try_get(0)?,
+                counts.try_get(1)?,
+                counts.try_get(2)?,
+                counts.try_get(3)?,
+            ]);
+            if dry_run {
+                tx.commit()?;
+                return Ok(outcome);
             }
-        }
-        tx.execute("DELETE FROM event_keys WHERE event_time < $1", &[&cutoff])?;
-        for sql in purge_deletes() {
-            tx.execute(&Dialect::Pg.markers(sql), &[&cutoff])?;
-        }
-        rollup::purge(&mut PgDb(&mut tx), before)?;
-        tx.commit()?;
-        Ok(PurgeOutcome {
-            partitions_dropped: dropped,
-            ..outcome
+            // Serialised with partition creation: no collector creates a month while it is dropped.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+            let partitions: Vec<String> = tx
+                .query(
+                    "SELECT c.relname::TEXT FROM pg_inherits i
+                     JOIN pg_class c ON c.oid = i.inhrelid
+                     WHERE i.inhparent IN ('events'::regclass, 'launches'::regclass)",
+                    &[],
+                )?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            let mut dropped = 0;
+            for name in partitions {
+                let Some((_, suffix)) = name.split_once('_') else {
+                    continue;
+                };
+                let Some((y, m)) = parse_month_suffix(suffix) else {
+                    continue;
+                };
+                let (_, end) = month_bounds(y, m);
+                if end <= cutoff.date() {
+                    // The name came from the catalogue and matched our own pattern.
+                    tx.batch_execute(&format!("DROP TABLE \"{name}\""))?;
+                    dropped += 1;
+                }
+            }
+            tx.execute("DELETE FROM event_keys WHERE event_time < $1", &[&cutoff])?;
+            for sql in purge_deletes() {
+                tx.execute(&Dialect::Pg.markers(sql), &[&cutoff])?;
+            }
+            rollup::purge(&mut PgDb(&mut tx), before)?;
+            tx.commit()?;
+            Ok(PurgeOutcome {
+                partitions_dropped: dropped,
+                ..outcome
+            })
         })
     }
 }
