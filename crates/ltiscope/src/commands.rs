@@ -918,7 +918,7 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     // slower (docs/benchmarks-history.md, "One DuckDB thread in the collector").
     store.set_threads(1)?;
     eprintln!(
-        "ltiscope serve: store={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={} timezone={} suppress_below={}",
+        "ltiscope serve: store={} pii={} listen=http://{} max_body_bytes={} queue={} commit_window={}ms header_timeout={}s body_timeout={}s tool_rules={} timezone={} suppress_below={} keep_days={}",
         settings.store,
         settings.pii.as_str(),
         server.listen,
@@ -933,7 +933,8 @@ fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
             .reports
             .options
             .suppress_below
-            .map_or("off".to_owned(), |k| k.to_string())
+            .map_or("off".to_owned(), |k| k.to_string()),
+        server.keep_days.map_or("all".to_owned(), |d| d.to_string())
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
