@@ -70,7 +70,8 @@ pub enum Command {
     /// Delete everything that happened before a date (retention): launch records and events
     /// by event time, quarantine and ingest log by receipt
     Purge(PurgeArgs),
-    /// Name the stored launch records' tools again by the tool rules and the catalogue
+    /// Which tool the stored launch records count towards: list the tools with the
+    /// identifiers behind their names, or name the records again by the tool rules
     #[command(subcommand)]
     Tools(ToolsCommand),
 }
