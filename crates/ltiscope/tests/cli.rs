@@ -542,6 +542,13 @@ fn every_command_works_on_postgres() {
     assert!(waiting.contains("reason"), "{waiting}");
     ok(&["quarantine", "replay"]);
 
+    // Tool naming on PostgreSQL: the generated term's tools as stored, and nothing to rename
+    // by the rules (none) that named them.
+    let listed = ok(&["tools", "list", "--format", "csv"]);
+    assert!(listed.contains("\nturnitin,Turnitin,catalogue,"), "{listed}");
+    let apply = ok(&["tools", "apply", "--dry-run"]);
+    assert!(apply.starts_with("nothing to rename"), "{apply}");
+
     let key_list = ok(&["keys", "list"]);
     ok(&["keys", "create", "--kind", "read", "--name", "pg"]);
     assert!(ok(&["keys", "list"]).lines().count() > key_list.lines().count());
