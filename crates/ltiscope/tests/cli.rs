@@ -545,7 +545,10 @@ fn every_command_works_on_postgres() {
     // Tool naming on PostgreSQL: the generated term's tools as stored, and nothing to rename
     // by the rules (none) that named them.
     let listed = ok(&["tools", "list", "--format", "csv"]);
-    assert!(listed.contains("\nturnitin,Turnitin,catalogue,"), "{listed}");
+    assert!(
+        listed.contains("\nturnitin,Turnitin,catalogue,"),
+        "{listed}"
+    );
     let apply = ok(&["tools", "apply", "--dry-run"]);
     assert!(apply.starts_with("nothing to rename"), "{apply}");
 
