@@ -66,7 +66,8 @@ function fmtCell(col, v) {
     case "count": case "int": return fmtCount(v);
     case "ratio": return col.name === "change" ? fmtRatio(v, true) : fmtRatio(v);
     case "float": return col.name.endsWith("_s") ? fmtSeconds(v) : (typeof v === "number" ? v.toFixed(1) : (v ?? ""));
-    case "time": return fmtTime(v);
+    // A tool with no last launch (the dormant report's licensed tools) never launched.
+    case "time": return col.name === "last_launch" && !v ? "never" : fmtTime(v);
     default: return v === null || v === undefined ? "" : String(v);
   }
 }
