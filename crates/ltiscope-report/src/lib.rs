@@ -574,7 +574,10 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
                 || Answers::ask(store, &TOOL_QUESTIONS, f, &p),
             )?;
             let mut summary = add_change(next.take(Tools)?, prev.as_ref());
-            if summary.rows.is_empty() {
+            // A tool of the inventory is known even if it never launched (the dormant
+            // report links to it): its report is empty, not an error.
+            let listed = |id: &str| opts.inventory.iter().any(|(tool, _)| tool == id);
+            if summary.rows.is_empty() && !f.tool.as_deref().is_some_and(listed) {
                 known_tool(store, f, &p)?;
             }
             summary.title = "summary".into();

@@ -733,6 +733,25 @@ fn tool_rules_written_later_rename_stored_launches() {
         rows[1], "licensed-but-unused,Licensed But Unused,,,0",
         "{dormant}"
     );
+    // Its own report is empty, not an error: the tool is known, it just never launched.
+    let own = ltiscope(
+        &db,
+        &[
+            &with_rules[..],
+            &["report", "tool", "--tool", "licensed-but-unused"],
+        ]
+        .concat(),
+    );
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    assert!(
+        stdout(&own).starts_with("summary (0 rows)"),
+        "{}",
+        stdout(&own)
+    );
     assert!(
         rows[2].starts_with("lti-harness,LTI Harness,20") && !rows[2].ends_with(",0"),
         "{dormant}"
