@@ -505,7 +505,7 @@ function fillChoices() {
   opts("#f-tenant", (meta.tenants || []).map((t) => [t.tenant, t.tenant]));
   opts("#f-source", meta.sources.map((s) => [s, s]));
   opts("#f-role", meta.roles.map((r) => [r, r]));
-  $("#foot").textContent = "ltiscope " + meta.version + " · time zone " + meta.timezone + (meta.suppress_below ? " · counts below " + meta.suppress_below + " are suppressed" : "");
+  $("#foot").textContent = "ltiscope " + meta.version + " · time zone " + meta.timezone + (meta.suppress_below ? " · counts below " + meta.suppress_below + " are suppressed" : "") + (meta.keep_days ? " · keeps the last " + meta.keep_days + " days" : "");
 }
 
 async function start() {

@@ -102,6 +102,9 @@ pub struct ReadSide {
     pub options: Options,
     /// Default visit window, time cap and dormant days (`as_of` is replaced per request).
     pub defaults: Params,
+    /// The collector's retention in whole days (`serve --keep-days`), shown to readers so an
+    /// empty past is not taken for missing data; `None` keeps everything.
+    pub keep_days: Option<u32>,
 }
 
 /// Query parameters of every report and export.
@@ -373,6 +376,7 @@ pub(crate) async fn meta(
         "admin": scope == Scope::Admin,
         "timezone": s.reads.options.timezone.name(),
         "suppress_below": s.reads.options.suppress_below,
+        "keep_days": s.reads.keep_days,
         "visit_window_minutes": d.visit_window_secs / 60,
         "time_cap_minutes": d.time_cap_secs / 60,
         "dormant_days": d.dormant_days,

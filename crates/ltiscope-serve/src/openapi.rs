@@ -214,7 +214,7 @@ pub fn document() -> Value {
         "/api/v1/meta".into(),
         json!({"get": {
             "operationId": "meta",
-            "summary": "filter choices (tools, tenants, sources, roles), the data span and report settings",
+            "summary": "filter choices (tools, tenants, sources, roles), the data span, report settings and the retention (keep_days)",
             "tags": ["reports"],
             "responses": {"200": {"description": "settings and choices", "content": {"application/json": {"schema": {"type": "object"}}}},
                           "401": {"$ref": "#/components/responses/Error"}}

@@ -86,6 +86,7 @@ impl Harness {
                 readers: ltiscope_serve::api::Readers::new(readers),
                 options: ltiscope_report::Options::default(),
                 defaults: Params::new(chrono::Utc::now()),
+                keep_days: None,
             },
         });
         Harness {

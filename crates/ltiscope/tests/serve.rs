@@ -459,6 +459,7 @@ fn the_collector_enforces_its_retention() {
         let (status, body) = get(addr, "/api/v1/meta", &key);
         assert_eq!(status, 200, "{body}");
         let meta: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(meta["keep_days"], 20, "readers are told: {meta}");
         let span = meta["span"].clone();
         let first = span["first_launch"].as_str().unwrap_or_default().to_owned();
         if first >= cutoff || Instant::now() > deadline {

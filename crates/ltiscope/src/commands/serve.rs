@@ -148,6 +148,7 @@ pub(super) fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
             readers: ltiscope_serve::api::Readers::new(readers),
             options: settings.reports.options.clone(),
             defaults: settings.reports.params(now()),
+            keep_days: server.keep_days,
         },
     });
     runtime.block_on(async move {
