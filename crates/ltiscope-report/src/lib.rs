@@ -299,10 +299,20 @@ fn never_launched(
     Ok(())
 }
 
-fn known_tool(store: &Store, f: &ReportFilter, p: &Params) -> Result<(), ReportError> {
+fn known_tool(
+    store: &Store,
+    f: &ReportFilter,
+    p: &Params,
+    inventory: &[(String, String)],
+) -> Result<(), ReportError> {
     let Some(id) = f.tool.as_deref() else {
         return Ok(());
     };
+    // A tool of the inventory is known even if it never launched (the dormant report lists
+    // and links it): its report is empty, not an error.
+    if inventory.iter().any(|(tool, _)| tool == id) {
+        return Ok(());
+    }
     let everyone = ReportFilter {
         include_test_users: true,
         ..ReportFilter::default()
@@ -574,11 +584,8 @@ pub fn run(store: &Store, req: &Request, opts: &Options) -> Result<Report, Repor
                 || Answers::ask(store, &TOOL_QUESTIONS, f, &p),
             )?;
             let mut summary = add_change(next.take(Tools)?, prev.as_ref());
-            // A tool of the inventory is known even if it never launched (the dormant
-            // report links to it): its report is empty, not an error.
-            let listed = |id: &str| opts.inventory.iter().any(|(tool, _)| tool == id);
-            if summary.rows.is_empty() && !f.tool.as_deref().is_some_and(listed) {
-                known_tool(store, f, &p)?;
+            if summary.rows.is_empty() {
+                known_tool(store, f, &p, &opts.inventory)?;
             }
             summary.title = "summary".into();
             let daily = next.take(Daily)?;
@@ -805,18 +812,21 @@ pub fn parse_timezone(name: &str) -> Result<Tz, String> {
 pub fn parse_time_bound(s: &str, tz: Tz) -> Result<Timestamp, String> {
     let s = s.trim();
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
-        return tz
-            .from_local_datetime(&midnight)
-            .earliest()
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .ok_or_else(|| format!("{s:?} has no midnight in {}", tz.name()));
+        return midnight(d, tz);
     }
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|_| {
             format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time (2026-03-01T08:00:00Z)")
         })
+}
+
+/// The midnight that begins `day` in `tz`: what a date means as a bound.
+fn midnight(day: chrono::NaiveDate, tz: Tz) -> Result<Timestamp, String> {
+    tz.from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| format!("\"{day}\" has no midnight in {}", tz.name()))
 }
 
 /// Where a retention of `keep_days` whole days cuts at `now`: the midnight, in `tz`, that
@@ -826,7 +836,7 @@ pub fn retention_cutoff(now: Timestamp, keep_days: u32, tz: Tz) -> Result<Timest
     let day = today
         .checked_sub_days(chrono::Days::new(u64::from(keep_days)))
         .ok_or_else(|| format!("keeping {keep_days} days reaches before the calendar"))?;
-    parse_time_bound(&day.format("%Y-%m-%d").to_string(), tz)
+    midnight(day, tz)
 }
 
 /// The start of the UTC hour of `t`.

@@ -11,7 +11,7 @@
 //! rollup refresh recomputes the days whose counts moved between tools.
 
 use crate::StoreError;
-use crate::rollup::Db;
+use crate::rollup::{self, Db};
 use crate::sql::Arg;
 use crate::write::Val;
 use ltiscope_ingest::ToolResolver;
@@ -138,69 +138,61 @@ pub(crate) fn name_tools(
     if mode == NamingMode::IfRulesChanged && named_by(db)?.as_deref() == Some(&fingerprint) {
         return Ok(None);
     }
-    // Without a path rule the URL cannot change a name: leaving it out of the grouping keeps
-    // the combinations few when every launch has a URL of its own.
+    // Without a path rule the URL cannot change a name: leaving it out of the grouping (read
+    // as NULL) keeps the combinations few when every launch has a URL of its own.
     let ids = if tools.reads_paths() {
         &IDS[..]
     } else {
         &IDS[1..]
     };
-    let columns: Vec<&str> = ids.iter().chain(&NAME).copied().collect();
-    let list = columns.join(", ");
+    let url = if ids.len() == IDS.len() {
+        "launch_url"
+    } else {
+        "CAST(NULL AS VARCHAR)"
+    };
     let mut rows: Vec<Vec<Val<'static>>> = Vec::new();
     let mut moved: BTreeMap<[String; 5], u64> = BTreeMap::new();
     db.each(
-        &format!("SELECT {list}, count(*) FROM launches GROUP BY {list}"),
+        &format!(
+            "SELECT {url}, {}, {}, count(*) FROM launches GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
+            IDS[1..].join(", "),
+            NAME.join(", ")
+        ),
         &[],
         &mut |r| {
-            let mut values = Vec::with_capacity(columns.len());
-            for i in 0..columns.len() {
-                values.push(r.text(i)?);
+            // The columns of IDS, then of NAME, then the count.
+            let mut v: [Option<String>; IDS.len() + NAME.len()] = Default::default();
+            for (i, slot) in v.iter_mut().enumerate() {
+                *slot = r.text(i)?;
             }
-            let id = |name: &str| {
-                columns
-                    .iter()
-                    .position(|c| *c == name)
-                    .and_then(|i| values[i].clone())
-            };
             let tool = ToolRef {
-                launch_url: id("launch_url"),
-                host: id("launch_host"),
-                consumer_key: id("consumer_key"),
-                client_id: id("client_id"),
-                deployment_id: id("deployment_id"),
-                tool_provider_id: id("tool_provider_id"),
+                launch_url: v[0].clone(),
+                host: v[1].clone(),
+                consumer_key: v[2].clone(),
+                client_id: v[3].clone(),
+                deployment_id: v[4].clone(),
+                tool_provider_id: v[5].clone(),
             };
+            let stored = [6, 7, 8].map(|i| std::mem::take(&mut v[i]).unwrap_or_default());
             let now = tools.resolve(&tool);
-            let stored = [
-                id("tool_id").unwrap_or_default(),
-                id("tool_name").unwrap_or_default(),
-                id("tool_match").unwrap_or_default(),
-            ];
-            if [now.id.as_str(), now.name.as_str(), now.matched_by.as_str()]
-                == stored.each_ref().map(String::as_str)
-            {
+            let now = [now.id, now.name, now.matched_by.as_str().to_owned()];
+            if now == stored {
                 return Ok(());
             }
-            let records = r.int(columns.len())?.unwrap_or(0).max(0) as u64;
+            let records = r.int(9)?.unwrap_or(0).max(0) as u64;
             let [from_id, from_name, _] = stored.clone();
+            let [to_id, to_name, to_match] = now.clone();
             *moved
-                .entry([
-                    from_id,
-                    from_name,
-                    now.id.clone(),
-                    now.name.clone(),
-                    now.matched_by.as_str().to_owned(),
-                ])
+                .entry([from_id, from_name, to_id, to_name, to_match])
                 .or_default() += records;
-            let mut row: Vec<Val<'static>> = IDS.iter().map(|c| Val::Owned(id(c))).collect();
-            row.extend(stored.into_iter().map(|v| Val::Owned(Some(v))));
-            row.extend(
-                [now.id, now.name, now.matched_by.as_str().to_owned()]
-                    .into_iter()
-                    .map(|v| Val::Owned(Some(v))),
+            // As `tool_renames` holds them: the identifiers, the stored name, the new one.
+            rows.push(
+                v.into_iter()
+                    .take(IDS.len())
+                    .chain(stored.into_iter().chain(now).map(Some))
+                    .map(Val::Owned)
+                    .collect(),
             );
-            rows.push(row);
             Ok(())
         },
     )?;
@@ -226,12 +218,10 @@ pub(crate) fn name_tools(
         db.append("tool_renames", &rows)?;
         // The hours of the records that move, marked before they move (the marks are what
         // the rollups recompute; see crate::rollup).
-        db.exec(
+        rollup::mark_where(
+            db,
             &format!(
-                "INSERT INTO rollup_marks (tenant, hour, kind)
-                 SELECT DISTINCT launches.tenant, date_trunc('hour', launches.event_time), launches.action
-                 FROM launches JOIN tool_renames c ON {}
-                 WHERE launches.action IN ('launch', 'return')",
+                "AND EXISTS (SELECT 1 FROM tool_renames c WHERE {})",
                 same(ids)
             ),
             &[],

@@ -345,21 +345,13 @@ ALTER TABLE quarantine_keyed RENAME TO quarantine;
 -- (crate::naming); none yet, so the first writer to open the database names them again.
 CREATE TABLE tool_naming (fingerprint VARCHAR NOT NULL);
 -- The combinations of identifiers whose records are being renamed: filled and emptied within
--- one transaction.
-CREATE TABLE tool_renames (
-    launch_url       VARCHAR,
-    launch_host      VARCHAR,
-    consumer_key     VARCHAR,
-    client_id        VARCHAR,
-    deployment_id    VARCHAR,
-    tool_provider_id VARCHAR,
-    tool_id          VARCHAR NOT NULL,
-    tool_name        VARCHAR NOT NULL,
-    tool_match       VARCHAR NOT NULL,
-    new_id           VARCHAR NOT NULL,
-    new_name         VARCHAR NOT NULL,
-    new_match        VARCHAR NOT NULL
-);
+-- one transaction. The columns are those of `launches`, their types too: the identifiers,
+-- the stored name, the new name.
+CREATE TABLE tool_renames AS
+SELECT launch_url, launch_host, consumer_key, client_id, deployment_id, tool_provider_id,
+       tool_id, tool_name, tool_match,
+       tool_id AS new_id, tool_name AS new_name, tool_match AS new_match
+FROM launches LIMIT 0;
 "#,
     ),
 ];

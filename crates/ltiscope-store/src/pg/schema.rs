@@ -317,21 +317,13 @@ CREATE UNIQUE INDEX quarantine_item ON quarantine (item_key);
 -- (crate::naming); none yet, so the first writer to open the database names them again.
 CREATE TABLE tool_naming (fingerprint TEXT NOT NULL);
 -- The combinations of identifiers whose records are being renamed: filled and emptied within
--- one transaction (under the rollup lock, so by one process at a time).
-CREATE TABLE tool_renames (
-    launch_url       TEXT COLLATE "C",
-    launch_host      TEXT COLLATE "C",
-    consumer_key     TEXT COLLATE "C",
-    client_id        TEXT COLLATE "C",
-    deployment_id    TEXT COLLATE "C",
-    tool_provider_id TEXT COLLATE "C",
-    tool_id          TEXT COLLATE "C" NOT NULL,
-    tool_name        TEXT COLLATE "C" NOT NULL,
-    tool_match       TEXT COLLATE "C" NOT NULL,
-    new_id           TEXT COLLATE "C" NOT NULL,
-    new_name         TEXT COLLATE "C" NOT NULL,
-    new_match        TEXT COLLATE "C" NOT NULL
-);
+-- one transaction. The columns are those of `launches`, their types too: the identifiers,
+-- the stored name, the new name.
+CREATE TABLE tool_renames AS
+SELECT launch_url, launch_host, consumer_key, client_id, deployment_id, tool_provider_id,
+       tool_id, tool_name, tool_match,
+       tool_id AS new_id, tool_name AS new_name, tool_match AS new_match
+FROM launches WITH NO DATA;
 "#,
     ),
 ];

@@ -164,14 +164,24 @@ fn mark_launches(
 ) -> Result<u64, StoreError> {
     let mut f = crate::sql::Filter::received(&Default::default());
     f.range("event_time", from, to);
+    mark_where(db, &f.sql, &f.args)
+}
+
+/// Marks the hours of the launch records that `condition` (`AND ...`, over `launches`)
+/// selects, for a change to records already stored (a purge, a renaming): the next refresh
+/// recomputes the days they touch.
+pub(crate) fn mark_where(
+    db: &mut dyn Db,
+    condition: &str,
+    args: &[Arg],
+) -> Result<u64, StoreError> {
     db.exec(
         &format!(
             "INSERT INTO rollup_marks (tenant, hour, kind)
              SELECT DISTINCT tenant, date_trunc('hour', event_time), action
-             FROM launches WHERE action IN ('launch', 'return') {}",
-            f.sql
+             FROM launches WHERE action IN ('launch', 'return') {condition}"
         ),
-        &f.args,
+        args,
     )
 }
 
