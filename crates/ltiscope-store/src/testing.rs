@@ -58,3 +58,62 @@ impl Drop for TempDatabase {
         }
     }
 }
+
+/// Turns a DuckDB file of the current schema back into schema 12, whose `events` held each
+/// kept original as text (`crate::bodies`), and its collector's inboxes (if any) into those
+/// of a build before 13: for tests of the migrations before 13, which downgrade a file
+/// further, and of migration 13 itself.
+#[allow(clippy::missing_errors_doc)]
+pub fn duckdb_before_13(path: &std::path::Path) -> Result<(), crate::StoreError> {
+    let conn = duckdb::Connection::open(path)?;
+    unpack_originals(&conn, "main")?;
+    conn.execute_batch("DELETE FROM schema_migrations WHERE version >= 13;")?;
+    for i in 0..2 {
+        let inbox = std::path::PathBuf::from(format!("{}.inbox{i}", path.display()));
+        if inbox.exists() {
+            conn.execute_batch(&format!(
+                "ATTACH {} AS old_inbox",
+                crate::sql::quote(&inbox.display().to_string())
+            ))?;
+            unpack_originals(&conn, "old_inbox")?;
+            conn.execute_batch("DETACH old_inbox")?;
+        }
+    }
+    Ok(())
+}
+
+/// `catalog.events` with its originals as text again, without `catalog.event_bodies`.
+fn unpack_originals(conn: &duckdb::Connection, catalog: &str) -> Result<(), crate::StoreError> {
+    let mut blocks = std::collections::HashMap::new();
+    {
+        let mut stmt =
+            conn.prepare(&format!("SELECT block, packed FROM {catalog}.event_bodies"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let packed: Vec<u8> = r.get(1)?;
+            blocks.insert(r.get::<_, i128>(0)?, crate::bodies::unpack(&packed)?);
+        }
+    }
+    conn.execute_batch(
+        "CREATE OR REPLACE TEMP TABLE text_bodies (block HUGEINT, line INTEGER, body VARCHAR)",
+    )?;
+    {
+        let mut app = conn.appender("text_bodies")?;
+        for (block, lines) in &blocks {
+            for (line, body) in lines.iter().enumerate() {
+                app.append_row(duckdb::params![block, line as i32, body])?;
+            }
+        }
+    }
+    conn.execute_batch(&format!(
+        "CREATE TABLE {catalog}.events_text AS
+             SELECT e.* EXCLUDE (body_block, body_line), t.body
+             FROM {catalog}.events e
+             JOIN text_bodies t ON t.block = e.body_block AND t.line = e.body_line
+             ORDER BY e.rowid;
+         DROP TABLE {catalog}.events;
+         ALTER TABLE {catalog}.events_text RENAME TO events;
+         DROP TABLE {catalog}.event_bodies;"
+    ))?;
+    Ok(())
+}

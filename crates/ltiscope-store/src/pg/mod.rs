@@ -504,6 +504,18 @@ impl PgStore {
         Ok(n)
     }
 
+    pub(crate) fn kept_originals(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut c = self.client()?;
+        let mut all: Vec<(String, String)> = c
+            .query("SELECT event_id, body FROM events", &[])?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, postgres::Error>>()?;
+        // In Rust's order, as on DuckDB (the server's collation may order text otherwise).
+        all.sort();
+        Ok(all)
+    }
+
     pub(crate) fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
         let mut c = self.client()?;
         // Every text column of every table of the schema, partitions counted through their
