@@ -9,8 +9,7 @@ Usage: pip install duckdb==2.0.0   (the DuckDB of the `duckdb` crate in Cargo.lo
        python3 bench/duckdb_storage.py DB [--columns | --floor]
 
 --floor times only the four inserts the floor adds up (bench/import.sh), not the keys
-without their primary key nor the VARCHAR columns of `launches` alone. (The originals are one
-of the four: `events.body` in a database before schema 13, `event_bodies` since.)
+without their primary key nor the VARCHAR columns of `launches` alone.
 """
 
 import os
@@ -30,12 +29,7 @@ def main() -> None:
     c = duckdb.connect(path)
     c.execute("SET threads = 1")
     c.execute(f"ATTACH '{src}' AS s (READ_ONLY)")
-    # Since schema 13 the originals are packed per batch in event_bodies (crate::bodies);
-    # before, each was a zstd-compressed events.body.
-    packed = c.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 's' "
-        "AND table_name = 'event_bodies'").fetchone()[0] > 0
-    for table in ("event_keys", "events", "launches") + (("event_bodies",) if packed else ()):
+    for table in ("event_keys", "events", "launches"):
         c.execute(f"CREATE TEMP TABLE src_{table} AS SELECT * FROM s.{table}")
 
     def columns(table: str) -> list[tuple[str, str]]:
@@ -63,12 +57,8 @@ def main() -> None:
     if not floor_only:
         timed("event_keys (no primary key)", "event_keys", [(n, t, "") for n, t in keys])
     events = columns("events")
-    if any(n == "body" for n, _ in events):
-        total += timed("events: body (zstd, as stored)", "events",
-                       [("body", "VARCHAR", " USING COMPRESSION zstd")])
-    if packed:
-        total += timed("event_bodies (packed originals)", "event_bodies",
-                       [("block", "HUGEINT", " PRIMARY KEY"), ("packed", "BLOB", "")])
+    total += timed("events: body (zstd, as stored)", "events",
+                   [("body", "VARCHAR", " USING COMPRESSION zstd")])
     total += timed("events: the other columns", "events",
                    [(n, t, "") for n, t in events if n != "body"])
     launches = columns("launches")

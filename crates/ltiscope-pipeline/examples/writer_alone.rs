@@ -1,13 +1,12 @@
 //! The import's writer on its own: what `ltiscope import` could reach if parsing cost nothing.
 //!
 //! Reads a JSON Lines file, parses and redacts all of it first in chunks of the import's size
-//! and packs each chunk's originals (untimed, on every core, as the import's workers do), then
-//! stores those batches into a fresh DuckDB file exactly as the import's single writer thread
-//! does (`Store::write_stream` in the import's transactions, with the import's store
-//! settings), then refreshes the rollups as the import does before it reports. Only the
-//! storing and the refresh are timed. The import runs its writer beside the parse workers, so
-//! it can never be faster than this: the figure bounds the import, and its ratio to the parse
-//! ceiling bounds the import's.
+//! (untimed, on every core), then stores those batches into a fresh DuckDB file exactly as the
+//! import's single writer thread does (`Store::write_stream` in the import's transactions,
+//! with the import's store settings), then refreshes the rollups as the import does before it
+//! reports. Only the storing and the refresh are timed. The import runs its writer beside the
+//! parse workers, so it can never be faster than this: the figure bounds the import, and its
+//! ratio to the parse ceiling bounds the import's.
 //!
 //! Usage: `writer_alone FILE DB` (prints one JSON object per measurement; DB must not exist)
 
@@ -51,16 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 scope.spawn(move || {
                     part.iter()
                         .map(|(first_line, lines)| {
-                            let mut batch = pipeline.prepare_lines(
-                                lines,
-                                *first_line,
-                                None,
-                                received_at,
-                                origin,
-                            );
-                            // As the import's workers do (the DuckDB store packs).
-                            batch.pack_bodies();
-                            batch
+                            pipeline.prepare_lines(lines, *first_line, None, received_at, origin)
                         })
                         .collect::<Vec<_>>()
                 })

@@ -349,7 +349,6 @@ fn stream_lines(
     let chunk_rx = std::sync::Arc::new(std::sync::Mutex::new(chunk_rx));
     let (batch_tx, batch_rx) = mpsc::sync_channel::<Parsed>(workers);
     let received_at = now();
-    let pack = store.packs_bodies();
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let reader_handle = scope.spawn(move || -> Result<(), std::io::Error> {
             let mut line_no = 1;
@@ -392,17 +391,13 @@ fn stream_lines(
                 loop {
                     let next = chunk_rx.lock().ok().and_then(|rx| rx.recv().ok());
                     let Some(chunk) = next else { return };
-                    let mut batch = pipeline.prepare_lines(
+                    let batch = pipeline.prepare_lines(
                         &chunk.bytes,
                         chunk.first_line,
                         opts.source,
                         received_at,
                         origin,
                     );
-                    // Here, not on the single writer thread.
-                    if pack {
-                        batch.pack_bodies();
-                    }
                     let parsed = Parsed {
                         lines: chunk.lines,
                         bytes: chunk.bytes.len() as u64,

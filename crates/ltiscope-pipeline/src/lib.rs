@@ -119,7 +119,6 @@ impl Pipeline {
             origin: origin.to_owned(),
             source_hint: source,
             received_at: Some(received_at),
-            packed: None,
         }
     }
 }

@@ -202,7 +202,6 @@ fn replay_recovers_what_the_parser_now_accepts_and_keeps_the_rest() {
         origin: "old parser".into(),
         source_hint: None,
         received_at: Some(now()),
-        packed: None,
     };
     store.write(&batch).expect("write");
     let s = replay(&mut store, ReplayOptions::default());

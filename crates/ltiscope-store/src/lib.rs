@@ -10,7 +10,6 @@
 //!
 //! Both drivers are synchronous; async callers must run them on a blocking thread.
 
-mod bodies;
 mod duck;
 mod keys;
 mod migrate;
@@ -28,7 +27,6 @@ use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::{Redacted, StoredEvent};
 use std::path::Path;
 
-pub use bodies::PackedBodies;
 pub use duck::ROW_GROUP_ROWS;
 pub use duck::inbox::{InboxMover, Moved};
 pub use keys::event_key;
@@ -87,11 +85,6 @@ pub enum StoreError {
         "the collector's inbox is unusable after a crash of its writer or mover: restart ltiscope serve (nothing acknowledged is lost)"
     )]
     InboxPoisoned,
-    /// Stored data could not be read back (a damaged file).
-    #[error(
-        "{0}: the database file is damaged; restore it from a backup, or import the sources again into a new one"
-    )]
-    Corrupt(String),
 }
 
 /// A batch to store in one transaction.
@@ -107,9 +100,6 @@ pub struct WriteBatch {
     pub source_hint: Option<Source>,
     /// When the batch was received.
     pub received_at: Option<Timestamp>,
-    /// The kept originals of `events`, packed ahead of the write by
-    /// [`WriteBatch::pack_bodies`] (an import's parse workers do), or `None`.
-    pub packed: Option<PackedBodies>,
 }
 
 impl AsRef<WriteBatch> for WriteBatch {
@@ -419,12 +409,6 @@ impl Store {
         Ok(self.write_many(&[batch])?.pop().unwrap_or_default())
     }
 
-    /// Whether this store keeps the originals of a batch packed together
-    /// ([`WriteBatch::pack_bodies`]): a writer with spare threads packs them there.
-    pub fn packs_bodies(&self) -> bool {
-        matches!(self, Store::DuckDb(_))
-    }
-
     /// Stores several batches in one transaction (group commit): all or none are stored, and
     /// each gets its own outcome, in order.
     pub fn write_many(&mut self, batches: &[&WriteBatch]) -> Result<Vec<WriteOutcome>, StoreError> {
@@ -487,8 +471,8 @@ impl Store {
         }
     }
 
-    /// Every stored event's id and kept (scrubbed) original, by event id: what a replay
-    /// re-derives records from, and the audit behind "the original is kept".
+    /// Every stored event's id and kept (scrubbed) original, by event id (then original): what
+    /// a replay re-derives records from, and the audit behind "the original is kept".
     pub fn kept_originals(&self) -> Result<Vec<(String, String)>, StoreError> {
         match self {
             Store::DuckDb(d) => d.kept_originals(),
@@ -496,9 +480,8 @@ impl Store {
         }
     }
 
-    /// Counts rows, per table and text column, that contain `needle` anywhere (in the kept
-    /// originals too, however they are stored): the audit behind "this secret is nowhere in
-    /// the database".
+    /// Counts rows, per table and text column, that contain `needle` anywhere: the audit behind
+    /// "this secret is nowhere in the database".
     pub fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
         match self {
             Store::DuckDb(d) => d.find_text(needle),

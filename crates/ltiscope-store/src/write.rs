@@ -29,9 +29,6 @@ pub(crate) struct Plan<'a> {
     batches: &'a [&'a WriteBatch],
     /// (batch index, key, event), first copies only.
     pub(crate) staged: Vec<(usize, i128, &'a StoredEvent)>,
-    /// The place of each staged event in its batch (its line in the batch's packed
-    /// originals), in the order of `staged`.
-    pub(crate) lines: Vec<usize>,
     outcomes: Vec<WriteOutcome>,
     /// Per (batch, source): (launches, non-LTI, duplicates), for the ingest log.
     per_source: HashMap<(usize, Source), (u64, u64, u64)>,
@@ -68,17 +65,15 @@ impl<'a> Plan<'a> {
         let mut plan = Plan {
             batches,
             staged: Vec::new(),
-            lines: Vec::new(),
             outcomes: vec![WriteOutcome::default(); batches.len()],
             per_source: HashMap::new(),
         };
         let mut seen = HashSet::new();
         for (b, batch) in batches.iter().enumerate() {
-            for (line, e) in batch.events.iter().enumerate() {
+            for e in &batch.events {
                 let key = event_key(e.get().meta());
                 if seen.insert(key) {
                     plan.staged.push((b, key, e.get()));
-                    plan.lines.push(line);
                 } else {
                     plan.outcomes[b].duplicates += 1;
                     plan.per_source
@@ -213,38 +208,8 @@ impl QuarantineRow<'_> {
     }
 }
 
-/// The `events` row of a stored event with its original as text, in table order (PostgreSQL).
+/// The `events` row of a stored event, in table order.
 pub(crate) fn event_row(key: i128, e: &StoredEvent) -> [Val<'_>; 10] {
-    let [a, b, c, d, f, g, h, i, j] = event_head(key, e);
-    [a, b, c, d, f, g, h, i, j, Val::Text(Some(&e.body))]
-}
-
-/// The `events` row of a stored event whose original is line `line` of block `block` of
-/// `event_bodies` (`crate::bodies`), in table order (DuckDB).
-pub(crate) fn packed_event_row(
-    key: i128,
-    e: &StoredEvent,
-    block: i128,
-    line: usize,
-) -> [Val<'_>; 11] {
-    let [a, b, c, d, f, g, h, i, j] = event_head(key, e);
-    [
-        a,
-        b,
-        c,
-        d,
-        f,
-        g,
-        h,
-        i,
-        j,
-        Val::Key(block),
-        Val::Int(Some(line as i64)),
-    ]
-}
-
-/// The columns of an `events` row before its original.
-fn event_head(key: i128, e: &StoredEvent) -> [Val<'_>; 9] {
     let m = e.meta();
     let kind = match &e.kind {
         EventKind::Launch(_) => "launch",
@@ -261,6 +226,7 @@ fn event_head(key: i128, e: &StoredEvent) -> [Val<'_>; 9] {
         Val::Text(Some(&m.raw_action)),
         Val::Time(m.event_time),
         Val::Time(m.received_at),
+        Val::Text(Some(&e.body)),
     ]
 }
 

@@ -10,7 +10,7 @@ use ltiscope_store::testing::TempDatabase;
 use ltiscope_store::{Location, Store, Upgrade, WriteBatch};
 
 /// The schema version of a new DuckDB database.
-const LATEST_DUCKDB: i64 = 13;
+const LATEST_DUCKDB: i64 = 12;
 
 /// Turns a DuckDB file back into its shape before migration 11: the quarantine without item
 /// keys, and none of the later migrations' tables.
@@ -61,7 +61,6 @@ fn batch_named(bytes: &[u8], tools: &ToolResolver) -> WriteBatch {
         origin: "test".into(),
         source_hint: None,
         received_at: Some(received_at),
-        packed: None,
     }
 }
 
@@ -404,13 +403,10 @@ fn the_item_key_migration_keeps_one_copy_and_agrees_with_new_writes() {
         // Back to the schema before item keys, with every item stored three times.
         let undo = |before: &str| format!("{before} {copy}; {copy};");
         match &location {
-            Location::DuckDb(path) => {
-                ltiscope_store::testing::duckdb_before_13(path).expect("before 13");
-                duckdb::Connection::open(path)
-                    .expect("open raw")
-                    .execute_batch(&undo(BEFORE_11))
-                    .expect("downgrade")
-            }
+            Location::DuckDb(path) => duckdb::Connection::open(path)
+                .expect("open raw")
+                .execute_batch(&undo(BEFORE_11))
+                .expect("downgrade"),
             Location::Postgres(url) => postgres::Client::connect(url, postgres::NoTls)
                 .expect("connect")
                 .batch_execute(&undo(
@@ -457,7 +453,6 @@ fn an_inbox_left_before_item_keys_is_moved_and_keyed() {
         // Acknowledged, never moved: the process dies here.
     }
     // Back to the shapes a build before migration 11 made: the main table and the inboxes.
-    ltiscope_store::testing::duckdb_before_13(&path).expect("before 13");
     let conn = duckdb::Connection::open(&path).expect("open raw");
     conn.execute_batch(BEFORE_11).expect("downgrade");
     let mut unkeyed = 0;
@@ -1260,7 +1255,6 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
     }
     {
         // Turn the file back into a schema-2 database: no visit_key column, no migration 3.
-        ltiscope_store::testing::duckdb_before_13(&path).expect("before 13");
         let conn = duckdb::Connection::open(&path).expect("open raw");
         conn.execute_batch(
             "ALTER TABLE launches DROP COLUMN visit_key;
@@ -1292,8 +1286,8 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
 }
 
 /// A database written before migration 10 keeps every event and its body when the events
-/// table is rebuilt with zstd bodies (and when migration 13 packs them); the caller hears of
-/// the upgrade before it runs (not of a new database's migrations).
+/// table is rebuilt with zstd bodies, and new bodies are stored with zstd; the caller hears
+/// of the upgrade before it runs (not of a new database's migrations).
 #[test]
 fn migration_10_moves_event_bodies_to_zstd() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1337,7 +1331,6 @@ fn migration_10_moves_event_bodies_to_zstd() {
     );
     let before = {
         // Turn the file back into a schema-9 database: bodies in DuckDB's default compression.
-        ltiscope_store::testing::duckdb_before_13(&path).expect("before 13");
         let conn = duckdb::Connection::open(&path).expect("open raw");
         conn.execute_batch(
             "CREATE TABLE events_old AS SELECT * FROM events;
@@ -1366,17 +1359,12 @@ fn migration_10_moves_event_bodies_to_zstd() {
         [
             (10, "event bodies compressed with zstd".to_owned()),
             (11, "quarantined items stored once".to_owned()),
-            (12, "tool names follow the rules".to_owned()),
-            (13, "event originals packed per batch".to_owned())
+            (12, "tool names follow the rules".to_owned())
         ]
     );
-    // Migration 13 packed the bodies migration 10 had moved: still the same ones.
-    let store = Store::open(&location).expect("open");
-    assert_eq!(
-        store.kept_originals().expect("originals"),
-        before,
-        "the same events, the same bodies"
-    );
+    let conn = duckdb::Connection::open(&path).expect("open raw");
+    assert_eq!(bodies(&conn), before, "the same events, the same bodies");
+    assert_eq!(body_compression(&conn), ["ZSTD"]);
 }
 
 /// A long migration says how far it has come: migration 10 rebuilding a large events table
@@ -1390,7 +1378,6 @@ fn a_long_migration_reports_its_progress() {
     drop(Store::open(&location).expect("create"));
     {
         // A schema-9 events table large enough that copying it takes well over a second.
-        ltiscope_store::testing::duckdb_before_13(&path).expect("before 13");
         let conn = duckdb::Connection::open(&path).expect("open raw");
         conn.execute_batch(
             "DROP TABLE events;
@@ -1606,8 +1593,8 @@ fn the_inbox_stores_what_a_direct_write_stores() {
     );
 }
 
-/// Every stored event keeps its scrubbed original, whole; a purge leaves nothing of the
-/// originals of the events it removed, also where they were packed with events it keeps.
+/// Every stored event keeps its scrubbed original, whole, and a purge leaves nothing of the
+/// originals of the events it removed while keeping the others whole.
 #[test]
 fn originals_are_kept_whole_and_a_purge_leaves_nothing_of_the_purged_ones() {
     on_each(|db| {
@@ -1631,88 +1618,22 @@ fn originals_are_kept_whole_and_a_purge_leaves_nothing_of_the_purged_ones() {
         assert_eq!(store.kept_originals().expect("originals"), expected);
         // Only in the Blackboard originals: their launch parameters' course title.
         let title = "Ultra Ltiah_herokuapp_placement";
-        assert!(expected[..].iter().any(|(_, b)| b.contains(title)));
+        assert_eq!(
+            expected.iter().filter(|(_, b)| b.contains(title)).count(),
+            2
+        );
         assert!(!bds_body.contains(title));
-        let originals_holding = |store: &Store, needle: &str| -> u64 {
-            store
-                .find_text(needle)
-                .expect("audit")
-                .into_iter()
-                .filter(|(t, c, _)| {
-                    (t == "event_bodies" && c == "packed") || (t == "events" && c == "body")
-                })
-                .map(|(_, _, n)| n)
-                .sum()
-        };
-        assert_eq!(originals_holding(store, title), 2, "found in the originals");
         let cutoff = chrono::DateTime::from_timestamp(1_650_000_000, 0).expect("t");
         store.purge(cutoff, false).expect("purge");
         let left = store.kept_originals().expect("originals");
         assert_eq!(left.len(), 1, "{left:?}");
         assert_eq!(left[0].1, bds_body, "the kept event's original is whole");
         assert_eq!(
-            originals_holding(store, title),
-            0,
+            store.find_text(title).expect("audit"),
+            vec![],
             "{title} outlived its purge"
         );
-        assert!(
-            originals_holding(store, &left[0].0) > 0,
-            "the audit still reads the rest"
-        );
     });
-}
-
-/// Migration 13 packs the originals a database kept one per row, also those a collector
-/// left in its inbox unmoved: the same originals afterwards, and new events are stored too.
-#[test]
-fn migration_13_packs_the_stored_originals() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("old.duckdb");
-    let location = Location::DuckDb(path.clone());
-    let bds = batch(BDS_LAUNCH);
-    let expected = {
-        let mut store = Store::open(&location).expect("open");
-        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
-        let _mover = store
-            .ingest_through_inbox()
-            .expect("inbox")
-            .expect("duckdb");
-        store.write(&bds).expect("inbox write");
-        // Acknowledged, never moved: the process dies here.
-        let mut v: Vec<(String, String)> = batch(LAUNCH_AND_RETURN)
-            .events
-            .iter()
-            .chain(&bds.events)
-            .map(|e| (e.get().meta().event_id.clone(), e.get().body.clone()))
-            .collect();
-        v.sort();
-        v
-    };
-    ltiscope_store::testing::duckdb_before_13(&path).expect("before 13");
-    {
-        let conn = duckdb::Connection::open(&path).expect("open raw");
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM events WHERE body <> ''", [], |r| {
-                r.get(0)
-            })
-            .expect("old shape");
-        assert_eq!(n, 2, "the main table holds its originals as text");
-    }
-    let mut heard = Vec::new();
-    let mut store = Store::open_upgrading(&location, &mut |u| {
-        if let Upgrade::Started { version, .. } = u {
-            heard.push(version)
-        }
-    })
-    .expect("reopen moves the inbox, then migrates");
-    assert_eq!(heard, [13]);
-    assert_eq!(store.kept_originals().expect("originals"), expected);
-    let mut tool_use = batch(include_bytes!(
-        "../../ltiscope-ingest/tests/data/caliper/v1p2/caliperEventToolUseUsedWithProgress.json"
-    ));
-    tool_use.pack_bodies();
-    assert_eq!(store.write(&tool_use).expect("write").launches, 1);
-    assert_eq!(store.kept_originals().expect("originals").len(), 4);
 }
 
 /// The courses come from the course rollup alone (they stay when the launch records are

@@ -26,7 +26,7 @@
 //! counted when the group is moved.
 
 use super::DuckStore;
-use crate::write::{Plan, Val, launch_row, packed_event_row};
+use crate::write::{Plan, Val, event_row, launch_row};
 use crate::{StoreError, WriteBatch, WriteOutcome, event_key};
 use duckdb::{Connection, appender_params_from_iter, params};
 use ltiscope_ingest::EventKind;
@@ -53,27 +53,11 @@ fn create(name: &str) -> String {
          CREATE TABLE IF NOT EXISTS {name}.launches AS
              SELECT CAST(0 AS BIGINT) AS seq, * FROM launches LIMIT 0;
          CREATE TABLE IF NOT EXISTS {name}.quarantine AS
-             SELECT CAST(0 AS BIGINT) AS seq, * EXCLUDE (id, replayed_at) FROM quarantine LIMIT 0;
-         CREATE TABLE IF NOT EXISTS {name}.event_bodies AS
-             SELECT CAST(0 AS BIGINT) AS seq, * FROM event_bodies LIMIT 0;"
+             SELECT CAST(0 AS BIGINT) AS seq, * EXCLUDE (id, replayed_at) FROM quarantine LIMIT 0;"
     )
 }
 
 const TABLES: [&str; 3] = ["events", "launches", "quarantine"];
-
-/// The inbox table of packed originals, which inboxes made before migration 13 lack (nor do
-/// their main databases have one: they are recovered before the migrations).
-const BODIES: &str = "event_bodies";
-
-/// Whether attached inbox `name` has a table `table`.
-fn has_table(conn: &Connection, name: &str, table: &str) -> Result<bool, StoreError> {
-    let n: i64 = conn.query_row(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-        params![name, table],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
-}
 
 /// Attaches inbox `i` of the database at `path` (idempotent).
 fn attach(conn: &Connection, path: &str, i: usize) -> Result<(), StoreError> {
@@ -85,14 +69,14 @@ fn attach(conn: &Connection, path: &str, i: usize) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Whether attached inbox `name` has its tables (those of every inbox's version).
+/// Whether attached inbox `name` has its tables.
 fn has_tables(conn: &Connection, name: &str) -> Result<bool, StoreError> {
-    for t in TABLES {
-        if !has_table(conn, name, t)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ?",
+        params![name],
+        |r| r.get(0),
+    )?;
+    Ok(n as usize == TABLES.len())
 }
 
 /// At open: moves what an earlier process left in the inboxes into the main tables (the one
@@ -139,7 +123,7 @@ pub(crate) fn recover(store: &DuckStore) -> Result<(), StoreError> {
             )?;
             move_pending(&store.conn, name, None, keyed)?;
         }
-        for t in TABLES.iter().chain([&BODIES]) {
+        for t in TABLES {
             store
                 .conn
                 .execute_batch(&format!("DROP TABLE IF EXISTS {name}.{t}"))?;
@@ -225,25 +209,16 @@ fn write(
     {
         let mut events = tx.appender_to_catalog_and_db("events", inbox, "main")?;
         let mut launches = tx.appender_to_catalog_and_db("launches", inbox, "main")?;
-        let mut bodies = tx.appender_to_catalog_and_db(BODIES, inbox, "main")?;
         for (b, batch) in batches.iter().enumerate() {
             let head = [
                 Val::Int(Some(seq)),
                 Val::Int(Some(b as i64)),
                 Val::Text(Some(&batch.origin)),
             ];
-            if batch.events.is_empty() {
-                continue;
-            }
-            let packed = batch.packed();
-            bodies.append_row(params![seq, packed.block, packed.bytes.as_slice()])?;
-            for (line, e) in batch.events.iter().enumerate() {
+            for e in &batch.events {
                 let e = e.get();
                 let key = event_key(e.meta());
-                let row = head
-                    .iter()
-                    .cloned()
-                    .chain(packed_event_row(key, e, packed.block, line));
+                let row = head.iter().cloned().chain(event_row(key, e));
                 events.append_row(appender_params_from_iter(row))?;
                 if let EventKind::Launch(r) = &e.kind {
                     let row = std::iter::once(Val::Int(Some(seq))).chain(launch_row(key, r));
@@ -253,7 +228,6 @@ fn write(
         }
         events.flush()?;
         launches.flush()?;
-        bodies.flush()?;
         let mut q = tx.appender_to_catalog_and_db("quarantine", inbox, "main")?;
         for r in plan.quarantine_rows() {
             let row = std::iter::once(Val::Int(Some(seq))).chain(r.values());
@@ -297,7 +271,6 @@ fn move_pending(
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let to = through.unwrap_or(found);
-    let packed = has_table(conn, inbox, BODIES)?;
     let mut moved = Moved {
         seq: from,
         ..Moved::default()
@@ -329,29 +302,13 @@ fn move_pending(
         // The first copy of each new event (by group, then batch), its launch record.
         let first = "event_key IN (SELECT event_key FROM moved_keys)
                      QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY seq, batch) = 1";
-        if packed {
-            // The originals of the events stored, packed anew: the inbox packs each request's
-            // batch on its own, often a handful of events, which compress several times worse
-            // than the many of a move together.
-            repack(&tx, inbox, (from, to), first)?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO events
-                     SELECT e.* EXCLUDE (seq, batch, origin, body_block, body_line), r.block, r.line
-                     FROM {inbox}.events e JOIN moved_refs r USING (event_key)
-                     WHERE {range} AND {first}"
-                ),
-                params![from, to],
-            )?;
-        } else {
-            tx.execute(
-                &format!(
-                    "INSERT INTO events SELECT * EXCLUDE (seq, batch, origin)
-                     FROM {inbox}.events WHERE {range} AND {first}"
-                ),
-                params![from, to],
-            )?;
-        }
+        tx.execute(
+            &format!(
+                "INSERT INTO events SELECT * EXCLUDE (seq, batch, origin)
+                 FROM {inbox}.events WHERE {range} AND {first}"
+            ),
+            params![from, to],
+        )?;
         tx.execute(
             &format!(
                 "INSERT INTO launches SELECT * EXCLUDE (seq)
@@ -432,7 +389,7 @@ fn move_pending(
     // Groups up to the watermark are in the main tables: clear them (again, after a crash
     // between the move and this).
     let tx = conn.unchecked_transaction()?;
-    for t in TABLES.iter().chain(packed.then_some(&BODIES)) {
+    for t in TABLES {
         tx.execute(
             &format!("DELETE FROM {inbox}.{t} WHERE seq <= ?"),
             params![moved.seq],
@@ -440,68 +397,6 @@ fn move_pending(
     }
     tx.commit()?;
     Ok(moved)
-}
-
-/// Lines per block the mover packs: as many as an import's chunk and more (a move holds the
-/// requests of about a second).
-const MOVED_BLOCK_LINES: usize = 4096;
-
-/// Packs the originals of the events a move stores (the first copy of each new key in groups
-/// `from..=to`, `first` says which) into blocks of the main database, in arrival order, and
-/// fills `moved_refs` with each one's new block and line.
-fn repack(
-    tx: &Connection,
-    inbox: &str,
-    (from, to): (i64, i64),
-    first: &str,
-) -> Result<(), StoreError> {
-    tx.execute_batch(
-        "CREATE OR REPLACE TEMP TABLE moved_refs (event_key HUGEINT, block HUGEINT, line INTEGER)",
-    )?;
-    let stored: Vec<(i128, i128, i64)> = {
-        let mut stmt = tx.prepare(&format!(
-            "SELECT event_key, body_block, body_line FROM (
-                 SELECT seq, batch, event_key, body_block, body_line FROM {inbox}.events
-                 WHERE seq > ? AND seq <= ? AND {first})
-             ORDER BY seq, batch, body_line"
-        ))?;
-        let rows = stmt.query_map(params![from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut blocks: std::collections::HashMap<i128, Vec<String>> = std::collections::HashMap::new();
-    {
-        let mut stmt = tx.prepare(&format!(
-            "SELECT block, any_value(packed) FROM {inbox}.event_bodies
-             WHERE seq > ? AND seq <= ? GROUP BY block"
-        ))?;
-        let mut rows = stmt.query(params![from, to])?;
-        while let Some(r) = rows.next()? {
-            let packed: Vec<u8> = r.get(1)?;
-            blocks.insert(r.get(0)?, crate::bodies::unpack(&packed)?);
-        }
-    }
-    let mut put = tx.prepare("INSERT OR IGNORE INTO event_bodies VALUES (?, ?)")?;
-    let mut refs = tx.appender("moved_refs")?;
-    for part in stored.chunks(MOVED_BLOCK_LINES) {
-        let mut lines = Vec::with_capacity(part.len());
-        for (key, block, line) in part {
-            let body = blocks
-                .get(block)
-                .and_then(|b| b.get(*line as usize))
-                .ok_or_else(|| {
-                    StoreError::Corrupt("an original waiting in the inbox is missing".into())
-                })?;
-            lines.push((*key, body.as_str()));
-        }
-        let size = lines.iter().map(|(_, b)| b.len() + 4).sum();
-        let packed = crate::bodies::pack_lines(lines.into_iter(), size);
-        put.execute(params![packed.block, packed.bytes])?;
-        for (line, (key, _, _)) in part.iter().enumerate() {
-            refs.append_row(params![key, packed.block, line as i32])?;
-        }
-    }
-    refs.flush()?;
-    Ok(())
 }
 
 /// The mover's handle: its own connection to the database, with the inboxes attached, and

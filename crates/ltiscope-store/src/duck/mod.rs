@@ -11,7 +11,7 @@ use crate::sql::{
     Arg, Dialect, RowRead, export_select, export_values, purge_counts, purge_deletes,
     purge_outcome, quote,
 };
-use crate::write::{LogRow, Plan, Val, launch_row, packed_event_row};
+use crate::write::{LogRow, Plan, Val, event_row, launch_row};
 use crate::{ApiKeyRow, PurgeOutcome, QuarantinedItem, StoreError, WriteBatch, WriteOutcome};
 use duckdb::types::{TimeUnit, ToSqlOutput, Value, ValueRef};
 use duckdb::{Connection, appender_params_from_iter, params, params_from_iter};
@@ -208,21 +208,14 @@ impl DuckStore {
             |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
         )?);
         if !dry_run {
-            // Keys and the blocks of originals first: they are found through the events
-            // about to go.
+            // Keys first: they are found through the events about to go.
             tx.execute(
                 "DELETE FROM event_keys WHERE event_key IN (SELECT event_key FROM events WHERE event_time < ?)",
-                params![cutoff],
-            )?;
-            tx.execute(
-                "CREATE OR REPLACE TEMP TABLE purged_blocks AS
-                 SELECT DISTINCT body_block AS block FROM events WHERE event_time < ?",
                 params![cutoff],
             )?;
             for sql in purge_deletes() {
                 tx.execute(&sql, params![cutoff])?;
             }
-            purge_originals(&tx)?;
             rollup::purge(&mut DuckDb(&tx), before)?;
         }
         tx.commit()?;
@@ -358,60 +351,12 @@ impl DuckStore {
         Ok(())
     }
 
-    /// Calls `each` with every packed block of originals and the events that name it (their
-    /// ids and lines), one block at a time.
-    fn each_block(
-        &self,
-        mut each: impl FnMut(&[u8], &[(String, usize)]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let mut events = self.conn.prepare(
-            "SELECT body_block, event_id, body_line FROM events ORDER BY body_block, body_line",
-        )?;
-        let mut rows = events.query([])?;
-        let mut block_of = self
-            .conn
-            .prepare("SELECT packed FROM event_bodies WHERE block = ?")?;
-        let mut run: Option<(i128, Vec<(String, usize)>)> = None;
-        let mut flush = |run: Option<(i128, Vec<(String, usize)>)>| -> Result<(), StoreError> {
-            let Some((block, lines)) = run else {
-                return Ok(());
-            };
-            let packed: Vec<u8> = match block_of.query_row(params![block], |r| r.get(0)) {
-                Err(duckdb::Error::QueryReturnedNoRows) => {
-                    return Err(StoreError::Corrupt(format!(
-                        "the kept originals of event {} are missing",
-                        lines[0].0
-                    )));
-                }
-                read => read?,
-            };
-            each(&packed, &lines)
-        };
-        while let Some(r) = rows.next()? {
-            let block: i128 = r.get(0)?;
-            let line = (r.get::<_, String>(1)?, r.get::<_, i64>(2)? as usize);
-            match &mut run {
-                Some((b, lines)) if *b == block => lines.push(line),
-                _ => flush(run.replace((block, vec![line])))?,
-            }
-        }
-        flush(run)
-    }
-
     pub(crate) fn kept_originals(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut out = Vec::new();
-        self.each_block(|packed, events| {
-            let lines = crate::bodies::unpack(packed)?;
-            for (id, line) in events {
-                let body = lines.get(*line).ok_or_else(|| {
-                    StoreError::Corrupt(format!("the kept original of event {id} is missing"))
-                })?;
-                out.push((id.clone(), body.clone()));
-            }
-            Ok(())
-        })?;
-        out.sort();
-        Ok(out)
+        let mut stmt = self.conn.prepare("SELECT event_id, body FROM events")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut all: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
+        all.sort();
+        Ok(all)
     }
 
     pub(crate) fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
@@ -435,18 +380,6 @@ impl DuckStore {
             if n > 0 {
                 found.push((table, column, n as u64));
             }
-        }
-        // The packed originals, every line of every block (emptied lines are empty).
-        let mut n = 0;
-        let mut stmt = self.conn.prepare("SELECT packed FROM event_bodies")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let packed: Vec<u8> = r.get(0)?;
-            let lines = crate::bodies::unpack(&packed)?;
-            n += lines.iter().filter(|l| l.contains(needle)).count() as u64;
-        }
-        if n > 0 {
-            found.push(("event_bodies".to_owned(), "packed".to_owned(), n));
         }
         Ok(found)
     }
@@ -732,9 +665,6 @@ impl Migrate for Migrations<'_> {
         let migrate = || -> Result<(), StoreError> {
             let tx = conn.unchecked_transaction()?;
             tx.execute_batch(sql)?;
-            for (_, step) in schema::STEPS.iter().filter(|(v, _)| v == version) {
-                step(&tx)?;
-            }
             tx.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, now())",
                 params![version, name],
@@ -777,48 +707,6 @@ impl Migrate for Migrations<'_> {
         result?;
         Ok(reset?)
     }
-}
-
-/// After a purge removed events: every block of originals that held one of them
-/// (`purged_blocks`) goes if no stored event names it any more, and is written again with the
-/// removed events' lines emptied if some still do, so nothing of a purged event stays.
-fn purge_originals(tx: &Connection) -> Result<(), StoreError> {
-    let kept: Vec<(i128, Vec<u8>, Vec<i64>)> = {
-        let mut stmt = tx.prepare(
-            "SELECT b.block, b.packed, l.lines
-             FROM event_bodies b
-             JOIN (SELECT body_block, list(body_line) AS lines FROM events
-                   WHERE body_block IN (SELECT block FROM purged_blocks)
-                   GROUP BY body_block) l ON l.body_block = b.block",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let lines: duckdb::types::Value = r.get(2)?;
-            let lines = match lines {
-                duckdb::types::Value::List(l) => l
-                    .into_iter()
-                    .filter_map(|v| match v {
-                        duckdb::types::Value::Int(n) => Some(n as i64),
-                        duckdb::types::Value::BigInt(n) => Some(n),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            Ok((r.get(0)?, r.get(1)?, lines))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut put = tx.prepare("UPDATE event_bodies SET packed = ? WHERE block = ?")?;
-    for (block, packed, lines) in kept {
-        let keep = lines.into_iter().map(|l| l as usize).collect();
-        put.execute(params![crate::bodies::keep_only(&packed, &keep)?, block])?;
-    }
-    tx.execute_batch(
-        "DELETE FROM event_bodies WHERE block IN (SELECT block FROM purged_blocks)
-           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.body_block = event_bodies.block);
-         DROP TABLE purged_blocks;",
-    )?;
-    Ok(())
 }
 
 /// Rows appended to `events` and `launches` between two flushes of their appenders. DuckDB
@@ -879,27 +767,9 @@ impl<'c> TxWriter<'c> {
             Some(filter) => self.filter_keys(filter, staged)?,
             None => self.insert_keys(staged)?,
         };
-        // Each batch's originals as one block, stored once a batch has a new event.
-        let packed: Vec<_> = batches.iter().map(|b| b.packed()).collect();
-        let mut block_stored = vec![false; batches.len()];
-        let new = plan
-            .staged
-            .iter()
-            .zip(&plan.lines)
-            .filter(|((_, k, _), _)| inserted.contains(k));
-        for ((b, key, e), line) in new {
-            if !block_stored[*b] {
-                block_stored[*b] = true;
-                conn.prepare_cached("INSERT OR IGNORE INTO event_bodies VALUES (?, ?)")?
-                    .execute(params![packed[*b].block, packed[*b].bytes.as_slice()])?;
-            }
+        for (_, key, e) in plan.staged.iter().filter(|(_, k, _)| inserted.contains(k)) {
             self.events
-                .append_row(appender_params_from_iter(packed_event_row(
-                    *key,
-                    e,
-                    packed[*b].block,
-                    *line,
-                )))?;
+                .append_row(appender_params_from_iter(event_row(*key, e)))?;
             if let EventKind::Launch(r) = &e.kind {
                 self.launches
                     .append_row(appender_params_from_iter(launch_row(*key, r)))?;

@@ -1,8 +1,6 @@
 //! DuckDB schema migrations, applied in order, each once, each in its own transaction. Never
 //! edit a shipped migration: add a new one.
 
-use crate::StoreError;
-
 /// (version, name, SQL).
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -356,91 +354,4 @@ SELECT launch_url, launch_host, consumer_key, client_id, deployment_id, tool_pro
 FROM launches LIMIT 0;
 "#,
     ),
-    (
-        13,
-        "event originals packed per batch",
-        r#"
--- The kept originals, packed per batch (crate::bodies): a block is one zstd frame of
--- length-prefixed lines, and an `events` row names its block and line. The stored originals
--- are packed, and `events` rebuilt without its `body`, by this migration's step (`STEPS`).
-CREATE TABLE event_bodies (
-    block  HUGEINT PRIMARY KEY,
-    packed BLOB NOT NULL
-);
-"#,
-    ),
 ];
-
-/// Steps of migrations that SQL alone cannot take, run after the migration's SQL in its
-/// transaction: (version, step).
-pub(super) const STEPS: &[(i64, MigrationStep)] = &[(13, pack_stored_originals)];
-
-/// A migration step.
-pub(super) type MigrationStep = fn(&duckdb::Connection) -> Result<(), StoreError>;
-
-/// Migration 13: packs the originals stored one per row, in blocks of the rows' order, and
-/// rebuilds `events` naming each original's block and line instead of holding it.
-fn pack_stored_originals(conn: &duckdb::Connection) -> Result<(), StoreError> {
-    const BLOCK: usize = 1024;
-    conn.execute_batch(
-        "CREATE TEMP TABLE body_refs (event_key HUGEINT, block HUGEINT, line INTEGER)",
-    )?;
-    {
-        // A window of rows at a time: a result is held whole in memory.
-        const WINDOW: i64 = 64 * BLOCK as i64;
-        let last: Option<i64> =
-            conn.query_row("SELECT max(rowid) FROM events", [], |r| r.get(0))?;
-        let mut read = conn.prepare(
-            "SELECT event_key, body FROM events WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
-        )?;
-        let mut put = conn.prepare("INSERT INTO event_bodies VALUES (?, ?)")?;
-        let mut refs = conn.appender("body_refs")?;
-        let mut group: Vec<(i128, String)> = Vec::with_capacity(BLOCK);
-        let mut store = |group: &mut Vec<(i128, String)>| -> Result<(), StoreError> {
-            if group.is_empty() {
-                return Ok(());
-            }
-            let size = group.iter().map(|(_, b)| b.len() + 4).sum();
-            let packed =
-                crate::bodies::pack_lines(group.iter().map(|(k, b)| (*k, b.as_str())), size);
-            put.execute(duckdb::params![packed.block, packed.bytes])?;
-            for (line, (key, _)) in group.iter().enumerate() {
-                refs.append_row(duckdb::params![key, packed.block, line as i32])?;
-            }
-            group.clear();
-            Ok(())
-        };
-        for from in (0..=last.unwrap_or(-1)).step_by(WINDOW as usize) {
-            let mut rows = read.query(duckdb::params![from, from + WINDOW])?;
-            while let Some(r) = rows.next()? {
-                group.push((r.get(0)?, r.get(1)?));
-                if group.len() == BLOCK {
-                    store(&mut group)?;
-                }
-            }
-        }
-        store(&mut group)?;
-    }
-    conn.execute_batch(
-        "CREATE TABLE events_packed (
-             event_key   HUGEINT NOT NULL,
-             source      VARCHAR NOT NULL,
-             tenant      VARCHAR NOT NULL,
-             event_id    VARCHAR NOT NULL,
-             kind        VARCHAR NOT NULL,
-             event_type  VARCHAR NOT NULL,
-             action      VARCHAR NOT NULL,
-             event_time  TIMESTAMP NOT NULL,
-             received_at TIMESTAMP NOT NULL,
-             body_block  HUGEINT NOT NULL,   -- event_bodies.block
-             body_line   INTEGER NOT NULL    -- the original's place in the block
-         );
-         INSERT INTO events_packed
-         SELECT e.* EXCLUDE (body), r.block, r.line
-         FROM events e JOIN body_refs r USING (event_key) ORDER BY e.rowid;
-         DROP TABLE events;
-         ALTER TABLE events_packed RENAME TO events;
-         DROP TABLE body_refs;",
-    )?;
-    Ok(())
-}
