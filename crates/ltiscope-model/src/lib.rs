@@ -19,4 +19,19 @@ pub use source::Source;
 /// A point in time, always UTC. Platforms send offsets (`Z`, `+00:00`, `+0000`); parsers convert.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
+/// The first moment of a local day in `tz`: its midnight, or where daylight saving skips
+/// midnight (Havana, Santiago) its first valid local time. What a date means everywhere: a
+/// report's `--from`/`--to` date, a rollup's day, a retention cutoff.
+pub fn day_start<Z: chrono::TimeZone>(tz: &Z, day: chrono::NaiveDate) -> Timestamp {
+    (0..24)
+        .find_map(|h| {
+            day.and_hms_opt(h, 0, 0)
+                .and_then(|t| tz.from_local_datetime(&t).earliest())
+        })
+        .map_or_else(
+            || day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+            |t| t.with_timezone(&chrono::Utc),
+        )
+}
+
 pub mod report;

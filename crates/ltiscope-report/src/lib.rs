@@ -807,12 +807,13 @@ pub fn parse_timezone(name: &str) -> Result<Tz, String> {
     })
 }
 
-/// A range bound as users write it: `YYYY-MM-DD` (midnight in the report time zone) or an
+/// A range bound as users write it: `YYYY-MM-DD` (the start of that day in the report time
+/// zone: its midnight, or its first valid hour where daylight saving skips midnight) or an
 /// RFC 3339 time. The one parser behind the CLI's `--from`/`--to` and the API's `from`/`to`.
 pub fn parse_time_bound(s: &str, tz: Tz) -> Result<Timestamp, String> {
     let s = s.trim();
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return midnight(d, tz);
+        return Ok(ltiscope_model::day_start(&tz, d));
     }
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -821,22 +822,14 @@ pub fn parse_time_bound(s: &str, tz: Tz) -> Result<Timestamp, String> {
         })
 }
 
-/// The midnight that begins `day` in `tz`: what a date means as a bound.
-fn midnight(day: chrono::NaiveDate, tz: Tz) -> Result<Timestamp, String> {
-    tz.from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
-        .earliest()
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| format!("\"{day}\" has no midnight in {}", tz.name()))
-}
-
-/// Where a retention of `keep_days` whole days cuts at `now`: the midnight, in `tz`, that
-/// begins the day `keep_days` days before today (what `purge --before` that date deletes).
+/// Where a retention of `keep_days` whole days cuts at `now`: the start, in `tz`, of the day
+/// `keep_days` days before today (what `purge --before` that date deletes).
 pub fn retention_cutoff(now: Timestamp, keep_days: u32, tz: Tz) -> Result<Timestamp, String> {
     let today = now.with_timezone(&tz).date_naive();
     let day = today
         .checked_sub_days(chrono::Days::new(u64::from(keep_days)))
         .ok_or_else(|| format!("keeping {keep_days} days reaches before the calendar"))?;
-    midnight(day, tz)
+    Ok(ltiscope_model::day_start(&tz, day))
 }
 
 /// The start of the UTC hour of `t`.
@@ -871,6 +864,17 @@ mod tests {
         assert_eq!(
             retention_cutoff(t("2026-03-09T12:00:00Z"), 1, chicago),
             Ok(t("2026-03-08T06:00:00Z"))
+        );
+        // Havana skips midnight when daylight saving starts: that day starts at 01:00 CDT,
+        // for a date bound as for the rollups' days (one `day_start`), not an error.
+        let havana: Tz = "America/Havana".parse().expect("tz");
+        assert_eq!(
+            parse_time_bound("2026-03-08", havana),
+            Ok(t("2026-03-08T05:00:00Z"))
+        );
+        assert_eq!(
+            retention_cutoff(t("2026-03-09T12:00:00Z"), 1, havana),
+            Ok(t("2026-03-08T05:00:00Z"))
         );
     }
 

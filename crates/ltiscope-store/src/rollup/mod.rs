@@ -37,7 +37,7 @@ pub(crate) use answer::{answer, may_answer, reads_records};
 use crate::StoreError;
 use crate::sql::{Arg, Dialect, RowRead};
 use crate::write::Val;
-use chrono::{Duration, NaiveDate, TimeZone};
+use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
 use codec::{distinct, encode};
 use ltiscope_model::Timestamp;
@@ -94,18 +94,9 @@ pub(crate) trait Db {
     fn append(&mut self, table: &str, rows: &[Vec<Val<'_>>]) -> Result<(), StoreError>;
 }
 
-/// The first moment of a local day (the first valid local time of it, where daylight saving
-/// skips midnight).
+/// The first moment of a local day (`ltiscope_model::day_start`).
 pub(crate) fn day_start(tz: Tz, day: NaiveDate) -> Timestamp {
-    (0..24)
-        .find_map(|h| {
-            day.and_hms_opt(h, 0, 0)
-                .and_then(|t| tz.from_local_datetime(&t).earliest())
-        })
-        .map_or_else(
-            || day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
-            |t| t.with_timezone(&chrono::Utc),
-        )
+    ltiscope_model::day_start(&tz, day)
 }
 
 /// The local day of a time.
