@@ -474,10 +474,19 @@ impl Store {
     /// Every stored event's id and kept (scrubbed) original, by event id (then original): what
     /// a replay re-derives records from, and the audit behind "the original is kept".
     pub fn kept_originals(&self) -> Result<Vec<(String, String)>, StoreError> {
-        match self {
-            Store::DuckDb(d) => d.kept_originals(),
-            Store::Postgres(p) => p.kept_originals(),
-        }
+        let mut all = Vec::new();
+        self.read(|db| {
+            db.each("SELECT event_id, body FROM events", &[], &mut |r| {
+                all.push((
+                    r.text(0)?.unwrap_or_default(),
+                    r.text(1)?.unwrap_or_default(),
+                ));
+                Ok(())
+            })
+        })?;
+        // In Rust's order on both backends (a server's collation may order text otherwise).
+        all.sort();
+        Ok(all)
     }
 
     /// Counts rows, per table and text column, that contain `needle` anywhere: the audit behind
@@ -619,10 +628,7 @@ impl Store {
     /// Every tool of the stored launch records, with how it was named and the identifiers
     /// behind the name (`ltiscope tools list`).
     pub fn stored_tools(&self) -> Result<Vec<StoredTool>, StoreError> {
-        match self {
-            Store::DuckDb(d) => d.stored_tools(),
-            Store::Postgres(p) => p.stored_tools(),
-        }
+        self.read(naming::stored_tools)
     }
 
     /// Whether the stored records' tools are named by `tools`, as far as is known: false
@@ -632,9 +638,19 @@ impl Store {
         &self,
         tools: &ltiscope_ingest::ToolResolver,
     ) -> Result<bool, StoreError> {
+        self.read(|db| naming::named_alike(db, tools))
+    }
+
+    /// Runs `read` on either backend as the `Db` they share (outside any transaction): a
+    /// read written once for both, over `Db::each`, needs nothing of its own in `duck/` or
+    /// `pg/`.
+    fn read<R>(
+        &self,
+        read: impl FnOnce(&mut dyn rollup::Db) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         match self {
-            Store::DuckDb(d) => d.tools_named_alike(tools),
-            Store::Postgres(p) => p.tools_named_alike(tools),
+            Store::DuckDb(d) => d.read(read),
+            Store::Postgres(p) => p.read(read),
         }
     }
 

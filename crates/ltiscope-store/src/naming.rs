@@ -140,15 +140,10 @@ pub(crate) fn name_tools(
     }
     // Without a path rule the URL cannot change a name: leaving it out of the grouping (read
     // as NULL) keeps the combinations few when every launch has a URL of its own.
-    let ids = if tools.reads_paths() {
-        &IDS[..]
+    let (ids, url) = if tools.reads_paths() {
+        (&IDS[..], "launch_url")
     } else {
-        &IDS[1..]
-    };
-    let url = if ids.len() == IDS.len() {
-        "launch_url"
-    } else {
-        "CAST(NULL AS VARCHAR)"
+        (&IDS[1..], "CAST(NULL AS VARCHAR)")
     };
     let mut rows: Vec<Vec<Val<'static>>> = Vec::new();
     let mut moved: BTreeMap<[String; 5], u64> = BTreeMap::new();

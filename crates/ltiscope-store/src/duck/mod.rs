@@ -351,14 +351,6 @@ impl DuckStore {
         Ok(())
     }
 
-    pub(crate) fn kept_originals(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT event_id, body FROM events")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let mut all: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
-        all.sort();
-        Ok(all)
-    }
-
     pub(crate) fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
         let columns: Vec<(String, String)> = {
             let mut stmt = self.conn.prepare(
@@ -597,17 +589,12 @@ impl DuckStore {
         Ok(outcome)
     }
 
-    /// Every stored tool with the identifiers behind its name (crate::naming).
-    pub(crate) fn stored_tools(&self) -> Result<Vec<crate::StoredTool>, StoreError> {
-        crate::naming::stored_tools(&mut DuckDb(&self.conn))
-    }
-
-    /// Whether the stored records' tools were named by `tools` (crate::naming).
-    pub(crate) fn tools_named_alike(
+    /// Runs `read` on this database as the backend-neutral `Db`, outside any transaction.
+    pub(crate) fn read<R>(
         &self,
-        tools: &ltiscope_ingest::ToolResolver,
-    ) -> Result<bool, StoreError> {
-        crate::naming::named_alike(&mut DuckDb(&self.conn), tools)
+        read: impl FnOnce(&mut dyn rollup::Db) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        read(&mut DuckDb(&self.conn))
     }
 
     /// Names the stored records' tools again (crate::naming), one refresher at a time: the

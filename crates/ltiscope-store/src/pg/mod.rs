@@ -504,18 +504,6 @@ impl PgStore {
         Ok(n)
     }
 
-    pub(crate) fn kept_originals(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut c = self.client()?;
-        let mut all: Vec<(String, String)> = c
-            .query("SELECT event_id, body FROM events", &[])?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, postgres::Error>>()?;
-        // In Rust's order, as on DuckDB (the server's collation may order text otherwise).
-        all.sort();
-        Ok(all)
-    }
-
     pub(crate) fn find_text(&self, needle: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
         let mut c = self.client()?;
         // Every text column of every table of the schema, partitions counted through their
@@ -887,19 +875,12 @@ impl PgStore {
         })
     }
 
-    /// Every stored tool with the identifiers behind its name (crate::naming).
-    pub(crate) fn stored_tools(&self) -> Result<Vec<crate::StoredTool>, StoreError> {
-        let mut c = self.client()?;
-        crate::naming::stored_tools(&mut PgDb(&mut *c))
-    }
-
-    /// Whether the stored records' tools were named by `tools` (crate::naming).
-    pub(crate) fn tools_named_alike(
+    /// Runs `read` on this database as the backend-neutral `Db`, outside any transaction.
+    pub(crate) fn read<R>(
         &self,
-        tools: &ltiscope_ingest::ToolResolver,
-    ) -> Result<bool, StoreError> {
-        let mut c = self.client()?;
-        crate::naming::named_alike(&mut PgDb(&mut *c), tools)
+        read: impl FnOnce(&mut dyn rollup::Db) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        read(&mut PgDb(&mut *self.client()?))
     }
 
     /// Names the stored records' tools again (crate::naming) under the rollup lock, so no
