@@ -4,7 +4,10 @@
 //!
 //! Secrets are always removed, whatever the policy: `oauth_signature`, `oauth_nonce`,
 //! `lis_result_sourcedid`, and any key whose name says secret, token, password, signature,
-//! nonce or key material, plus values that are JWTs. Then the [`PiiPolicy`]:
+//! nonce or key material, plus values that are JWTs; inside longer strings (a launch URL's
+//! query or fragment, a form-encoded list, in the kept original and in the record's URLs) the
+//! values of such parameters (and of `sig`, `key`, `code`, `ticket`, `jwt`, SAML messages),
+//! URLs' credentials and embedded JWTs. Then the [`PiiPolicy`]:
 //! - `minimise` (default): names, emails, IP addresses and user agents are removed; platform
 //!   ids are kept;
 //! - `pseudonymise`: as `minimise`, and every user identifier (in the record and anywhere in the
@@ -148,6 +151,18 @@ impl Redactor {
     pub fn event(&self, mut e: ParsedEvent) -> Redacted<StoredEvent> {
         let minimise = self.policy != PiiPolicy::Keep;
         scrub::scrub_value(&mut e.original, minimise);
+        if let EventKind::Launch(r) = &mut e.kind {
+            // The record's URLs are cut from the original: what is secret inside them (a
+            // token in a launch URL's query) goes as it went from the original.
+            for url in [&mut r.tool.launch_url, &mut r.user.iri, &mut r.course.iri] {
+                if let Some(clean) = url
+                    .as_deref()
+                    .and_then(|u| scrub::scrub_inside(u, minimise))
+                {
+                    *url = Some(clean);
+                }
+            }
+        }
         if let Some(key) = self.pseudonymiser() {
             let mut ids = HashSet::new();
             if let EventKind::Launch(r) = &e.kind {

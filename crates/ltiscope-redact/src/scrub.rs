@@ -2,6 +2,7 @@
 
 use regex::Regex;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
@@ -172,13 +173,224 @@ pub(crate) fn scrub_value(v: &mut Value, minimise: bool) {
                 scrub_value(item, minimise);
             }
         }
-        Value::String(s)
-            if looks_like_jwt(s) || (minimise && (looks_like_email(s) || looks_like_ip(s))) =>
-        {
-            *s = REDACTED.to_owned();
+        Value::String(s) => {
+            if looks_like_jwt(s) || (minimise && (looks_like_email(s) || looks_like_ip(s))) {
+                *s = REDACTED.to_owned();
+            } else if let Some(clean) = scrub_inside(s, minimise) {
+                *s = clean;
+            }
         }
         _ => {}
     }
+}
+
+/// Whether a URL's or a form's parameter is to be redacted: secret-named as a key would be,
+/// or one of the names that are secret only as parameters: Azure's `sig`, Google's `key`,
+/// OAuth's `code`, CAS's `ticket`, SAML's messages (as JSON keys these mostly mean something
+/// else: a course code, a map's key); under `minimise` also PII-named.
+fn redacts_param(name: &str, minimise: bool) -> bool {
+    const PARAM_ONLY: &[&str] = &[
+        "sig",
+        "key",
+        "code",
+        "ticket",
+        "jwt",
+        "assertion",
+        "samlresponse",
+        "samlrequest",
+    ];
+    let (secret, pii) = classify(name);
+    secret || (minimise && pii) || PARAM_ONLY.iter().any(|n| name.eq_ignore_ascii_case(n))
+}
+
+/// What is secret inside a longer string, such as a launch URL
+/// (`https://tool.example/launch?access_token=…#id_token=…`) or a form-encoded list: the
+/// values of secret-named `name=value` parameters (under `minimise` also PII-named ones, such
+/// as `email=`), also inside another parameter's value (`redirect=https://…?token=…`, plain or
+/// percent-encoded), a URL's credentials (`https://user:password@host/`), and JWTs anywhere.
+/// `None` when nothing changes: most strings have no `=`, no `eyJ` and no `://` with an `@`,
+/// and are not searched.
+pub(crate) fn scrub_inside(s: &str, minimise: bool) -> Option<String> {
+    // Every string of every event passes here, and most hold none of the three bytes that
+    // can start anything to redact: one search rules them out.
+    let b = s.as_bytes();
+    let first = memchr::memchr3(b'@', b'=', b'J', b)?;
+    let (mut has_userinfo, mut has_param, mut has_jwt) = (false, false, false);
+    for i in memchr::memchr3_iter(b'@', b'=', b'J', &b[first..]).map(|i| first + i) {
+        match b[i] {
+            b'@' => has_userinfo = true,
+            b'=' => has_param = true,
+            _ => has_jwt |= i >= 2 && &b[i - 2..i] == b"ey",
+        }
+    }
+    let has_userinfo = has_userinfo && s.contains("://");
+    if !(has_userinfo || has_param || has_jwt) {
+        return None;
+    }
+    let mut out: Option<String> = None;
+    let mut step = |scrub: &dyn Fn(&str) -> Option<String>| {
+        if let Some(t) = scrub(out.as_deref().unwrap_or(s)) {
+            out = Some(t);
+        }
+    };
+    if has_userinfo {
+        step(&scrub_userinfo);
+    }
+    if has_param && params_may_need_scrubbing(s, minimise) {
+        step(&|t| scrub_params(t, minimise, None, 0));
+    }
+    if has_jwt {
+        step(&|t| match JWT.replace_all(t, REDACTED) {
+            Cow::Owned(t) => Some(t),
+            Cow::Borrowed(_) => None,
+        });
+    }
+    out
+}
+
+/// Whether [`scrub_params`] may change `s`: some `=` has a secret-named (under `minimise` also
+/// PII-named) name before it, or something is percent-encoded. The names are the runs of name
+/// characters before each `=`, as the regex reads them at any depth, so a "no" is always right;
+/// and it costs a fraction of the regex on the strings that hold parameters but nothing to
+/// redact (most URLs with a query: callgrind, `examples/prepare_cost`).
+fn params_may_need_scrubbing(s: &str, minimise: bool) -> bool {
+    let b = s.as_bytes();
+    if b.contains(&b'%') {
+        return true;
+    }
+    let name_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'-');
+    b.iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'=')
+        .any(|(eq, _)| {
+            let mut start = eq;
+            while start > 0 && name_byte(b[start - 1]) {
+                start -= 1;
+            }
+            // A name starts with a letter or `_` (PARAM).
+            while start < eq && !(b[start].is_ascii_alphabetic() || b[start] == b'_') {
+                start += 1;
+            }
+            let name = &s[start..eq];
+            !name.is_empty() && redacts_param(name, minimise)
+        })
+}
+
+/// How deep parameters inside parameters' values are followed; a value nested deeper that
+/// still holds parameters is redacted whole (and the work stays bounded whatever the input).
+const MAX_NESTING: usize = 4;
+
+/// The `name=value` parameters of `s` whose values [`scrub_inside`] redacts; with `hash`, also
+/// the values of user-id parameters (`user_id=`) become pseudonyms (for text that is not JSON,
+/// where the pseudonymiser cannot find them by key).
+fn scrub_params(
+    s: &str,
+    minimise: bool,
+    hash: Option<&dyn Fn(&str) -> String>,
+    depth: usize,
+) -> Option<String> {
+    let mut changed = false;
+    let out = PARAM.replace_all(s, |c: &regex::Captures<'_>| {
+        let (name, value) = (&c[1], &c[2]);
+        let replaced = if redacts_param(name, minimise) {
+            Some(REDACTED.to_owned())
+        } else if let Some(h) = hash.filter(|_| USER_ID_KEYS.contains(&name)) {
+            Some(h(value))
+        } else {
+            scrub_nested(value, minimise, hash, depth)
+        };
+        match replaced {
+            Some(v) => {
+                changed = true;
+                format!("{name}={v}")
+            }
+            None => c[0].to_owned(),
+        }
+    });
+    changed.then(|| out.into_owned())
+}
+
+/// What a parameter's value that carries parameters of its own (a URL to go on to), plain or
+/// percent-encoded, becomes when something in it is redacted. An encoded value holding
+/// something to redact goes whole (re-encoding it would be guesswork), and so does one nested
+/// deeper than [`MAX_NESTING`].
+fn scrub_nested(
+    value: &str,
+    minimise: bool,
+    hash: Option<&dyn Fn(&str) -> String>,
+    depth: usize,
+) -> Option<String> {
+    let encoded = value.as_bytes().contains(&b'%');
+    if !encoded && !value.as_bytes().contains(&b'=') {
+        return None;
+    }
+    if depth >= MAX_NESTING {
+        return Some(REDACTED.to_owned());
+    }
+    if let Some(inner) = scrub_params(value, minimise, hash, depth + 1) {
+        return Some(inner);
+    }
+    if encoded {
+        let decoded = percent_decode(value);
+        if decoded != value
+            && (scrub_params(&decoded, minimise, hash, depth + 1).is_some()
+                || scrub_userinfo(&decoded).is_some()
+                || JWT.is_match(&decoded))
+        {
+            return Some(REDACTED.to_owned());
+        }
+    }
+    None
+}
+
+/// `%XX` escapes decoded (others left as they are); bytes that are not UTF-8 replaced.
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The credentials of every URL in `s` (`https://user:password@host/…`) replaced by
+/// `[redacted]`, the host kept: `None` when no URL has any.
+fn scrub_userinfo(s: &str) -> Option<String> {
+    let ends_authority =
+        |c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace();
+    let mut out = String::new();
+    let mut copied = 0;
+    // Each `://` on its own: one URL's authority may end in the colon of the next (`a://u@b://…`).
+    for (i, _) in s.match_indices("://") {
+        let start = i + 3;
+        let authority = s[start..].split(ends_authority).next().unwrap_or("");
+        if let Some(at) = authority.rfind('@')
+            && authority[..at] != *REDACTED
+        {
+            out.push_str(&s[copied..start]);
+            out.push_str(REDACTED);
+            copied = start + at;
+        }
+    }
+    (copied > 0).then(|| {
+        out.push_str(&s[copied..]);
+        out
+    })
 }
 
 /// Keys whose values are user identifiers, in any of the sources.
@@ -295,11 +507,14 @@ static QUOTED_PAIR: LazyLock<Regex> = LazyLock::new(|| {
     // JSON punctuation: otherwise a match could start at the closing quote of a string and take
     // the structure up to the next string for a key (`..."x":[null,":",{"oauth_signature":...`
     // read `:[null,` as a key and `,{` as its value, and skipped the secret behind it).
-    Regex::new(r#""([^"\\\[\]{},]{1,200})"\s*:\s*"((?:[^"\\]|\\.)*)("|$)"#)
+    Regex::new(r#""([^"\\\[\]{},]+)"\s*:\s*"((?:[^"\\]|\\.)*)("|$)"#)
         .unwrap_or_else(|_| unreachable!())
 });
-static FORM_PAIR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([A-Za-z_][A-Za-z0-9_.:-]{0,100})=([^&\s]*)").unwrap_or_else(|_| unreachable!())
+/// `name=value`, as in a URL's query or fragment or a form post. The value ends at the next
+/// parameter (`&`, `;`), the fragment (`#`), whitespace or a quote, so that a parameter before
+/// the fragment does not hide one after it (`?a=1#access_token=…`).
+static PARAM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"([A-Za-z_][A-Za-z0-9_.:-]*)=([^&;#\s"]*)"#).unwrap_or_else(|_| unreachable!())
 });
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}").unwrap_or_else(|_| unreachable!())
@@ -312,33 +527,35 @@ static JWT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Scrubs text that is not JSON (a truncated body, a form post) by pattern: secret-named
-/// `"key": "value"` and `key=value` pairs, JWTs, and under `minimise` emails, IPv4 addresses and
-/// PII-named pairs. With `hash`, values of user-id keys become pseudonyms.
+/// `"key": "value"` and `key=value` pairs, URLs' credentials, JWTs, and under `minimise`
+/// emails, IPv4 addresses and PII-named pairs. With `hash`, values of user-id keys become pseudonyms.
 pub(crate) fn scrub_text(
     text: &str,
     minimise: bool,
     hash: Option<&dyn Fn(&str) -> String>,
 ) -> String {
-    let decide = |key: &str, value: &str| -> Option<String> {
-        if is_secret_key(key) || (minimise && is_pii_key(key)) {
+    let text = QUOTED_PAIR.replace_all(text, |c: &regex::Captures<'_>| {
+        let (key, value) = (&c[1], &c[2]);
+        let redacted = if is_secret_key(key) || (minimise && is_pii_key(key)) {
             Some(REDACTED.to_owned())
         } else if hash.is_some() && USER_ID_KEYS.contains(&key) {
             hash.map(|h| h(value))
         } else {
             None
-        }
-    };
-    let text =
-        QUOTED_PAIR.replace_all(text, |c: &regex::Captures<'_>| match decide(&c[1], &c[2]) {
-            Some(v) => format!("\"{}\":\"{}{}", &c[1], v, &c[3]),
-            None => c[0].to_owned(),
-        });
-    let text = FORM_PAIR.replace_all(&text, |c: &regex::Captures<'_>| {
-        match decide(&c[1], &c[2]) {
-            Some(v) => format!("{}={}", &c[1], v),
+        };
+        match redacted {
+            Some(v) => format!("\"{key}\":\"{v}{}", &c[3]),
             None => c[0].to_owned(),
         }
     });
+    let text = match scrub_userinfo(&text) {
+        Some(t) => Cow::Owned(t),
+        None => text,
+    };
+    let text = match scrub_params(&text, minimise, hash, 0) {
+        Some(t) => Cow::Owned(t),
+        None => text,
+    };
     let mut text = JWT.replace_all(&text, REDACTED).into_owned();
     if minimise {
         text = EMAIL.replace_all(&text, REDACTED).into_owned();
@@ -439,6 +656,91 @@ mod tests {
     }
 
     #[test]
+    fn secret_parameters_inside_strings_lose_their_values() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln";
+        for (input, want) in [
+            (
+                "https://tool.example.com/launch?course=7&access_token=S3cr3t#top",
+                "https://tool.example.com/launch?course=7&access_token=[redacted]#top",
+            ),
+            // A parameter before the fragment does not hide a token in it.
+            (
+                "https://tool.example.com/cb?state=9#id_token=S3cr3t&expires_in=60",
+                "https://tool.example.com/cb?state=9#id_token=[redacted]&expires_in=60",
+            ),
+            // Nor does a parameter whose value is another URL.
+            (
+                "https://tool.example.com/go?next=https://files.example.com/f?sv=1&sig=S3cr3t",
+                "https://tool.example.com/go?next=https://files.example.com/f?sv=1&sig=[redacted]",
+            ),
+            (
+                "https://s3.example.com/f?X-Amz-Credential=S3cr3t;X-Amz-Signature=S3cr3t",
+                "https://s3.example.com/f?X-Amz-Credential=[redacted];X-Amz-Signature=[redacted]",
+            ),
+            (
+                "https://maps.example.com/api?key=S3cr3t&q=x",
+                "https://maps.example.com/api?key=[redacted]&q=x",
+            ),
+            (
+                "oauth_consumer_key=mykey&oauth_nonce=S3cr3t&user_id=7",
+                "oauth_consumer_key=mykey&oauth_nonce=[redacted]&user_id=7",
+            ),
+            // Percent-encoded, a URL to go on to goes whole when it holds a secret.
+            (
+                "https://tool.example.com/go?next=https%3A%2F%2Fx.example%2Fcb%3Ftoken%3DS3cr3t&a=1",
+                "https://tool.example.com/go?next=[redacted]&a=1",
+            ),
+            // Credentials in a URL go; the host stays.
+            (
+                "https://admin:S3cr3t@tool.example.com/launch",
+                "https://[redacted]@tool.example.com/launch",
+            ),
+            (
+                "see ftp://a@b:S3cr3t@files.example.com/x and https://ok.example.com/",
+                "see ftp://[redacted]@files.example.com/x and https://ok.example.com/",
+            ),
+            ("x://a@b://c@d/", "x://[redacted]@b://[redacted]@d/"),
+            // Nested deeper than MAX_NESTING, a value holding parameters goes whole.
+            ("a=b=c=d=e=f=token=S3cr3t", "a=b=c=d=e=[redacted]"),
+        ] {
+            assert_eq!(scrub_inside(input, false).as_deref(), Some(want), "{input}");
+        }
+        let embedded = format!("https://tool.example.com/l?t={jwt}&x=1");
+        assert_eq!(
+            scrub_inside(&embedded, false).as_deref(),
+            Some("https://tool.example.com/l?t=[redacted]&x=1")
+        );
+        // PII-named parameters go under `minimise` only.
+        let email = "https://tool.example.com/l?lis_person_contact_email_primary=jo@uni.example";
+        assert_eq!(scrub_inside(email, false), None);
+        assert_eq!(
+            scrub_inside(email, true).as_deref(),
+            Some("https://tool.example.com/l?lis_person_contact_email_primary=[redacted]")
+        );
+        for unchanged in [
+            "https://tool.example.com/launch?course=7&page=2#top",
+            "https://tool.example.com/go?next=https%3A%2F%2Fx.example%2Fcb%3Fpage%3D2",
+            "https://[redacted]@tool.example.com/launch",
+            "mailto:jo@uni.example",
+            "https://tool.example.com/launch",
+            "a course title, 1+1=2",
+            "x == y",
+            "a=b=c=d=e=f=g=h",
+            "PEPikqcsphXcnKe/WQajV2VDNcQ=",
+            "",
+        ] {
+            assert_eq!(scrub_inside(unchanged, true), None, "{unchanged}");
+        }
+        // In JSON, the string's parameters go and the rest stays.
+        let mut v = serde_json::json!({"launchUrl": "https://t.example.com/l?token=S3cr3t&a=b"});
+        scrub_value(&mut v, false);
+        assert_eq!(
+            v,
+            serde_json::json!({"launchUrl": "https://t.example.com/l?token=[redacted]&a=b"})
+        );
+    }
+
+    #[test]
     fn truncated_text_loses_its_secrets() {
         let t = r#"{"oauth_signature": "PEPikqcsphXcnKe/WQajV2VDNcQ=", "email": "a@b.edu", "ip": "10.1.2.3", "oauth_nonce": "1718155"#;
         let s = scrub_text(t, true, None);
@@ -450,5 +752,12 @@ mod tests {
         let s = scrub_text(form, false, None);
         assert!(!s.contains("abc%3D") && !s.contains("xyz"), "{s}");
         assert!(s.contains("user_id=7"), "{s}");
+        let s = scrub_text(form, false, Some(&|id: &str| format!("u_{id}{id}")));
+        assert!(s.contains("user_id=u_77&"), "{s}");
+        // A URL in truncated JSON: its token goes, the JSON around it stays.
+        let t = r#"{"launchUrl":"https://t.example.com/l?sig=S3cr3t","id":"1"#;
+        let s = scrub_text(t, false, None);
+        assert!(!s.contains("S3cr3t"), "{s}");
+        assert!(s.contains(r#"sig=[redacted]","id":"1"#), "{s}");
     }
 }

@@ -224,3 +224,60 @@ proptest! {
         prop_assert_eq!(back, v);
     }
 }
+
+proptest! {
+    /// A secret parameter in the launch URL (query or fragment, after any other parameters), or
+    /// credentials before its host, leave neither the kept original nor the launch record,
+    /// under every policy.
+    #[test]
+    fn no_secret_in_a_launch_url_survives_redaction(
+        before in prop::collection::vec(("[a-z]{1,8}", "[a-z0-9]{0,8}"), 0..4),
+        name in prop::sample::select(vec!["access_token", "id_token", "oauth_signature", "sig", "key", "code", "X-Amz-Signature", "client_secret"]),
+        fragment in any::<bool>(),
+        credentials in any::<bool>(),
+        policy in prop::sample::select(vec![PiiPolicy::Keep, PiiPolicy::Minimise, PiiPolicy::Pseudonymise]),
+    ) {
+        let secret = "S3cr3t-Zq9xW7vT";
+        let others: Vec<String> = before.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let (userinfo, kept) = if credentials {
+            (format!("admin:{secret}@"), "[redacted]@")
+        } else {
+            (String::new(), "")
+        };
+        let url = format!(
+            "https://{userinfo}tool.example.com/lti/launch?{}{}{name}={secret}",
+            others.join("&"),
+            match (fragment, others.is_empty()) {
+                (true, _) => "#",
+                (false, true) => "",
+                (false, false) => "&",
+            },
+        );
+        let event = json!({
+            "id": "11111111-2222-4333-8444-555555555555",
+            "type": "ToolLaunchEvent", "action": "Launched",
+            "actor": {"id": "https://example.edu/u/1", "type": "Person"},
+            "object": {"id": url, "type": "SoftwareApplication"},
+            "eventTime": "2024-01-01T00:00:00Z",
+        });
+        let tools = ToolResolver::default();
+        let ctx = Context { received_at: chrono::DateTime::from_timestamp(0, 0).expect("t"), source: None, tools: &tools };
+        let key = PseudonymKey::new(b"0123456789abcdef-test-key".to_vec()).expect("key");
+        let redactor = Redactor::new(policy, Some(key)).expect("redactor");
+        let batch = parse_document(event.to_string().as_bytes(), &ctx);
+        prop_assert_eq!(batch.events.len(), 1);
+        for e in batch.events {
+            let stored = redactor.event(e).into_inner();
+            prop_assert!(!stored.body.contains(secret), "{}", stored.body);
+            let EventKind::Launch(record) = stored.kind else {
+                return Err(TestCaseError::fail("not a launch"));
+            };
+            let launch_url = record.tool.launch_url.unwrap_or_default();
+            prop_assert!(!launch_url.contains(secret), "{}", launch_url);
+            // What identifies the tool stays.
+            let start = format!("https://{kept}tool.example.com/lti/launch?");
+            prop_assert!(launch_url.starts_with(&start), "{}", launch_url);
+            prop_assert_eq!(record.tool.host.as_deref(), Some("tool.example.com"));
+        }
+    }
+}

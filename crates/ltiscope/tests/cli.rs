@@ -75,6 +75,41 @@ fn the_seed_oauth_signature_is_nowhere_in_the_database() {
 }
 
 #[test]
+fn a_token_in_a_launch_url_is_nowhere_in_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("url.duckdb");
+    let statement = std::fs::read_to_string(
+        "../ltiscope-ingest/tests/data/brightspace/lti-launch-lti13.constructed.json",
+    )
+    .expect("fixture");
+    let secret = "Zq9xW7vT-launch-url-secret";
+    let url = format!("https://tool.example.org/lti/launch?unit=4&access_token={secret}");
+    let statement = statement.replace("https://tool.example.org/lti/launch", &url);
+    assert!(
+        statement.contains(secret),
+        "the fixture has no launch URL to plant in"
+    );
+    let file = dir.path().join("statement.json");
+    std::fs::write(&file, statement).expect("write");
+    let out = ltiscope(&db, &["import", file.to_str().expect("utf8")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = ltiscope_store::Store::open_duckdb(&db).expect("open");
+    // Positive control: the rest of the URL is kept, in the record and the original.
+    assert!(
+        store
+            .find_text("launch?unit=4&access_token=[redacted]")
+            .expect("audit")
+            .len()
+            >= 2
+    );
+    assert_eq!(store.find_text(secret).expect("audit"), vec![]);
+}
+
+#[test]
 fn generate_import_report_agree() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("demo.duckdb");
