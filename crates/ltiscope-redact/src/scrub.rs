@@ -258,19 +258,15 @@ fn params_may_need_scrubbing(s: &str, minimise: bool) -> bool {
     if b.contains(&b'%') {
         return true;
     }
-    let name_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'-');
     b.iter()
         .enumerate()
         .filter(|(_, c)| **c == b'=')
         .any(|(eq, _)| {
             let mut start = eq;
-            while start > 0 && name_byte(b[start - 1]) {
+            while start > 0 && !ends_param_name(b[start - 1]) {
                 start -= 1;
             }
-            // A name starts with a letter or `_` (PARAM).
-            while start < eq && !(b[start].is_ascii_alphabetic() || b[start] == b'_') {
-                start += 1;
-            }
+            // Both ends are ASCII bytes (or the string's ends), so on character boundaries.
             let name = &s[start..eq];
             !name.is_empty() && redacts_param(name, minimise)
         })
@@ -510,12 +506,22 @@ static QUOTED_PAIR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#""([^"\\\[\]{},]+)"\s*:\s*"((?:[^"\\]|\\.)*)("|$)"#)
         .unwrap_or_else(|_| unreachable!())
 });
-/// `name=value`, as in a URL's query or fragment or a form post. The value ends at the next
+/// `name=value`, as in a URL's query or fragment or a form post. A name is whatever stands
+/// between the last separator (`?`, `&`, `;`, `#`, `/`, a quote, ASCII whitespace) and the `=`,
+/// so that `auth[token]=` and `access%5Ftoken=` are names too. The value ends at the next
 /// parameter (`&`, `;`), the fragment (`#`), whitespace or a quote, so that a parameter before
 /// the fragment does not hide one after it (`?a=1#access_token=…`).
 static PARAM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"([A-Za-z_][A-Za-z0-9_.:-]*)=([^&;#\s"]*)"#).unwrap_or_else(|_| unreachable!())
+    Regex::new(r#"([^=&;#?/"\t\n\x0B\x0C\r ]+)=([^&;#"\t\n\x0B\x0C\r ]*)"#)
+        .unwrap_or_else(|_| unreachable!())
 });
+/// The bytes a parameter name never holds ([`PARAM`]).
+fn ends_param_name(b: u8) -> bool {
+    matches!(
+        b,
+        b'=' | b'&' | b';' | b'#' | b'?' | b'/' | b'"' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' '
+    )
+}
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}").unwrap_or_else(|_| unreachable!())
 });
@@ -700,6 +706,13 @@ mod tests {
                 "see ftp://[redacted]@files.example.com/x and https://ok.example.com/",
             ),
             ("x://a@b://c@d/", "x://[redacted]@b://[redacted]@d/"),
+            // Any name: brackets (form arrays), escapes, quotes (found by fuzzing).
+            (
+                "user[name]=jo&user[password]=S3cr3t",
+                "user[name]=jo&user[password]=[redacted]",
+            ),
+            ("access%5Ftoken=S3cr3t", "access%5Ftoken=[redacted]"),
+            ("2si'apikeyta0'16-=15", "2si'apikeyta0'16-=[redacted]"),
             // Nested deeper than MAX_NESTING, a value holding parameters goes whole.
             ("a=b=c=d=e=f=token=S3cr3t", "a=b=c=d=e=[redacted]"),
         ] {
