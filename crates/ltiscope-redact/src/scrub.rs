@@ -498,14 +498,52 @@ fn replace_in(
     }
 }
 
-static QUOTED_PAIR: LazyLock<Regex> = LazyLock::new(|| {
-    // "key" : "value  (the value may be cut off where a body was truncated). A key holds no
-    // JSON punctuation: otherwise a match could start at the closing quote of a string and take
-    // the structure up to the next string for a key (`..."x":[null,":",{"oauth_signature":...`
-    // read `:[null,` as a key and `,{` as its value, and skipped the secret behind it).
-    Regex::new(r#""([^"\\\[\]{},]+)"\s*:\s*"((?:[^"\\]|\\.)*)("|$)"#)
-        .unwrap_or_else(|_| unreachable!())
-});
+/// Each `"key": "value` of text that is not JSON (the value may be cut off where a body was
+/// truncated): the key and where its value stands. Every `"` is tried as the start of a key,
+/// so a string read as one pair's value is also tried as the next pair's key: broken text pairs
+/// its quotes unpredictably, and a regex's matches, which never overlap, once paired them so
+/// that a secret-named key was read as a value and its own value kept (found by fuzzing). A key
+/// holds no JSON punctuation: otherwise the structure between two strings could be read as a
+/// key (`..."x":[null,":",{"oauth_signature":...` read `:[null,` as a key and `,{` as its
+/// value, and skipped the secret behind it).
+fn quoted_pairs(text: &str) -> Vec<(&str, std::ops::Range<usize>)> {
+    let b = text.as_bytes();
+    let skip_space = |mut j: usize| {
+        while b.get(j).is_some_and(u8::is_ascii_whitespace) {
+            j += 1;
+        }
+        j
+    };
+    let mut pairs = Vec::new();
+    for quote in memchr::memchr_iter(b'"', b) {
+        let key_start = quote + 1;
+        let Some(len) = b[key_start..]
+            .iter()
+            .position(|c| matches!(c, b'"' | b'\\' | b'[' | b']' | b'{' | b'}' | b','))
+        else {
+            continue;
+        };
+        let key_end = key_start + len;
+        if len == 0 || b[key_end] != b'"' {
+            continue;
+        }
+        let colon = skip_space(key_end + 1);
+        if b.get(colon) != Some(&b':') {
+            continue;
+        }
+        let open = skip_space(colon + 1);
+        if b.get(open) != Some(&b'"') {
+            continue;
+        }
+        let mut end = open + 1;
+        while end < b.len() && b[end] != b'"' {
+            end += if b[end] == b'\\' { 2 } else { 1 };
+        }
+        // Every index is that of an ASCII byte or the text's end: character boundaries.
+        pairs.push((&text[key_start..key_end], open + 1..end.min(b.len())));
+    }
+    pairs
+}
 /// `name=value`, as in a URL's query or fragment or a form post. A name is whatever stands
 /// between the last separator (`?`, `&`, `;`, `#`, `/`, a quote, ASCII whitespace) and the `=`,
 /// so that `auth[token]=` and `access%5Ftoken=` are names too. The value ends at the next
@@ -540,20 +578,25 @@ pub(crate) fn scrub_text(
     minimise: bool,
     hash: Option<&dyn Fn(&str) -> String>,
 ) -> String {
-    let text = QUOTED_PAIR.replace_all(text, |c: &regex::Captures<'_>| {
-        let (key, value) = (&c[1], &c[2]);
+    let mut scrubbed = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (key, value) in quoted_pairs(text) {
         let redacted = if is_secret_key(key) || (minimise && is_pii_key(key)) {
             Some(REDACTED.to_owned())
-        } else if hash.is_some() && USER_ID_KEYS.contains(&key) {
-            hash.map(|h| h(value))
         } else {
-            None
+            hash.filter(|_| USER_ID_KEYS.contains(&key))
+                .map(|h| h(&text[value.clone()]))
         };
-        match redacted {
-            Some(v) => format!("\"{key}\":\"{v}{}", &c[3]),
-            None => c[0].to_owned(),
+        if let Some(v) = redacted
+            && value.start >= copied
+        {
+            scrubbed.push_str(&text[copied..value.start]);
+            scrubbed.push_str(&v);
+            copied = value.end;
         }
-    });
+    }
+    scrubbed.push_str(&text[copied..]);
+    let text = Cow::<str>::Owned(scrubbed);
     let text = match scrub_userinfo(&text) {
         Some(t) => Cow::Owned(t),
         None => text,
@@ -751,6 +794,17 @@ mod tests {
             v,
             serde_json::json!({"launchUrl": "https://t.example.com/l?token=[redacted]&a=b"})
         );
+    }
+
+    #[test]
+    fn a_secret_key_read_as_a_value_in_broken_text_still_loses_its_value() {
+        // Found by fuzzing: the regex that paired quotes took "secret_key" for the value of
+        // "x" and never tried it as a key.
+        let text = r#"{"x": "secret_key": "S3cr3t", "y" : "z"#;
+        let out = scrub_text(text, false, None);
+        assert_eq!(out, r#"{"x": "secret_key": "[redacted]", "y" : "z"#);
+        // Scrubbing again finds nothing more, and keeps the text's spacing.
+        assert_eq!(scrub_text(&out, false, None), out);
     }
 
     #[test]
