@@ -1,8 +1,9 @@
 //! The write path's pure half on any bytes: parse and normalise (as a document and as JSON
 //! Lines, the source detected or forced), then redact under a policy. It must never panic, and
 //! what it would store must hold no secret: every kept original is JSON without a
-//! secret-named key or a JWT, every record's launch URL has no secret parameter left, and a
-//! quarantined text needs no second scrubbing.
+//! secret-named key (nor, under `minimise`, a PII-named one), no string in it or in a record's
+//! launch URL keeps a secret parameter's value, a URL's credentials or a JWT, and a quarantined
+//! text needs no second scrubbing.
 
 #![no_main]
 
@@ -74,6 +75,7 @@ fuzz_target!(|data: &[u8]| {
             && let Some(url) = &record.tool.launch_url
         {
             assert_no_secret_param(url);
+            assert_no_jwt(url);
         }
     }
     for r in rejected {
@@ -88,7 +90,8 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// No secret-named key (nor, under `minimise`, PII-named key) at any depth, no JWT value.
+/// No secret-named key (nor, under `minimise`, PII-named key) at any depth, and no string
+/// that keeps a secret.
 fn assert_clean(v: &Value, minimise: bool) {
     match v {
         Value::Object(map) => {
@@ -99,8 +102,29 @@ fn assert_clean(v: &Value, minimise: bool) {
             }
         }
         Value::Array(items) => items.iter().for_each(|i| assert_clean(i, minimise)),
-        Value::String(s) => assert_no_secret_param(s),
+        Value::String(s) => {
+            assert_no_secret_param(s);
+            assert_no_jwt(s);
+        }
         _ => {}
+    }
+}
+
+/// No JWT anywhere in the string: `eyJ`, ten or more base64url characters, a dot, one or
+/// more, another dot.
+fn assert_no_jwt(s: &str) {
+    let b64 = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-');
+    for (i, _) in s.match_indices("eyJ") {
+        let rest = &s.as_bytes()[i + 3..];
+        let head = rest.iter().take_while(|c| b64(c)).count();
+        if head < 10 || rest.get(head) != Some(&b'.') {
+            continue;
+        }
+        let body = rest[head + 1..].iter().take_while(|c| b64(c)).count();
+        assert!(
+            body == 0 || rest.get(head + 1 + body) != Some(&b'.'),
+            "a JWT kept in {s:?}"
+        );
     }
 }
 
