@@ -105,6 +105,12 @@ fn assert_clean(v: &Value, minimise: bool) {
         Value::String(s) => {
             assert_no_secret_param(s);
             assert_no_jwt(s);
+            // JSON sent as a string is held to the same rules.
+            if s.starts_with(['{', '['])
+                && let Ok(inner) = serde_json::from_str::<Value>(s)
+            {
+                assert_clean(&inner, minimise);
+            }
         }
         _ => {}
     }

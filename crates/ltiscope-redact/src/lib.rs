@@ -7,7 +7,8 @@
 //! nonce or key material, plus values that are JWTs; inside longer strings (a launch URL's
 //! query or fragment, a form-encoded list, in the kept original and in the record's URLs) the
 //! values of such parameters (and of `sig`, `key`, `code`, `ticket`, `jwt`, SAML messages),
-//! URLs' credentials and embedded JWTs. Then the [`PiiPolicy`]:
+//! URLs' credentials and embedded JWTs; a string that is JSON itself is scrubbed as JSON. Then
+//! the [`PiiPolicy`]:
 //! - `minimise` (default): names, emails, IP addresses and user agents are removed; platform
 //!   ids are kept;
 //! - `pseudonymise`: as `minimise`, and every user identifier (in the record and anywhere in the

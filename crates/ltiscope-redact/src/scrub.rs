@@ -204,16 +204,26 @@ fn redacts_param(name: &str, minimise: bool) -> bool {
 }
 
 /// What is secret inside a longer string, such as a launch URL
-/// (`https://tool.example/launch?access_token=…#id_token=…`) or a form-encoded list: the
+/// (`https://tool.example/launch?access_token=…#id_token=…`), a form-encoded list or JSON sent
+/// as a string (scrubbed as JSON): the
 /// values of secret-named `name=value` parameters (under `minimise` also PII-named ones, such
 /// as `email=`), also inside another parameter's value (`redirect=https://…?token=…`, plain or
 /// percent-encoded), a URL's credentials (`https://user:password@host/`), and JWTs anywhere.
 /// `None` when nothing changes: most strings have no `=`, no `eyJ` and no `://` with an `@`,
 /// and are not searched.
 pub(crate) fn scrub_inside(s: &str, minimise: bool) -> Option<String> {
+    let b = s.as_bytes();
+    // A string that is JSON itself (an extension or a parameter list sent as text) is
+    // scrubbed as JSON, and written again only if that removed something.
+    if matches!(b.first(), Some(b'{' | b'['))
+        && let Ok(sent) = serde_json::from_str::<Value>(s)
+    {
+        let mut scrubbed = sent.clone();
+        scrub_value(&mut scrubbed, minimise);
+        return (scrubbed != sent).then(|| ltiscope_ingest::json_text(&scrubbed));
+    }
     // Every string of every event passes here, and most hold none of the three bytes that
     // can start anything to redact: one search rules them out.
-    let b = s.as_bytes();
     let first = memchr::memchr3(b'@', b'=', b'J', b)?;
     let (mut has_userinfo, mut has_param, mut has_jwt) = (false, false, false);
     for i in memchr::memchr3_iter(b'@', b'=', b'J', &b[first..]).map(|i| first + i) {
@@ -787,6 +797,13 @@ mod tests {
         ] {
             assert_eq!(scrub_inside(unchanged, true), None, "{unchanged}");
         }
+        // JSON sent as a string is scrubbed as JSON; written again only when that changed it.
+        assert_eq!(
+            scrub_inside(r#"{"custom": {"api_token": "S3cr3t", "unit": 4}}"#, false).as_deref(),
+            Some(r#"{"custom":{"unit":4}}"#)
+        );
+        assert_eq!(scrub_inside(r#"{ "unit": 4 }"#, false), None);
+        assert_eq!(scrub_inside("[redacted]", true), None);
         // In JSON, the string's parameters go and the rest stays.
         let mut v = serde_json::json!({"launchUrl": "https://t.example.com/l?token=S3cr3t&a=b"});
         scrub_value(&mut v, false);
