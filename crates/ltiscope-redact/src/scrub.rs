@@ -222,11 +222,22 @@ pub(crate) fn scrub_inside(s: &str, minimise: bool) -> Option<String> {
         scrub_value(&mut scrubbed, minimise);
         return (scrubbed != sent).then(|| ltiscope_ingest::json_text(&scrubbed));
     }
+    scrub_embedded(s, minimise, None)
+}
+
+/// The rules [`scrub_inside`] and [`scrub_text`] share: URLs' credentials, `name=value`
+/// parameters ([`scrub_params`], `hash` as there) and JWTs, each searched for only where the
+/// byte that starts it occurs. `None` when nothing changes.
+fn scrub_embedded(
+    s: &str,
+    minimise: bool,
+    hash: Option<&dyn Fn(&str) -> String>,
+) -> Option<String> {
     // Every string of every event passes here, and most hold none of the three bytes that
-    // can start anything to redact: one search rules them out.
-    let first = memchr::memchr3(b'@', b'=', b'J', b)?;
+    // can start anything to redact: one search finds them all.
+    let b = s.as_bytes();
     let (mut has_userinfo, mut has_param, mut has_jwt) = (false, false, false);
-    for i in memchr::memchr3_iter(b'@', b'=', b'J', &b[first..]).map(|i| first + i) {
+    for i in memchr::memchr3_iter(b'@', b'=', b'J', b) {
         match b[i] {
             b'@' => has_userinfo = true,
             b'=' => has_param = true,
@@ -246,8 +257,8 @@ pub(crate) fn scrub_inside(s: &str, minimise: bool) -> Option<String> {
     if has_userinfo {
         step(&scrub_userinfo);
     }
-    if has_param && params_may_need_scrubbing(s, minimise) {
-        step(&|t| scrub_params(t, minimise, None, 0));
+    if has_param && params_may_need_scrubbing(s, minimise, hash.is_some()) {
+        step(&|t| scrub_params(t, minimise, hash, 0));
     }
     if has_jwt {
         step(&|t| match JWT.replace_all(t, REDACTED) {
@@ -259,11 +270,12 @@ pub(crate) fn scrub_inside(s: &str, minimise: bool) -> Option<String> {
 }
 
 /// Whether [`scrub_params`] may change `s`: some `=` has a secret-named (under `minimise` also
-/// PII-named) name before it, or something is percent-encoded. The names are the runs of name
+/// PII-named; when user ids are hashed, a user-id) name before it, or something is
+/// percent-encoded. The names are the runs of name
 /// characters before each `=`, as the regex reads them at any depth, so a "no" is always right;
 /// and it costs a fraction of the regex on the strings that hold parameters but nothing to
 /// redact (most URLs with a query: callgrind, `examples/prepare_cost`).
-fn params_may_need_scrubbing(s: &str, minimise: bool) -> bool {
+fn params_may_need_scrubbing(s: &str, minimise: bool, hashes_user_ids: bool) -> bool {
     let b = s.as_bytes();
     if b.contains(&b'%') {
         return true;
@@ -278,7 +290,9 @@ fn params_may_need_scrubbing(s: &str, minimise: bool) -> bool {
             }
             // Both ends are ASCII bytes (or the string's ends), so on character boundaries.
             let name = &s[start..eq];
-            !name.is_empty() && redacts_param(name, minimise)
+            !name.is_empty()
+                && (redacts_param(name, minimise)
+                    || (hashes_user_ids && USER_ID_KEYS.contains(&name)))
         })
 }
 
@@ -337,7 +351,7 @@ fn scrub_nested(
         return Some(inner);
     }
     if encoded {
-        let decoded = percent_decode(value);
+        let decoded = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
         if decoded != value
             && (scrub_params(&decoded, minimise, hash, depth + 1).is_some()
                 || scrub_userinfo(&decoded).is_some()
@@ -347,31 +361,6 @@ fn scrub_nested(
         }
     }
     None
-}
-
-/// `%XX` escapes decoded (others left as they are); bytes that are not UTF-8 replaced.
-fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                b.get(i + 1).copied().and_then(hex),
-                b.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The credentials of every URL in `s` (`https://user:password@host/…`) replaced by
@@ -606,16 +595,7 @@ pub(crate) fn scrub_text(
         }
     }
     scrubbed.push_str(&text[copied..]);
-    let text = Cow::<str>::Owned(scrubbed);
-    let text = match scrub_userinfo(&text) {
-        Some(t) => Cow::Owned(t),
-        None => text,
-    };
-    let text = match scrub_params(&text, minimise, hash, 0) {
-        Some(t) => Cow::Owned(t),
-        None => text,
-    };
-    let mut text = JWT.replace_all(&text, REDACTED).into_owned();
+    let mut text = scrub_embedded(&scrubbed, minimise, hash).unwrap_or(scrubbed);
     if minimise {
         text = EMAIL.replace_all(&text, REDACTED).into_owned();
         text = IPV4.replace_all(&text, REDACTED).into_owned();

@@ -471,8 +471,8 @@ impl Store {
         }
     }
 
-    /// Every stored event's id and kept (scrubbed) original, by event id (then original): what
-    /// a replay re-derives records from, and the audit behind "the original is kept".
+    /// Every stored event's id and kept (scrubbed) original, by event id (then original): the
+    /// audit behind "every event keeps its original, and a purge leaves none of the purged".
     pub fn kept_originals(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut all = Vec::new();
         self.read(|db| {

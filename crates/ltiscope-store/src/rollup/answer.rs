@@ -4,10 +4,11 @@
 //! checks the two agree cell by cell.
 
 use super::codec::{Bits, decode_into, quantile_cont};
-use super::{Db, RollupConfig, day_start, local_day, state};
+use super::{Db, RollupConfig, local_day, state};
 use crate::StoreError;
 use crate::sql::{Arg, CourseNames, Filter, Raw, Wire, cell, wire};
 use chrono::{NaiveDate, Offset, TimeZone};
+use ltiscope_model::day_start;
 use ltiscope_model::report::{Cell, Params, Question, ReportFilter, TOP_COURSES, Table};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -93,7 +94,7 @@ fn whole_days(
             None => Some(None),
             Some(t) => {
                 let d = local_day(cfg.timezone, t);
-                (day_start(cfg.timezone, d) == t).then_some(Some(d))
+                (day_start(&cfg.timezone, d) == t).then_some(Some(d))
             }
         }
     };

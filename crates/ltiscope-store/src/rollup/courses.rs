@@ -22,11 +22,12 @@
 //! courses are then counted from the launch records (`answer::courses`).
 
 use super::codec::{Varints, put_gaps, put_varint};
-use super::{Db, Fast, Names, RollupConfig, day_start};
+use super::{Db, Fast, Names, RollupConfig};
 use crate::StoreError;
 use crate::sql::Arg;
 use crate::write::Val;
 use chrono::{Datelike, NaiveDate};
+use ltiscope_model::day_start;
 use ltiscope_model::report::{Cell, Question, ReportFilter, TOP_COURSES, Table};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -340,7 +341,7 @@ impl Recomputed {
         }
         for ((t, month), in_month) in courses {
             let tenant = tenants.name(t);
-            let start_us = day_start(cfg.timezone, month).timestamp_micros();
+            let start_us = day_start(&cfg.timezone, month).timestamp_micros();
             // The days of this month recomputed for this tenant (0-based).
             let mut redone = [false; 31];
             for (_, d) in recomputed.range((t, month)..(t, next_month(month))) {
@@ -567,7 +568,7 @@ pub(super) fn answer(
                 .unwrap_or(epoch);
             let day0 = |d: NaiveDate| (d - month).num_days().clamp(0, 31) as u8;
             (
-                day_start(cfg.timezone, month).timestamp_micros(),
+                day_start(&cfg.timezone, month).timestamp_micros(),
                 from.map_or(0, day0),
                 to.map_or(31, day0),
             )

@@ -40,7 +40,7 @@ use crate::write::Val;
 use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
 use codec::{distinct, encode};
-use ltiscope_model::Timestamp;
+use ltiscope_model::{Timestamp, day_start};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
@@ -92,11 +92,6 @@ pub(crate) trait Db {
     fn exec(&mut self, sql: &str, args: &[Arg]) -> Result<u64, StoreError>;
     /// Appends rows to a rollup table, each in its column order.
     fn append(&mut self, table: &str, rows: &[Vec<Val<'_>>]) -> Result<(), StoreError>;
-}
-
-/// The first moment of a local day (`ltiscope_model::day_start`).
-pub(crate) fn day_start(tz: Tz, day: NaiveDate) -> Timestamp {
-    ltiscope_model::day_start(&tz, day)
 }
 
 /// The local day of a time.
@@ -220,7 +215,7 @@ pub(crate) fn purge(db: &mut dyn Db, cutoff: Timestamp) -> Result<(), StoreError
         )?;
     }
     let next = courses::next_month(month);
-    mark_launches(db, Some(cutoff), Some(day_start(cfg.timezone, next)))?;
+    mark_launches(db, Some(cutoff), Some(day_start(&cfg.timezone, next)))?;
     // Numbers (and names) of users, courses and tools with no launch left: no remaining
     // rollup set holds them, and a purged course's label must not outlive its launches.
     for (table, column) in [
@@ -427,9 +422,9 @@ fn recompute(
         return Ok(RefreshOutcome::default());
     };
     let tenants: BTreeSet<&String> = run.iter().flat_map(|(_, t)| t).collect();
-    let start = day_start(cfg.timezone, *first);
+    let start = day_start(&cfg.timezone, *first);
     let end_day = last.succ_opt().unwrap_or(*last);
-    let end = day_start(cfg.timezone, end_day);
+    let end = day_start(&cfg.timezone, end_day);
     let d = db.dialect();
     let in_tenants = format!("tenant IN ({})", vec!["?"; tenants.len()].join(", "));
     let tenant_args: Vec<Arg> = tenants.iter().map(|t| Arg::Text((*t).clone())).collect();
@@ -778,12 +773,18 @@ mod tests {
     #[test]
     fn days_start_at_local_midnight_daylight_saving_included() {
         let ny = chrono_tz::America::New_York;
-        assert_eq!(day_start(ny, day("2026-01-10")), at("2026-01-10T05:00:00Z"));
-        assert_eq!(day_start(ny, day("2026-07-10")), at("2026-07-10T04:00:00Z"));
+        assert_eq!(
+            day_start(&ny, day("2026-01-10")),
+            at("2026-01-10T05:00:00Z")
+        );
+        assert_eq!(
+            day_start(&ny, day("2026-07-10")),
+            at("2026-07-10T04:00:00Z")
+        );
         // Havana skips midnight when daylight saving starts: the day starts at 01:00.
         let havana = chrono_tz::America::Havana;
         assert_eq!(
-            day_start(havana, day("2026-03-08")),
+            day_start(&havana, day("2026-03-08")),
             at("2026-03-08T05:00:00Z")
         );
         assert_eq!(local_day(ny, at("2026-01-10T04:59:59Z")), day("2026-01-09"));
