@@ -134,6 +134,39 @@ fn every_valid_fixture_is_accepted_and_snapshotted() {
     }
 }
 
+/// Every event of every valid fixture derives again from its kept original alone (what
+/// `ltiscope rederive` parses), held to its source: the same canonical record, and the same
+/// original. An event whose tenant came from its envelope's sensor keeps the sensor with it.
+#[test]
+fn every_event_derives_again_from_its_kept_original() {
+    let tools = ToolResolver::default();
+    let mut from_sensor = 0;
+    for path in valid_fixtures() {
+        for e in parse_file(&path).events {
+            let ctx = Context {
+                received_at: e.meta().received_at,
+                source: Some(e.meta().source),
+                tools: &tools,
+            };
+            let text = ltiscope_ingest::json_text(&e.original);
+            let again = parse_document(text.as_bytes(), &ctx);
+            let name = path.display();
+            assert!(again.rejected.is_empty(), "{name}: {:?}", again.rejected);
+            assert_eq!(again.events.len(), 1, "{name}: one event from one original");
+            assert_eq!(again.events[0].kind, e.kind, "{name}: another record");
+            assert_eq!(
+                again.events[0].original, e.original,
+                "{name}: another original"
+            );
+            from_sensor += usize::from(e.original.get("sensor").is_some());
+        }
+    }
+    assert!(
+        from_sensor > 0,
+        "no fixture event takes its tenant from the sensor"
+    );
+}
+
 #[test]
 fn every_invalid_caliper_fixture_is_quarantined_with_its_reason() {
     // (file, reason code, words the message must contain)

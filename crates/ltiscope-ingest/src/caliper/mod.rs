@@ -81,10 +81,19 @@ pub(crate) fn push_item(
         return;
     }
     match parse_item(&item, env, ctx) {
-        Ok(kind) => out.accept(ParsedEvent {
-            kind,
-            original: item,
-        }),
+        Ok(kind) => {
+            let original = match env.sensor {
+                // The tenant came from the envelope: the original keeps the sensor beside
+                // the event, as a one-event envelope, so that the event can be derived
+                // again from what is stored (a re-derive parses nothing else).
+                Some(sensor) if kind.meta().tenant == sensor => serde_json::json!({
+                    "sensor": sensor,
+                    "data": [item],
+                }),
+                _ => item,
+            };
+            out.accept(ParsedEvent { kind, original })
+        }
         Err(reason) => out.reject(Rejection {
             index,
             reason,
