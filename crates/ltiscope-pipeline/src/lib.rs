@@ -6,8 +6,10 @@
 //! values. [`import`] streams files through it on worker threads while one writer commits.
 
 pub mod import;
+mod rederive;
 mod replay;
 
+pub use rederive::{RederiveOptions, rederive};
 pub use replay::{ReplayOptions, ReplaySummary, replay_quarantine};
 
 use ltiscope_ingest::{Context, Reason, RejectedBody, Rejection, Sink, ToolResolver};

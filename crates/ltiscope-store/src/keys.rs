@@ -1,17 +1,22 @@
 //! The idempotency keys: of a stored event, and of a quarantined item.
 
-use ltiscope_model::EventMeta;
+use ltiscope_model::{EventMeta, Source};
 
 /// The 128-bit key of an event: a hash of (source, tenant, event id). Two deliveries of the
 /// same event get the same key; 128 bits make an accidental collision between different events
 /// vanishingly unlikely (about 1 in 10^20 at a billion events).
 pub fn event_key(meta: &EventMeta) -> i128 {
-    let mut buf = Vec::with_capacity(meta.tenant.len() + meta.event_id.len() + 24);
-    buf.extend_from_slice(meta.source.as_str().as_bytes());
+    key_of(meta.source, &meta.tenant, &meta.event_id)
+}
+
+/// [`event_key`] of the identity a stored row gives.
+pub(crate) fn key_of(source: Source, tenant: &str, event_id: &str) -> i128 {
+    let mut buf = Vec::with_capacity(tenant.len() + event_id.len() + 24);
+    buf.extend_from_slice(source.as_str().as_bytes());
     buf.push(0);
-    buf.extend_from_slice(meta.tenant.as_bytes());
+    buf.extend_from_slice(tenant.as_bytes());
     buf.push(0);
-    buf.extend_from_slice(meta.event_id.as_bytes());
+    buf.extend_from_slice(event_id.as_bytes());
     xxhash_rust::xxh3::xxh3_128(&buf) as i128
 }
 

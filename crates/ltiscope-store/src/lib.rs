@@ -15,6 +15,7 @@ mod keys;
 mod migrate;
 mod naming;
 mod pg;
+mod rederive;
 mod rollup;
 mod sql;
 #[doc(hidden)]
@@ -32,6 +33,7 @@ pub use duck::inbox::{InboxMover, Moved};
 pub use keys::event_key;
 pub use migrate::Upgrade;
 pub use naming::{NamingMode, Renaming, StoredTool};
+pub use rederive::{Derive, RederiveOutcome, StoredOriginal};
 pub use rollup::{RefreshOutcome, RollupConfig};
 
 /// Storage failures. Messages name the cause and what to do; callers add context.
@@ -79,6 +81,12 @@ pub enum StoreError {
     /// Writing an export failed (disk full, the reader went away).
     #[error("writing the export failed: {0}")]
     Export(String),
+    /// A stored row holds what no ltiscope writes (a table changed by hand or another
+    /// program).
+    #[error(
+        "the database holds a row ltiscope cannot read: {0} (was the table changed by another program? restore it from a backup)"
+    )]
+    Corrupt(String),
     /// The collector's writer or inbox mover panicked while choosing an inbox; restart the
     /// collector (what was acknowledged is in an inbox and moved when the database opens).
     #[error(
@@ -604,10 +612,7 @@ impl Store {
     /// (the next refresh does it); returns whether that happened. Reports asked with other
     /// values are answered from the launch records, exactly but more slowly.
     pub fn configure_rollups(&mut self, config: &RollupConfig) -> Result<bool, StoreError> {
-        match self {
-            Store::DuckDb(d) => d.configure_rollups(config),
-            Store::Postgres(p) => p.configure_rollups(config),
-        }
+        self.change(|db| rollup::configure(db, config))
     }
 
     /// Names the tools of the stored launch records again with `tools`, from the identifiers
@@ -619,10 +624,7 @@ impl Store {
         tools: &ltiscope_ingest::ToolResolver,
         mode: NamingMode,
     ) -> Result<Option<Vec<Renaming>>, StoreError> {
-        match self {
-            Store::DuckDb(d) => d.name_tools(tools, mode),
-            Store::Postgres(p) => p.name_tools(tools, mode),
-        }
+        self.change(|db| naming::name_tools(db, tools, mode))
     }
 
     /// Every tool of the stored launch records, with how it was named and the identifiers
@@ -639,6 +641,43 @@ impl Store {
         tools: &ltiscope_ingest::ToolResolver,
     ) -> Result<bool, StoreError> {
         self.read(|db| naming::named_alike(db, tools))
+    }
+
+    /// Stored events per UTC hour of event time within `[from, to)`, the hours in order: what
+    /// a re-derive goes through, window by window.
+    pub fn stored_hours(
+        &self,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> Result<Vec<(Timestamp, u64)>, StoreError> {
+        self.read(|db| rederive::hours(db, from, to))
+    }
+
+    /// Derives the stored events of `[from, to)` (event time) again from their kept originals
+    /// with `derive` and, unless `dry_run`, replaces in one transaction those whose stored row,
+    /// original or launch record differs from what `derive` gives, marking the rollups. Events
+    /// whose original no longer parses, or whose identity or event time would change, are left
+    /// as stored and counted (see [`RederiveOutcome`]).
+    pub fn rederive(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        dry_run: bool,
+        derive: &mut Derive<'_>,
+    ) -> Result<RederiveOutcome, StoreError> {
+        self.change(|db| rederive::rederive_window(db, from, to, dry_run, derive))
+    }
+
+    /// Runs `change` on either backend in one transaction, as no rollup refresh runs (the
+    /// marks it adds are the next refresh's).
+    fn change<R>(
+        &mut self,
+        change: impl FnOnce(&mut dyn rollup::Db) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        match self {
+            Store::DuckDb(d) => d.change(change),
+            Store::Postgres(p) => p.change(change),
+        }
     }
 
     /// Runs `read` on either backend as the `Db` they share (outside any transaction): a

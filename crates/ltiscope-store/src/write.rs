@@ -3,7 +3,8 @@
 //! tallied once the backend said which keys were new, and the column values of the rows, in
 //! table order. The backends only move these values into their tables.
 
-use crate::{WriteBatch, WriteOutcome, event_key};
+use crate::sql::RowRead;
+use crate::{StoreError, WriteBatch, WriteOutcome, event_key};
 use ltiscope_ingest::{EventKind, RejectedBody};
 use ltiscope_model::{LaunchRecord, Source, Timestamp};
 use ltiscope_redact::StoredEvent;
@@ -232,6 +233,95 @@ pub(crate) fn event_row(key: i128, e: &StoredEvent) -> [Val<'_>; 10] {
 
 /// The number of columns of a `launches` row.
 pub(crate) const LAUNCH_COLUMNS: usize = 41;
+
+/// A column value as read back from a stored row, to compare it with a value about to be
+/// written ([`Stored::same`]); in [`LAUNCH_SPEC`], the kind of a column.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stored {
+    /// The idempotency key (never read back: rows are matched by it).
+    Key,
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(Option<bool>),
+    /// Microseconds since the epoch (selected through `Dialect::epoch_us`).
+    Time(Option<i64>),
+}
+
+impl Stored {
+    /// Column `i` of `r`, read as this kind.
+    pub(crate) fn read(&self, r: &dyn RowRead, i: usize) -> Result<Stored, StoreError> {
+        Ok(match self {
+            Stored::Key => Stored::Key,
+            Stored::Text(_) => Stored::Text(r.text(i)?),
+            Stored::Int(_) => Stored::Int(r.int(i)?),
+            Stored::Bool(_) => Stored::Bool(r.boolean(i)?),
+            Stored::Time(_) => Stored::Time(r.int(i)?),
+        })
+    }
+
+    /// Whether `v`, written, would store what this holds.
+    pub(crate) fn same(&self, v: &Val<'_>) -> bool {
+        match (v, self) {
+            (Val::Key(_), Stored::Key) => true,
+            (Val::Text(a), Stored::Text(b)) => *a == b.as_deref(),
+            (Val::Owned(a), Stored::Text(b)) => a == b,
+            (Val::Int(a), Stored::Int(b)) => a == b,
+            (Val::Bool(a), Stored::Bool(b)) => Some(*a) == *b,
+            (Val::Time(t), Stored::Time(b)) => Some(t.timestamp_micros()) == *b,
+            _ => false,
+        }
+    }
+}
+
+/// The columns of `launches` in table order, each with its kind: what [`launch_row`] writes
+/// (a test holds the two together) and what a re-derive reads back to compare.
+pub(crate) const LAUNCH_SPEC: [(&str, Stored); LAUNCH_COLUMNS] = {
+    const T: Stored = Stored::Text(None);
+    const I: Stored = Stored::Int(None);
+    [
+        ("event_key", Stored::Key),
+        ("source", T),
+        ("tenant", T),
+        ("event_id", T),
+        ("action", T),
+        ("event_time", Stored::Time(None)),
+        ("received_at", Stored::Time(None)),
+        ("user_key", T),
+        ("user_hash", I),
+        ("user_platform_id", T),
+        ("user_iri", T),
+        ("user_external_id", T),
+        ("role", T),
+        ("roles_raw", T),
+        ("test_user", Stored::Bool(None)),
+        ("impersonator", T),
+        ("course_key", T),
+        ("course_hash", I),
+        ("course_platform_id", T),
+        ("course_iri", T),
+        ("course_label", T),
+        ("course_title", T),
+        ("course_number", T),
+        ("org_unit_type", T),
+        ("tool_id", T),
+        ("tool_name", T),
+        ("tool_match", T),
+        ("launch_url", T),
+        ("launch_host", T),
+        ("consumer_key", T),
+        ("client_id", T),
+        ("deployment_id", T),
+        ("tool_provider_id", T),
+        ("lti_version", T),
+        ("message_type", T),
+        ("resource_link_id", T),
+        ("launch_id", T),
+        ("session_id", T),
+        ("locale", T),
+        ("metrics", T),
+        ("visit_key", I),
+    ]
+};
 
 /// The `launches` row of a launch record, in table order (the visit key last, as migrations
 /// added it).

@@ -74,6 +74,24 @@ pub enum Command {
     /// identifiers behind their names, or name the records again by the tool rules
     #[command(subcommand)]
     Tools(ToolsCommand),
+    /// Derive every stored event again from its kept original with this ltiscope's parser,
+    /// redaction rules, PII policy and tool rules, and replace what differs (after an
+    /// upgrade, or a change of PII policy)
+    Rederive(RederiveArgs),
+}
+
+/// `ltiscope rederive`.
+#[derive(Debug, Args)]
+pub struct RederiveArgs {
+    /// Only events from this time on (YYYY-MM-DD in the report time zone, or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Only events before this time (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Say what would change, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `ltiscope purge`.

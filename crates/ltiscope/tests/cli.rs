@@ -109,6 +109,98 @@ fn a_token_in_a_launch_url_is_nowhere_in_the_database() {
     assert_eq!(store.find_text(secret).expect("audit"), vec![]);
 }
 
+/// A database written before a redaction rule existed keeps what the rule removes (here a
+/// token inside a launch URL, planted back into the stored original and record as an older
+/// ltiscope stored them): `rederive` says what it would change, then removes it, and the
+/// launch is still counted.
+#[test]
+fn rederive_removes_a_secret_an_older_version_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("old.duckdb");
+    let statement = std::fs::read_to_string(
+        "../ltiscope-ingest/tests/data/brightspace/lti-launch-lti13.constructed.json",
+    )
+    .expect("fixture");
+    let url = "https://tool.example.org/lti/launch?unit=4&access_token=[redacted]";
+    let statement = statement.replace("https://tool.example.org/lti/launch", url);
+    let file = dir.path().join("statement.json");
+    std::fs::write(&file, statement).expect("write");
+    let out = ltiscope(&db, &["import", file.to_str().expect("utf8")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let secret = "Zq9xW7vT-stored-by-an-older-version";
+    {
+        let conn = duckdb::Connection::open(&db).expect("open");
+        for table_column in [("events", "body"), ("launches", "launch_url")] {
+            let (table, column) = table_column;
+            let changed = conn
+                .execute(
+                    &format!(
+                        "UPDATE {table} SET {column} = replace({column}, 'access_token=[redacted]', 'access_token={secret}')"
+                    ),
+                    [],
+                )
+                .expect("plant");
+            assert_eq!(changed, 1, "{table}");
+        }
+    }
+    let found = |db: &Path| {
+        let store = ltiscope_store::Store::open_duckdb(db).expect("open");
+        store.find_text(secret).expect("audit").len()
+    };
+    assert_eq!(found(&db), 2, "planted in the original and the record");
+
+    let dry = ltiscope(&db, &["rederive", "--dry-run"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        stdout(&dry)
+            .contains("would replace: 1 (originals scrubbed again: 1; launch records changed: 1)")
+            && stdout(&dry).contains("launch_url 1"),
+        "{}",
+        stdout(&dry)
+    );
+    assert_eq!(found(&db), 2, "a dry run changes nothing");
+
+    let done = ltiscope(&db, &["rederive"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(
+        stdout(&done)
+            .contains("replaced: 1 (originals scrubbed again: 1; launch records changed: 1)"),
+        "{}",
+        stdout(&done)
+    );
+    assert_eq!(found(&db), 0, "the secret is gone");
+    let report = ltiscope(&db, &["report", "tools", "--format", "json"]);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(
+        stdout(&report).contains("\"launches\":1"),
+        "{}",
+        stdout(&report)
+    );
+    let again = ltiscope(&db, &["rederive"]);
+    assert!(
+        stdout(&again).contains("unchanged:   1"),
+        "{}",
+        stdout(&again)
+    );
+}
+
 #[test]
 fn generate_import_report_agree() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -6,7 +6,7 @@ mod schema;
 mod stream_keys;
 
 use crate::migrate::{self, Migrate, Migration, Upgrade};
-use crate::rollup::{self, Db, RefreshOutcome, RollupConfig};
+use crate::rollup::{self, Db, RefreshOutcome};
 use crate::sql::{
     Arg, Dialect, RowRead, export_select, export_values, purge_counts, purge_deletes,
     purge_outcome, quote,
@@ -597,31 +597,19 @@ impl DuckStore {
         read(&mut DuckDb(&self.conn))
     }
 
-    /// Names the stored records' tools again (crate::naming), one refresher at a time: the
-    /// marks it adds are the refresh's to consume.
-    pub(crate) fn name_tools(
+    /// Runs `change` in one transaction, one refresher at a time: the rollup marks it adds
+    /// are the refresh's to consume (tool naming, the rollup settings, a re-derive).
+    pub(crate) fn change<R>(
         &mut self,
-        tools: &ltiscope_ingest::ToolResolver,
-        mode: crate::NamingMode,
-    ) -> Result<Option<Vec<crate::Renaming>>, StoreError> {
+        change: impl FnOnce(&mut dyn rollup::Db) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let _one = REFRESH
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tx = self.conn.unchecked_transaction()?;
-        let renamed = crate::naming::name_tools(&mut DuckDb(&tx), tools, mode)?;
+        let out = change(&mut DuckDb(&tx))?;
         tx.commit()?;
-        Ok(renamed)
-    }
-
-    /// Sets how rollups cut and count; a change marks everything for rebuilding.
-    pub(crate) fn configure_rollups(&mut self, cfg: &RollupConfig) -> Result<bool, StoreError> {
-        let _one = REFRESH
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tx = self.conn.unchecked_transaction()?;
-        let changed = rollup::configure(&mut DuckDb(&tx), cfg)?;
-        tx.commit()?;
-        Ok(changed)
+        Ok(out)
     }
 }
 

@@ -9,7 +9,7 @@ mod schema;
 
 use crate::migrate::{self, Migrate, Migration, Upgrade};
 use crate::rollup::lanes;
-use crate::rollup::{self, Db, RefreshOutcome, RollupConfig};
+use crate::rollup::{self, Db, RefreshOutcome};
 use crate::sql::{
     Arg, Dialect, EXPORT_FIELDS, ExportKind, RowRead, export_select, export_values, purge_counts,
     purge_deletes, purge_outcome, read_cells, sql_for,
@@ -883,33 +883,21 @@ impl PgStore {
         read(&mut PgDb(&mut *self.client()?))
     }
 
-    /// Names the stored records' tools again (crate::naming) under the rollup lock, so no
-    /// refresh reads the records half renamed.
-    pub(crate) fn name_tools(
+    /// Runs `change` in one transaction under the rollup lock, so no refresh reads what it
+    /// changes half done (tool naming, the rollup settings, a re-derive).
+    pub(crate) fn change<R>(
         &mut self,
-        tools: &ltiscope_ingest::ToolResolver,
-        mode: crate::NamingMode,
-    ) -> Result<Option<Vec<crate::Renaming>>, StoreError> {
+        change: impl FnOnce(&mut dyn rollup::Db) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let mut c = self.client()?;
         with_rollup_lock(&mut c, |c| {
             let mut tx = c.transaction()?;
-            // The renamings join the launch records by hash, not by a loop over them per
-            // combination, whatever the statistics of a fresh table say (as the refresh).
+            // These join launch records by hash, not by a loop over them, whatever the
+            // statistics of a fresh table say (as the refresh).
             tx.batch_execute("SET LOCAL enable_nestloop = off")?;
-            let renamed = crate::naming::name_tools(&mut PgDb(&mut tx), tools, mode)?;
+            let out = change(&mut PgDb(&mut tx))?;
             tx.commit()?;
-            Ok(renamed)
-        })
-    }
-
-    /// Sets how rollups cut and count; a change marks everything for rebuilding.
-    pub(crate) fn configure_rollups(&mut self, cfg: &RollupConfig) -> Result<bool, StoreError> {
-        let mut c = self.client()?;
-        with_rollup_lock(&mut c, |c| {
-            let mut tx = c.transaction()?;
-            let changed = rollup::configure(&mut PgDb(&mut tx), cfg)?;
-            tx.commit()?;
-            Ok(changed)
+            Ok(out)
         })
     }
 }

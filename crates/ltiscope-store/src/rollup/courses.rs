@@ -15,8 +15,10 @@
 //! launches per tool (dense tool numbers, `rollup_tools`) and the distinct users (dense user
 //! numbers). A refresh recomputes the entries of the days it recomputes and rewrites the rows
 //! of the courses that have launches on them: launch records are only ever added (a purge
-//! drops whole months of rows and re-marks what is left of the cutoff's month), so a course
-//! with an entry on a day still has one after the day is recomputed.
+//! drops whole months of rows and re-marks what is left of the cutoff's month; a re-derive
+//! that moves launch records out of a course drops that course's rows and re-marks all its
+//! launches, `crate::rederive`), so a course with an entry on a day still has one after the
+//! day is recomputed.
 //!
 //! It does not answer under a source or role filter (the entries do not split by them): the
 //! courses are then counted from the launch records (`answer::courses`).
@@ -240,7 +242,7 @@ pub(super) fn next_month(month: NaiveDate) -> NaiveDate {
 }
 
 /// The course rollup's tables: the rows for all tools of a course, and those per tool.
-pub(super) const TABLES: [&str; 2] = ["rollup_course_months", "rollup_course_tool_months"];
+pub(crate) const TABLES: [&str; 2] = ["rollup_course_months", "rollup_course_tool_months"];
 
 /// (tenant index, month, course number, tool number or none for all tools, test user): in
 /// this order, the rows of a month's courses are neighbours.

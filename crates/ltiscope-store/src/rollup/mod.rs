@@ -33,6 +33,8 @@ mod courses;
 pub(crate) mod lanes;
 
 pub(crate) use answer::{answer, may_answer, reads_records};
+/// The course rollup's tables.
+pub(crate) use courses::TABLES as COURSE_TABLES;
 
 use crate::StoreError;
 use crate::sql::{Arg, Dialect, RowRead};

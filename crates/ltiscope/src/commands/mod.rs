@@ -18,11 +18,13 @@ use ltiscope_pipeline::{Pipeline, ReplayOptions};
 use ltiscope_report::{Format, Render, ReportKind};
 use ltiscope_serve::auth::Scope;
 use ltiscope_store::{ExportFormat, Location, NamingMode, Store, Upgrade};
+use rederive::rederive;
 use serve::serve;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 use tools::{list_tools, name_tools, note_other_naming, renamings_text};
 
+mod rederive;
 mod serve;
 mod tools;
 
@@ -39,6 +41,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Purge(a) => purge(a, settings),
         Command::Tools(ToolsCommand::Apply { dry_run }) => name_tools(dry_run, settings),
         Command::Tools(ToolsCommand::List { format: f }) => list_tools(f, settings),
+        Command::Rederive(a) => rederive(a, settings),
     }
 }
 

@@ -1,0 +1,417 @@
+//! Deriving stored events again from their kept originals: what a newer parser, stricter
+//! redaction rules, another PII policy or other tool rules would have stored, compared with
+//! what is stored, and, where they differ, written in its place.
+//!
+//! The work goes window by window of event time (one transaction each): the window's events
+//! and launch records are read, each original is derived again by the caller (parse,
+//! normalise, redact: the write path's pure half), and every event whose stored row or launch
+//! record differs from its new form is replaced, with the hours of the old and new records
+//! marked for the rollups. An event whose original no longer parses, or whose identity (source,
+//! tenant, event id) or event time would change, is left as stored and counted: its key decides
+//! idempotency and its time where it is kept, so it is never moved silently.
+
+use crate::rollup::{self, Db};
+use crate::sql::{Arg, RowRead};
+use crate::write::{LAUNCH_SPEC, Stored, Val, event_row, launch_row};
+use crate::{StoreError, keys};
+use ltiscope_ingest::EventKind;
+use ltiscope_model::{Source, Timestamp};
+use ltiscope_redact::{Redacted, StoredEvent};
+use std::collections::{BTreeMap, HashMap};
+
+/// A stored event's original, as a re-derive parses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOriginal {
+    /// The source it was stored as (the parse is held to it).
+    pub source: Source,
+    /// When it was received (its records keep this time).
+    pub received_at: Timestamp,
+    /// The kept original: scrubbed JSON.
+    pub body: String,
+}
+
+/// What deriving the stored events again found and (unless a dry run) changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RederiveOutcome {
+    /// Stored events looked at.
+    pub examined: u64,
+    /// Events whose new form differs from the stored one: replaced (or, on a dry run, would be).
+    pub changed: u64,
+    /// Of those, events whose kept original changed (redaction removed more).
+    pub originals: u64,
+    /// Of those, events whose launch record changed, appeared or went away.
+    pub records: u64,
+    /// Changed launch records by column (`record added` / `record removed` when an event
+    /// became or stopped being a launch).
+    pub columns: BTreeMap<&'static str, u64>,
+    /// Events left as stored because their original no longer parses.
+    pub unparsed: u64,
+    /// Events left as stored because their identity or event time would change.
+    pub moved: u64,
+    /// A few of the reasons behind `unparsed` and `moved`, for the summary.
+    pub examples: Vec<String>,
+}
+
+/// How many examples an outcome keeps.
+const EXAMPLES: usize = 5;
+
+impl std::ops::AddAssign for RederiveOutcome {
+    fn add_assign(&mut self, o: RederiveOutcome) {
+        self.examined += o.examined;
+        self.changed += o.changed;
+        self.originals += o.originals;
+        self.records += o.records;
+        for (c, n) in o.columns {
+            *self.columns.entry(c).or_default() += n;
+        }
+        self.unparsed += o.unparsed;
+        self.moved += o.moved;
+        for e in o.examples {
+            if self.examples.len() < EXAMPLES {
+                self.examples.push(e);
+            }
+        }
+    }
+}
+
+/// Derives the original of each stored event again: one result per original, in order; an
+/// error is why it no longer parses.
+pub type Derive<'a> =
+    dyn FnMut(&[StoredOriginal]) -> Vec<Result<Redacted<StoredEvent>, String>> + 'a;
+
+/// Stored events per UTC hour of event time, the hours in order, within `[from, to)`.
+pub(crate) fn hours(
+    db: &mut dyn Db,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Result<Vec<(Timestamp, u64)>, StoreError> {
+    let hour = db.dialect().epoch_us("date_trunc('hour', event_time)");
+    let (cond, args) = window(from, to);
+    let mut out = Vec::new();
+    db.each(
+        &format!(
+            "SELECT {hour} AS h, count(*) FROM events WHERE TRUE {cond} GROUP BY h ORDER BY h"
+        ),
+        &args,
+        &mut |r| {
+            let h = r.int(0)?.unwrap_or(0);
+            let n = r.int(1)?.unwrap_or(0);
+            out.push((from_us(h), n as u64));
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// The condition and arguments of an event-time window.
+fn window(from: Option<Timestamp>, to: Option<Timestamp>) -> (String, Vec<Arg>) {
+    let mut cond = String::new();
+    let mut args = Vec::new();
+    if let Some(f) = from {
+        cond.push_str(" AND event_time >= ?");
+        args.push(Arg::Time(f));
+    }
+    if let Some(t) = to {
+        cond.push_str(" AND event_time < ?");
+        args.push(Arg::Time(t));
+    }
+    (cond, args)
+}
+
+fn from_us(us: i64) -> Timestamp {
+    chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+/// One stored event of the window.
+struct StoredRow {
+    key: i128,
+    tenant: String,
+    event_id: String,
+    kind: String,
+    event_type: String,
+    action: String,
+    event_time_us: i64,
+    original: StoredOriginal,
+}
+
+impl StoredRow {
+    /// The event as people know it: source / tenant / event id at its event time.
+    fn identity(&self) -> String {
+        format!(
+            "{} / {} / {} at {}",
+            self.original.source,
+            self.tenant,
+            self.event_id,
+            from_us(self.event_time_us).to_rfc3339()
+        )
+    }
+}
+
+/// Derives the stored events of `[from, to)` again and, unless `dry_run`, replaces those
+/// that differ, in the caller's transaction.
+pub(crate) fn rederive_window(
+    db: &mut dyn Db,
+    from: Timestamp,
+    to: Timestamp,
+    dry_run: bool,
+    derive: &mut Derive<'_>,
+) -> Result<RederiveOutcome, StoreError> {
+    let (cond, args) = window(Some(from), Some(to));
+    let dialect = db.dialect();
+    let us = |c: &str| dialect.epoch_us(c);
+    let mut rows = Vec::new();
+    db.each(
+        &format!(
+            "SELECT source, tenant, event_id, kind, event_type, action, {}, {}, body
+             FROM events WHERE TRUE {cond}",
+            us("event_time"),
+            us("received_at")
+        ),
+        &args,
+        &mut |r| {
+            let source = text(r, 0)?;
+            let (tenant, event_id) = (text(r, 1)?, text(r, 2)?);
+            let source: Source = source
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("unknown source {source:?} in events")))?;
+            rows.push(StoredRow {
+                key: keys::key_of(source, &tenant, &event_id),
+                tenant,
+                event_id,
+                kind: text(r, 3)?,
+                event_type: text(r, 4)?,
+                action: text(r, 5)?,
+                event_time_us: r.int(6)?.unwrap_or(0),
+                original: StoredOriginal {
+                    source,
+                    received_at: from_us(r.int(7)?.unwrap_or(0)),
+                    body: text(r, 8)?,
+                },
+            });
+            Ok(())
+        },
+    )?;
+    let mut records: HashMap<i128, Vec<Stored>> = HashMap::new();
+    let columns: Vec<String> = LAUNCH_SPEC
+        .iter()
+        .map(|(name, kind)| match kind {
+            Stored::Time(_) => us(name),
+            _ => (*name).to_owned(),
+        })
+        .collect();
+    db.each(
+        &format!(
+            "SELECT {} FROM launches WHERE TRUE {cond}",
+            columns[1..].join(", ")
+        ),
+        &args,
+        &mut |r| {
+            let mut row = vec![Stored::Key]; // matched by, not read
+            for (i, (_, kind)) in LAUNCH_SPEC.iter().enumerate().skip(1) {
+                row.push(kind.read(r, i - 1)?);
+            }
+            let (Stored::Text(Some(s)), Stored::Text(Some(t)), Stored::Text(Some(e))) =
+                (&row[1], &row[2], &row[3])
+            else {
+                return Err(StoreError::Corrupt(
+                    "a launch record without identity".into(),
+                ));
+            };
+            let source: Source = s
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("unknown source {s:?} in launches")))?;
+            records.insert(keys::key_of(source, t, e), row);
+            Ok(())
+        },
+    )?;
+
+    let originals: Vec<StoredOriginal> = rows.iter().map(|r| r.original.clone()).collect();
+    let derived = derive(&originals);
+    let mut out = RederiveOutcome {
+        examined: rows.len() as u64,
+        ..RederiveOutcome::default()
+    };
+    let mut replaced: Vec<(i128, Redacted<StoredEvent>)> = Vec::new();
+    // (tenant, course hash) of the courses replaced launch records leave.
+    let mut left: Vec<(String, i64)> = Vec::new();
+    for (row, new) in rows.iter().zip(derived) {
+        let new = match new {
+            Ok(new) => new,
+            Err(reason) => {
+                out.unparsed += 1;
+                out.example(|| format!("{}: no longer parses: {reason}", row.identity()));
+                continue;
+            }
+        };
+        let e = new.get();
+        let meta = e.meta();
+        if keys::event_key(meta) != row.key
+            || meta.event_time.timestamp_micros() != row.event_time_us
+        {
+            out.moved += 1;
+            out.example(|| {
+                format!(
+                    "{}: would become {} / {} / {} at {}",
+                    row.identity(),
+                    meta.source,
+                    meta.tenant,
+                    meta.event_id,
+                    meta.event_time.to_rfc3339()
+                )
+            });
+            continue;
+        }
+        let new_event = event_row(row.key, e);
+        let event_same = matches!(&new_event[4], Val::Text(Some(k)) if *k == row.kind)
+            && matches!(&new_event[5], Val::Text(Some(t)) if *t == row.event_type)
+            && matches!(&new_event[6], Val::Text(Some(a)) if *a == row.action);
+        let body_same = e.body == row.original.body;
+        let stored_record = records.get(&row.key);
+        let record_same = match (&e.kind, stored_record) {
+            (EventKind::Launch(r), Some(old)) => {
+                let new_row = launch_row(row.key, r);
+                let mut same = true;
+                for (i, (v, o)) in new_row.iter().zip(old).enumerate().skip(1) {
+                    if !o.same(v) {
+                        same = false;
+                        *out.columns.entry(LAUNCH_SPEC[i].0).or_default() += 1;
+                    }
+                }
+                same
+            }
+            (EventKind::Launch(_), None) => {
+                *out.columns.entry("record added").or_default() += 1;
+                false
+            }
+            (_, Some(_)) => {
+                *out.columns.entry("record removed").or_default() += 1;
+                false
+            }
+            (_, None) => true,
+        };
+        if event_same && body_same && record_same {
+            continue;
+        }
+        out.changed += 1;
+        out.originals += u64::from(!body_same);
+        out.records += u64::from(!record_same);
+        // A launch leaving its course: the course's rollup rows are rebuilt (`replace`).
+        if let Some(old) = stored_record {
+            let (tenant, course) = (&old[COL_TENANT], &old[COL_COURSE]);
+            let stays = match &new.get().kind {
+                EventKind::Launch(r) => {
+                    let row = launch_row(row.key, r);
+                    tenant.same(&row[COL_TENANT]) && course.same(&row[COL_COURSE])
+                }
+                _ => false,
+            };
+            if let (false, Stored::Text(Some(t)), Stored::Int(Some(c))) = (stays, tenant, course) {
+                left.push((t.clone(), *c));
+            }
+        }
+        replaced.push((row.key, new));
+    }
+    if !dry_run && !replaced.is_empty() {
+        replace(db, &cond, &args, &replaced, &left)?;
+    }
+    Ok(out)
+}
+
+/// Replaces the stored rows of these events (same keys, same window) by their new forms, the
+/// hours of the old and the new launch records marked for the rollups.
+///
+/// The course rollup rewrites, for the days a refresh recomputes, only the rows of courses
+/// that have launches on them (`rollup/courses.rs`): a course that `left` names (one a
+/// replaced launch record no longer counts towards) may have none left there, so its rows are
+/// dropped and every hour with its launches marked, and the refresh builds them again whole.
+fn replace(
+    db: &mut dyn Db,
+    cond: &str,
+    args: &[Arg],
+    replaced: &[(i128, Redacted<StoredEvent>)],
+    left: &[(String, i64)],
+) -> Result<(), StoreError> {
+    db.exec(
+        "CREATE TEMP TABLE IF NOT EXISTS rederive_keys AS SELECT event_key FROM events LIMIT 0",
+        &[],
+    )?;
+    db.exec("DELETE FROM rederive_keys", &[])?;
+    let keys: Vec<Vec<Val<'_>>> = replaced.iter().map(|(k, _)| vec![Val::Key(*k)]).collect();
+    db.append("rederive_keys", &keys)?;
+    let these = format!("{cond} AND event_key IN (SELECT event_key FROM rederive_keys)");
+    rollup::mark_where(db, &these, args)?;
+    db.exec(&format!("DELETE FROM launches WHERE TRUE {these}"), args)?;
+    db.exec(&format!("DELETE FROM events WHERE TRUE {these}"), args)?;
+    let events: Vec<Vec<Val<'_>>> = replaced
+        .iter()
+        .map(|(k, e)| event_row(*k, e.get()).to_vec())
+        .collect();
+    db.append("events", &events)?;
+    let launches: Vec<Vec<Val<'_>>> = replaced
+        .iter()
+        .filter_map(|(k, e)| match &e.get().kind {
+            EventKind::Launch(r) => Some(launch_row(*k, r).to_vec()),
+            _ => None,
+        })
+        .collect();
+    db.append("launches", &launches)?;
+    rollup::mark_where(db, &these, args)?;
+    if !left.is_empty() {
+        db.exec(
+            "CREATE TEMP TABLE IF NOT EXISTS rederive_courses AS
+             SELECT tenant, course_hash FROM launches LIMIT 0",
+            &[],
+        )?;
+        db.exec("DELETE FROM rederive_courses", &[])?;
+        let rows: Vec<Vec<Val<'_>>> = left
+            .iter()
+            .map(|(t, c)| vec![Val::Text(Some(t)), Val::Int(Some(*c))])
+            .collect();
+        db.append("rederive_courses", &rows)?;
+        for table in rollup::COURSE_TABLES {
+            db.exec(
+                &format!(
+                    "DELETE FROM {table} WHERE course_no IN
+                     (SELECT r.n FROM rollup_courses r JOIN rederive_courses c
+                      ON c.course_hash = r.course_hash)"
+                ),
+                &[],
+            )?;
+        }
+        rollup::mark_where(
+            db,
+            "AND course_hash IN (SELECT course_hash FROM rederive_courses)",
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
+/// Positions in [`LAUNCH_SPEC`] a re-derive reads on their own.
+const COL_TENANT: usize = 2;
+const COL_COURSE: usize = 17;
+
+impl RederiveOutcome {
+    fn example(&mut self, e: impl FnOnce() -> String) {
+        if self.examples.len() < EXAMPLES {
+            self.examples.push(e());
+        }
+    }
+}
+
+fn text(r: &dyn RowRead, i: usize) -> Result<String, StoreError> {
+    Ok(r.text(i)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write::LAUNCH_COLUMNS;
+
+    #[test]
+    fn the_columns_read_on_their_own_are_where_the_spec_says() {
+        assert_eq!(LAUNCH_SPEC.len(), LAUNCH_COLUMNS);
+        assert_eq!(LAUNCH_SPEC[COL_TENANT].0, "tenant");
+        assert_eq!(LAUNCH_SPEC[COL_COURSE].0, "course_hash");
+    }
+}
