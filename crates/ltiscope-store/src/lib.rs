@@ -87,6 +87,9 @@ pub enum StoreError {
         "the database holds a row ltiscope cannot read: {0} (was the table changed by another program? restore it from a backup)"
     )]
     Corrupt(String),
+    /// Compacting the database could not finish; the message says what is left where.
+    #[error("compacting the database failed: {0}")]
+    Compact(String),
     /// The collector's writer or inbox mover panicked while choosing an inbox; restart the
     /// collector (what was acknowledged is in an inbox and moved when the database opens).
     #[error(
@@ -378,6 +381,17 @@ impl Store {
         match self {
             Store::DuckDb(d) => d.purge(before, dry_run),
             Store::Postgres(p) => p.purge(before, dry_run),
+        }
+    }
+
+    /// Rewrites the database so that nothing of deleted and replaced rows (a purge, a
+    /// re-derive) is left in its files: DuckDB copies it into a fresh file that takes the old
+    /// one's place (nothing else may have it open); PostgreSQL rewrites each table with
+    /// `VACUUM FULL` (each locked meanwhile). Returns the size in bytes before and after.
+    pub fn compact(self) -> Result<(u64, u64), StoreError> {
+        match self {
+            Store::DuckDb(d) => d.compact(),
+            Store::Postgres(mut p) => p.compact(),
         }
     }
 

@@ -2154,3 +2154,60 @@ fn rollups_stay_exact_when_a_rederive_moves_launches_to_another_course() {
         assert!(keys.contains(&&Cell::Text(format!("{moved}-elsewhere"))));
     });
 }
+
+/// Compacting keeps everything as it was (originals, reports, quarantine, the schema) and the
+/// database goes on working after it (new events, a quarantined item numbered after the
+/// others), on both backends.
+#[test]
+fn compacting_keeps_everything_and_the_database_works_on() {
+    for db in backends() {
+        eprintln!("-- backend: {}", db.name);
+        let Db {
+            mut store,
+            location,
+            dir,
+            _pg,
+            ..
+        } = db;
+        let redactor = Redactor::new(PiiPolicy::Minimise, None).expect("redactor");
+        for b in mixed_batches(300, 13, &redactor) {
+            store.write(&b).expect("write");
+        }
+        let cutoff = chrono::DateTime::from_timestamp(1_769_000_000, 0).expect("t");
+        let purged = store.purge(cutoff, false).expect("purge");
+        assert!(purged.events > 0);
+        store.write(&batch(b"{\"not\": json")).expect("quarantine");
+        let everything = ReportFilter::default();
+        let originals = store.kept_originals().expect("originals");
+        let tools_before = tools(&store, &everything);
+        let quarantined = store.quarantine_list(None, 100).expect("list");
+        assert!(!quarantined.is_empty());
+        let version = store.schema_version().expect("version");
+
+        let (before, after) = store.compact().expect("compact");
+        assert!(before > 0 && after > 0, "{before} {after}");
+        let mut store = Store::open(&location).expect("reopen");
+        assert_eq!(store.kept_originals().expect("originals"), originals);
+        let tools_after = tools(&store, &everything);
+        same_cells(
+            &tools_after,
+            &tools_before,
+            "tools",
+            ("compacted", "before"),
+        );
+        assert_eq!(store.quarantine_list(None, 100).expect("list"), quarantined);
+        assert_eq!(store.schema_version().expect("version"), version);
+
+        store
+            .write(&batch(BDS_LAUNCH))
+            .expect("write after compacting");
+        store
+            .write(&batch(b"[1, {\"also\": \"bad\"}]"))
+            .expect("quarantine");
+        let list = store.quarantine_list(None, 100).expect("list");
+        assert!(list.len() > quarantined.len());
+        let newest = list.iter().map(|q| q.id).max();
+        assert!(newest > quarantined.iter().map(|q| q.id).max(), "ids go on");
+        drop(dir);
+    }
+}

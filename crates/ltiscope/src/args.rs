@@ -78,6 +78,10 @@ pub enum Command {
     /// redaction rules, PII policy and tool rules, and replace what differs (after an
     /// upgrade, or a change of PII policy)
     Rederive(RederiveArgs),
+    /// Rewrite the database so that nothing of deleted or replaced rows (purge, rederive) is
+    /// left in its files and their space is returned: DuckDB writes a fresh file in the old
+    /// one's place (serve must be stopped); PostgreSQL runs VACUUM FULL table by table
+    Compact,
 }
 
 /// `ltiscope rederive`.

@@ -613,6 +613,67 @@ impl DuckStore {
     }
 }
 
+/// The tables a compaction counts in the old and the new file before it replaces the old.
+const COMPACT_CHECKED: [&str; 5] = ["event_keys", "events", "launches", "quarantine", "api_keys"];
+
+impl DuckStore {
+    /// Rewrites the database into a fresh file beside it (`COPY FROM DATABASE`: tables with
+    /// their compression, constraints and sequences), checks that every table holds as many
+    /// rows, and puts it in the old file's place: deleted and replaced rows leave their bytes
+    /// in the old file's free blocks until DuckDB happens to reuse them, and the new file has
+    /// none. Returns the file's size before and after.
+    pub(crate) fn compact(self) -> Result<(u64, u64), StoreError> {
+        let path = std::path::PathBuf::from(&self.path);
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let before = size(&path);
+        let fresh = std::path::PathBuf::from(format!("{}.compacting", self.path));
+        let gone = |p: &Path| match std::fs::remove_file(p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::Compact(format!(
+                    "cannot remove {} left by an earlier attempt: {e}",
+                    p.display()
+                )))
+            }
+            _ => Ok(()),
+        };
+        // What an interrupted compaction left.
+        gone(&fresh)?;
+        gone(Path::new(&format!("{}.wal", fresh.display())))?;
+        self.conn.execute_batch(&format!(
+            "CHECKPOINT; ATTACH {} AS compacting (ROW_GROUP_SIZE {ROW_GROUP_ROWS});
+             COPY FROM DATABASE {CATALOG} TO compacting;",
+            quote(&fresh.display().to_string())
+        ))?;
+        for table in COMPACT_CHECKED {
+            let (old, new): (i64, i64) = self.conn.query_row(
+                &format!(
+                    "SELECT (SELECT count(*) FROM {CATALOG}.{table}),
+                            (SELECT count(*) FROM compacting.{table})"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if old != new {
+                return Err(StoreError::Compact(format!(
+                    "the copy of {table} in {} holds {new} rows, not {old}; the database was left as it was (delete the copy)",
+                    fresh.display()
+                )));
+            }
+        }
+        self.conn.execute_batch("DETACH compacting")?;
+        // Closed (and checkpointed) before its file is replaced.
+        drop(self);
+        std::fs::rename(&fresh, &path).map_err(|e| {
+            StoreError::Compact(format!(
+                "cannot put the compacted copy {} in the place of {}: {e}; the database is as it was, and the copy complete (move it there by hand, or delete it)",
+                fresh.display(),
+                path.display()
+            ))
+        })?;
+        Ok((before, size(&path)))
+    }
+}
+
 /// How often a running migration's progress is read.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 

@@ -902,6 +902,39 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Rewrites every table of the schema (`VACUUM (FULL, ANALYZE)`, partitions one by one),
+    /// so the space of deleted and replaced rows is returned and their bytes leave the live
+    /// files. Each table is locked while it is rewritten: writes to it wait. Returns the
+    /// database's size before and after.
+    pub(crate) fn compact(&mut self) -> Result<(u64, u64), StoreError> {
+        let mut c = self.client()?;
+        let size = |c: &mut Client| -> Result<u64, StoreError> {
+            let n: i64 = c
+                .query_one("SELECT pg_database_size(current_database())", &[])?
+                .get(0);
+            Ok(n.max(0) as u64)
+        };
+        let before = size(&mut c)?;
+        let tables: Vec<String> = c
+            .query(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for t in tables {
+            c.batch_execute(&format!(
+                "VACUUM (FULL, ANALYZE) \"{}\"",
+                t.replace('"', "\"\"")
+            ))?;
+        }
+        let after = size(&mut c)?;
+        Ok((before, after))
+    }
+}
+
 /// Runs `f` holding the rollup lock: a session lock taken before `f` opens its transaction, so
 /// a refresh that waited sees what the one before it committed. Released whatever `f` returns.
 fn with_rollup_lock<T>(

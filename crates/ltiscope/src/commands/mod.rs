@@ -42,8 +42,28 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Tools(ToolsCommand::Apply { dry_run }) => name_tools(dry_run, settings),
         Command::Tools(ToolsCommand::List { format: f }) => list_tools(f, settings),
         Command::Rederive(a) => rederive(a, settings),
+        Command::Compact => compact(settings),
     }
 }
+
+fn compact(settings: &Settings) -> anyhow::Result<()> {
+    let store = open_existing(settings)?;
+    let started = Instant::now();
+    eprintln!("compacting {} ...", settings.store);
+    let (before, after) = store.compact().context("compacting the database")?;
+    let mb = |b: u64| b as f64 / 1e6;
+    println!(
+        "compacted {} in {:.1}s: {:.1} MB before, {:.1} MB after",
+        settings.store,
+        started.elapsed().as_secs_f64(),
+        mb(before),
+        mb(after)
+    );
+    Ok(())
+}
+
+/// What follows a purge or re-derive that deleted or replaced rows.
+const COMPACT_HINT: &str = "note: the database's files may still hold the bytes of the deleted or replaced rows in free space until it is rewritten; run `ltiscope compact` to leave nothing of them";
 
 fn purge(a: PurgeArgs, settings: &Settings) -> anyhow::Result<()> {
     let before = ltiscope_report::parse_time_bound(&a.before, settings.reports.options.timezone)
@@ -84,6 +104,9 @@ fn purge(a: PurgeArgs, settings: &Settings) -> anyhow::Result<()> {
         )?;
     } else {
         writeln!(out, "in {:.1}s", started.elapsed().as_secs_f64())?;
+        if o.events + o.launch_records + o.quarantined > 0 {
+            eprintln!("{COMPACT_HINT}");
+        }
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `ltiscope rederive`: every stored event derived again from its kept original
 //! (`ltiscope_pipeline::rederive` does the work).
 
-use super::{open_existing, refresh_rollups, renamings_text};
+use super::{COMPACT_HINT, open_existing, refresh_rollups, renamings_text};
 use crate::args::RederiveArgs;
 use crate::settings::Settings;
 use anyhow::Context;
@@ -56,6 +56,9 @@ pub(super) fn rederive(a: RederiveArgs, settings: &Settings) -> anyhow::Result<(
     print!("{}", summary(&outcome, a.dry_run, secs));
     if a.dry_run {
         return Ok(());
+    }
+    if outcome.changed > 0 {
+        eprintln!("{COMPACT_HINT}");
     }
     // The records are named by these tool rules now; the naming's own record of the rules in
     // force follows (records outside --from/--to are named by them too, as serve and import
