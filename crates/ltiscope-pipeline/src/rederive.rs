@@ -21,7 +21,7 @@ pub struct RederiveOptions {
 
 /// About how many events one window (one transaction, held in memory at once) takes: whole
 /// UTC hours of event time are put together up to this; a busier hour is a window alone.
-const WINDOW_EVENTS: u64 = 20_000;
+const WINDOW_EVENTS: u64 = 8_192;
 
 /// Derives every stored event `options` selects again; `progress` hears (events done, events
 /// in all) after each window.

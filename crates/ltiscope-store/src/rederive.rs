@@ -131,15 +131,14 @@ struct StoredRow {
     event_type: String,
     action: String,
     event_time_us: i64,
-    original: StoredOriginal,
 }
 
 impl StoredRow {
     /// The event as people know it: source / tenant / event id at its event time.
-    fn identity(&self) -> String {
+    fn identity(&self, source: Source) -> String {
         format!(
             "{} / {} / {} at {}",
-            self.original.source,
+            source,
             self.tenant,
             self.event_id,
             from_us(self.event_time_us).to_rfc3339()
@@ -160,6 +159,7 @@ pub(crate) fn rederive_window(
     let dialect = db.dialect();
     let us = |c: &str| dialect.epoch_us(c);
     let mut rows = Vec::new();
+    let mut originals = Vec::new();
     db.each(
         &format!(
             "SELECT source, tenant, event_id, kind, event_type, action, {}, {}, body
@@ -182,11 +182,11 @@ pub(crate) fn rederive_window(
                 event_type: text(r, 4)?,
                 action: text(r, 5)?,
                 event_time_us: r.int(6)?.unwrap_or(0),
-                original: StoredOriginal {
-                    source,
-                    received_at: from_us(r.int(7)?.unwrap_or(0)),
-                    body: text(r, 8)?,
-                },
+            });
+            originals.push(StoredOriginal {
+                source,
+                received_at: from_us(r.int(7)?.unwrap_or(0)),
+                body: text(r, 8)?,
             });
             Ok(())
         },
@@ -225,7 +225,6 @@ pub(crate) fn rederive_window(
         },
     )?;
 
-    let originals: Vec<StoredOriginal> = rows.iter().map(|r| r.original.clone()).collect();
     let derived = derive(&originals);
     let mut out = RederiveOutcome {
         examined: rows.len() as u64,
@@ -234,12 +233,17 @@ pub(crate) fn rederive_window(
     let mut replaced: Vec<(i128, Redacted<StoredEvent>)> = Vec::new();
     // (tenant, course hash) of the courses replaced launch records leave.
     let mut left: Vec<(String, i64)> = Vec::new();
-    for (row, new) in rows.iter().zip(derived) {
+    for ((row, original), new) in rows.iter().zip(&originals).zip(derived) {
         let new = match new {
             Ok(new) => new,
             Err(reason) => {
                 out.unparsed += 1;
-                out.example(|| format!("{}: no longer parses: {reason}", row.identity()));
+                out.example(|| {
+                    format!(
+                        "{}: no longer parses: {reason}",
+                        row.identity(original.source)
+                    )
+                });
                 continue;
             }
         };
@@ -252,7 +256,7 @@ pub(crate) fn rederive_window(
             out.example(|| {
                 format!(
                     "{}: would become {} / {} / {} at {}",
-                    row.identity(),
+                    row.identity(original.source),
                     meta.source,
                     meta.tenant,
                     meta.event_id,
@@ -265,7 +269,7 @@ pub(crate) fn rederive_window(
         let event_same = matches!(&new_event[4], Val::Text(Some(k)) if *k == row.kind)
             && matches!(&new_event[5], Val::Text(Some(t)) if *t == row.event_type)
             && matches!(&new_event[6], Val::Text(Some(a)) if *a == row.action);
-        let body_same = e.body == row.original.body;
+        let body_same = e.body == original.body;
         let stored_record = records.get(&row.key);
         let record_same = match (&e.kind, stored_record) {
             (EventKind::Launch(r), Some(old)) => {
