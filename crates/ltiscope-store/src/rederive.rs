@@ -11,7 +11,7 @@
 //! idempotency and its time where it is kept, so it is never moved silently.
 
 use crate::rollup::{self, Db};
-use crate::sql::{Arg, RowRead};
+use crate::sql::{Arg, RowRead, from_micros};
 use crate::write::{LAUNCH_SPEC, Stored, Val, event_row, launch_row};
 use crate::{StoreError, keys};
 use ltiscope_ingest::EventKind;
@@ -96,7 +96,7 @@ pub(crate) fn hours(
         &mut |r| {
             let h = r.int(0)?.unwrap_or(0);
             let n = r.int(1)?.unwrap_or(0);
-            out.push((from_us(h), n as u64));
+            out.push((from_micros(h), n as u64));
             Ok(())
         },
     )?;
@@ -118,10 +118,6 @@ fn window(from: Option<Timestamp>, to: Option<Timestamp>) -> (String, Vec<Arg>) 
     (cond, args)
 }
 
-fn from_us(us: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
-}
-
 /// One stored event of the window.
 struct StoredRow {
     key: i128,
@@ -141,7 +137,7 @@ impl StoredRow {
             source,
             self.tenant,
             self.event_id,
-            from_us(self.event_time_us).to_rfc3339()
+            from_micros(self.event_time_us).to_rfc3339()
         )
     }
 }
@@ -185,7 +181,7 @@ pub(crate) fn rederive_window(
             });
             originals.push(StoredOriginal {
                 source,
-                received_at: from_us(r.int(7)?.unwrap_or(0)),
+                received_at: from_micros(r.int(7)?.unwrap_or(0)),
                 body: text(r, 8)?,
             });
             Ok(())

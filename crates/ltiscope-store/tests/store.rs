@@ -1957,6 +1957,14 @@ fn rederive_all(
     all
 }
 
+/// Writes a generated term of every source, redacted by `redactor`, and rolls it up.
+fn write_mixed(store: &mut Store, n: u64, seed: u64, redactor: &Redactor) {
+    for b in mixed_batches(n, seed, redactor) {
+        store.write(&b).expect("write");
+    }
+    store.refresh_rollups().expect("refresh");
+}
+
 /// A generated term of every source (launches, returns, tool use, non-LTI events).
 fn mixed_batches(n: u64, seed: u64, redactor: &Redactor) -> Vec<WriteBatch> {
     use ltiscope_ingest::generate::{Generator, Options, Platform};
@@ -1994,9 +2002,7 @@ fn stored_originals_derive_again_to_what_is_stored() {
     on_each(|db| {
         let store = &mut db.store;
         let redactor = Redactor::new(PiiPolicy::Minimise, None).expect("redactor");
-        for b in mixed_batches(600, 3, &redactor) {
-            store.write(&b).expect("write");
-        }
+        write_mixed(store, 600, 3, &redactor);
         let before = store.kept_originals().expect("originals");
         let tools = ToolResolver::default();
         let o = rederive_all(store, false, &mut derive_with(&tools, &redactor));
@@ -2022,10 +2028,7 @@ fn a_rederive_applies_new_rules_and_policy_to_what_is_stored() {
     on_each(|db| {
         let store = &mut db.store;
         let keep = Redactor::new(PiiPolicy::Keep, None).expect("redactor");
-        for b in mixed_batches(400, 5, &keep) {
-            store.write(&b).expect("write");
-        }
-        store.refresh_rollups().expect("refresh");
+        write_mixed(store, 400, 5, &keep);
         let everything = ReportFilter::default();
         let before = tools(store, &everything);
         let originals = store.kept_originals().expect("originals");
@@ -2098,10 +2101,7 @@ fn rollups_stay_exact_when_a_rederive_moves_launches_to_another_course() {
     on_each(|db| {
         let store = &mut db.store;
         let redactor = Redactor::new(PiiPolicy::Minimise, None).expect("redactor");
-        for b in mixed_batches(500, 9, &redactor) {
-            store.write(&b).expect("write");
-        }
-        store.refresh_rollups().expect("refresh");
+        write_mixed(store, 500, 9, &redactor);
         let everything = ReportFilter::default();
         let courses = store
             .answer_raw(Question::Courses, &everything, &params())
@@ -2170,9 +2170,7 @@ fn compacting_keeps_everything_and_the_database_works_on() {
             ..
         } = db;
         let redactor = Redactor::new(PiiPolicy::Minimise, None).expect("redactor");
-        for b in mixed_batches(300, 13, &redactor) {
-            store.write(&b).expect("write");
-        }
+        write_mixed(&mut store, 300, 13, &redactor);
         let cutoff = chrono::DateTime::from_timestamp(1_769_000_000, 0).expect("t");
         let purged = store.purge(cutoff, false).expect("purge");
         assert!(purged.events > 0);

@@ -24,6 +24,17 @@ fn ltiscope_with(db: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
         .expect("ltiscope runs")
 }
 
+/// `ltiscope` that must succeed (else the test fails with what it said).
+fn succeeds(db: &Path, args: &[&str]) -> Output {
+    let out = ltiscope(db, args);
+    assert!(
+        out.status.success(),
+        "ltiscope {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -125,12 +136,7 @@ fn rederive_removes_a_secret_an_older_version_stored() {
     let statement = statement.replace("https://tool.example.org/lti/launch", url);
     let file = dir.path().join("statement.json");
     std::fs::write(&file, statement).expect("write");
-    let out = ltiscope(&db, &["import", file.to_str().expect("utf8")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(&db, &["import", file.to_str().expect("utf8")]);
 
     let secret = "Zq9xW7vT-stored-by-an-older-version";
     {
@@ -154,12 +160,7 @@ fn rederive_removes_a_secret_an_older_version_stored() {
     };
     assert_eq!(found(&db), 2, "planted in the original and the record");
 
-    let dry = ltiscope(&db, &["rederive", "--dry-run"]);
-    assert!(
-        dry.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dry.stderr)
-    );
+    let dry = succeeds(&db, &["rederive", "--dry-run"]);
     assert!(
         stdout(&dry)
             .contains("would replace: 1 (originals scrubbed again: 1; launch records changed: 1)")
@@ -169,12 +170,7 @@ fn rederive_removes_a_secret_an_older_version_stored() {
     );
     assert_eq!(found(&db), 2, "a dry run changes nothing");
 
-    let done = ltiscope(&db, &["rederive"]);
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    let done = succeeds(&db, &["rederive"]);
     assert!(
         stdout(&done)
             .contains("replaced: 1 (originals scrubbed again: 1; launch records changed: 1)"),
@@ -182,12 +178,7 @@ fn rederive_removes_a_secret_an_older_version_stored() {
         stdout(&done)
     );
     assert_eq!(found(&db), 0, "the secret is gone");
-    let report = ltiscope(&db, &["report", "tools", "--format", "json"]);
-    assert!(
-        report.status.success(),
-        "{}",
-        String::from_utf8_lossy(&report.stderr)
-    );
+    let report = succeeds(&db, &["report", "tools", "--format", "json"]);
     assert!(
         stdout(&report).contains("\"launches\":1"),
         "{}",
@@ -219,12 +210,7 @@ fn rederive_removes_a_secret_an_older_version_stored() {
         "{}",
         String::from_utf8_lossy(&done.stderr)
     );
-    let compacted = ltiscope(&db, &["compact"]);
-    assert!(
-        compacted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&compacted.stderr)
-    );
+    let compacted = succeeds(&db, &["compact"]);
     assert!(
         stdout(&compacted).contains("MB after"),
         "{}",

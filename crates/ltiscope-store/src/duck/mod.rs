@@ -8,7 +8,7 @@ mod stream_keys;
 use crate::migrate::{self, Migrate, Migration, Upgrade};
 use crate::rollup::{self, Db, RefreshOutcome};
 use crate::sql::{
-    Arg, Dialect, RowRead, export_select, export_values, purge_counts, purge_deletes,
+    Arg, Dialect, RowRead, export_select, export_values, from_micros, purge_counts, purge_deletes,
     purge_outcome, quote,
 };
 use crate::write::{LogRow, Plan, Val, event_row, launch_row};
@@ -32,10 +32,6 @@ pub struct DuckStore {
 
 fn ts(t: Timestamp) -> Value {
     Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros())
-}
-
-fn from_micros(us: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
 /// The name the database file is attached under; every connection uses it.

@@ -129,6 +129,11 @@ pub(crate) enum Arg {
     Date(chrono::NaiveDate),
 }
 
+/// A time read back as microseconds since the epoch (`Dialect::epoch_us`).
+pub(crate) fn from_micros(us: i64) -> Timestamp {
+    chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
 /// A SQL timestamp literal for a time this code holds (never user text).
 pub(crate) fn lit(t: Timestamp) -> String {
     format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f"))
