@@ -17,6 +17,11 @@ use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::Redactor;
 use ltiscope_store::WriteBatch;
 
+/// Bump when parsing or redaction changes in a way that
+/// [`Pipeline::derivation_fingerprint`]'s sample does not show (a shape or a secret it does not
+/// hold), so that databases derived before say that a re-derive would change them.
+pub const DERIVATION_REVISION: u32 = 1;
+
 /// Parsing and redaction settings, shared by every batch.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -38,6 +43,41 @@ impl Pipeline {
             source,
             tools: &self.tools,
         }
+    }
+
+    /// What this build's parser and this pipeline's redaction make of stored events, as a
+    /// short fingerprint: the hash of everything a fixed generated sample (every source,
+    /// launches, returns, tool use, non-LTI events, names, emails, addresses and secrets to
+    /// redact) becomes, and of [`DERIVATION_REVISION`]. A database keeps the fingerprint its
+    /// events were derived by (`Store::derived_alike`), so `serve` and `import` can say when a
+    /// `ltiscope rederive` would change them: after an upgrade that parses or redacts
+    /// differently, or a change of PII policy or pseudonym key. Tool rules take no part:
+    /// stored records follow them on their own (`Store::name_tools`).
+    pub fn derivation_fingerprint(&self) -> String {
+        use ltiscope_ingest::generate::{Generator, Options, Platform};
+        use std::fmt::Write as _;
+        let sample: Vec<String> = Generator::new(Options::new(Platform::Mixed, 60, 1)).collect();
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let tools = ToolResolver::default();
+        let ctx = self.context(None, at);
+        let ctx = Context {
+            tools: &tools,
+            ..ctx
+        };
+        let (mut events, mut rejected) = (Vec::new(), Vec::new());
+        ltiscope_ingest::parse_document_into(
+            sample.join("\n").as_bytes(),
+            &ctx,
+            &mut self.redactor.sink(&mut events, &mut rejected),
+        );
+        let mut text = format!("revision {DERIVATION_REVISION}\n");
+        for e in &events {
+            let _ = writeln!(text, "{:?}\n{}", e.get().kind, e.get().body);
+        }
+        for r in &rejected {
+            let _ = writeln!(text, "{:?}", r.get().reason);
+        }
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
     }
 
     /// Parses and redacts a whole body (JSON document, array or JSON Lines).

@@ -247,3 +247,49 @@ fn replay_can_tell_a_mismatched_item_its_source_from_its_body() {
         .expect("tools");
     assert_eq!(launches.sum("launches"), 1);
 }
+
+/// The derivation fingerprint stands for what the write path makes of events: the same for the
+/// same policy, another for another PII policy or pseudonym key, and a store keeps the one its
+/// events were derived by (an empty store takes it; one derived otherwise says so until a full
+/// re-derive records the new one).
+#[test]
+fn the_derivation_fingerprint_follows_policy_and_key_and_the_store_keeps_it() {
+    use ltiscope_redact::PseudonymKey;
+    let with = |policy, key: Option<&str>| {
+        let key = key.map(|k| PseudonymKey::new(k.as_bytes().to_vec()).expect("key"));
+        Pipeline::new(
+            ToolResolver::default(),
+            Redactor::new(policy, key).expect("redactor"),
+        )
+        .derivation_fingerprint()
+    };
+    let minimise = with(PiiPolicy::Minimise, None);
+    assert_eq!(minimise, with(PiiPolicy::Minimise, None), "stable");
+    let keep = with(PiiPolicy::Keep, None);
+    let pseudonyms = with(PiiPolicy::Pseudonymise, Some("a key of sixteen bytes"));
+    let other_key = with(PiiPolicy::Pseudonymise, Some("another key, sixteen"));
+    let all = [&minimise, &keep, &pseudonyms, &other_key];
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            assert_ne!(a, b, "policies and keys tell apart");
+        }
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_duckdb(&dir.path().join("f.duckdb")).expect("open");
+    assert!(
+        store.derived_alike(&keep).expect("empty"),
+        "an empty store takes it"
+    );
+    let docs: Vec<String> = Generator::new(Options::new(Platform::Mixed, 20, 2)).collect();
+    let batch = pipeline().prepare(docs.join("\n").as_bytes(), None, now(), "test");
+    store.write(&batch).expect("write");
+    assert!(store.derived_alike(&keep).expect("same"));
+    assert!(
+        !store.derived_alike(&minimise).expect("other"),
+        "derived otherwise"
+    );
+    store.set_derived_by(&minimise).expect("set");
+    assert!(store.derived_alike(&minimise).expect("set"));
+    assert!(!store.derived_alike(&keep).expect("other"));
+}

@@ -682,6 +682,19 @@ impl Store {
         self.change(|db| rederive::rederive_window(db, from, to, dry_run, derive))
     }
 
+    /// Whether the stored events were derived by the parser and redaction `fingerprint`
+    /// stands for (`ltiscope_pipeline::Pipeline::derivation_fingerprint`), as far as is known:
+    /// false when another build or PII policy derived them, or an ltiscope from before
+    /// fingerprints; an empty database takes `fingerprint` and answers true.
+    pub fn derived_alike(&mut self, fingerprint: &str) -> Result<bool, StoreError> {
+        self.change(|db| rederive::derived_alike(db, fingerprint))
+    }
+
+    /// Records that every stored event is derived by `fingerprint` (after a full re-derive).
+    pub fn set_derived_by(&mut self, fingerprint: &str) -> Result<(), StoreError> {
+        self.change(|db| rederive::derived_by(db, fingerprint))
+    }
+
     /// Runs `change` on either backend in one transaction, as no rollup refresh runs (the
     /// marks it adds are the next refresh's).
     fn change<R>(

@@ -79,6 +79,39 @@ impl std::ops::AddAssign for RederiveOutcome {
 pub type Derive<'a> =
     dyn FnMut(&[StoredOriginal]) -> Vec<Result<Redacted<StoredEvent>, String>> + 'a;
 
+/// Whether the stored events were derived by `fingerprint` (the write path's, see
+/// `ltiscope_pipeline::Pipeline::derivation_fingerprint`): a database holding no event yet
+/// takes it and is; one without any (events an earlier ltiscope stored) is not.
+pub(crate) fn derived_alike(db: &mut dyn Db, fingerprint: &str) -> Result<bool, StoreError> {
+    let mut stored = None;
+    db.each("SELECT fingerprint FROM derivation", &[], &mut |r| {
+        stored = r.text(0)?;
+        Ok(())
+    })?;
+    if stored.as_deref() == Some(fingerprint) {
+        return Ok(true);
+    }
+    let mut any = true;
+    db.each("SELECT EXISTS (SELECT 1 FROM events)", &[], &mut |r| {
+        any = r.boolean(0)?.unwrap_or(true);
+        Ok(())
+    })?;
+    if !any {
+        derived_by(db, fingerprint)?;
+    }
+    Ok(!any)
+}
+
+/// Records that the stored events are derived by `fingerprint` (after a re-derive of them all).
+pub(crate) fn derived_by(db: &mut dyn Db, fingerprint: &str) -> Result<(), StoreError> {
+    db.exec("DELETE FROM derivation", &[])?;
+    db.exec(
+        "INSERT INTO derivation (fingerprint) VALUES (?)",
+        &[Arg::Text(fingerprint.to_owned())],
+    )?;
+    Ok(())
+}
+
 /// Stored events per UTC hour of event time, the hours in order, within `[from, to)`.
 pub(crate) fn hours(
     db: &mut dyn Db,

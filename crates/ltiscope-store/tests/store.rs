@@ -10,12 +10,12 @@ use ltiscope_store::testing::TempDatabase;
 use ltiscope_store::{Location, Store, Upgrade, WriteBatch};
 
 /// The schema version of a new DuckDB database.
-const LATEST_DUCKDB: i64 = 12;
+const LATEST_DUCKDB: i64 = 13;
 
 /// Turns a DuckDB file back into its shape before migration 11: the quarantine without item
 /// keys, and none of the later migrations' tables.
 const BEFORE_11: &str = "
-    DROP TABLE tool_naming; DROP TABLE tool_renames;
+    DROP TABLE tool_naming; DROP TABLE tool_renames; DROP TABLE derivation;
     DELETE FROM schema_migrations WHERE version >= 11;
     CREATE TABLE quarantine_old (
         id BIGINT PRIMARY KEY DEFAULT nextval('quarantine_id'), received_at TIMESTAMP NOT NULL,
@@ -410,7 +410,7 @@ fn the_item_key_migration_keeps_one_copy_and_agrees_with_new_writes() {
             Location::Postgres(url) => postgres::Client::connect(url, postgres::NoTls)
                 .expect("connect")
                 .batch_execute(&undo(
-                    "DROP TABLE tool_naming; DROP TABLE tool_renames;
+                    "DROP TABLE tool_naming; DROP TABLE tool_renames; DROP TABLE derivation;
                      DELETE FROM schema_migrations WHERE version >= 9;
                      DROP INDEX quarantine_item; ALTER TABLE quarantine DROP COLUMN item_key;",
                 ))
@@ -1359,7 +1359,8 @@ fn migration_10_moves_event_bodies_to_zstd() {
         [
             (10, "event bodies compressed with zstd".to_owned()),
             (11, "quarantined items stored once".to_owned()),
-            (12, "tool names follow the rules".to_owned())
+            (12, "tool names follow the rules".to_owned()),
+            (13, "derivation fingerprint".to_owned())
         ]
     );
     let conn = duckdb::Connection::open(&path).expect("open raw");

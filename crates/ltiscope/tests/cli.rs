@@ -229,6 +229,36 @@ fn rederive_removes_a_secret_an_older_version_stored() {
     );
 }
 
+/// `import` (like `serve`) says when the stored events were derived otherwise than it would
+/// derive them (here: under another PII policy), until a full `rederive` has derived them
+/// again; a fresh database never says it.
+#[test]
+fn import_says_when_a_rederive_would_change_the_stored_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("policy.duckdb");
+    let advice = "ltiscope rederive --dry-run";
+    let said = |o: &Output| String::from_utf8_lossy(&o.stderr).contains(advice);
+    let first = succeeds(&db, &["import", SEED]);
+    assert!(!said(&first), "{}", String::from_utf8_lossy(&first.stderr));
+    let keep = succeeds(&db, &["--pii", "keep", "import", SEED]);
+    assert!(said(&keep), "{}", String::from_utf8_lossy(&keep.stderr));
+    let same = succeeds(&db, &["import", SEED]);
+    assert!(!said(&same), "the policy it was derived under");
+    let partial = succeeds(&db, &["--pii", "keep", "rederive", "--from", "2000-01-01"]);
+    assert!(
+        stdout(&partial).contains("unchanged"),
+        "{}",
+        stdout(&partial)
+    );
+    assert!(
+        said(&succeeds(&db, &["--pii", "keep", "import", SEED])),
+        "a part is not all"
+    );
+    succeeds(&db, &["--pii", "keep", "rederive"]);
+    let after = succeeds(&db, &["--pii", "keep", "import", SEED]);
+    assert!(!said(&after), "{}", String::from_utf8_lossy(&after.stderr));
+}
+
 #[test]
 fn generate_import_report_agree() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -326,4 +326,13 @@ SELECT launch_url, launch_host, consumer_key, client_id, deployment_id, tool_pro
 FROM launches WITH NO DATA;
 "#,
     ),
+    (
+        11,
+        "derivation fingerprint",
+        r#"
+-- The fingerprint of the parser and redaction that derived the stored events (crate::derivation);
+-- none in a database that already holds events: an earlier ltiscope derived them.
+CREATE TABLE derivation (fingerprint TEXT NOT NULL);
+"#,
+    ),
 ];

@@ -62,6 +62,9 @@ fn compact(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `serve` and `import` say when the stored events were derived otherwise.
+const REDERIVE_HINT: &str = "note: the stored events were derived by an earlier ltiscope, or under another PII policy or pseudonym key, than this one would derive them: `ltiscope rederive --dry-run` says what deriving them again from their kept originals would change, `ltiscope rederive` does it (stop serve first on DuckDB)";
+
 /// What follows a purge or re-derive that deleted or replaced rows.
 const COMPACT_HINT: &str = "note: the database's files may still hold the bytes of the deleted or replaced rows in free space until it is rewritten; run `ltiscope compact` to leave nothing of them";
 
@@ -144,6 +147,15 @@ fn open_store(settings: &Settings, derived: Derived) -> anyhow::Result<Store> {
             renamings_text(&renamings, "the tool rules or the catalogue changed: ")
         );
         eprintln!("the report rollups of their days are rebuilt on the next refresh");
+    }
+    if derived == Derived::Follow {
+        let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
+        if !store
+            .derived_alike(&pipeline.derivation_fingerprint())
+            .context("reading which parser and redaction derived the stored events")?
+        {
+            eprintln!("{REDERIVE_HINT}");
+        }
     }
     let config = settings.reports.rollups();
     if derived == Derived::Follow

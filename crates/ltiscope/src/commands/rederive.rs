@@ -60,6 +60,12 @@ pub(super) fn rederive(a: RederiveArgs, settings: &Settings) -> anyhow::Result<(
     if outcome.changed > 0 {
         eprintln!("{COMPACT_HINT}");
     }
+    if options.from.is_none() && options.to.is_none() {
+        // Every stored event is now what this build derives (or was reported above).
+        store
+            .set_derived_by(&pipeline.derivation_fingerprint())
+            .context("recording which parser and redaction derived the stored events")?;
+    }
     // The records are named by these tool rules now; the naming's own record of the rules in
     // force follows (records outside --from/--to are named by them too, as serve and import
     // would on start).
