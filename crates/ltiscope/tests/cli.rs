@@ -467,6 +467,17 @@ fn failures_say_what_to_do_and_exit_non_zero() {
     );
     assert!(said.contains("--db"), "says what to do: {said}");
     assert!(!said.contains("Unknown error code"), "{said}");
+    // A compaction that cannot clear the way says what is in it and leaves the database be.
+    let compacting = dir.path().join("c.duckdb");
+    succeeds(&compacting, &["import", SEED]);
+    std::fs::create_dir(dir.path().join("c.duckdb.compacting")).expect("in the way");
+    let said = fails_saying_once(&ltiscope(&compacting, &["compact"]), "Is a directory");
+    assert!(said.contains("remove it and run again"), "{said}");
+    let tools = stdout(&succeeds(
+        &compacting,
+        &["report", "tools", "--format", "json"],
+    ));
+    assert!(tools.contains("\"launches\":1"), "{tools}");
     // Nothing listens on port 1 of the loopback address.
     let refused = Command::new(env!("CARGO_BIN_EXE_ltiscope"))
         .args(["report", "tools"])
@@ -767,6 +778,17 @@ fn every_command_works_on_postgres() {
     let future = run(&["purge", "--before", "2999-01-01"]);
     assert!(!future.status.success());
     assert!(String::from_utf8_lossy(&future.stderr).contains("future"));
+
+    // What is left derives again to itself; compacting rewrites the tables and keeps it.
+    let rederived = ok(&["rederive"]);
+    assert!(
+        rederived.contains("replaced: 0 (") && !rederived.contains("left as stored"),
+        "{rederived}"
+    );
+    let before = ok(&["report", "tools", "--format", "json"]);
+    let compacted = ok(&["compact"]);
+    assert!(compacted.contains("MB after"), "{compacted}");
+    assert_eq!(ok(&["report", "tools", "--format", "json"]), before);
 }
 
 /// A one-off time zone on a report is answered from the launch records, in that zone, and

@@ -626,7 +626,7 @@ impl DuckStore {
         let gone = |p: &Path| match std::fs::remove_file(p) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(StoreError::Compact(format!(
-                    "cannot remove {} left by an earlier attempt: {e}",
+                    "cannot remove {}, left by an earlier attempt: {e}; remove it and run again",
                     p.display()
                 )))
             }
@@ -635,28 +635,39 @@ impl DuckStore {
         // What an interrupted compaction left.
         gone(&fresh)?;
         gone(Path::new(&format!("{}.wal", fresh.display())))?;
-        self.conn.execute_batch(&format!(
-            "CHECKPOINT; ATTACH {} AS compacting (ROW_GROUP_SIZE {ROW_GROUP_ROWS});
-             COPY FROM DATABASE {CATALOG} TO compacting;",
-            quote(&fresh.display().to_string())
-        ))?;
-        for table in COMPACT_CHECKED {
-            let (old, new): (i64, i64) = self.conn.query_row(
-                &format!(
-                    "SELECT (SELECT count(*) FROM {CATALOG}.{table}),
-                            (SELECT count(*) FROM compacting.{table})"
-                ),
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            if old != new {
-                return Err(StoreError::Compact(format!(
-                    "the copy of {table} in {} holds {new} rows, not {old}; the database was left as it was (delete the copy)",
-                    fresh.display()
-                )));
+        let copied = (|| {
+            self.conn.execute_batch(&format!(
+                "CHECKPOINT; ATTACH {} AS compacting (ROW_GROUP_SIZE {ROW_GROUP_ROWS});
+                 COPY FROM DATABASE {CATALOG} TO compacting;",
+                quote(&fresh.display().to_string())
+            ))?;
+            for table in COMPACT_CHECKED {
+                let (old, new): (i64, i64) = self.conn.query_row(
+                    &format!(
+                        "SELECT (SELECT count(*) FROM {CATALOG}.{table}),
+                                (SELECT count(*) FROM compacting.{table})"
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                if old != new {
+                    return Err(StoreError::Compact(format!(
+                        "the copy of {table} held {new} rows, not {old}; the database is as it was"
+                    )));
+                }
             }
+            Ok(())
+        })();
+        // A copy that failed (a full disk, say) is not left behind.
+        let detached = self
+            .conn
+            .execute_batch("DETACH DATABASE IF EXISTS compacting");
+        if let Err(e) = copied {
+            let _ = gone(&fresh);
+            let _ = gone(Path::new(&format!("{}.wal", fresh.display())));
+            return Err(e);
         }
-        self.conn.execute_batch("DETACH compacting")?;
+        detached?;
         // Closed (and checkpointed) before its file is replaced.
         drop(self);
         std::fs::rename(&fresh, &path).map_err(|e| {
