@@ -73,7 +73,7 @@ fn split_list(s: &str) -> Vec<String> {
 
 /// Normalises an event id so both spellings of a retry match: `urn:uuid:` removed, UUIDs lower
 /// cased, anything else kept as sent.
-pub(crate) fn normalise_event_id(id: &str) -> String {
+pub fn normalise_event_id(id: &str) -> String {
     let id = id.trim();
     let bare = id
         .get(..9)
@@ -101,7 +101,19 @@ pub(crate) fn looks_like_uuid(s: &str) -> bool {
 /// [`crate::json_text`], byte for byte what `Display` wrote, so ids are unchanged.
 pub(crate) fn content_id(v: &Value) -> String {
     let text = crate::json_text(v);
-    format!("sha:{:032x}", xxhash_rust::xxh3::xxh3_128(text.as_bytes()))
+    format!(
+        "{CONTENT_ID_PREFIX}{:032x}",
+        xxhash_rust::xxh3::xxh3_128(text.as_bytes())
+    )
+}
+
+const CONTENT_ID_PREFIX: &str = "sha:";
+
+/// Whether an event id was derived from the event's content ([`content_id`]) because the
+/// event came without one. Such an id is of the content as received: the kept original,
+/// scrubbed, hashes to another, so a re-derive keeps the stored one.
+pub fn is_content_id(id: &str) -> bool {
+    id.starts_with(CONTENT_ID_PREFIX)
 }
 
 /// The host of a URL, lower case, without port or credentials.
@@ -119,7 +131,7 @@ pub(crate) fn url_host(url: &str) -> Option<String> {
 }
 
 /// A string is usable as an IRI reference: a scheme, a colon, no whitespace.
-pub(crate) fn looks_like_iri(s: &str) -> bool {
+pub fn looks_like_iri(s: &str) -> bool {
     let Some((scheme, rest)) = s.split_once(':') else {
         return false;
     };

@@ -22,6 +22,7 @@ pub mod tools;
 
 use std::io::Read;
 
+pub use fields::{is_content_id, looks_like_iri, normalise_event_id};
 pub use outcome::{Batch, EventKind, ParsedEvent, Reason, RejectedBody, Rejection, Sink};
 pub use time::parse_timestamp;
 pub use tools::{ToolResolver, ToolRule};

@@ -290,8 +290,10 @@ struct Pseudonymiser<'a>(&'a PseudonymKey);
 impl Pseudonymiser<'_> {
     /// `u_` + 32 hex digits of HMAC-SHA256(key, id): stable, not reversible without the key.
     fn pseudonym(&self, id: &str) -> String {
-        if id.starts_with("u_") && id.len() == 34 {
-            return id.to_owned(); // already a pseudonym (replayed event)
+        // Already a pseudonym (an event derived again from its kept original), or its IRI form.
+        let bare = id.strip_prefix(scrub::PSEUDONYM_IRI).unwrap_or(id);
+        if scrub::is_pseudonym(bare) {
+            return bare.to_owned();
         }
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0.0) else {
             return "u_invalid-key".to_owned();

@@ -427,8 +427,8 @@ pub(crate) fn collect_user_ids(v: &Value, ids: &mut HashSet<String>) {
                     && k == "account"
                 {
                     ids.insert(name.to_owned());
-                    if let Some(bare) = name.strip_prefix("urn:uuid:") {
-                        ids.insert(bare.to_owned());
+                    if let Some((_, bare)) = urn_uuid(name) {
+                        ids.insert(bare);
                     }
                 }
                 collect_user_ids(child, ids);
@@ -443,6 +443,27 @@ pub(crate) fn collect_user_ids(v: &Value, ids: &mut HashSet<String>) {
     }
 }
 
+/// The IRI form of a pseudonym, for a user id that was an IRI: `urn:pseudonym:u_…`. Read back
+/// (a re-derive), it stands for its pseudonym (`Pseudonymiser::pseudonym`).
+pub(crate) const PSEUDONYM_IRI: &str = "urn:pseudonym:";
+
+/// Whether a value is a pseudonym: `u_` and 32 hex digits.
+pub(crate) fn is_pseudonym(s: &str) -> bool {
+    s.len() == 34 && s.starts_with("u_") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The anonymous Caliper person: not a user, never pseudonymised (a parser reads it as no
+/// user at all, and must still after redaction).
+const ANONYMOUS_PERSON: &str = "http://purl.imsglobal.org/caliper/Person";
+
+/// A `urn:uuid:` value (any case) split into its prefix as written and the id a parser reads
+/// from it (`ltiscope_ingest::normalise_event_id`: a UUID lower-cased).
+fn urn_uuid(s: &str) -> Option<(&str, String)> {
+    let prefix = s.get(..9).filter(|p| p.eq_ignore_ascii_case("urn:uuid:"))?;
+    let bare = ltiscope_ingest::normalise_event_id(s);
+    (!bare.is_empty()).then_some((prefix, bare))
+}
+
 /// Replaces user identifiers with pseudonyms: whole values that are ids, and long ids (UUIDs,
 /// IRIs) wherever they occur inside other strings, such as `.../users/<uuid>` IRIs.
 pub(crate) fn replace_user_ids(
@@ -450,10 +471,9 @@ pub(crate) fn replace_user_ids(
     ids: &HashSet<String>,
     hash: &dyn Fn(&str) -> String,
 ) {
-    // The anonymous Caliper person is not a user.
     let mut long: Vec<&String> = ids
         .iter()
-        .filter(|id| id.len() >= 12 && *id != "http://purl.imsglobal.org/caliper/Person")
+        .filter(|id| id.len() >= 12 && *id != ANONYMOUS_PERSON)
         .collect();
     long.sort_by_key(|id| std::cmp::Reverse(id.len()));
     replace_in(v, ids, &long, hash);
@@ -477,8 +497,23 @@ fn replace_in(
             }
         }
         Value::String(s) => {
-            if ids.contains(s.as_str()) {
-                *s = hash(s);
+            // `urn:uuid:<id>` keeps its prefix around the pseudonym of the id the record
+            // holds (parsers strip the prefix, as `normalise_event_id` does), so the original
+            // derives again to the record's pseudonym.
+            if let Some((prefix, bare)) = urn_uuid(s)
+                && ids.contains(&bare)
+            {
+                *s = format!("{prefix}{}", hash(&bare));
+                return;
+            }
+            if ids.contains(s.as_str()) && s != ANONYMOUS_PERSON {
+                // An IRI stays an IRI (Caliper requires one where an actor is given by its
+                // id alone), so the original still parses.
+                *s = if ltiscope_ingest::looks_like_iri(s) {
+                    format!("{PSEUDONYM_IRI}{}", hash(s))
+                } else {
+                    hash(s)
+                };
                 return;
             }
             for id in long {

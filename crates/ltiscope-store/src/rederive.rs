@@ -14,7 +14,7 @@ use crate::rollup::{self, Db};
 use crate::sql::{Arg, RowRead, from_micros};
 use crate::write::{LAUNCH_SPEC, Stored, Val, event_row, launch_row};
 use crate::{StoreError, keys};
-use ltiscope_ingest::EventKind;
+use ltiscope_ingest::{EventKind, is_content_id};
 use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::{Redacted, StoredEvent};
 use std::collections::{BTreeMap, HashMap};
@@ -259,7 +259,8 @@ pub(crate) fn rederive_window(
         examined: rows.len() as u64,
         ..RederiveOutcome::default()
     };
-    let mut replaced: Vec<(i128, Redacted<StoredEvent>)> = Vec::new();
+    // (key, stored event id, new form) of the events to replace.
+    let mut replaced: Vec<(i128, String, Redacted<StoredEvent>)> = Vec::new();
     // (tenant, course hash) of the courses replaced launch records leave.
     let mut left: Vec<(String, i64)> = Vec::new();
     for ((row, original), new) in rows.iter().zip(&originals).zip(derived) {
@@ -278,7 +279,13 @@ pub(crate) fn rederive_window(
         };
         let e = new.get();
         let meta = e.meta();
-        if keys::event_key(meta) != row.key
+        // An id made from the content is of the content as received, which the kept
+        // original no longer is (scrubbed): the stored one stays.
+        let same_id = meta.event_id == row.event_id
+            || (is_content_id(&meta.event_id) && is_content_id(&row.event_id));
+        if meta.source != original.source
+            || meta.tenant != row.tenant
+            || !same_id
             || meta.event_time.timestamp_micros() != row.event_time_us
         {
             out.moved += 1;
@@ -294,15 +301,14 @@ pub(crate) fn rederive_window(
             });
             continue;
         }
-        let new_event = event_row(row.key, e);
+        let (new_event, new_launch) = rows_of(row.key, &row.event_id, e);
         let event_same = matches!(&new_event[4], Val::Text(Some(k)) if *k == row.kind)
             && matches!(&new_event[5], Val::Text(Some(t)) if *t == row.event_type)
             && matches!(&new_event[6], Val::Text(Some(a)) if *a == row.action);
         let body_same = e.body == original.body;
         let stored_record = records.get(&row.key);
-        let record_same = match (&e.kind, stored_record) {
-            (EventKind::Launch(r), Some(old)) => {
-                let new_row = launch_row(row.key, r);
+        let record_same = match (&new_launch, stored_record) {
+            (Some(new_row), Some(old)) => {
                 let mut same = true;
                 for (i, (v, o)) in new_row.iter().zip(old).enumerate().skip(1) {
                     if !o.same(v) {
@@ -312,15 +318,15 @@ pub(crate) fn rederive_window(
                 }
                 same
             }
-            (EventKind::Launch(_), None) => {
+            (Some(_), None) => {
                 *out.columns.entry("record added").or_default() += 1;
                 false
             }
-            (_, Some(_)) => {
+            (None, Some(_)) => {
                 *out.columns.entry("record removed").or_default() += 1;
                 false
             }
-            (_, None) => true,
+            (None, None) => true,
         };
         if event_same && body_same && record_same {
             continue;
@@ -331,18 +337,14 @@ pub(crate) fn rederive_window(
         // A launch leaving its course: the course's rollup rows are rebuilt (`replace`).
         if let Some(old) = stored_record {
             let (tenant, course) = (&old[COL_TENANT], &old[COL_COURSE]);
-            let stays = match &new.get().kind {
-                EventKind::Launch(r) => {
-                    let row = launch_row(row.key, r);
-                    tenant.same(&row[COL_TENANT]) && course.same(&row[COL_COURSE])
-                }
-                _ => false,
-            };
+            let stays = new_launch
+                .as_ref()
+                .is_some_and(|l| tenant.same(&l[COL_TENANT]) && course.same(&l[COL_COURSE]));
             if let (false, Stored::Text(Some(t)), Stored::Int(Some(c))) = (stays, tenant, course) {
                 left.push((t.clone(), *c));
             }
         }
-        replaced.push((row.key, new));
+        replaced.push((row.key, row.event_id.clone(), new));
     }
     if !dry_run && !replaced.is_empty() {
         replace(db, &cond, &args, &replaced, &left)?;
@@ -361,7 +363,7 @@ fn replace(
     db: &mut dyn Db,
     cond: &str,
     args: &[Arg],
-    replaced: &[(i128, Redacted<StoredEvent>)],
+    replaced: &[(i128, String, Redacted<StoredEvent>)],
     left: &[(String, i64)],
 ) -> Result<(), StoreError> {
     db.exec(
@@ -369,25 +371,24 @@ fn replace(
         &[],
     )?;
     db.exec("DELETE FROM rederive_keys", &[])?;
-    let keys: Vec<Vec<Val<'_>>> = replaced.iter().map(|(k, _)| vec![Val::Key(*k)]).collect();
+    let keys: Vec<Vec<Val<'_>>> = replaced
+        .iter()
+        .map(|(k, _, _)| vec![Val::Key(*k)])
+        .collect();
     db.append("rederive_keys", &keys)?;
     let these = format!("{cond} AND event_key IN (SELECT event_key FROM rederive_keys)");
     rollup::mark_where(db, &these, args)?;
     db.exec(&format!("DELETE FROM launches WHERE TRUE {these}"), args)?;
     db.exec(&format!("DELETE FROM events WHERE TRUE {these}"), args)?;
-    let events: Vec<Vec<Val<'_>>> = replaced
+    let (events, launches): (Vec<_>, Vec<_>) = replaced
         .iter()
-        .map(|(k, e)| event_row(*k, e.get()).to_vec())
-        .collect();
+        .map(|(k, id, e)| rows_of(*k, id, e.get()))
+        .unzip();
     db.append("events", &events)?;
-    let launches: Vec<Vec<Val<'_>>> = replaced
-        .iter()
-        .filter_map(|(k, e)| match &e.get().kind {
-            EventKind::Launch(r) => Some(launch_row(*k, r).to_vec()),
-            _ => None,
-        })
-        .collect();
-    db.append("launches", &launches)?;
+    db.append(
+        "launches",
+        &launches.into_iter().flatten().collect::<Vec<_>>(),
+    )?;
     rollup::mark_where(db, &these, args)?;
     if !left.is_empty() {
         db.exec(
@@ -420,8 +421,30 @@ fn replace(
     Ok(())
 }
 
-/// Positions in [`LAUNCH_SPEC`] a re-derive reads on their own.
+/// The `events` row and (for a launch, return or use) the `launches` row of a re-derived
+/// event, under its stored key and event id.
+fn rows_of<'a>(
+    key: i128,
+    event_id: &'a str,
+    e: &'a StoredEvent,
+) -> (Vec<Val<'a>>, Option<Vec<Val<'a>>>) {
+    let mut event = event_row(key, e).to_vec();
+    event[COL_EVENT_ID] = Val::Text(Some(event_id));
+    let launch = match &e.kind {
+        EventKind::Launch(r) => {
+            let mut row = launch_row(key, r).to_vec();
+            row[COL_EVENT_ID] = Val::Text(Some(event_id));
+            Some(row)
+        }
+        _ => None,
+    };
+    (event, launch)
+}
+
+/// Positions in [`LAUNCH_SPEC`] a re-derive reads on their own; the event id is at the same
+/// place in an `events` row.
 const COL_TENANT: usize = 2;
+const COL_EVENT_ID: usize = 3;
 const COL_COURSE: usize = 17;
 
 impl RederiveOutcome {
@@ -446,5 +469,6 @@ mod tests {
         assert_eq!(LAUNCH_SPEC.len(), LAUNCH_COLUMNS);
         assert_eq!(LAUNCH_SPEC[COL_TENANT].0, "tenant");
         assert_eq!(LAUNCH_SPEC[COL_COURSE].0, "course_hash");
+        assert_eq!(LAUNCH_SPEC[COL_EVENT_ID].0, "event_id");
     }
 }
