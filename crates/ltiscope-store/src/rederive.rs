@@ -8,7 +8,9 @@
 //! record differs from its new form is replaced, with the hours of the old and new records
 //! marked for the rollups. An event whose original no longer parses, or whose identity (source,
 //! tenant, event id) or event time would change, is left as stored and counted: its key decides
-//! idempotency and its time where it is kept, so it is never moved silently.
+//! idempotency and its time where it is kept, so it is never moved silently. (An event id made
+//! from the content of an event sent without one is of the content as received, not of the
+//! scrubbed original: the stored one stays.)
 
 use crate::rollup::{self, Db};
 use crate::sql::{Arg, RowRead, from_micros};
