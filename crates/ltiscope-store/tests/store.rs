@@ -42,13 +42,19 @@ fn batch(bytes: &[u8]) -> WriteBatch {
 
 /// A batch whose tools `tools` named.
 fn batch_named(bytes: &[u8], tools: &ToolResolver) -> WriteBatch {
+    let redactor = Redactor::new(PiiPolicy::Minimise, None).expect("redactor");
+    redacted_batch(bytes, tools, &redactor)
+}
+
+/// A batch of what `bytes` parse into (sources detected, tools named by `tools`), redacted by
+/// `redactor`, received at one fixed time.
+fn redacted_batch(bytes: &[u8], tools: &ToolResolver, redactor: &Redactor) -> WriteBatch {
     let received_at = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid");
     let ctx = Context {
         received_at,
         source: None,
         tools,
     };
-    let redactor = Redactor::new(PiiPolicy::Minimise, None).expect("redactor");
     let parsed = parse_document(bytes, &ctx);
     WriteBatch {
         events: parsed
@@ -1974,27 +1980,11 @@ fn mixed_batches(n: u64, seed: u64, redactor: &Redactor) -> Vec<WriteBatch> {
     use ltiscope_ingest::generate::{Generator, Options, Platform};
     let docs: Vec<String> = Generator::new(Options::new(Platform::Mixed, n, seed)).collect();
     let tools = ToolResolver::default();
-    let received_at = chrono::DateTime::from_timestamp(1_780_000_000, 0).expect("valid");
     docs.chunks(100)
         .map(|c| {
-            let ctx = Context {
-                received_at,
-                source: None,
-                tools: &tools,
-            };
-            let parsed = parse_document(c.join("\n").as_bytes(), &ctx);
-            assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
-            WriteBatch {
-                events: parsed
-                    .events
-                    .into_iter()
-                    .map(|e| redactor.event(e))
-                    .collect(),
-                rejected: Vec::new(),
-                origin: "test".into(),
-                source_hint: None,
-                received_at: Some(received_at),
-            }
+            let b = redacted_batch(c.join("\n").as_bytes(), &tools, redactor);
+            assert!(b.rejected.is_empty(), "a generated event quarantined");
+            b
         })
         .collect()
 }
@@ -2015,28 +2005,11 @@ fn stored_originals_derive_again_to_what_is_stored() {
             let redactor = Redactor::new(policy, key.clone()).expect("redactor");
             write_mixed(store, 300, 3, &redactor);
             // A Caliper 1.0 event has no id: its id is made from its content as received.
-            let ctx = Context {
-                received_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
-                source: None,
-                tools: &ToolResolver::default(),
-            };
-            let parsed = parse_document(V1P0_LAUNCH, &ctx);
+            let v1p0 = redacted_batch(V1P0_LAUNCH, &ToolResolver::default(), &redactor);
             assert!(ltiscope_ingest::is_content_id(
-                &parsed.events[0].meta().event_id
+                &v1p0.events[0].get().meta().event_id
             ));
-            store
-                .write(&WriteBatch {
-                    events: parsed
-                        .events
-                        .into_iter()
-                        .map(|e| redactor.event(e))
-                        .collect(),
-                    rejected: Vec::new(),
-                    origin: "test".into(),
-                    source_hint: None,
-                    received_at: Some(ctx.received_at),
-                })
-                .expect("write");
+            store.write(&v1p0).expect("write");
             let before = store.kept_originals().expect("originals");
             let tools = ToolResolver::default();
             let o = rederive_all(store, false, &mut derive_with(&tools, &redactor));
