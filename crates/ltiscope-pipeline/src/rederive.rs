@@ -6,7 +6,9 @@
 use crate::Pipeline;
 use ltiscope_model::Timestamp;
 use ltiscope_redact::{Redacted, StoredEvent};
-use ltiscope_store::{RederiveOutcome, Store, StoreError, StoredOriginal};
+use ltiscope_store::{Derive, RederiveOutcome, Store, StoreError, StoredOriginal};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, mpsc};
 
 /// Which events a re-derive takes, and whether it changes anything.
 #[derive(Debug, Default, Clone, Copy)]
@@ -24,7 +26,8 @@ pub struct RederiveOptions {
 const WINDOW_EVENTS: u64 = 8_192;
 
 /// Derives every stored event `options` selects again; `progress` hears (events done, events
-/// in all) after each window.
+/// in all) after each window. The originals are derived on a worker per core while the store
+/// goes on reading the window.
 pub fn rederive(
     store: &mut Store,
     pipeline: &Pipeline,
@@ -36,17 +39,83 @@ pub fn rederive(
     let mut outcome = RederiveOutcome::default();
     let mut done = 0;
     progress(0, total);
-    for (from, to, n) in windows(&hours, WINDOW_EVENTS) {
-        // A window never reaches past the range asked for.
-        let from = options.from.map_or(from, |f| f.max(from));
-        let to = options.to.map_or(to, |t| t.min(to));
-        outcome += store.rederive(from, to, options.dry_run, &mut |originals| {
-            derive_all(pipeline, originals)
-        })?;
-        done += n;
-        progress(done, total);
+    std::thread::scope(|s| {
+        let mut pool = Pool::start(s, pipeline);
+        for (from, to, n) in windows(&hours, WINDOW_EVENTS) {
+            // A window never reaches past the range asked for.
+            let from = options.from.map_or(from, |f| f.max(from));
+            let to = options.to.map_or(to, |t| t.min(to));
+            outcome += store.rederive(from, to, options.dry_run, &mut pool)?;
+            done += n;
+            progress(done, total);
+        }
+        Ok(outcome)
+    })
+}
+
+/// The results of one submitted chunk.
+type Derived = Vec<Result<Redacted<StoredEvent>, String>>;
+
+/// Workers deriving submitted chunks; their results come back numbered, and are put in order.
+struct Pool {
+    jobs: mpsc::Sender<(u64, Arc<Vec<StoredOriginal>>)>,
+    results: mpsc::Receiver<(u64, Derived)>,
+    /// Chunks submitted, and the first not yet finished.
+    submitted: u64,
+    finished: u64,
+}
+
+impl Pool {
+    /// A worker per core, until the pool is dropped.
+    fn start<'s>(s: &'s std::thread::Scope<'s, '_>, pipeline: &'s Pipeline) -> Pool {
+        let (jobs, job_rx) = mpsc::channel::<(u64, Arc<Vec<StoredOriginal>>)>();
+        let (result_tx, results) = mpsc::channel();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        for _ in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
+            let (job_rx, result_tx) = (Arc::clone(&job_rx), result_tx.clone());
+            s.spawn(move || {
+                loop {
+                    let job = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((n, originals)) = job else {
+                        return; // the pool is gone
+                    };
+                    let derived = originals.iter().map(|o| derive_one(pipeline, o)).collect();
+                    if result_tx.send((n, derived)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Pool {
+            jobs,
+            results,
+            submitted: 0,
+            finished: 0,
+        }
     }
-    Ok(outcome)
+}
+
+impl Derive for Pool {
+    fn submit(&mut self, originals: Arc<Vec<StoredOriginal>>) {
+        // Workers outlive the pool, so the channel is open.
+        let _ = self.jobs.send((self.submitted, originals));
+        self.submitted += 1;
+    }
+
+    fn finish(&mut self) -> Derived {
+        let mut by_number = BTreeMap::new();
+        while (by_number.len() as u64) < self.submitted - self.finished {
+            match self.results.recv() {
+                Ok((n, derived)) => by_number.insert(n, derived),
+                Err(_) => break,
+            };
+        }
+        self.finished = self.submitted;
+        by_number.into_values().flatten().collect()
+    }
 }
 
 /// Windows `[from, to)` of whole hours holding about `limit` events each (an hour with more
@@ -66,37 +135,18 @@ fn windows(hours: &[(Timestamp, u64)], limit: u64) -> Vec<(Timestamp, Timestamp,
     out
 }
 
-/// Derives every original again, on as many threads as there are cores.
-fn derive_all(
-    pipeline: &Pipeline,
-    originals: &[StoredOriginal],
-) -> Vec<Result<Redacted<StoredEvent>, String>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = originals.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = originals
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|o| derive_one(pipeline, o))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|p| {
-                p.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
-}
-
 /// One stored original through parse, normalise and redaction again, held to the source it
 /// was stored as and stamped with the time it was received.
 fn derive_one(pipeline: &Pipeline, o: &StoredOriginal) -> Result<Redacted<StoredEvent>, String> {
+    // A panic would leave its window waiting for a result: it is this event's failure instead
+    // (parsing is fuzzed never to panic).
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| derive_parsed(pipeline, o)))
+        .unwrap_or_else(
+            |_| Err("deriving it panicked (a bug in ltiscope: please report it)".into()),
+        )
+}
+
+fn derive_parsed(pipeline: &Pipeline, o: &StoredOriginal) -> Result<Redacted<StoredEvent>, String> {
     let mut batch = pipeline.prepare(o.body.as_bytes(), Some(o.source), o.received_at, "rederive");
     if let Some(r) = batch.rejected.first() {
         return Err(format!("{} ({})", r.get().reason, r.get().reason.code()));

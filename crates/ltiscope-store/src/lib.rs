@@ -33,7 +33,7 @@ pub use duck::inbox::{InboxMover, Moved};
 pub use keys::event_key;
 pub use migrate::Upgrade;
 pub use naming::{NamingMode, Renaming, StoredTool};
-pub use rederive::{Derive, RederiveOutcome, StoredOriginal};
+pub use rederive::{Derive, DeriveNow, RederiveOutcome, StoredOriginal};
 pub use rollup::{RefreshOutcome, RollupConfig};
 
 /// Storage failures. Messages name the cause and what to do; callers add context.
@@ -677,7 +677,7 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
         dry_run: bool,
-        derive: &mut Derive<'_>,
+        derive: &mut dyn Derive,
     ) -> Result<RederiveOutcome, StoreError> {
         self.change(|db| rederive::rederive_window(db, from, to, dry_run, derive))
     }

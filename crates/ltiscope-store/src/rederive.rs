@@ -20,6 +20,7 @@ use ltiscope_ingest::{EventKind, is_content_id};
 use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::{Redacted, StoredEvent};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// A stored event's original, as a re-derive parses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +77,52 @@ impl std::ops::AddAssign for RederiveOutcome {
     }
 }
 
-/// Derives the original of each stored event again: one result per original, in order; an
-/// error is why it no longer parses.
-pub type Derive<'a> =
-    dyn FnMut(&[StoredOriginal]) -> Vec<Result<Redacted<StoredEvent>, String>> + 'a;
+/// What derives stored originals again, as a window's events are read: `submit` hands over
+/// each chunk as it is read (the work may start at once, on other threads, while the reading
+/// goes on), `finish` returns one result per original submitted since the last `finish`, in
+/// order. An error is why an original no longer parses.
+pub trait Derive {
+    /// Takes the next chunk of originals to derive.
+    fn submit(&mut self, originals: Arc<Vec<StoredOriginal>>);
+    /// The results of every original submitted since the last call, in order.
+    fn finish(&mut self) -> Vec<Result<Redacted<StoredEvent>, String>>;
+}
+
+/// A [`Derive`] that derives each chunk when it is submitted, on the calling thread.
+pub struct DeriveNow<F> {
+    derive: F,
+    done: Vec<Result<Redacted<StoredEvent>, String>>,
+}
+
+impl<F> DeriveNow<F>
+where
+    F: FnMut(&[StoredOriginal]) -> Vec<Result<Redacted<StoredEvent>, String>>,
+{
+    /// Derives with `derive`: one result per original, in order.
+    pub fn new(derive: F) -> Self {
+        DeriveNow {
+            derive,
+            done: Vec::new(),
+        }
+    }
+}
+
+impl<F> Derive for DeriveNow<F>
+where
+    F: FnMut(&[StoredOriginal]) -> Vec<Result<Redacted<StoredEvent>, String>>,
+{
+    fn submit(&mut self, originals: Arc<Vec<StoredOriginal>>) {
+        let results = (self.derive)(&originals);
+        self.done.extend(results);
+    }
+
+    fn finish(&mut self) -> Vec<Result<Redacted<StoredEvent>, String>> {
+        std::mem::take(&mut self.done)
+    }
+}
+
+/// How many originals go to [`Derive::submit`] at a time.
+const CHUNK: usize = 512;
 
 /// Whether the stored events were derived by `fingerprint` (the write path's, see
 /// `ltiscope_pipeline::Pipeline::derivation_fingerprint`): a database holding no event yet
@@ -184,13 +227,15 @@ pub(crate) fn rederive_window(
     from: Timestamp,
     to: Timestamp,
     dry_run: bool,
-    derive: &mut Derive<'_>,
+    derive: &mut dyn Derive,
 ) -> Result<RederiveOutcome, StoreError> {
     let (cond, args) = window(Some(from), Some(to));
     let dialect = db.dialect();
     let us = |c: &str| dialect.epoch_us(c);
     let mut rows = Vec::new();
-    let mut originals = Vec::new();
+    // The originals in the chunks handed to `derive` as they were read.
+    let mut chunks: Vec<Arc<Vec<StoredOriginal>>> = Vec::new();
+    let mut chunk = Vec::with_capacity(CHUNK);
     db.each(
         &format!(
             "SELECT source, tenant, event_id, kind, event_type, action, {}, {}, body
@@ -214,14 +259,24 @@ pub(crate) fn rederive_window(
                 action: text(r, 5)?,
                 event_time_us: r.int(6)?.unwrap_or(0),
             });
-            originals.push(StoredOriginal {
+            chunk.push(StoredOriginal {
                 source,
                 received_at: from_micros(r.int(7)?.unwrap_or(0)),
                 body: text(r, 8)?,
             });
+            if chunk.len() == CHUNK {
+                let full = Arc::new(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
+                derive.submit(Arc::clone(&full));
+                chunks.push(full);
+            }
             Ok(())
         },
     )?;
+    if !chunk.is_empty() {
+        let last = Arc::new(chunk);
+        derive.submit(Arc::clone(&last));
+        chunks.push(last);
+    }
     let mut records: HashMap<i128, Vec<Stored>> = HashMap::new();
     let columns: Vec<String> = LAUNCH_SPEC
         .iter()
@@ -256,7 +311,9 @@ pub(crate) fn rederive_window(
         },
     )?;
 
-    let derived = derive(&originals);
+    // The launch records were read while `derive` worked.
+    let derived = derive.finish();
+    let originals = chunks.iter().flat_map(|c| c.iter());
     let mut out = RederiveOutcome {
         examined: rows.len() as u64,
         ..RederiveOutcome::default()
@@ -265,7 +322,7 @@ pub(crate) fn rederive_window(
     let mut replaced: Vec<(i128, String, Redacted<StoredEvent>)> = Vec::new();
     // (tenant, course hash) of the courses replaced launch records leave.
     let mut left: Vec<(String, i64)> = Vec::new();
-    for ((row, original), new) in rows.iter().zip(&originals).zip(derived) {
+    for ((row, original), new) in rows.iter().zip(originals).zip(derived) {
         let new = match new {
             Ok(new) => new,
             Err(reason) => {

@@ -7,7 +7,7 @@ use ltiscope_model::Source;
 use ltiscope_model::report::{Cell, ColumnKind, Params, Question, ReportFilter, Table};
 use ltiscope_redact::{PiiPolicy, Redactor};
 use ltiscope_store::testing::TempDatabase;
-use ltiscope_store::{Location, Store, Upgrade, WriteBatch};
+use ltiscope_store::{Derive, Location, Store, Upgrade, WriteBatch};
 
 /// The schema version of a new DuckDB database.
 const LATEST_DUCKDB: i64 = 13;
@@ -1922,7 +1922,12 @@ fn stored_records_follow_tool_rules_that_came_later() {
 
 /// Derives stored originals again as the write path would now: parsed as the source they
 /// were stored as, stamped with their receive time, named by `tools`, redacted by `redactor`.
-fn derive_with<'a>(
+fn derive_with<'a>(tools: &'a ToolResolver, redactor: &'a Redactor) -> impl Derive + 'a {
+    ltiscope_store::DeriveNow::new(derive_fn(tools, redactor))
+}
+
+/// What [`derive_with`] derives with.
+fn derive_fn<'a>(
     tools: &'a ToolResolver,
     redactor: &'a Redactor,
 ) -> impl FnMut(
@@ -1953,7 +1958,7 @@ fn derive_with<'a>(
 fn rederive_all(
     store: &mut Store,
     dry_run: bool,
-    derive: &mut ltiscope_store::Derive<'_>,
+    derive: &mut dyn Derive,
 ) -> ltiscope_store::RederiveOutcome {
     let mut all = ltiscope_store::RederiveOutcome::default();
     let hours = store.stored_hours(None, None).expect("hours");
@@ -2126,17 +2131,18 @@ fn rollups_stay_exact_when_a_rederive_moves_launches_to_another_course() {
             .find(|k| originals.iter().any(|(_, b)| b.contains(k.as_str())))
             .expect("a course key carried in its originals");
         let tools = ToolResolver::default();
-        let mut derive = derive_with(&tools, &redactor);
-        let mut moving = |originals: &[ltiscope_store::StoredOriginal]| {
-            let elsewhere: Vec<ltiscope_store::StoredOriginal> = originals
-                .iter()
-                .map(|o| ltiscope_store::StoredOriginal {
-                    body: o.body.replace(&moved, &format!("{moved}-elsewhere")),
-                    ..o.clone()
-                })
-                .collect();
-            derive(&elsewhere)
-        };
+        let mut derive = derive_fn(&tools, &redactor);
+        let mut moving =
+            ltiscope_store::DeriveNow::new(|originals: &[ltiscope_store::StoredOriginal]| {
+                let elsewhere: Vec<ltiscope_store::StoredOriginal> = originals
+                    .iter()
+                    .map(|o| ltiscope_store::StoredOriginal {
+                        body: o.body.replace(&moved, &format!("{moved}-elsewhere")),
+                        ..o.clone()
+                    })
+                    .collect();
+                derive(&elsewhere)
+            });
         let o = rederive_all(store, false, &mut moving);
         assert!(
             o.columns.get("course_key").copied().unwrap_or(0) > 0,
