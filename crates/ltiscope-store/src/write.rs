@@ -274,7 +274,8 @@ impl Stored {
 }
 
 /// The columns of `launches` in table order, each with its kind: what [`launch_row`] writes
-/// (a test holds the two together) and what a re-derive reads back to compare.
+/// (`the_launch_spec_declares_what_launch_row_writes` holds the two together) and what a
+/// re-derive reads back to compare.
 pub(crate) const LAUNCH_SPEC: [(&str, Stored); LAUNCH_COLUMNS] = {
     const T: Stored = Stored::Text(None);
     const I: Stored = Stored::Int(None);
@@ -407,4 +408,49 @@ fn visit_key(tenant: &str, user: Option<&str>, tool: &str, link: &str) -> i64 {
         buf.push(0);
     }
     xxhash_rust::xxh3::xxh3_64(&buf) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `LAUNCH_SPEC` declares what `launch_row` writes, column by column: a re-derive reads the
+    /// stored row back by it and compares it with a new `launch_row`.
+    #[test]
+    fn the_launch_spec_declares_what_launch_row_writes() {
+        let tools = ltiscope_ingest::ToolResolver::default();
+        let ctx = ltiscope_ingest::Context {
+            received_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+            source: None,
+            tools: &tools,
+        };
+        let parsed = ltiscope_ingest::parse_document(
+            include_bytes!(
+                "../../ltiscope-ingest/tests/data/brightspace/lti-launch-lti13.constructed.json"
+            ),
+            &ctx,
+        );
+        let Some(EventKind::Launch(record)) = parsed.events.first().map(|e| &e.kind) else {
+            panic!("the fixture is a launch: {parsed:?}");
+        };
+        let row = launch_row(7, record);
+        for (i, (v, (name, kind))) in row.iter().zip(&LAUNCH_SPEC).enumerate() {
+            let agrees = matches!(
+                (v, kind),
+                (Val::Key(_), Stored::Key)
+                    | (Val::Text(_) | Val::Owned(_), Stored::Text(_))
+                    | (Val::Int(_), Stored::Int(_))
+                    | (Val::Bool(_), Stored::Bool(_))
+                    | (Val::Time(_), Stored::Time(_))
+            );
+            assert!(agrees, "column {i} ({name}): {v:?} is not a {kind:?}");
+        }
+        // A value read back as declared is the same as written.
+        assert!(Stored::Text(Some(record.meta.tenant.clone())).same(&row[2]));
+        assert!(Stored::Time(Some(record.meta.event_time.timestamp_micros())).same(&row[5]));
+        assert!(
+            !Stored::Int(None).same(&row[2]),
+            "another kind never agrees"
+        );
+    }
 }

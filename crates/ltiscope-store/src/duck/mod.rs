@@ -609,9 +609,6 @@ impl DuckStore {
     }
 }
 
-/// The tables a compaction counts in the old and the new file before it replaces the old.
-const COMPACT_CHECKED: [&str; 5] = ["event_keys", "events", "launches", "quarantine", "api_keys"];
-
 impl DuckStore {
     /// Rewrites the database into a fresh file beside it (`COPY FROM DATABASE`: tables with
     /// their compression, constraints and sequences), checks that every table holds as many
@@ -641,7 +638,18 @@ impl DuckStore {
                  COPY FROM DATABASE {CATALOG} TO compacting;",
                 quote(&fresh.display().to_string())
             ))?;
-            for table in COMPACT_CHECKED {
+            let mut tables: Vec<String> = Vec::new();
+            DuckDb(&self.conn).each(
+                &format!(
+                    "SELECT table_name FROM duckdb_tables() WHERE database_name = '{CATALOG}'"
+                ),
+                &[],
+                &mut |r| {
+                    tables.extend(r.text(0)?);
+                    Ok(())
+                },
+            )?;
+            for table in &tables {
                 let (old, new): (i64, i64) = self.conn.query_row(
                     &format!(
                         "SELECT (SELECT count(*) FROM {CATALOG}.{table}),

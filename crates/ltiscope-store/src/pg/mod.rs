@@ -918,7 +918,10 @@ impl PgStore {
         let before = size(&mut c)?;
         let tables: Vec<String> = c
             .query(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1",
+                // Plain tables and partitions, not the partitioned parents: a VACUUM of a
+                // parent rewrites its partitions, which would then be rewritten again.
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = current_schema() AND c.relkind = 'r' ORDER BY 1",
                 &[],
             )?
             .iter()
