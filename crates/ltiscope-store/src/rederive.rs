@@ -19,7 +19,7 @@ use crate::{StoreError, keys};
 use ltiscope_ingest::{EventKind, is_content_id};
 use ltiscope_model::{Source, Timestamp};
 use ltiscope_redact::{Redacted, StoredEvent};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// A stored event's original, as a re-derive parses it.
@@ -88,39 +88,6 @@ pub trait Derive {
     fn finish(&mut self) -> Vec<Result<Redacted<StoredEvent>, String>>;
 }
 
-/// A [`Derive`] that derives each chunk when it is submitted, on the calling thread.
-pub struct DeriveNow<F> {
-    derive: F,
-    done: Vec<Result<Redacted<StoredEvent>, String>>,
-}
-
-impl<F> DeriveNow<F>
-where
-    F: FnMut(&[StoredOriginal]) -> Vec<Result<Redacted<StoredEvent>, String>>,
-{
-    /// Derives with `derive`: one result per original, in order.
-    pub fn new(derive: F) -> Self {
-        DeriveNow {
-            derive,
-            done: Vec::new(),
-        }
-    }
-}
-
-impl<F> Derive for DeriveNow<F>
-where
-    F: FnMut(&[StoredOriginal]) -> Vec<Result<Redacted<StoredEvent>, String>>,
-{
-    fn submit(&mut self, originals: Arc<Vec<StoredOriginal>>) {
-        let results = (self.derive)(&originals);
-        self.done.extend(results);
-    }
-
-    fn finish(&mut self) -> Vec<Result<Redacted<StoredEvent>, String>> {
-        std::mem::take(&mut self.done)
-    }
-}
-
 /// How many originals go to [`Derive::submit`] at a time.
 const CHUNK: usize = 512;
 
@@ -128,12 +95,7 @@ const CHUNK: usize = 512;
 /// `ltiscope_pipeline::Pipeline::derivation_fingerprint`): a database holding no event yet
 /// takes it and is; one without any (events an earlier ltiscope stored) is not.
 pub(crate) fn derived_alike(db: &mut dyn Db, fingerprint: &str) -> Result<bool, StoreError> {
-    let mut stored = None;
-    db.each("SELECT fingerprint FROM derivation", &[], &mut |r| {
-        stored = r.text(0)?;
-        Ok(())
-    })?;
-    if stored.as_deref() == Some(fingerprint) {
+    if derived_by_stored(db)?.as_deref() == Some(fingerprint) {
         return Ok(true);
     }
     let mut any = true;
@@ -145,6 +107,16 @@ pub(crate) fn derived_alike(db: &mut dyn Db, fingerprint: &str) -> Result<bool, 
         derived_by(db, fingerprint)?;
     }
     Ok(!any)
+}
+
+/// The fingerprint recorded for the stored events, if any.
+pub(crate) fn derived_by_stored(db: &mut dyn Db) -> Result<Option<String>, StoreError> {
+    let mut stored = None;
+    db.each("SELECT fingerprint FROM derivation", &[], &mut |r| {
+        stored = r.text(0)?;
+        Ok(())
+    })?;
+    Ok(stored)
 }
 
 /// Records that the stored events are derived by `fingerprint` (after a re-derive of them all).
@@ -320,8 +292,8 @@ pub(crate) fn rederive_window(
     };
     // (key, stored event id, new form) of the events to replace.
     let mut replaced: Vec<(i128, String, Redacted<StoredEvent>)> = Vec::new();
-    // (tenant, course hash) of the courses replaced launch records leave.
-    let mut left: Vec<(String, i64)> = Vec::new();
+    // The courses (their hashes, which are of tenant and course) replaced records leave.
+    let mut left: BTreeSet<i64> = BTreeSet::new();
     for ((row, original), new) in rows.iter().zip(originals).zip(derived) {
         let new = match new {
             Ok(new) => new,
@@ -394,14 +366,12 @@ pub(crate) fn rederive_window(
         out.originals += u64::from(!body_same);
         out.records += u64::from(!record_same);
         // A launch leaving its course: the course's rollup rows are rebuilt (`replace`).
-        if let Some(old) = stored_record {
-            let (tenant, course) = (&old[COL_TENANT], &old[COL_COURSE]);
-            let stays = new_launch
+        if let Some(Stored::Int(Some(course))) = stored_record.map(|old| &old[COL_COURSE])
+            && !new_launch
                 .as_ref()
-                .is_some_and(|l| tenant.same(&l[COL_TENANT]) && course.same(&l[COL_COURSE]));
-            if let (false, Stored::Text(Some(t)), Stored::Int(Some(c))) = (stays, tenant, course) {
-                left.push((t.clone(), *c));
-            }
+                .is_some_and(|l| matches!(l[COL_COURSE], Val::Int(Some(c)) if c == *course))
+        {
+            left.insert(*course);
         }
         replaced.push((row.key, row.event_id.clone(), new));
     }
@@ -423,7 +393,7 @@ fn replace(
     cond: &str,
     args: &[Arg],
     replaced: &[(i128, String, Redacted<StoredEvent>)],
-    left: &[(String, i64)],
+    left: &BTreeSet<i64>,
 ) -> Result<(), StoreError> {
     db.exec(
         "CREATE TEMP TABLE IF NOT EXISTS rederive_keys AS SELECT event_key FROM events LIMIT 0",
@@ -452,14 +422,11 @@ fn replace(
     if !left.is_empty() {
         db.exec(
             "CREATE TEMP TABLE IF NOT EXISTS rederive_courses AS
-             SELECT tenant, course_hash FROM launches LIMIT 0",
+             SELECT course_hash FROM launches LIMIT 0",
             &[],
         )?;
         db.exec("DELETE FROM rederive_courses", &[])?;
-        let rows: Vec<Vec<Val<'_>>> = left
-            .iter()
-            .map(|(t, c)| vec![Val::Text(Some(t)), Val::Int(Some(*c))])
-            .collect();
+        let rows: Vec<Vec<Val<'_>>> = left.iter().map(|c| vec![Val::Int(Some(*c))]).collect();
         db.append("rederive_courses", &rows)?;
         for table in rollup::COURSE_TABLES {
             db.exec(
@@ -502,7 +469,6 @@ fn rows_of<'a>(
 
 /// Positions in [`LAUNCH_SPEC`] a re-derive reads on their own; the event id is at the same
 /// place in an `events` row.
-const COL_TENANT: usize = 2;
 const COL_EVENT_ID: usize = 3;
 const COL_COURSE: usize = 17;
 
@@ -526,7 +492,6 @@ mod tests {
     #[test]
     fn the_columns_read_on_their_own_are_where_the_spec_says() {
         assert_eq!(LAUNCH_SPEC.len(), LAUNCH_COLUMNS);
-        assert_eq!(LAUNCH_SPEC[COL_TENANT].0, "tenant");
         assert_eq!(LAUNCH_SPEC[COL_COURSE].0, "course_hash");
         assert_eq!(LAUNCH_SPEC[COL_EVENT_ID].0, "event_id");
     }

@@ -1923,7 +1923,40 @@ fn stored_records_follow_tool_rules_that_came_later() {
 /// Derives stored originals again as the write path would now: parsed as the source they
 /// were stored as, stamped with their receive time, named by `tools`, redacted by `redactor`.
 fn derive_with<'a>(tools: &'a ToolResolver, redactor: &'a Redactor) -> impl Derive + 'a {
-    ltiscope_store::DeriveNow::new(derive_fn(tools, redactor))
+    DeriveNow::new(derive_fn(tools, redactor))
+}
+
+/// A [`Derive`] that derives each chunk when it is submitted, on the test's thread.
+struct DeriveNow<F> {
+    derive: F,
+    done: Vec<Result<ltiscope_redact::Redacted<ltiscope_redact::StoredEvent>, String>>,
+}
+
+impl<F> DeriveNow<F> {
+    fn new(derive: F) -> Self {
+        DeriveNow {
+            derive,
+            done: Vec::new(),
+        }
+    }
+}
+
+impl<F> Derive for DeriveNow<F>
+where
+    F: FnMut(
+        &[ltiscope_store::StoredOriginal],
+    ) -> Vec<Result<ltiscope_redact::Redacted<ltiscope_redact::StoredEvent>, String>>,
+{
+    fn submit(&mut self, originals: std::sync::Arc<Vec<ltiscope_store::StoredOriginal>>) {
+        let results = (self.derive)(&originals);
+        self.done.extend(results);
+    }
+
+    fn finish(
+        &mut self,
+    ) -> Vec<Result<ltiscope_redact::Redacted<ltiscope_redact::StoredEvent>, String>> {
+        std::mem::take(&mut self.done)
+    }
 }
 
 /// What [`derive_with`] derives with.
@@ -2132,17 +2165,16 @@ fn rollups_stay_exact_when_a_rederive_moves_launches_to_another_course() {
             .expect("a course key carried in its originals");
         let tools = ToolResolver::default();
         let mut derive = derive_fn(&tools, &redactor);
-        let mut moving =
-            ltiscope_store::DeriveNow::new(|originals: &[ltiscope_store::StoredOriginal]| {
-                let elsewhere: Vec<ltiscope_store::StoredOriginal> = originals
-                    .iter()
-                    .map(|o| ltiscope_store::StoredOriginal {
-                        body: o.body.replace(&moved, &format!("{moved}-elsewhere")),
-                        ..o.clone()
-                    })
-                    .collect();
-                derive(&elsewhere)
-            });
+        let mut moving = DeriveNow::new(|originals: &[ltiscope_store::StoredOriginal]| {
+            let elsewhere: Vec<ltiscope_store::StoredOriginal> = originals
+                .iter()
+                .map(|o| ltiscope_store::StoredOriginal {
+                    body: o.body.replace(&moved, &format!("{moved}-elsewhere")),
+                    ..o.clone()
+                })
+                .collect();
+            derive(&elsewhere)
+        });
         let o = rederive_all(store, false, &mut moving);
         assert!(
             o.columns.get("course_key").copied().unwrap_or(0) > 0,
