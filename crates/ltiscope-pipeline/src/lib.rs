@@ -59,10 +59,10 @@ impl Pipeline {
         let sample: Vec<String> = Generator::new(Options::new(Platform::Mixed, 60, 1)).collect();
         let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
         let tools = ToolResolver::default();
-        let ctx = self.context(None, at);
         let ctx = Context {
+            received_at: at,
+            source: None,
             tools: &tools,
-            ..ctx
         };
         let (mut events, mut rejected) = (Vec::new(), Vec::new());
         ltiscope_ingest::parse_document_into(
