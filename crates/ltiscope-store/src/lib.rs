@@ -96,6 +96,10 @@ pub enum StoreError {
         "the collector's inbox is unusable after a crash of its writer or mover: restart ltiscope serve (nothing acknowledged is lost)"
     )]
     InboxPoisoned,
+    /// Something this build should never do happened (a bug: please report it with the
+    /// message).
+    #[error("internal error: {0} (a bug in ltiscope: please report it)")]
+    Internal(String),
 }
 
 /// A batch to store in one transaction.

@@ -209,6 +209,25 @@ impl QuarantineRow<'_> {
     }
 }
 
+/// The columns of `events` in table order, each with its kind: what [`event_row`] writes
+/// (`the_event_spec_declares_what_event_row_writes` holds the two together).
+pub(crate) const EVENT_SPEC: [(&str, Stored); 10] = {
+    const T: Stored = Stored::Text(None);
+    const TIME: Stored = Stored::Time(None);
+    [
+        ("event_key", Stored::Key),
+        ("source", T),
+        ("tenant", T),
+        ("event_id", T),
+        ("kind", T),
+        ("event_type", T),
+        ("action", T),
+        ("event_time", TIME),
+        ("received_at", TIME),
+        ("body", T),
+    ]
+};
+
 /// The `events` row of a stored event, in table order.
 pub(crate) fn event_row(key: i128, e: &StoredEvent) -> [Val<'_>; 10] {
     let m = e.meta();
@@ -414,36 +433,66 @@ fn visit_key(tenant: &str, user: Option<&str>, tool: &str, link: &str) -> i64 {
 mod tests {
     use super::*;
 
-    /// `LAUNCH_SPEC` declares what `launch_row` writes, column by column: a re-derive reads the
-    /// stored row back by it and compares it with a new `launch_row`.
-    #[test]
-    fn the_launch_spec_declares_what_launch_row_writes() {
+    /// Whether a written value is of the kind a spec declares for its column.
+    fn agrees(v: &Val<'_>, kind: &Stored) -> bool {
+        matches!(
+            (v, kind),
+            (Val::Key(_), Stored::Key)
+                | (Val::Text(_) | Val::Owned(_), Stored::Text(_))
+                | (Val::Int(_), Stored::Int(_))
+                | (Val::Bool(_), Stored::Bool(_))
+                | (Val::Time(_), Stored::Time(_))
+        )
+    }
+
+    fn fixture() -> ltiscope_ingest::Batch {
         let tools = ltiscope_ingest::ToolResolver::default();
         let ctx = ltiscope_ingest::Context {
             received_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
             source: None,
             tools: &tools,
         };
-        let parsed = ltiscope_ingest::parse_document(
+        ltiscope_ingest::parse_document(
             include_bytes!(
                 "../../ltiscope-ingest/tests/data/brightspace/lti-launch-lti13.constructed.json"
             ),
             &ctx,
-        );
+        )
+    }
+
+    /// `EVENT_SPEC` declares what `event_row` writes, column by column: the DuckDB writer
+    /// hands the rows over by it.
+    #[test]
+    fn the_event_spec_declares_what_event_row_writes() {
+        let redactor = ltiscope_redact::Redactor::new(ltiscope_redact::PiiPolicy::Minimise, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Some(event) = fixture().events.into_iter().next() else {
+            panic!("the fixture holds an event");
+        };
+        let stored = redactor.event(event);
+        let row = event_row(7, stored.get());
+        for (i, (v, (name, kind))) in row.iter().zip(&EVENT_SPEC).enumerate() {
+            assert!(
+                agrees(v, kind),
+                "column {i} ({name}): {v:?} is not a {kind:?}"
+            );
+        }
+    }
+
+    /// `LAUNCH_SPEC` declares what `launch_row` writes, column by column: a re-derive reads the
+    /// stored row back by it and compares it with a new `launch_row`.
+    #[test]
+    fn the_launch_spec_declares_what_launch_row_writes() {
+        let parsed = fixture();
         let Some(EventKind::Launch(record)) = parsed.events.first().map(|e| &e.kind) else {
             panic!("the fixture is a launch: {parsed:?}");
         };
         let row = launch_row(7, record);
         for (i, (v, (name, kind))) in row.iter().zip(&LAUNCH_SPEC).enumerate() {
-            let agrees = matches!(
-                (v, kind),
-                (Val::Key(_), Stored::Key)
-                    | (Val::Text(_) | Val::Owned(_), Stored::Text(_))
-                    | (Val::Int(_), Stored::Int(_))
-                    | (Val::Bool(_), Stored::Bool(_))
-                    | (Val::Time(_), Stored::Time(_))
+            assert!(
+                agrees(v, kind),
+                "column {i} ({name}): {v:?} is not a {kind:?}"
             );
-            assert!(agrees, "column {i} ({name}): {v:?} is not a {kind:?}");
         }
         // A value read back as declared is the same as written.
         assert!(Stored::Text(Some(record.meta.tenant.clone())).same(&row[2]));

@@ -1,5 +1,6 @@
 //! The embedded DuckDB backend.
 
+mod chunks;
 pub(crate) mod inbox;
 mod report;
 mod schema;
@@ -11,8 +12,9 @@ use crate::sql::{
     Arg, Dialect, RowRead, export_select, export_values, from_micros, purge_counts, purge_deletes,
     purge_outcome, quote,
 };
-use crate::write::{LogRow, Plan, Val, event_row, launch_row};
+use crate::write::{EVENT_SPEC, LAUNCH_SPEC, LogRow, Plan, Val, event_row, launch_row};
 use crate::{ApiKeyRow, PurgeOutcome, QuarantinedItem, StoreError, WriteBatch, WriteOutcome};
+use chunks::Inserter;
 use duckdb::types::{TimeUnit, ToSqlOutput, Value, ValueRef};
 use duckdb::{Connection, appender_params_from_iter, params, params_from_iter};
 use ltiscope_ingest::EventKind;
@@ -28,6 +30,34 @@ pub struct DuckStore {
     path: String,
     /// The inboxes, when this handle's writes go through them (the collector).
     inbox: Option<inbox::InboxWriter>,
+    /// How this handle's writes hand `events` and `launches` rows over (registered at its
+    /// first write).
+    inserters: Option<Inserters>,
+}
+
+/// The rows of `events` and `launches` a writer hands over a data chunk at a time (see
+/// [`chunks`]).
+struct Inserters {
+    events: Inserter,
+    launches: Inserter,
+}
+
+impl Inserters {
+    /// This handle's, registered on its connection at the first use (outside any
+    /// transaction: a function registered in one would go with its rollback).
+    fn of<'a>(
+        slot: &'a mut Option<Inserters>,
+        conn: &Connection,
+    ) -> Result<&'a mut Inserters, StoreError> {
+        if slot.is_none() {
+            *slot = Some(Inserters {
+                events: Inserter::register(conn, "events", &EVENT_SPEC)?,
+                launches: Inserter::register(conn, "launches", &LAUNCH_SPEC)?,
+            });
+        }
+        slot.as_mut()
+            .ok_or_else(|| StoreError::Internal("no row inserters".into()))
+    }
 }
 
 fn ts(t: Timestamp) -> Value {
@@ -83,6 +113,7 @@ impl DuckStore {
             conn,
             path: path.display().to_string(),
             inbox: None,
+            inserters: None,
         })
     }
 
@@ -97,6 +128,7 @@ impl DuckStore {
             conn: self.connection()?,
             path: self.path.clone(),
             inbox: None,
+            inserters: None,
         })
     }
 
@@ -256,8 +288,9 @@ impl DuckStore {
         if let Some(inbox) = &mut self.inbox {
             return inbox.write(&mut self.conn, batches);
         }
+        let inserters = Inserters::of(&mut self.inserters, &self.conn)?;
         let tx = self.conn.transaction()?;
-        let mut writer = TxWriter::new(&tx)?;
+        let mut writer = TxWriter::new(&tx, inserters)?;
         let outcomes = writer.write(batches, None)?;
         writer.finish()?;
         tx.commit()?;
@@ -324,9 +357,10 @@ impl DuckStore {
                     r.get(0)
                 })?;
         let mut fresh = empty.then(StreamKeys::new);
+        let inserters = Inserters::of(&mut self.inserters, &self.conn)?;
         while items.peek().is_some() {
             let tx = self.conn.unchecked_transaction()?;
-            let mut writer = TxWriter::new(&tx)?;
+            let mut writer = TxWriter::new(&tx, inserters)?;
             let mut open = 0;
             while open < commit_every {
                 let Some(item) = items.next() else { break };
@@ -760,21 +794,20 @@ impl Migrate for Migrations<'_> {
     }
 }
 
-/// Rows appended to `events` and `launches` between two flushes of their appenders. DuckDB
-/// turns every appender flush into an INSERT it plans anew; flushing after each 1,024-line
-/// chunk, with the statements each chunk prepared, spent ~11% of an import's writer thread in
-/// DuckDB's planner (docs/benchmarks-history.md, "Fewer statements per chunk"). The rows
-/// wait in the appenders' buffers meanwhile: a million-event import peaked 15 MiB higher;
-/// 8,192 rows held more and were no faster.
+/// Rows gathered for `events` and `launches` between two of their inserts. With appenders,
+/// whose every flush DuckDB turned into an INSERT it planned anew, flushing after each
+/// 1,024-line chunk spent ~11% of an import's writer thread in DuckDB's planner
+/// (docs/benchmarks-history.md, "Fewer statements per chunk"); 8,192 rows held more memory
+/// and were no faster. The inserts are prepared once now, but the rows still wait for whole
+/// row groups' worth of work per statement.
 const FLUSH_ROWS: usize = 4096;
 
-/// The writes of one open transaction: the appenders of `events` and `launches`, kept open
-/// from one group of batches to the next, and the rollup marks and ingest-log rows gathered
-/// until [`TxWriter::finish`] writes them, once per transaction.
+/// The writes of one open transaction: the rows of `events` and `launches`, gathered from one
+/// group of batches to the next, and the rollup marks and ingest-log rows gathered until
+/// [`TxWriter::finish`] writes them, once per transaction.
 struct TxWriter<'c> {
     conn: &'c Connection,
-    events: duckdb::Appender<'c>,
-    launches: duckdb::Appender<'c>,
+    rows: &'c mut Inserters,
     /// `event_keys`, for the keys a stream's filter knows to be new (opened at the first).
     keys: Option<duckdb::Appender<'c>>,
     /// Rows appended since the last flush.
@@ -787,15 +820,17 @@ struct TxWriter<'c> {
 
 impl<'c> TxWriter<'c> {
     /// Starts writing in the transaction open on `conn`.
-    fn new(conn: &'c Connection) -> Result<Self, StoreError> {
+    fn new(conn: &'c Connection, rows: &'c mut Inserters) -> Result<Self, StoreError> {
         conn.execute_batch(
             "CREATE TEMP TABLE IF NOT EXISTS stage_keys (event_key HUGEINT);
              CREATE TEMP TABLE IF NOT EXISTS stage_marks (tenant VARCHAR, hour TIMESTAMP, kind VARCHAR);",
         )?;
+        // What an earlier transaction left when it failed is not this one's.
+        rows.events.clear();
+        rows.launches.clear();
         Ok(TxWriter {
             conn,
-            events: conn.appender("events")?,
-            launches: conn.appender("launches")?,
+            rows,
             keys: None,
             unflushed: 0,
             marks: BTreeMap::new(),
@@ -819,11 +854,9 @@ impl<'c> TxWriter<'c> {
             None => self.insert_keys(staged)?,
         };
         for (_, key, e) in plan.staged.iter().filter(|(_, k, _)| inserted.contains(k)) {
-            self.events
-                .append_row(appender_params_from_iter(event_row(*key, e)))?;
+            self.rows.events.push(&event_row(*key, e))?;
             if let EventKind::Launch(r) = &e.kind {
-                self.launches
-                    .append_row(appender_params_from_iter(launch_row(*key, r)))?;
+                self.rows.launches.push(&launch_row(*key, r))?;
             }
             self.unflushed += 1;
         }
@@ -913,8 +946,8 @@ impl<'c> TxWriter<'c> {
         if let Some(keys) = &mut self.keys {
             keys.flush()?;
         }
-        self.events.flush()?;
-        self.launches.flush()?;
+        self.rows.events.insert(self.conn)?;
+        self.rows.launches.insert(self.conn)?;
         self.unflushed = 0;
         Ok(())
     }
@@ -975,7 +1008,7 @@ mod tests {
     #[test]
     fn a_key_the_filter_may_hold_is_decided_by_the_store() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = DuckStore::open(&dir.path().join("k.duckdb"), &mut |_| {}).expect("open");
+        let mut store = DuckStore::open(&dir.path().join("k.duckdb"), &mut |_| {}).expect("open");
         store
             .conn
             .execute("INSERT INTO event_keys VALUES (7)", [])
@@ -983,8 +1016,9 @@ mod tests {
         let mut filter = StreamKeys::new();
         filter.insert(7); // stored, and seen
         filter.insert(8); // seen by the filter only: a false positive
+        let inserters = Inserters::of(&mut store.inserters, &store.conn).expect("inserters");
         let tx = store.conn.unchecked_transaction().expect("tx");
-        let mut writer = TxWriter::new(&tx).expect("writer");
+        let mut writer = TxWriter::new(&tx, inserters).expect("writer");
         let new = writer
             .filter_keys(&mut filter, [7, 8, 9].into_iter())
             .expect("keys");

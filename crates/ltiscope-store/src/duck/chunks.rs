@@ -1,0 +1,474 @@
+//! Rows handed to DuckDB a whole data chunk at a time, for the two tables every write fills
+//! (`events`, `launches`).
+//!
+//! An appender takes a row value by value: the duckdb crate collects each row's values and
+//! converts them, then DuckDB appends each one into its own chunk (copying every string) and,
+//! when that chunk is full, copies the chunk into the appender's buffer, from which a flush
+//! inserts it. In an import of Blackboard launches that was a quarter of the writer thread's
+//! samples (BENCHMARKS.md, "Rows a chunk at a time"), and the writer is the import's critical
+//! path. Here a table's rows wait in a [`Rows`] column by column, their text copied once into
+//! one buffer, and one `INSERT INTO table SELECT * FROM function()` hands them over: the table
+//! function fills DuckDB's output vectors directly, each string as a reference into that buffer
+//! (DuckDB copies it into the table's storage as it inserts). No value crosses the C API alone.
+//!
+//! This is the workspace's only unsafe code: filling a vector means writing into memory DuckDB
+//! gave us, in its layouts. Each unsafe block says why it is sound; the store tests (every
+//! write of both tables goes through here) and `the_rows_read_back_as_written` check the
+//! layouts value by value, NULLs, inlined and referenced strings, and the 128-bit key included.
+#![allow(unsafe_code)]
+
+use crate::StoreError;
+use crate::write::{Stored, Val};
+use duckdb::Connection;
+use duckdb::core::{DataChunkHandle, FlatVector, LogicalTypeHandle, LogicalTypeId};
+use duckdb::ffi;
+use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo, VTab};
+use std::os::raw::c_char;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Rows of one table waiting for their insert, column by column.
+#[derive(Default)]
+struct Rows {
+    columns: Vec<Column>,
+    /// The text of every text value, back to back: a value is a range of it.
+    text: Vec<u8>,
+    len: usize,
+    /// While DuckDB reads them: the first row it has not been given yet.
+    next: usize,
+}
+
+/// One column's values, in the form its vector takes them.
+enum Column {
+    Key(Vec<i128>),
+    /// (start, length) in [`Rows::text`]; `None` is NULL.
+    Text(Vec<Option<(usize, usize)>>),
+    Int(Vec<Option<i64>>),
+    Bool(Vec<bool>),
+    /// Microseconds since the epoch (a `TIMESTAMP`).
+    Time(Vec<i64>),
+}
+
+impl Column {
+    fn of(kind: &Stored) -> Column {
+        match kind {
+            Stored::Key => Column::Key(Vec::new()),
+            Stored::Text(_) => Column::Text(Vec::new()),
+            Stored::Int(_) => Column::Int(Vec::new()),
+            Stored::Bool(_) => Column::Bool(Vec::new()),
+            Stored::Time(_) => Column::Time(Vec::new()),
+        }
+    }
+
+    fn logical_type(kind: &Stored) -> LogicalTypeHandle {
+        LogicalTypeHandle::from(match kind {
+            Stored::Key => LogicalTypeId::Hugeint,
+            Stored::Text(_) => LogicalTypeId::Varchar,
+            Stored::Int(_) => LogicalTypeId::Bigint,
+            Stored::Bool(_) => LogicalTypeId::Boolean,
+            Stored::Time(_) => LogicalTypeId::Timestamp,
+        })
+    }
+
+    fn truncate(&mut self, len: usize) {
+        match self {
+            Column::Key(v) => v.truncate(len),
+            Column::Text(v) => v.truncate(len),
+            Column::Int(v) => v.truncate(len),
+            Column::Bool(v) => v.truncate(len),
+            Column::Time(v) => v.truncate(len),
+        }
+    }
+}
+
+impl Rows {
+    fn new(spec: &[(&str, Stored)]) -> Rows {
+        Rows {
+            columns: spec.iter().map(|(_, kind)| Column::of(kind)).collect(),
+            ..Rows::default()
+        }
+    }
+
+    /// Adds a row, its values in the columns' order. A value of another kind than its column
+    /// is a bug in the caller's spec (`the_launch_spec_declares_what_launch_row_writes`).
+    fn push(&mut self, row: &[Val<'_>]) -> Result<(), StoreError> {
+        if row.len() != self.columns.len() {
+            return Err(StoreError::Internal(format!(
+                "a row of {} values for {} columns",
+                row.len(),
+                self.columns.len()
+            )));
+        }
+        let text = self.text.len();
+        for (c, value) in row.iter().enumerate() {
+            match (&mut self.columns[c], value) {
+                (Column::Key(v), Val::Key(k)) => v.push(*k),
+                (Column::Text(v), Val::Text(s)) => v.push(s.map(|s| keep(&mut self.text, s))),
+                (Column::Text(v), Val::Owned(s)) => {
+                    v.push(s.as_deref().map(|s| keep(&mut self.text, s)));
+                }
+                (Column::Int(v), Val::Int(n)) => v.push(*n),
+                (Column::Bool(v), Val::Bool(b)) => v.push(*b),
+                (Column::Time(v), Val::Time(t)) => v.push(t.timestamp_micros()),
+                (_, other) => {
+                    // The columns that took a value of this row give it back: all stay as
+                    // long as each other.
+                    let len = self.len;
+                    self.columns.iter_mut().for_each(|c| c.truncate(len));
+                    self.text.truncate(text);
+                    return Err(StoreError::Internal(format!(
+                        "a value {other:?} of another kind than its column"
+                    )));
+                }
+            }
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.columns.iter_mut().for_each(|c| c.truncate(0));
+        self.text.clear();
+        self.len = 0;
+        self.next = 0;
+    }
+
+    /// Fills `out` with the next rows (as many as a vector holds); 0 when all were given.
+    fn fill(&mut self, out: &mut DataChunkHandle) -> usize {
+        let from = self.next;
+        let mut n = 0;
+        for (c, column) in self.columns.iter().enumerate() {
+            let mut vector = out.flat_vector(c);
+            n = (self.len - from).min(vector.capacity());
+            let rows = from..from + n;
+            match column {
+                Column::Key(v) => {
+                    let keys = v[rows].iter().map(|k| ffi::duckdb_hugeint {
+                        lower: *k as u64,
+                        upper: (*k >> 64) as i64,
+                    });
+                    write_all(&mut vector, keys);
+                }
+                Column::Time(v) => write_all(&mut vector, v[rows].iter().copied()),
+                Column::Bool(v) => write_all(&mut vector, v[rows].iter().copied()),
+                Column::Int(v) => {
+                    write_all(&mut vector, v[rows.clone()].iter().map(|n| n.unwrap_or(0)));
+                    for (i, _) in v[rows].iter().enumerate().filter(|(_, n)| n.is_none()) {
+                        vector.set_null(i);
+                    }
+                }
+                Column::Text(v) => {
+                    let text = &self.text;
+                    let strings = v[rows.clone()].iter().map(|span| match span {
+                        Some((start, len)) => string_t(&text[*start..*start + *len]),
+                        None => string_t(&[]),
+                    });
+                    write_all(&mut vector, strings);
+                    for (i, _) in v[rows].iter().enumerate().filter(|(_, s)| s.is_none()) {
+                        vector.set_null(i);
+                    }
+                }
+            }
+        }
+        self.next += n;
+        out.set_len(n);
+        n
+    }
+}
+
+/// Copies `s` to the end of `text`; returns where it is.
+fn keep(text: &mut Vec<u8>, s: &str) -> (usize, usize) {
+    let start = text.len();
+    text.extend_from_slice(s.as_bytes());
+    (start, s.len())
+}
+
+/// DuckDB's string value for `bytes`: up to 12 bytes inlined, longer ones as a length, their
+/// first four bytes and a pointer to them, which must stay valid while DuckDB reads the chunk.
+fn string_t(bytes: &[u8]) -> ffi::duckdb_string_t {
+    use ffi::{
+        duckdb_string_t__bindgen_ty_1 as Value,
+        duckdb_string_t__bindgen_ty_1__bindgen_ty_1 as Pointer,
+        duckdb_string_t__bindgen_ty_1__bindgen_ty_2 as Inlined,
+    };
+    // Text longer than 4 GiB never gets here: request bodies and files are cut far shorter.
+    let length = bytes.len() as u32;
+    let value = if bytes.len() <= 12 {
+        let mut inlined = [0 as c_char; 12];
+        for (to, from) in inlined.iter_mut().zip(bytes) {
+            *to = *from as c_char;
+        }
+        Value {
+            inlined: Inlined { length, inlined },
+        }
+    } else {
+        let mut prefix = [0 as c_char; 4];
+        for (to, from) in prefix.iter_mut().zip(bytes) {
+            *to = *from as c_char;
+        }
+        Value {
+            pointer: Pointer {
+                length,
+                prefix,
+                ptr: bytes.as_ptr().cast_mut().cast(),
+            },
+        }
+    };
+    ffi::duckdb_string_t { value }
+}
+
+/// Writes `values` into the first rows of `vector`.
+fn write_all<T: Copy>(vector: &mut FlatVector<'_>, values: impl ExactSizeIterator<Item = T>) {
+    assert!(values.len() <= vector.capacity());
+    // SAFETY: every caller passes the vector of a column whose DuckDB type has `T`'s layout
+    // (HUGEINT: `duckdb_hugeint`, TIMESTAMP and BIGINT: `i64`, BOOLEAN: `bool`, VARCHAR:
+    // `duckdb_string_t`), as `Column::logical_type` declared it to DuckDB; the vector holds
+    // `capacity()` values and no more are written (asserted above); nothing else refers to
+    // the vector's data while this slice lives.
+    let slots = unsafe { vector.as_mut_slice::<T>() };
+    for (slot, value) in slots.iter_mut().zip(values) {
+        *slot = value;
+    }
+}
+
+/// What one table's function shares with the writer that fills it.
+struct Shared {
+    spec: &'static [(&'static str, Stored)],
+    /// The rows of the insert that is running; `None` between inserts.
+    rows: Mutex<Option<Rows>>,
+}
+
+/// The table function: its columns are the spec's, its rows whatever the running insert put
+/// into [`Shared::rows`].
+struct RowsFunction;
+
+impl RowsFunction {
+    fn shared<'a>(extra: *const Arc<Shared>) -> Result<&'a Shared, StoreError> {
+        // SAFETY: DuckDB hands back the extra info `Inserter::register` gave the function: an
+        // `Arc<Shared>` it owns (boxed by the duckdb crate) until the database closes, which is
+        // after every call of the function; it is only read.
+        unsafe { extra.as_ref() }
+            .map(|arc| &**arc)
+            .ok_or_else(|| StoreError::Internal("a row function without its rows".into()))
+    }
+}
+
+impl VTab for RowsFunction {
+    type InitData = ();
+    type BindData = ();
+
+    fn bind(bind: &BindInfo) -> Result<(), Box<dyn std::error::Error>> {
+        let shared = RowsFunction::shared(bind.get_extra_info::<Arc<Shared>>())?;
+        for (name, kind) in shared.spec {
+            bind.add_result_column(name, Column::logical_type(kind));
+        }
+        Ok(())
+    }
+
+    fn init(init: &InitInfo) -> Result<(), Box<dyn std::error::Error>> {
+        // The rows go out in order, from one thread.
+        init.set_max_threads(1);
+        Ok(())
+    }
+
+    fn func(
+        info: &TableFunctionInfo<Self>,
+        out: &mut DataChunkHandle,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let shared = RowsFunction::shared(info.get_extra_info::<Arc<Shared>>())?;
+        let mut rows = shared.rows.lock().unwrap_or_else(PoisonError::into_inner);
+        match rows.as_mut() {
+            Some(rows) => {
+                rows.fill(out);
+            }
+            None => out.set_len(0),
+        }
+        Ok(())
+    }
+}
+
+/// Names every registered function apart: each connection that writes registers its own, in
+/// the database instance's catalog, which its other connections share.
+static FUNCTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// The rows of one table waiting for their insert, and the function that inserts them.
+pub(super) struct Inserter {
+    shared: Arc<Shared>,
+    insert: String,
+    /// The waiting rows (in `shared` only while their insert runs).
+    rows: Rows,
+}
+
+impl Inserter {
+    /// Registers the function that inserts into `table`, whose columns are `spec`.
+    pub(super) fn register(
+        conn: &Connection,
+        table: &str,
+        spec: &'static [(&'static str, Stored)],
+    ) -> Result<Inserter, StoreError> {
+        let name = format!(
+            "ltiscope_rows_{}_{table}",
+            FUNCTIONS.fetch_add(1, Ordering::Relaxed)
+        );
+        let shared = Arc::new(Shared {
+            spec,
+            rows: Mutex::new(None),
+        });
+        conn.register_table_function_with_extra_info::<RowsFunction, _>(&name, &shared)?;
+        let columns: Vec<&str> = spec.iter().map(|(name, _)| *name).collect();
+        Ok(Inserter {
+            shared,
+            insert: format!(
+                "INSERT INTO {table} ({}) SELECT * FROM {name}()",
+                columns.join(", ")
+            ),
+            rows: Rows::new(spec),
+        })
+    }
+
+    /// Adds a row, its values in the spec's order.
+    pub(super) fn push(&mut self, row: &[Val<'_>]) -> Result<(), StoreError> {
+        self.rows.push(row)
+    }
+
+    /// Drops the waiting rows (a transaction that did not finish).
+    pub(super) fn clear(&mut self) {
+        self.rows.clear();
+    }
+
+    /// Inserts the waiting rows through `conn` (in its open transaction).
+    pub(super) fn insert(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let waiting = self.rows.len;
+        if waiting == 0 {
+            return Ok(());
+        }
+        *self.lock() = Some(std::mem::take(&mut self.rows));
+        let inserted = conn
+            .prepare_cached(&self.insert)
+            .and_then(|mut statement| statement.execute([]));
+        // The rows come back whatever happened, for their buffers to be used again.
+        let back = self.lock().take();
+        if let Some(rows) = back {
+            self.rows = rows;
+        }
+        self.rows.clear();
+        match inserted? {
+            n if n == waiting => Ok(()),
+            n => Err(StoreError::Internal(format!(
+                "{n} of {waiting} rows inserted by {}",
+                self.insert
+            ))),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Rows>> {
+        self.shared
+            .rows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    const SPEC: [(&str, Stored); 5] = [
+        ("k", Stored::Key),
+        ("t", Stored::Text(None)),
+        ("i", Stored::Int(None)),
+        ("b", Stored::Bool(None)),
+        ("seen", Stored::Time(None)),
+    ];
+
+    type Row = (i128, Option<String>, Option<i64>, bool, i64);
+
+    /// Row `n`: keys of both signs and both halves, text of every length around the 12
+    /// inlined bytes (multi-byte characters included) and NULLs, in patterns that do not
+    /// repeat with the 2,048 rows of a vector.
+    fn row(n: usize) -> Row {
+        let text = match n % 7 {
+            0 => None,
+            1 => Some(String::new()),
+            2 => Some("x".repeat(12)),
+            3 => Some("y".repeat(13)),
+            4 => Some(format!("é{n}🙂")),
+            _ => Some(format!("{n}-").repeat(n % 300)),
+        };
+        let key = (n as i128 - 2_500) * (i128::MAX / 2_500);
+        (
+            key,
+            text,
+            (!n.is_multiple_of(5)).then_some(n as i64 * -7),
+            n.is_multiple_of(3),
+            1_700_000_000_000_000 + n as i64,
+        )
+    }
+
+    /// Every value inserted through the table function reads back as it was pushed, over
+    /// more rows than one vector holds, across two inserts.
+    #[test]
+    fn the_rows_read_back_as_written() {
+        let conn = Connection::open_in_memory().expect("duckdb");
+        conn.execute_batch(
+            "CREATE TABLE r (k HUGEINT, t VARCHAR, i BIGINT, b BOOLEAN NOT NULL, seen TIMESTAMP)",
+        )
+        .expect("table");
+        let mut inserter = Inserter::register(&conn, "r", &SPEC).expect("register");
+        let rows: Vec<Row> = (0..5_000).map(row).collect();
+        for part in rows.chunks(3_000) {
+            for (k, t, i, b, at) in part {
+                let at = DateTime::from_timestamp_micros(*at).expect("time");
+                inserter
+                    .push(&[
+                        Val::Key(*k),
+                        Val::Text(t.as_deref()),
+                        Val::Int(*i),
+                        Val::Bool(*b),
+                        Val::Time(at),
+                    ])
+                    .expect("push");
+            }
+            inserter.insert(&conn).expect("insert");
+        }
+        let mut statement = conn
+            .prepare("SELECT k, t, i, b, epoch_us(seen) FROM r ORDER BY rowid")
+            .expect("select");
+        let read: Vec<Row> = statement
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(read.len(), rows.len());
+        for (n, (got, want)) in read.iter().zip(&rows).enumerate() {
+            assert_eq!(got, want, "row {n}");
+        }
+    }
+
+    /// A value of another kind than its column is refused before anything is inserted.
+    #[test]
+    fn a_row_of_the_wrong_shape_is_refused() {
+        let conn = Connection::open_in_memory().expect("duckdb");
+        let mut inserter = Inserter::register(&conn, "r", &SPEC).expect("register");
+        let wrong = [Val::Text(Some("k")), Val::Text(None), Val::Int(None)];
+        assert!(matches!(
+            inserter.push(&wrong),
+            Err(StoreError::Internal(_))
+        ));
+        let at = DateTime::from_timestamp_micros(0).expect("time");
+        let swapped = [
+            Val::Key(1),
+            Val::Int(Some(1)),
+            Val::Text(None),
+            Val::Bool(true),
+            Val::Time(at),
+        ];
+        assert!(matches!(
+            inserter.push(&swapped),
+            Err(StoreError::Internal(_))
+        ));
+    }
+}
