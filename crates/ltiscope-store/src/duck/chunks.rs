@@ -233,7 +233,7 @@ fn write_all<T: Copy>(vector: &mut FlatVector<'_>, values: impl ExactSizeIterato
 
 /// What one table's function shares with the writer that fills it.
 struct Shared {
-    spec: &'static [(&'static str, Stored)],
+    spec: Vec<(&'static str, Stored)>,
     /// The rows of the insert that is running; `None` between inserts.
     rows: Mutex<Option<Rows>>,
 }
@@ -259,7 +259,7 @@ impl VTab for RowsFunction {
 
     fn bind(bind: &BindInfo) -> Result<(), Box<dyn std::error::Error>> {
         let shared = RowsFunction::shared(bind.get_extra_info::<Arc<Shared>>())?;
-        for (name, kind) in shared.spec {
+        for (name, kind) in &shared.spec {
             bind.add_result_column(name, Column::logical_type(kind));
         }
         Ok(())
@@ -300,29 +300,32 @@ pub(super) struct Inserter {
 }
 
 impl Inserter {
-    /// Registers the function that inserts into `table`, whose columns are `spec`.
+    /// Registers the function that inserts into `table` (a name as SQL takes it, catalog
+    /// first if need be), whose columns are `spec`.
     pub(super) fn register(
         conn: &Connection,
         table: &str,
-        spec: &'static [(&'static str, Stored)],
+        spec: Vec<(&'static str, Stored)>,
     ) -> Result<Inserter, StoreError> {
         let name = format!(
-            "ltiscope_rows_{}_{table}",
+            "ltiscope_rows_{}",
             FUNCTIONS.fetch_add(1, Ordering::Relaxed)
         );
+        let columns: Vec<&str> = spec.iter().map(|(name, _)| *name).collect();
+        let insert = format!(
+            "INSERT INTO {table} ({}) SELECT * FROM {name}()",
+            columns.join(", ")
+        );
+        let rows = Rows::new(&spec);
         let shared = Arc::new(Shared {
             spec,
             rows: Mutex::new(None),
         });
         conn.register_table_function_with_extra_info::<RowsFunction, _>(&name, &shared)?;
-        let columns: Vec<&str> = spec.iter().map(|(name, _)| *name).collect();
         Ok(Inserter {
             shared,
-            insert: format!(
-                "INSERT INTO {table} ({}) SELECT * FROM {name}()",
-                columns.join(", ")
-            ),
-            rows: Rows::new(spec),
+            insert,
+            rows,
         })
     }
 
@@ -415,7 +418,7 @@ mod tests {
             "CREATE TABLE r (k HUGEINT, t VARCHAR, i BIGINT, b BOOLEAN NOT NULL, seen TIMESTAMP)",
         )
         .expect("table");
-        let mut inserter = Inserter::register(&conn, "r", &SPEC).expect("register");
+        let mut inserter = Inserter::register(&conn, "r", SPEC.to_vec()).expect("register");
         let rows: Vec<Row> = (0..5_000).map(row).collect();
         for part in rows.chunks(3_000) {
             for (k, t, i, b, at) in part {
@@ -452,7 +455,7 @@ mod tests {
     #[test]
     fn a_row_of_the_wrong_shape_is_refused() {
         let conn = Connection::open_in_memory().expect("duckdb");
-        let mut inserter = Inserter::register(&conn, "r", &SPEC).expect("register");
+        let mut inserter = Inserter::register(&conn, "r", SPEC.to_vec()).expect("register");
         let wrong = [Val::Text(Some("k")), Val::Text(None), Val::Int(None)];
         assert!(matches!(
             inserter.push(&wrong),

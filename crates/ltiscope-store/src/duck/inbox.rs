@@ -26,7 +26,8 @@
 //! counted when the group is moved.
 
 use super::DuckStore;
-use crate::write::{Plan, Val, event_row, launch_row};
+use super::chunks::Inserter;
+use crate::write::{EVENT_SPEC, LAUNCH_SPEC, Plan, Stored, Val, event_row, launch_row};
 use crate::{StoreError, WriteBatch, WriteOutcome, event_key};
 use duckdb::{Connection, appender_params_from_iter, params};
 use ltiscope_ingest::EventKind;
@@ -152,6 +153,24 @@ pub(crate) struct Active {
 /// numbers its groups (the next follows the greater).
 pub(crate) struct InboxWriter {
     pub(crate) active: std::sync::Arc<std::sync::Mutex<Active>>,
+    /// Per inbox, how its `events` and `launches` rows are handed over (see `super::chunks`).
+    rows: Box<[(Inserter, Inserter); 2]>,
+}
+
+/// The rows of inbox `name`'s `events` and `launches`: the group number first, then (for
+/// events) the batch within the group and where it came from, as [`create`] makes them.
+fn inserters(conn: &Connection, name: &str) -> Result<(Inserter, Inserter), StoreError> {
+    let head = [
+        ("seq", Stored::Int(None)),
+        ("batch", Stored::Int(None)),
+        ("origin", Stored::Text(None)),
+    ];
+    let events = head.iter().cloned().chain(EVENT_SPEC).collect();
+    let launches = head[..1].iter().cloned().chain(LAUNCH_SPEC).collect();
+    Ok((
+        Inserter::register(conn, &format!("{name}.main.events"), events)?,
+        Inserter::register(conn, &format!("{name}.main.launches"), launches)?,
+    ))
 }
 
 /// Attaches both inboxes and makes their tables (after [`recover`], they are empty); returns
@@ -169,6 +188,10 @@ pub(crate) fn open(store: &DuckStore) -> Result<InboxWriter, StoreError> {
             index: 0,
             last: [moved; 2],
         })),
+        rows: Box::new([
+            inserters(&store.conn, INBOXES[0].0)?,
+            inserters(&store.conn, INBOXES[1].0)?,
+        ]),
     })
 }
 
@@ -189,7 +212,7 @@ impl InboxWriter {
         let mut active = self.active.lock().map_err(|_| StoreError::InboxPoisoned)?;
         let seq = active.last[0].max(active.last[1]) + 1;
         let i = active.index;
-        let outcomes = write(conn, INBOXES[i].0, seq, batches)?;
+        let outcomes = write(conn, (INBOXES[i].0, &mut self.rows[i]), seq, batches)?;
         active.last[i] = seq;
         Ok(outcomes)
     }
@@ -200,15 +223,17 @@ impl InboxWriter {
 /// outcomes count the repeats inside the group as duplicates and the rest as stored.
 fn write(
     conn: &mut Connection,
-    inbox: &str,
+    (inbox, (events, launches)): (&str, &mut (Inserter, Inserter)),
     seq: i64,
     batches: &[&WriteBatch],
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     let mut plan = Plan::new(batches);
+    // What an earlier group left when it failed is not this one's.
+    events.clear();
+    launches.clear();
     let tx = conn.transaction()?;
     {
-        let mut events = tx.appender_to_catalog_and_db("events", inbox, "main")?;
-        let mut launches = tx.appender_to_catalog_and_db("launches", inbox, "main")?;
+        let mut row = Vec::new();
         for (b, batch) in batches.iter().enumerate() {
             let head = [
                 Val::Int(Some(seq)),
@@ -218,16 +243,18 @@ fn write(
             for e in &batch.events {
                 let e = e.get();
                 let key = event_key(e.meta());
-                let row = head.iter().cloned().chain(event_row(key, e));
-                events.append_row(appender_params_from_iter(row))?;
+                row.clear();
+                row.extend(head.iter().cloned().chain(event_row(key, e)));
+                events.push(&row)?;
                 if let EventKind::Launch(r) = &e.kind {
-                    let row = std::iter::once(Val::Int(Some(seq))).chain(launch_row(key, r));
-                    launches.append_row(appender_params_from_iter(row))?;
+                    row.clear();
+                    row.extend(head[..1].iter().cloned().chain(launch_row(key, r)));
+                    launches.push(&row)?;
                 }
             }
         }
-        events.flush()?;
-        launches.flush()?;
+        events.insert(&tx)?;
+        launches.insert(&tx)?;
         let mut q = tx.appender_to_catalog_and_db("quarantine", inbox, "main")?;
         for r in plan.quarantine_rows() {
             let row = std::iter::once(Val::Int(Some(seq))).chain(r.values());

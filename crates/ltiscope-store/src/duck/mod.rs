@@ -32,7 +32,7 @@ pub struct DuckStore {
     inbox: Option<inbox::InboxWriter>,
     /// How this handle's writes hand `events` and `launches` rows over (registered at its
     /// first write).
-    inserters: Option<Inserters>,
+    inserters: Option<Box<Inserters>>,
 }
 
 /// The rows of `events` and `launches` a writer hands over a data chunk at a time (see
@@ -46,16 +46,16 @@ impl Inserters {
     /// This handle's, registered on its connection at the first use (outside any
     /// transaction: a function registered in one would go with its rollback).
     fn of<'a>(
-        slot: &'a mut Option<Inserters>,
+        slot: &'a mut Option<Box<Inserters>>,
         conn: &Connection,
     ) -> Result<&'a mut Inserters, StoreError> {
         if slot.is_none() {
-            *slot = Some(Inserters {
-                events: Inserter::register(conn, "events", &EVENT_SPEC)?,
-                launches: Inserter::register(conn, "launches", &LAUNCH_SPEC)?,
-            });
+            *slot = Some(Box::new(Inserters {
+                events: Inserter::register(conn, "events", EVENT_SPEC.to_vec())?,
+                launches: Inserter::register(conn, "launches", LAUNCH_SPEC.to_vec())?,
+            }));
         }
-        slot.as_mut()
+        slot.as_deref_mut()
             .ok_or_else(|| StoreError::Internal("no row inserters".into()))
     }
 }
