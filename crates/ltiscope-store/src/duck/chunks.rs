@@ -410,7 +410,9 @@ mod tests {
     }
 
     /// Every value inserted through the table function reads back as it was pushed, over
-    /// more rows than one vector holds, across two inserts.
+    /// more rows than one vector holds, across two inserts of one transaction (as a write
+    /// makes them), before and after it commits: DuckDB keeps none of the strings it was
+    /// pointed to, whose buffer the second insert writes over.
     #[test]
     fn the_rows_read_back_as_written() {
         let conn = Connection::open_in_memory().expect("duckdb");
@@ -420,6 +422,7 @@ mod tests {
         .expect("table");
         let mut inserter = Inserter::register(&conn, "r", SPEC.to_vec()).expect("register");
         let rows: Vec<Row> = (0..5_000).map(row).collect();
+        conn.execute_batch("BEGIN").expect("begin");
         for part in rows.chunks(3_000) {
             for (k, t, i, b, at) in part {
                 let at = DateTime::from_timestamp_micros(*at).expect("time");
@@ -435,19 +438,25 @@ mod tests {
             }
             inserter.insert(&conn).expect("insert");
         }
-        let mut statement = conn
-            .prepare("SELECT k, t, i, b, epoch_us(seen) FROM r ORDER BY rowid")
-            .expect("select");
-        let read: Vec<Row> = statement
-            .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows");
-        assert_eq!(read.len(), rows.len());
-        for (n, (got, want)) in read.iter().zip(&rows).enumerate() {
-            assert_eq!(got, want, "row {n}");
+        let read = || -> Vec<Row> {
+            let mut statement = conn
+                .prepare("SELECT k, t, i, b, epoch_us(seen) FROM r ORDER BY rowid")
+                .expect("select");
+            statement
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+        };
+        let before_commit = read();
+        conn.execute_batch("COMMIT").expect("commit");
+        for read in [before_commit, read()] {
+            assert_eq!(read.len(), rows.len());
+            for (n, (got, want)) in read.iter().zip(&rows).enumerate() {
+                assert_eq!(got, want, "row {n}");
+            }
         }
     }
 
