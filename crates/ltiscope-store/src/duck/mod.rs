@@ -952,7 +952,7 @@ impl<'c> TxWriter<'c> {
         Ok(())
     }
 
-    /// Writes what waits: the appenders' rows, the rollup marks and the ingest log. The
+    /// Writes what waits: the gathered rows, the rollup marks and the ingest log. The
     /// transaction can commit after this.
     fn finish(mut self) -> Result<(), StoreError> {
         self.flush()?;
