@@ -12,7 +12,7 @@
 
 use crate::StoreError;
 use crate::rollup::{self, Db};
-use crate::sql::Arg;
+use crate::sql::{fingerprint_in, set_fingerprint};
 use crate::write::Val;
 use ltiscope_ingest::ToolResolver;
 use ltiscope_model::ToolRef;
@@ -231,11 +231,7 @@ pub(crate) fn name_tools(
         )?;
         db.exec("DELETE FROM tool_renames", &[])?;
     }
-    db.exec("DELETE FROM tool_naming", &[])?;
-    db.exec(
-        "INSERT INTO tool_naming (fingerprint) VALUES (?)",
-        &[Arg::Text(fingerprint)],
-    )?;
+    set_fingerprint(db, "tool_naming", &fingerprint)?;
     Ok(Some(renamings))
 }
 
@@ -248,12 +244,7 @@ pub(crate) fn named_alike(db: &mut dyn Db, tools: &ToolResolver) -> Result<bool,
 
 /// The fingerprint of the rules and catalogue that named the stored records last.
 fn named_by(db: &mut dyn Db) -> Result<Option<String>, StoreError> {
-    let mut found = None;
-    db.each("SELECT fingerprint FROM tool_naming", &[], &mut |r| {
-        found = r.text(0)?;
-        Ok(())
-    })?;
-    Ok(found)
+    fingerprint_in(db, "tool_naming")
 }
 
 /// `launches` and `tool_renames c` agree on these identifier columns (NULL agreeing with

@@ -13,7 +13,7 @@
 //! scrubbed original: the stored one stays.)
 
 use crate::rollup::{self, Db};
-use crate::sql::{Arg, RowRead, from_micros};
+use crate::sql::{Arg, RowRead, fingerprint_in, from_micros, set_fingerprint};
 use crate::write::{LAUNCH_SPEC, Stored, Val, event_row, launch_row};
 use crate::{StoreError, keys};
 use ltiscope_ingest::{EventKind, is_content_id};
@@ -111,22 +111,12 @@ pub(crate) fn derived_alike(db: &mut dyn Db, fingerprint: &str) -> Result<bool, 
 
 /// The fingerprint recorded for the stored events, if any.
 pub(crate) fn derived_by_stored(db: &mut dyn Db) -> Result<Option<String>, StoreError> {
-    let mut stored = None;
-    db.each("SELECT fingerprint FROM derivation", &[], &mut |r| {
-        stored = r.text(0)?;
-        Ok(())
-    })?;
-    Ok(stored)
+    fingerprint_in(db, "derivation")
 }
 
 /// Records that the stored events are derived by `fingerprint` (after a re-derive of them all).
 pub(crate) fn derived_by(db: &mut dyn Db, fingerprint: &str) -> Result<(), StoreError> {
-    db.exec("DELETE FROM derivation", &[])?;
-    db.exec(
-        "INSERT INTO derivation (fingerprint) VALUES (?)",
-        &[Arg::Text(fingerprint.to_owned())],
-    )?;
-    Ok(())
+    set_fingerprint(db, "derivation", fingerprint)
 }
 
 /// Stored events per UTC hour of event time, the hours in order, within `[from, to)`.
@@ -487,6 +477,7 @@ fn text(r: &dyn RowRead, i: usize) -> Result<String, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::write::EVENT_SPEC;
     use crate::write::LAUNCH_COLUMNS;
 
     #[test]
@@ -494,5 +485,6 @@ mod tests {
         assert_eq!(LAUNCH_SPEC.len(), LAUNCH_COLUMNS);
         assert_eq!(LAUNCH_SPEC[COL_COURSE].0, "course_hash");
         assert_eq!(LAUNCH_SPEC[COL_EVENT_ID].0, "event_id");
+        assert_eq!(EVENT_SPEC[COL_EVENT_ID].0, "event_id");
     }
 }

@@ -5,6 +5,7 @@
 use crate::args::{GlobalArgs, PiiArg};
 use anyhow::{Context, bail};
 use ltiscope_ingest::{ToolResolver, ToolRule, tools::slug};
+use ltiscope_pipeline::Pipeline;
 use ltiscope_redact::{PiiPolicy, PseudonymKey, Redactor};
 use ltiscope_store::Location;
 use serde::Deserialize;
@@ -340,6 +341,11 @@ impl Settings {
     /// The tool resolver for the rules.
     pub fn tools(&self) -> ToolResolver {
         ToolResolver::new(self.tool_rules.clone())
+    }
+
+    /// The write path's parsing and redaction, by these tool rules and this PII policy.
+    pub fn pipeline(&self) -> anyhow::Result<Pipeline> {
+        Ok(Pipeline::new(self.tools(), self.redactor()?))
     }
 }
 

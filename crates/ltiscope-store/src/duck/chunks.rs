@@ -460,10 +460,15 @@ mod tests {
         }
     }
 
-    /// A value of another kind than its column is refused before anything is inserted.
+    /// A value of another kind than its column is refused, and the row's values its columns
+    /// took before it are given back: the next rows insert whole.
     #[test]
     fn a_row_of_the_wrong_shape_is_refused() {
         let conn = Connection::open_in_memory().expect("duckdb");
+        conn.execute_batch(
+            "CREATE TABLE r (k HUGEINT, t VARCHAR, i BIGINT, b BOOLEAN NOT NULL, seen TIMESTAMP)",
+        )
+        .expect("table");
         let mut inserter = Inserter::register(&conn, "r", SPEC.to_vec()).expect("register");
         let wrong = [Val::Text(Some("k")), Val::Text(None), Val::Int(None)];
         assert!(matches!(
@@ -482,5 +487,28 @@ mod tests {
             inserter.push(&swapped),
             Err(StoreError::Internal(_))
         ));
+        let late = [
+            Val::Key(2),
+            Val::Text(Some("a text longer than twelve bytes")),
+            Val::Int(Some(3)),
+            Val::Bool(false),
+            Val::Text(None),
+        ];
+        assert!(matches!(inserter.push(&late), Err(StoreError::Internal(_))));
+        let good = [
+            Val::Key(3),
+            Val::Text(Some("kept")),
+            Val::Int(Some(4)),
+            Val::Bool(true),
+            Val::Time(at),
+        ];
+        inserter.push(&good).expect("push");
+        inserter.insert(&conn).expect("insert");
+        let stored: (i128, String, i64, bool) = conn
+            .query_row("SELECT k, t, i, b FROM r", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .expect("the one row");
+        assert_eq!(stored, (3, "kept".to_owned(), 4, true));
     }
 }

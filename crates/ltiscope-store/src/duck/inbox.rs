@@ -25,8 +25,8 @@
 //! a group's acknowledgement counts the repeats inside it; repeats of events already stored are
 //! counted when the group is moved.
 
-use super::DuckStore;
 use super::chunks::Inserter;
+use super::{DuckStore, Inserters};
 use crate::write::{EVENT_SPEC, LAUNCH_SPEC, Plan, Stored, Val, event_row, launch_row};
 use crate::{StoreError, WriteBatch, WriteOutcome, event_key};
 use duckdb::{Connection, appender_params_from_iter, params};
@@ -154,12 +154,12 @@ pub(crate) struct Active {
 pub(crate) struct InboxWriter {
     pub(crate) active: std::sync::Arc<std::sync::Mutex<Active>>,
     /// Per inbox, how its `events` and `launches` rows are handed over (see `super::chunks`).
-    rows: Box<[(Inserter, Inserter); 2]>,
+    rows: Box<[Inserters; 2]>,
 }
 
 /// The rows of inbox `name`'s `events` and `launches`: the group number first, then (for
 /// events) the batch within the group and where it came from, as [`create`] makes them.
-fn inserters(conn: &Connection, name: &str) -> Result<(Inserter, Inserter), StoreError> {
+fn inserters(conn: &Connection, name: &str) -> Result<Inserters, StoreError> {
     let head = [
         ("seq", Stored::Int(None)),
         ("batch", Stored::Int(None)),
@@ -167,10 +167,10 @@ fn inserters(conn: &Connection, name: &str) -> Result<(Inserter, Inserter), Stor
     ];
     let events = head.iter().cloned().chain(EVENT_SPEC).collect();
     let launches = head[..1].iter().cloned().chain(LAUNCH_SPEC).collect();
-    Ok((
-        Inserter::register(conn, &format!("{name}.main.events"), events)?,
-        Inserter::register(conn, &format!("{name}.main.launches"), launches)?,
-    ))
+    Ok(Inserters {
+        events: Inserter::register(conn, &format!("{name}.main.events"), events)?,
+        launches: Inserter::register(conn, &format!("{name}.main.launches"), launches)?,
+    })
 }
 
 /// Attaches both inboxes and makes their tables (after [`recover`], they are empty); returns
@@ -223,14 +223,12 @@ impl InboxWriter {
 /// outcomes count the repeats inside the group as duplicates and the rest as stored.
 fn write(
     conn: &mut Connection,
-    (inbox, (events, launches)): (&str, &mut (Inserter, Inserter)),
+    (inbox, rows): (&str, &mut Inserters),
     seq: i64,
     batches: &[&WriteBatch],
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     let mut plan = Plan::new(batches);
-    // What an earlier group left when it failed is not this one's.
-    events.clear();
-    launches.clear();
+    rows.clear();
     let tx = conn.transaction()?;
     {
         let mut row = Vec::new();
@@ -245,16 +243,16 @@ fn write(
                 let key = event_key(e.meta());
                 row.clear();
                 row.extend(head.iter().cloned().chain(event_row(key, e)));
-                events.push(&row)?;
+                rows.events.push(&row)?;
                 if let EventKind::Launch(r) = &e.kind {
                     row.clear();
                     row.extend(head[..1].iter().cloned().chain(launch_row(key, r)));
-                    launches.push(&row)?;
+                    rows.launches.push(&row)?;
                 }
             }
         }
-        events.insert(&tx)?;
-        launches.insert(&tx)?;
+        rows.events.insert(&tx)?;
+        rows.launches.insert(&tx)?;
         let mut q = tx.appender_to_catalog_and_db("quarantine", inbox, "main")?;
         for r in plan.quarantine_rows() {
             let row = std::iter::once(Val::Int(Some(seq))).chain(r.values());

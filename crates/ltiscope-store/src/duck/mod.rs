@@ -36,27 +36,33 @@ pub struct DuckStore {
 }
 
 /// The rows of `events` and `launches` a writer hands over a data chunk at a time (see
-/// [`chunks`]).
+/// [`chunks`]): the main tables' or an inbox's.
 struct Inserters {
     events: Inserter,
     launches: Inserter,
 }
 
 impl Inserters {
-    /// This handle's, registered on its connection at the first use (outside any
-    /// transaction: a function registered in one would go with its rollback).
+    /// This handle's, for the main tables, registered on its connection at the first use
+    /// (outside any transaction: a function registered in one would go with its rollback).
     fn of<'a>(
         slot: &'a mut Option<Box<Inserters>>,
         conn: &Connection,
     ) -> Result<&'a mut Inserters, StoreError> {
-        if slot.is_none() {
-            *slot = Some(Box::new(Inserters {
+        let inserters = match slot.take() {
+            Some(inserters) => inserters,
+            None => Box::new(Inserters {
                 events: Inserter::register(conn, "events", EVENT_SPEC.to_vec())?,
                 launches: Inserter::register(conn, "launches", LAUNCH_SPEC.to_vec())?,
-            }));
-        }
-        slot.as_deref_mut()
-            .ok_or_else(|| StoreError::Internal("no row inserters".into()))
+            }),
+        };
+        Ok(slot.insert(inserters))
+    }
+
+    /// Drops the rows an earlier transaction gathered and did not insert (it failed).
+    fn clear(&mut self) {
+        self.events.clear();
+        self.launches.clear();
     }
 }
 
@@ -825,9 +831,7 @@ impl<'c> TxWriter<'c> {
             "CREATE TEMP TABLE IF NOT EXISTS stage_keys (event_key HUGEINT);
              CREATE TEMP TABLE IF NOT EXISTS stage_marks (tenant VARCHAR, hour TIMESTAMP, kind VARCHAR);",
         )?;
-        // What an earlier transaction left when it failed is not this one's.
-        rows.events.clear();
-        rows.launches.clear();
+        rows.clear();
         Ok(TxWriter {
             conn,
             rows,

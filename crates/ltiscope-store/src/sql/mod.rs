@@ -129,6 +129,35 @@ pub(crate) enum Arg {
     Date(chrono::NaiveDate),
 }
 
+/// The fingerprint a one-row fingerprint table holds (`tool_naming`: the tool rules that named
+/// the stored records; `derivation`: the parser and redaction that derived the stored events),
+/// if any.
+pub(crate) fn fingerprint_in(
+    db: &mut dyn crate::rollup::Db,
+    table: &str,
+) -> Result<Option<String>, crate::StoreError> {
+    let mut found = None;
+    db.each(&format!("SELECT fingerprint FROM {table}"), &[], &mut |r| {
+        found = r.text(0)?;
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Makes a one-row fingerprint table hold `fingerprint` alone.
+pub(crate) fn set_fingerprint(
+    db: &mut dyn crate::rollup::Db,
+    table: &str,
+    fingerprint: &str,
+) -> Result<(), crate::StoreError> {
+    db.exec(&format!("DELETE FROM {table}"), &[])?;
+    db.exec(
+        &format!("INSERT INTO {table} (fingerprint) VALUES (?)"),
+        &[Arg::Text(fingerprint.to_owned())],
+    )?;
+    Ok(())
+}
+
 /// A time read back as microseconds since the epoch (`Dialect::epoch_us`).
 pub(crate) fn from_micros(us: i64) -> Timestamp {
     chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()

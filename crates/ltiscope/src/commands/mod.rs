@@ -117,30 +117,32 @@ fn purge(a: PurgeArgs, settings: &Settings) -> anyhow::Result<()> {
 
 /// How a command opens the store: whether what is derived from the stored records follows
 /// the configuration.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Derived {
+enum Derived<'a> {
     /// Make the rollups follow the configured time zone, visit window and cap (a change
-    /// rebuilds them), and the stored records' tool names the tool rules (a change names them
-    /// again): the commands that keep a database, `serve` and `import`, so that what they
-    /// store and what is stored are named and counted alike.
-    Follow,
+    /// rebuilds them), and the stored records' tool names the pipeline's tool rules (a change
+    /// names them again), and say when the pipeline would derive the stored events otherwise:
+    /// the commands that keep a database, `serve` and `import`, so that what they store and
+    /// what is stored are named and counted alike.
+    Follow(&'a Pipeline),
     /// Leave both as they are: a one-off setting on a report (`LTISCOPE_TIMEZONE=… ltiscope
     /// report`) is answered from the launch records instead of rebuilding every rollup for
     /// one command and again for the next.
     Keep,
 }
 
-fn open_store(settings: &Settings, derived: Derived) -> anyhow::Result<Store> {
+fn open_store(settings: &Settings, derived: Derived<'_>) -> anyhow::Result<Store> {
     let mut store = Store::open_upgrading(&settings.store, &mut upgrade_reporter()).context(match settings.store {
         Location::DuckDb(_) => {
             "opening the database (choose another file with --db or LTISCOPE_DB; only one ltiscope process can write a DuckDB file at a time)"
         }
         Location::Postgres(_) => "opening the PostgreSQL database",
     })?;
-    if derived == Derived::Follow
-        && let Some(renamings) = store
-            .name_tools(&settings.tools(), NamingMode::IfRulesChanged)
-            .context("naming the stored launch records' tools by the tool rules")?
+    let Derived::Follow(pipeline) = derived else {
+        return Ok(store);
+    };
+    if let Some(renamings) = store
+        .name_tools(&pipeline.tools, NamingMode::IfRulesChanged)
+        .context("naming the stored launch records' tools by the tool rules")?
         && !renamings.is_empty()
     {
         eprint!(
@@ -149,20 +151,16 @@ fn open_store(settings: &Settings, derived: Derived) -> anyhow::Result<Store> {
         );
         eprintln!("the report rollups of their days are rebuilt on the next refresh");
     }
-    if derived == Derived::Follow {
-        let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
-        if !store
-            .derived_alike(&pipeline.derivation_fingerprint())
-            .context("reading which parser and redaction derived the stored events")?
-        {
-            eprintln!("{REDERIVE_HINT}");
-        }
+    if !store
+        .derived_alike(&pipeline.derivation_fingerprint())
+        .context("reading which parser and redaction derived the stored events")?
+    {
+        eprintln!("{REDERIVE_HINT}");
     }
     let config = settings.reports.rollups();
-    if derived == Derived::Follow
-        && store
-            .configure_rollups(&config)
-            .context("setting up the report rollups")?
+    if store
+        .configure_rollups(&config)
+        .context("setting up the report rollups")?
     {
         eprintln!(
             "report rollups: now by {} days, {} s visit window, {} s cap; they are rebuilt on the next refresh",
@@ -272,12 +270,12 @@ fn now() -> Timestamp {
 }
 
 fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
-    let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
+    let pipeline = settings.pipeline()?;
     let files = collect_files(&a.paths)?;
     if files.is_empty() {
         bail!("no importable files found (looked for .json, .jsonl, .ndjson and their .gz forms)");
     }
-    let mut store = open_store(settings, Derived::Follow)?;
+    let mut store = open_store(settings, Derived::Follow(&pipeline))?;
     store.set_checkpoint_threshold(CHECKPOINT_BYTES)?;
     let opts = ImportOptions {
         source: a.source.map(source),
@@ -597,7 +595,7 @@ fn quarantine(q: QuarantineCommand, settings: &Settings) -> anyhow::Result<()> {
             reason,
             detect_source,
         } => {
-            let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
+            let pipeline = settings.pipeline()?;
             let options = ReplayOptions {
                 reason: reason.as_deref(),
                 detect_source,

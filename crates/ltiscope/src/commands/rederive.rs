@@ -5,7 +5,7 @@ use super::{COMPACT_HINT, open_existing, refresh_rollups, renamings_text};
 use crate::args::RederiveArgs;
 use crate::settings::Settings;
 use anyhow::Context;
-use ltiscope_pipeline::{Pipeline, RederiveOptions};
+use ltiscope_pipeline::RederiveOptions;
 use ltiscope_store::{NamingMode, RederiveOutcome};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -24,7 +24,7 @@ pub(super) fn rederive(a: RederiveArgs, settings: &Settings) -> anyhow::Result<(
         to: bound(&a.to, "--to")?,
         dry_run: a.dry_run,
     };
-    let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
+    let pipeline = settings.pipeline()?;
     let mut store = open_existing(settings)?;
     let started = Instant::now();
     let bar = std::io::stderr().is_terminal().then(|| {

@@ -16,8 +16,8 @@ const ROLLUP_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) fn serve(a: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
     let server = settings.server(&a)?;
-    let pipeline = Pipeline::new(settings.tools(), settings.redactor()?);
-    let mut store = open_store(settings, Derived::Follow)?;
+    let pipeline = settings.pipeline()?;
+    let mut store = open_store(settings, Derived::Follow(&pipeline))?;
     if let Some(launches) = a.demo {
         load_demo(&mut store, &pipeline, launches)?;
     }
