@@ -387,6 +387,17 @@ mod tests {
 
     type Row = (i128, Option<String>, Option<i64>, bool, i64);
 
+    /// An in-memory database with table `r` of [`SPEC`]'s columns, and its inserter.
+    fn table() -> (Connection, Inserter) {
+        let conn = Connection::open_in_memory().expect("duckdb");
+        conn.execute_batch(
+            "CREATE TABLE r (k HUGEINT, t VARCHAR, i BIGINT, b BOOLEAN NOT NULL, seen TIMESTAMP)",
+        )
+        .expect("table");
+        let inserter = Inserter::register(&conn, "r", SPEC.to_vec()).expect("register");
+        (conn, inserter)
+    }
+
     /// Row `n`: keys of both signs and both halves, text of every length around the 12
     /// inlined bytes (multi-byte characters included) and NULLs, in patterns that do not
     /// repeat with the 2,048 rows of a vector.
@@ -415,12 +426,7 @@ mod tests {
     /// pointed to, whose buffer the second insert writes over.
     #[test]
     fn the_rows_read_back_as_written() {
-        let conn = Connection::open_in_memory().expect("duckdb");
-        conn.execute_batch(
-            "CREATE TABLE r (k HUGEINT, t VARCHAR, i BIGINT, b BOOLEAN NOT NULL, seen TIMESTAMP)",
-        )
-        .expect("table");
-        let mut inserter = Inserter::register(&conn, "r", SPEC.to_vec()).expect("register");
+        let (conn, mut inserter) = table();
         let rows: Vec<Row> = (0..5_000).map(row).collect();
         conn.execute_batch("BEGIN").expect("begin");
         for part in rows.chunks(3_000) {
@@ -464,12 +470,7 @@ mod tests {
     /// took before it are given back: the next rows insert whole.
     #[test]
     fn a_row_of_the_wrong_shape_is_refused() {
-        let conn = Connection::open_in_memory().expect("duckdb");
-        conn.execute_batch(
-            "CREATE TABLE r (k HUGEINT, t VARCHAR, i BIGINT, b BOOLEAN NOT NULL, seen TIMESTAMP)",
-        )
-        .expect("table");
-        let mut inserter = Inserter::register(&conn, "r", SPEC.to_vec()).expect("register");
+        let (conn, mut inserter) = table();
         let wrong = [Val::Text(Some("k")), Val::Text(None), Val::Int(None)];
         assert!(matches!(
             inserter.push(&wrong),
