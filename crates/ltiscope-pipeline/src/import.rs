@@ -25,6 +25,18 @@ pub const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
 /// trees until redacted, and a few chunks are in flight).
 pub const CHUNK_LINES: usize = 1024;
 
+/// Parsed chunks that wait for the writer, beyond the one each worker holds. The writer's pace
+/// is uneven: it appends a chunk in a few milliseconds, but every row group it fills is
+/// compressed and written at once (a few hundred milliseconds), and every transaction commits.
+/// While it does that the workers fill the queue and stop; when it comes back it empties the
+/// queue faster than they refill it and waits in turn. With two places (one per worker on two
+/// cores) each worker stood ~11 s and the writer ~1.6 s of a million-event import; with four
+/// the writer waited ~0.9 s and the import was 2% faster in three pairs side by side, at the
+/// same peak memory within the runs' spread (a parsed chunk holds several MB; BENCHMARKS.md, "The
+/// writer's queue"). Eight cost ~40 MiB more. The depth is the writer's: it does not grow
+/// with the number of workers.
+pub const QUEUED_CHUNKS: usize = 4;
+
 /// Events per transaction of an import: whole row groups of the DuckDB store, so that most of
 /// the data can be written straight into the database file rather than logged first and
 /// written again at the next checkpoint (our reading of the measured gain: a million events
@@ -347,7 +359,7 @@ fn stream_lines(
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(workers);
     // Shared by the workers only: when the last worker stops, the reader's sends fail and it stops.
     let chunk_rx = std::sync::Arc::new(std::sync::Mutex::new(chunk_rx));
-    let (batch_tx, batch_rx) = mpsc::sync_channel::<Parsed>(workers);
+    let (batch_tx, batch_rx) = mpsc::sync_channel::<Parsed>(QUEUED_CHUNKS);
     let received_at = now();
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let reader_handle = scope.spawn(move || -> Result<(), std::io::Error> {
