@@ -75,6 +75,29 @@ pub enum ImportError {
     /// The store refused a batch.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The system would not start one of the import's threads.
+    #[error(
+        "cannot start the import's {thread} thread: {cause}; the system is short of threads or memory: try again, with fewer --workers"
+    )]
+    Thread {
+        /// Which thread.
+        thread: &'static str,
+        /// The system's error.
+        cause: std::io::Error,
+    },
+}
+
+/// Starts one of the import's threads under its name (the writer is the calling thread), so
+/// that `top -H`, `perf` and `bench/threads.py` tell them apart.
+fn spawn<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    thread: &'static str,
+    work: impl FnOnce() -> T + Send + 'scope,
+) -> Result<std::thread::ScopedJoinHandle<'scope, T>, ImportError> {
+    std::thread::Builder::new()
+        .name(thread.to_owned())
+        .spawn_scoped(scope, work)
+        .map_err(|cause| ImportError::Thread { thread, cause })
 }
 
 /// Import options.
@@ -362,44 +385,48 @@ fn stream_lines(
     let (batch_tx, batch_rx) = mpsc::sync_channel::<Parsed>(QUEUED_CHUNKS);
     let received_at = now();
     std::thread::scope(|scope| -> Result<(), ImportError> {
-        let reader_handle = scope.spawn(move || -> Result<(), std::io::Error> {
-            let mut line_no = 1;
-            let mut buf = first;
-            let mut lines = first_lines;
-            loop {
-                while lines < CHUNK_LINES {
-                    let before = buf.len();
-                    if reader.read_until(b'\n', &mut buf)? == 0 {
-                        break;
+        let reader_handle = spawn(
+            scope,
+            "import-reader",
+            move || -> Result<(), std::io::Error> {
+                let mut line_no = 1;
+                let mut buf = first;
+                let mut lines = first_lines;
+                loop {
+                    while lines < CHUNK_LINES {
+                        let before = buf.len();
+                        if reader.read_until(b'\n', &mut buf)? == 0 {
+                            break;
+                        }
+                        if buf.len() > before {
+                            lines += 1;
+                        }
                     }
-                    if buf.len() > before {
-                        lines += 1;
+                    if buf.is_empty() {
+                        return Ok(());
+                    }
+                    // The next chunk's buffer starts at this one's size (and a little more), not
+                    // empty: grown by doubling, it was copied and given fresh pages again and again
+                    // (a third of this thread's samples; half is the kernel's read).
+                    let next = Vec::with_capacity(buf.len() + buf.len() / 8);
+                    let chunk = Chunk {
+                        first_line: line_no,
+                        bytes: std::mem::replace(&mut buf, next),
+                        lines,
+                    };
+                    let done = lines < CHUNK_LINES;
+                    line_no += lines;
+                    lines = 0;
+                    if chunk_tx.send(chunk).is_err() || done {
+                        return Ok(());
                     }
                 }
-                if buf.is_empty() {
-                    return Ok(());
-                }
-                // The next chunk's buffer starts at this one's size (and a little more), not
-                // empty: grown by doubling, it was copied and given fresh pages again and again
-                // (a third of this thread's samples; half is the kernel's read).
-                let next = Vec::with_capacity(buf.len() + buf.len() / 8);
-                let chunk = Chunk {
-                    first_line: line_no,
-                    bytes: std::mem::replace(&mut buf, next),
-                    lines,
-                };
-                let done = lines < CHUNK_LINES;
-                line_no += lines;
-                lines = 0;
-                if chunk_tx.send(chunk).is_err() || done {
-                    return Ok(());
-                }
-            }
-        });
+            },
+        )?;
         for _ in 0..workers {
             let batch_tx = batch_tx.clone();
             let chunk_rx = std::sync::Arc::clone(&chunk_rx);
-            scope.spawn(move || {
+            spawn(scope, "import-worker", move || {
                 loop {
                     let next = chunk_rx.lock().ok().and_then(|rx| rx.recv().ok());
                     let Some(chunk) = next else { return };
@@ -419,7 +446,7 @@ fn stream_lines(
                         return;
                     }
                 }
-            });
+            })?;
         }
         drop(batch_tx);
         drop(chunk_rx);
