@@ -804,8 +804,9 @@ impl Migrate for Migrations<'_> {
 /// whose every flush DuckDB turned into an INSERT it planned anew, flushing after each
 /// 1,024-line chunk spent ~11% of an import's writer thread in DuckDB's planner
 /// (docs/benchmarks-history.md, "Fewer statements per chunk"); 8,192 rows held more memory
-/// and were no faster. The inserts through `chunks.rs` are prepared once; the 4,096 rows per
-/// insert were kept from the appenders and not measured again.
+/// and were no faster. The inserts through `chunks.rs` are prepared once; 8,192 rows per
+/// insert were again no faster through them, and one import of a million peaked at 503 MiB
+/// (BENCHMARKS.md, "The writer's queue").
 const FLUSH_ROWS: usize = 4096;
 
 /// The writes of one open transaction: the rows of `events` and `launches`, gathered from one
