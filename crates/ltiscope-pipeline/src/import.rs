@@ -26,15 +26,15 @@ pub const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
 pub const CHUNK_LINES: usize = 1024;
 
 /// Parsed chunks that wait for the writer, beyond the one each worker holds. The writer's pace
-/// is uneven: it appends a chunk in a few milliseconds, but every row group it fills is
-/// compressed and written at once (a few hundred milliseconds), and every transaction commits.
-/// While it does that the workers fill the queue and stop; when it comes back it empties the
-/// queue faster than they refill it and waits in turn. With two places (one per worker on two
-/// cores) each worker stood ~11 s and the writer ~1.6 s of a million-event import; with four
-/// the writer waited ~0.9 s and the import was 2% faster in three pairs side by side, at the
-/// same peak memory within the runs' spread (a parsed chunk holds several MB; BENCHMARKS.md, "The
-/// writer's queue"). Eight cost ~40 MiB more. The depth is the writer's: it does not grow
-/// with the number of workers.
+/// is uneven: most chunks it only appends, but with some it fills a row group, which is
+/// compressed and written at once, or commits. While it does that the workers fill the queue
+/// and stop; when it comes back it empties the queue faster than they refill it and waits in
+/// turn. With two places (one per worker on two cores) each worker stood ~11 s and the writer
+/// ~1.6 s of a million-event import; with four the writer waited ~0.9 s and the import was 2%
+/// faster in three pairs side by side, at the same peak memory within the runs' spread
+/// (BENCHMARKS.md, "The writer's queue"). Eight places peaked 42 MiB higher than two, sixteen
+/// over the memory goal. The depth is the writer's: it does not grow with the number of
+/// workers.
 pub const QUEUED_CHUNKS: usize = 4;
 
 /// Events per transaction of an import: whole row groups of the DuckDB store, so that most of
@@ -365,11 +365,53 @@ impl AsRef<WriteBatch> for Parsed {
     }
 }
 
+/// The reader's side of a stream: cuts what follows the `first` lines already read into
+/// chunks of [`CHUNK_LINES`] whole lines and sends them, until the input ends or the workers
+/// stop taking them.
+fn read_chunks(
+    mut reader: Box<dyn BufRead + Send>,
+    (first, first_lines): (Vec<u8>, usize),
+    chunks: &mpsc::SyncSender<Chunk>,
+) -> Result<(), std::io::Error> {
+    let mut line_no = 1;
+    let mut buf = first;
+    let mut lines = first_lines;
+    loop {
+        while lines < CHUNK_LINES {
+            let before = buf.len();
+            if reader.read_until(b'\n', &mut buf)? == 0 {
+                break;
+            }
+            if buf.len() > before {
+                lines += 1;
+            }
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        // The next chunk's buffer starts at this one's size (and a little more), not
+        // empty: grown by doubling, it was copied and given fresh pages again and again
+        // (a third of this thread's samples; half is the kernel's read).
+        let next = Vec::with_capacity(buf.len() + buf.len() / 8);
+        let chunk = Chunk {
+            first_line: line_no,
+            bytes: std::mem::replace(&mut buf, next),
+            lines,
+        };
+        let done = lines < CHUNK_LINES;
+        line_no += lines;
+        lines = 0;
+        if chunks.send(chunk).is_err() || done {
+            return Ok(());
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn stream_lines(
     store: &mut Store,
     pipeline: &Pipeline,
-    mut reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead + Send>,
     (first, first_lines): (Vec<u8>, usize),
     (origin, shown): (&str, &str),
     opts: ImportOptions,
@@ -385,44 +427,9 @@ fn stream_lines(
     let (batch_tx, batch_rx) = mpsc::sync_channel::<Parsed>(QUEUED_CHUNKS);
     let received_at = now();
     std::thread::scope(|scope| -> Result<(), ImportError> {
-        let reader_handle = spawn(
-            scope,
-            "import-reader",
-            move || -> Result<(), std::io::Error> {
-                let mut line_no = 1;
-                let mut buf = first;
-                let mut lines = first_lines;
-                loop {
-                    while lines < CHUNK_LINES {
-                        let before = buf.len();
-                        if reader.read_until(b'\n', &mut buf)? == 0 {
-                            break;
-                        }
-                        if buf.len() > before {
-                            lines += 1;
-                        }
-                    }
-                    if buf.is_empty() {
-                        return Ok(());
-                    }
-                    // The next chunk's buffer starts at this one's size (and a little more), not
-                    // empty: grown by doubling, it was copied and given fresh pages again and again
-                    // (a third of this thread's samples; half is the kernel's read).
-                    let next = Vec::with_capacity(buf.len() + buf.len() / 8);
-                    let chunk = Chunk {
-                        first_line: line_no,
-                        bytes: std::mem::replace(&mut buf, next),
-                        lines,
-                    };
-                    let done = lines < CHUNK_LINES;
-                    line_no += lines;
-                    lines = 0;
-                    if chunk_tx.send(chunk).is_err() || done {
-                        return Ok(());
-                    }
-                }
-            },
-        )?;
+        let reader_handle = spawn(scope, "import-reader", move || {
+            read_chunks(reader, (first, first_lines), &chunk_tx)
+        })?;
         for _ in 0..workers {
             let batch_tx = batch_tx.clone();
             let chunk_rx = std::sync::Arc::clone(&chunk_rx);
