@@ -1646,6 +1646,68 @@ fn originals_are_kept_whole_and_a_purge_leaves_nothing_of_the_purged_ones() {
     });
 }
 
+/// The Brightspace launch of [`BDS_LAUNCH`] as statement `n`, sent at `at`: one user, one
+/// link, one tool.
+fn bds_launch_at(n: u32, at: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_slice(BDS_LAUNCH).expect("fixture");
+    v["id"] = format!("00000000-0000-4000-8000-{n:012}").into();
+    v["timestamp"] = at.into();
+    v.to_string()
+}
+
+/// A visit that runs over the midnight where a refresh's run of days begins (here the first
+/// of a month, where runs always begin) is one visit: the launch after midnight looks back
+/// to the launch before it, although only its own day is recomputed. Rollups and launch
+/// records agree, on both backends.
+#[test]
+fn a_visit_over_the_midnight_a_refresh_starts_at_is_one_visit() {
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .expect("time")
+    };
+    let p = params();
+    for mut db in backends() {
+        let store = &mut db.store;
+        store
+            .write(&batch(bds_launch_at(1, "2024-01-31T23:55:00Z").as_bytes()))
+            .expect("write");
+        store.refresh_rollups().expect("refresh");
+        // 8 minutes later (the same visit), then 17 minutes after that (a new one).
+        let later = [
+            bds_launch_at(2, "2024-02-01T00:03:00Z"),
+            bds_launch_at(3, "2024-02-01T00:20:00Z"),
+        ];
+        store
+            .write(&batch(later.join("\n").as_bytes()))
+            .expect("write");
+        let refreshed = store.refresh_rollups().expect("refresh");
+        assert_eq!(
+            refreshed.launches, 2,
+            "{}: only February was recomputed",
+            db.name
+        );
+        for (from, visits) in [
+            (at("2024-01-31T00:00:00Z"), 2),
+            (at("2024-02-01T00:00:00Z"), 1),
+        ] {
+            let f = ReportFilter {
+                from: Some(from),
+                to: Some(at("2024-02-02T00:00:00Z")),
+                ..ReportFilter::default()
+            };
+            let what = format!("{} from {from}", db.name);
+            let rolled = store
+                .answer_from_rollups(Question::Tools, &f, &p)
+                .expect("rollups")
+                .unwrap_or_else(|| panic!("{what}: rollups did not answer"));
+            let raw = store.answer_raw(Question::Tools, &f, &p).expect("raw");
+            assert_eq!(rolled.int(0, "visits"), Some(visits), "{what}");
+            same_cells(&rolled, &raw, &what, ("rollups", "records"));
+        }
+    }
+}
+
 /// The courses come from the course rollup alone (they stay when the launch records are
 /// gone; under a role filter the records answer), and a purge in the middle of a month leaves
 /// the rollup exact: the rows of the cutoff's month are rebuilt from what is left of it.

@@ -413,6 +413,80 @@ type DayKey = (String, NaiveDate, String, String, String, bool);
 /// A [`DayKey`] with its strings as [`Names`].
 type DayIds = (u32, NaiveDate, u32, u32, u32, bool);
 
+/// Which launches of a run start a visit: a launch does unless the launch before it with the
+/// same visit key (tenant, user, tool and link; in time order, from one window before the run
+/// on) came no more than the visit window earlier, in epoch seconds as the launch-record SQL
+/// compares them
+/// (`sql::questions`, `lag(...) OVER (PARTITION BY visit_key ORDER BY event_time)`). The
+/// refresh query once asked DuckDB for that window itself, which sorted every column of the
+/// run's launches by visit key and time; here only a key, a time and a row number per launch
+/// are sorted (BENCHMARKS.md, "The closing refresh without a window").
+struct Visits {
+    /// Per visit key, the last launch in the window before the run.
+    before: HashMap<Option<i64>, i64, Fast>,
+    /// (visit key, time, rollup row) of each launch of the run.
+    launches: Vec<(Option<i64>, i64, u32)>,
+    window_secs: f64,
+}
+
+impl Visits {
+    /// The last launch per visit key within one window before `start`, of the tenants of
+    /// `in_tenants`.
+    fn before(
+        db: &mut dyn Db,
+        cfg: &RollupConfig,
+        in_tenants: &str,
+        tenant_args: &[Arg],
+        start: Timestamp,
+    ) -> Result<Visits, StoreError> {
+        let win = cfg.visit_window_secs;
+        let mut before = HashMap::default();
+        let mut args = tenant_args.to_vec();
+        args.extend([Arg::Time(start - Duration::seconds(win)), Arg::Time(start)]);
+        db.each(
+            &format!(
+                "SELECT visit_key, {} FROM launches
+                 WHERE action = 'launch' AND {in_tenants} AND event_time >= ? AND event_time < ?
+                 GROUP BY visit_key",
+                db.dialect().epoch_us("max(event_time)")
+            ),
+            &args,
+            &mut |r| {
+                before.insert(r.int(0)?, r.int(1)?.unwrap_or_default());
+                Ok(())
+            },
+        )?;
+        Ok(Visits {
+            before,
+            launches: Vec::new(),
+            window_secs: win as f64,
+        })
+    }
+
+    /// A launch of the run, counted into rollup row `slot`.
+    fn launch(&mut self, key: Option<i64>, t_us: i64, slot: u32) {
+        self.launches.push((key, t_us, slot));
+    }
+
+    /// The visits each rollup row's launches start, as (row, visits).
+    fn starts(mut self) -> impl Iterator<Item = (u32, i64)> {
+        self.launches.sort_unstable();
+        let secs = |us: i64| us as f64 / 1_000_000.0;
+        let mut last: Option<(Option<i64>, i64)> = None;
+        let mut counted = Vec::with_capacity(self.launches.len());
+        for (key, t_us, slot) in self.launches {
+            let prev = match last {
+                Some((k, t)) if k == key => Some(t),
+                _ => self.before.get(&key).copied(),
+            };
+            last = Some((key, t_us));
+            let starts = prev.is_none_or(|p| secs(t_us) - secs(p) > self.window_secs);
+            counted.push((slot, i64::from(starts)));
+        }
+        counted.into_iter()
+    }
+}
+
 /// Recomputes the rollup rows of a run of consecutive days for the tenants marked in it.
 fn recompute(
     db: &mut dyn Db,
@@ -482,49 +556,41 @@ fn recompute(
             ),
         )?;
     }
-    // Visits look back one window before the run; pairs take returns up to twice the cap
-    // after it.
-    let win = cfg.visit_window_secs;
+    // Pairs take returns up to twice the cap after the run. Visits are told apart here, not
+    // by the query (see `Visits`).
     let sql = format!(
-        "WITH f AS (SELECT tenant, source, tool_id, tool_name, role, test_user, user_hash,
-                           course_hash, visit_key, launch_id, event_time, message_type,
-                           lti_version, client_id, deployment_id, consumer_key,
-                           tool_provider_id, launch_host
-                    FROM launches
-                    WHERE action = 'launch' AND {in_tenants} AND event_time >= ? AND event_time < ?),
-         s AS (SELECT f.*, lag(event_time) OVER (PARTITION BY visit_key ORDER BY event_time) AS prev
-               FROM f),
-         r AS (SELECT tenant, launch_id, min(event_time) AS returned FROM launches
+        "WITH r AS (SELECT tenant, launch_id, min(event_time) AS returned FROM launches
                WHERE action = 'return' AND launch_id IS NOT NULL AND {in_tenants}
                  AND event_time >= ? AND event_time < ?
                GROUP BY tenant, launch_id)
          SELECT s.tenant, s.source, s.tool_id, s.tool_name, s.role, s.test_user, {t_us},
-                CAST(CASE WHEN s.prev IS NULL OR {t} - {prev} > {win} THEN 1 ELSE 0 END AS BIGINT),
+                s.visit_key,
                 CAST(u.n AS BIGINT), CAST(c.n AS BIGINT), CAST(round(({ret} - {t}) * 1000) AS BIGINT),
                 s.message_type, s.lti_version, s.client_id, s.deployment_id, s.consumer_key,
                 s.tool_provider_id, s.launch_host, CAST(tl.n AS BIGINT)
-         FROM s LEFT JOIN r ON r.tenant = s.tenant AND r.launch_id = s.launch_id
+         FROM launches s LEFT JOIN r ON r.tenant = s.tenant AND r.launch_id = s.launch_id
                 LEFT JOIN rollup_users u ON u.user_hash = s.user_hash
                 LEFT JOIN rollup_courses c ON c.course_hash = s.course_hash
                 LEFT JOIN rollup_tools tl ON tl.tool_id = s.tool_id
-         WHERE s.event_time >= ?",
+         WHERE s.action = 'launch' AND s.{in_tenants} AND s.event_time >= ? AND s.event_time < ?",
         t_us = d.epoch_us("s.event_time"),
         t = d.epoch("s.event_time"),
-        prev = d.epoch("s.prev"),
         ret = d.epoch("r.returned"),
     );
     let mut args = with(
         tenant_args.clone(),
-        &[Arg::Time(start - Duration::seconds(win)), Arg::Time(end)],
+        &[
+            Arg::Time(start),
+            Arg::Time(end + Duration::seconds(2 * cfg.time_cap_secs)),
+        ],
     );
     args.extend(tenant_args.iter().cloned());
-    args.extend([
-        Arg::Time(start),
-        Arg::Time(end + Duration::seconds(2 * cfg.time_cap_secs)),
-        Arg::Time(start),
-    ]);
+    args.extend([Arg::Time(start), Arg::Time(end)]);
+    let mut visits = Visits::before(db, cfg, &in_tenants, &tenant_args, start)?;
     let cap_ms = cfg.time_cap_secs.saturating_mul(1000);
-    let mut acc: HashMap<DayIds, Acc, Fast> = HashMap::default();
+    // The rollup rows being built, and where each is in `accs`.
+    let (mut slots, mut accs): (HashMap<DayIds, u32, Fast>, Vec<(DayIds, Acc)>) =
+        Default::default();
     let mut names = Names::default();
     let mut d = *first;
     while d <= *last {
@@ -567,9 +633,13 @@ fn recompute(
                 t_us,
             );
         }
-        let a = acc.entry(key).or_default();
+        let slot = *slots.entry(key).or_insert_with(|| {
+            accs.push((key, Acc::default()));
+            accs.len() as u32 - 1
+        });
+        visits.launch(r.int(7)?, t_us, slot);
+        let a = &mut accs[slot as usize].1;
         a.seen.add(name, t_us);
-        a.visits += r.int(7)?.unwrap_or(0);
         a.users.extend(user);
         a.courses.extend(course);
         match r.int(10)? {
@@ -619,7 +689,10 @@ fn recompute(
         .iter()
         .flat_map(|(day, ts)| ts.iter().map(move |t| (t, *day)))
         .collect();
-    let mut rows: Vec<(DayKey, Acc)> = acc
+    for (slot, starts) in visits.starts() {
+        accs[slot as usize].1.visits += starts;
+    }
+    let mut rows: Vec<(DayKey, Acc)> = accs
         .into_iter()
         .map(|((tenant, day, source, tool, role, test), a)| {
             let name = |id| names.name(id).to_owned();
