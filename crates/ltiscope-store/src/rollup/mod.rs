@@ -416,11 +416,10 @@ type DayIds = (u32, NaiveDate, u32, u32, u32, bool);
 /// Which launches of a run start a visit: a launch does unless the launch before it with the
 /// same visit key (tenant, user, tool and link; in time order, from one window before the run
 /// on) came no more than the visit window earlier, in epoch seconds as the launch-record SQL
-/// compares them
-/// (`sql::questions`, `lag(...) OVER (PARTITION BY visit_key ORDER BY event_time)`). The
-/// refresh query once asked DuckDB for that window itself, which sorted every column of the
-/// run's launches by visit key and time; here only a key, a time and a row number per launch
-/// are sorted (BENCHMARKS.md, "The closing refresh without a window").
+/// compares them (`sql::questions`: `lag(...) OVER (PARTITION BY visit_key ORDER BY
+/// event_time)`). The refresh query once asked DuckDB for that window itself, which sorted
+/// every column of the run's launches by visit key and time; here only a key, a time and a
+/// rollup row per launch are sorted (BENCHMARKS.md, "The closing refresh without a window").
 struct Visits {
     /// Per visit key, the last launch in the window before the run.
     before: HashMap<Option<i64>, i64, Fast>,
@@ -468,22 +467,21 @@ impl Visits {
         self.launches.push((key, t_us, slot));
     }
 
-    /// The visits each rollup row's launches start, as (row, visits).
-    fn starts(mut self) -> impl Iterator<Item = (u32, i64)> {
+    /// Calls `start` with the rollup row of each launch that starts a visit.
+    fn starts(mut self, mut start: impl FnMut(u32)) {
         self.launches.sort_unstable();
         let secs = |us: i64| us as f64 / 1_000_000.0;
         let mut last: Option<(Option<i64>, i64)> = None;
-        let mut counted = Vec::with_capacity(self.launches.len());
         for (key, t_us, slot) in self.launches {
             let prev = match last {
                 Some((k, t)) if k == key => Some(t),
                 _ => self.before.get(&key).copied(),
             };
             last = Some((key, t_us));
-            let starts = prev.is_none_or(|p| secs(t_us) - secs(p) > self.window_secs);
-            counted.push((slot, i64::from(starts)));
+            if prev.is_none_or(|p| secs(t_us) - secs(p) > self.window_secs) {
+                start(slot);
+            }
         }
-        counted.into_iter()
     }
 }
 
@@ -502,7 +500,8 @@ fn recompute(
     let end_day = last.succ_opt().unwrap_or(*last);
     let end = day_start(&cfg.timezone, end_day);
     let d = db.dialect();
-    let in_tenants = format!("tenant IN ({})", vec!["?"; tenants.len()].join(", "));
+    let markers = vec!["?"; tenants.len()].join(", ");
+    let in_tenants = format!("tenant IN ({markers})");
     let tenant_args: Vec<Arg> = tenants.iter().map(|t| Arg::Text((*t).clone())).collect();
     let with = |mut args: Vec<Arg>, rest: &[Arg]| {
         args.extend_from_slice(rest);
@@ -572,7 +571,8 @@ fn recompute(
                 LEFT JOIN rollup_users u ON u.user_hash = s.user_hash
                 LEFT JOIN rollup_courses c ON c.course_hash = s.course_hash
                 LEFT JOIN rollup_tools tl ON tl.tool_id = s.tool_id
-         WHERE s.action = 'launch' AND s.{in_tenants} AND s.event_time >= ? AND s.event_time < ?",
+         WHERE s.action = 'launch' AND s.tenant IN ({markers})
+           AND s.event_time >= ? AND s.event_time < ?",
         t_us = d.epoch_us("s.event_time"),
         t = d.epoch("s.event_time"),
         ret = d.epoch("r.returned"),
@@ -689,9 +689,7 @@ fn recompute(
         .iter()
         .flat_map(|(day, ts)| ts.iter().map(move |t| (t, *day)))
         .collect();
-    for (slot, starts) in visits.starts() {
-        accs[slot as usize].1.visits += starts;
-    }
+    visits.starts(|slot| accs[slot as usize].1.visits += 1);
     let mut rows: Vec<(DayKey, Acc)> = accs
         .into_iter()
         .map(|((tenant, day, source, tool, role, test), a)| {
