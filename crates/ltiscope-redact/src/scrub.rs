@@ -108,13 +108,17 @@ fn looks_like_ip(s: &str) -> bool {
 }
 
 /// (secret, pii) for a key. Events repeat the same few hundred keys, so the answers are
-/// memoised per thread (bounded: the cache is cleared when it grows past 4096 keys).
+/// memoised per thread (bounded: the cache is cleared when it grows past 4096 keys). The
+/// cache hashes with foldhash, eight bytes at a time, unseeded: the keys come from our own
+/// parse of a body the cache never outlives, and a flood of distinct keys is bounded by the
+/// clearing, so a seed's defence against chosen collisions buys nothing here. SipHash cost a
+/// tenth of redaction's instructions, FNV-1a (a byte at a time) a fifth of what was left
+/// (callgrind, `examples/prepare_cost`; BENCHMARKS.md).
 fn classify(key: &str) -> (bool, bool) {
     use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::hash::BuildHasherDefault;
     thread_local! {
-        static CACHE: RefCell<HashMap<String, (bool, bool), BuildHasherDefault<Fnv>>> =
+        static CACHE: RefCell<HashMap<String, (bool, bool), foldhash::fast::FixedState>> =
             RefCell::new(HashMap::default());
     }
     CACHE.with(|cache| {
@@ -129,30 +133,6 @@ fn classify(key: &str) -> (bool, bool) {
         cache.insert(key.to_owned(), answer);
         answer
     })
-}
-
-/// FNV-1a, for the key cache: keys are short and come from our own parse of a body the
-/// cache never outlives, so SipHash's defence against chosen collisions buys nothing here and
-/// cost a tenth of redaction's instructions (callgrind, `examples/prepare_cost`). A flood of distinct
-/// keys is still bounded: the cache is cleared at 4096 entries.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325) // the FNV-1a offset basis
-    }
-}
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
 }
 
 /// Removes secrets (always) and PII (when `minimise`) from a JSON value, in place.
