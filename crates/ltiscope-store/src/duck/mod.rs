@@ -587,7 +587,12 @@ impl Db for DuckDb<'_> {
         row: &mut dyn FnMut(&dyn RowRead) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut stmt = self.0.prepare(sql)?;
-        let mut rows = stmt.query(params_from_iter(args.iter().map(arg)))?;
+        // A streaming result: DuckDB's worker thread runs the query ahead while this thread
+        // reads its chunks, instead of the whole result being gathered first and copied
+        // (BENCHMARKS.md, "The refresh reads a streaming result"). The handle `stream_arrow`
+        // returns only borrows the executed statement; its rows are read as rows.
+        drop(stmt.stream_arrow(params_from_iter(args.iter().map(arg)))?);
+        let mut rows = stmt.raw_query();
         while let Some(r) = rows.next()? {
             row(r)?;
         }
