@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Import, two builds side by side in instructions (issue 2): `ltiscope import` of the first
+# LINES lines of FILE into a fresh database, under callgrind, for the `ltiscope` binary in each
+# folder. Callgrind counts instructions, every thread's together: the same binary and input
+# give the same count whatever else the machine is doing, so a change of a few percent shows
+# here when wall times on a shared machine vary by more than that (BENCHMARKS.md, "UTF-8 checked
+# once per line"). Instructions are not seconds: memory traffic, page faults and the two
+# cores' overlap are not in them, so a change claimed as faster is measured in time too
+# (bench/import_ab.sh).
+#
+# Usage: bash bench/callgrind_ab.sh FILE DIR_A DIR_B [LINES]   (LINES: 20000 by default)
+# Prints, per build: the instructions in all, per line, and those of the parse side
+# (`ltiscope_ingest::parse_line`, inclusive), then B's totals as a share of A's.
+set -euo pipefail
+FILE="$1"; A="$2"; B="$3"; LINES="${4:-20000}"
+command -v valgrind > /dev/null || { echo "valgrind is needed: apt-get install valgrind" >&2; exit 1; }
+W="${WORK:-$(mktemp -d)}"; mkdir -p "$W"
+head -n "$LINES" "$FILE" > "$W/lines.jsonl"
+count() { # DIR NAME -> "total parse_line"
+  rm -f "$W/$2.duckdb" "$W/$2.duckdb.wal"
+  valgrind --tool=callgrind --callgrind-out-file="$W/$2.callgrind" \
+    "$1/ltiscope" --db "$W/$2.duckdb" import "$W/lines.jsonl" > /dev/null 2> "$W/$2.err"
+  local total parse
+  total=$(callgrind_annotate "$W/$2.callgrind" 2> /dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  parse=$(callgrind_annotate --inclusive=yes "$W/$2.callgrind" 2> /dev/null \
+    | awk '/ltiscope_ingest::parse_line \[/ && !n++ {gsub(",", "", $1); print $1}')
+  echo "$total ${parse:-0}"
+}
+read -r ta pa <<< "$(count "$A" a)"
+read -r tb pb <<< "$(count "$B" b)"
+for x in "A $A $ta $pa" "B $B $tb $pb"; do
+  set -- $x
+  printf '%s %s instructions=%s per_line=%.0f parse_line=%s\n' "$1" "$2" "$3" "$(echo "$3 / $LINES" | bc -l)" "$4"
+done
+printf 'B/A instructions=%.4f parse_line=%.4f\n' "$(echo "$tb / $ta" | bc -l)" "$(echo "$pb / $pa" | bc -l)"
