@@ -20,10 +20,10 @@ count() { # DIR NAME -> "total parse_line"
   rm -f "$W/$2.duckdb" "$W/$2.duckdb.wal"
   valgrind --tool=callgrind --callgrind-out-file="$W/$2.callgrind" \
     "$1/ltiscope" --db "$W/$2.duckdb" import "$W/lines.jsonl" > /dev/null 2> "$W/$2.err"
+  callgrind_annotate --inclusive=yes "$W/$2.callgrind" > "$W/$2.txt" 2> /dev/null
   local total parse
-  total=$(callgrind_annotate "$W/$2.callgrind" 2> /dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-  parse=$(callgrind_annotate --inclusive=yes "$W/$2.callgrind" 2> /dev/null \
-    | awk '/ltiscope_ingest::parse_line \[/ && !n++ {gsub(",", "", $1); print $1}')
+  total=$(awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}' "$W/$2.txt")
+  parse=$(awk '/ltiscope_ingest::parse_line( \[|$)/ && !n++ {gsub(",", "", $1); print $1}' "$W/$2.txt")
   echo "$total ${parse:-0}"
 }
 read -r ta pa <<< "$(count "$A" a)"

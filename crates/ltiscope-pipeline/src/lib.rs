@@ -134,7 +134,7 @@ impl Pipeline {
         origin: &str,
     ) -> WriteBatch {
         self.redacted(source, received_at, origin, |ctx, sink| {
-            for (i, line) in lines.split(|b| *b == b'\n').enumerate() {
+            for (i, line) in ltiscope_ingest::lines(lines).enumerate() {
                 if !line.trim_ascii().is_empty() {
                     ltiscope_ingest::parse_line(line, ctx, sink, first_line + i);
                 }
