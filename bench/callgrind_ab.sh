@@ -2,8 +2,9 @@
 # Import, two builds side by side in instructions (issue 2): `ltiscope import` of the first
 # LINES lines of FILE into a fresh database, under callgrind, for the `ltiscope` binary in each
 # folder. Callgrind counts instructions, every thread's together: the same binary and input
-# give the same count whatever else the machine is doing, so a change of a few percent shows
-# here when wall times on a shared machine vary by more than that (BENCHMARKS.md, "UTF-8 checked
+# give the same count within a few hundredths of a percent (the threads' waits vary) whatever
+# else the machine is doing, so a change of a few percent shows here when wall times on a
+# shared machine vary by more than that (BENCHMARKS.md, "UTF-8 checked
 # once per line"). Instructions are not seconds: memory traffic, page faults and the two
 # cores' overlap are not in them, so a change claimed as faster is measured in time too
 # (bench/import_ab.sh).

@@ -180,12 +180,13 @@ pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// `bytes` parsed as one JSON value. Their UTF-8 is checked once, whole, and they are parsed
-/// as text: the same value and the same errors as parsing them as bytes, which checks each
-/// string's UTF-8 on its own as it meets it, a sixth of the parse's instructions
+/// `bytes` parsed as one JSON value: how every body and line is parsed (the collector's
+/// single-document endpoints call it too). Their UTF-8 is checked once, whole, and they are
+/// parsed as text: the same value and the same errors as parsing them as bytes, which checks
+/// each string's UTF-8 on its own as it meets it, a sixth of the parse's instructions
 /// (BENCHMARKS.md, "UTF-8 checked once per line"). Bytes that are not UTF-8 are parsed as
 /// bytes, for the parser's own message.
-fn json_value(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+pub fn json_value(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     match std::str::from_utf8(bytes) {
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(bytes),

@@ -281,7 +281,7 @@ async fn on_parser_json<T: Send + 'static>(
     bytes: Bytes,
     then: impl FnOnce(Value) -> Result<Decoded<T>, ApiError> + Send + 'static,
 ) -> Result<Decoded<T>, ApiError> {
-    on_parser(move || match serde_json::from_slice::<Value>(&bytes) {
+    on_parser(move || match ltiscope_ingest::json_value(&bytes) {
         Ok(v) => then(v),
         Err(e) => Ok(Decoded::Quarantine(
             RejectedBody::Text(String::from_utf8_lossy(&bytes).into_owned()),
