@@ -3,8 +3,9 @@
 # into a fresh DuckDB database, side by side with the bare serde_json parse ceiling on the same
 # bytes, then the tools report over those launches. Prints one JSON object per measurement.
 # Also the import's writer alone (examples/writer_alone: the same batches, parsed beforehand,
-# stored as the import stores them): what the import could reach if parsing cost nothing; and,
-# where Python's duckdb is installed, DuckDB alone storing the same rows (see floor below).
+# stored as the import stores them): what the import could reach if parsing cost nothing; and
+# DuckDB alone storing the same rows (examples/storage_floor, with the DuckDB ltiscope links;
+# see floor below).
 #
 # Usage: bash bench/import.sh [LAUNCHES] [WORKDIR]
 set -euo pipefail
@@ -16,6 +17,7 @@ cargo build -q --workspace --all-targets   # the one (optimised) dev build: see 
 BIN="$CARGO_TARGET_DIR/debug/ltiscope"
 CEIL="$CARGO_TARGET_DIR/debug/examples/parse_ceiling"
 WRITER="$CARGO_TARGET_DIR/debug/examples/writer_alone"
+FLOOR="$CARGO_TARGET_DIR/debug/examples/storage_floor"
 FILE="$WORK/bb-$N.jsonl"
 DB="$WORK/bench.duckdb"
 
@@ -42,15 +44,11 @@ writer() {
   rm -f "$WORK/writer.duckdb" "$WORK/writer.duckdb.wal"
 }
 # What the import cannot beat: DuckDB alone storing the rows the import stored
-# (bench/duckdb_storage.py, best of two: it is a floor) plus the writer's rollup refresh. The
-# import's time against it is the restated goal (BENCHMARKS.md, "What bounds the import").
+# (examples/storage_floor, best of two: it is a floor) plus the writer's rollup refresh
+# (BENCHMARKS.md, "What bounds the import").
 floor() {
-  if ! python3 -c 'import duckdb' 2> /dev/null; then
-    echo '{"duckdb_floor": "skipped: pip install duckdb==2.0.0"}'
-    return
-  fi
   local best refresh
-  best=$(for _ in 1 2; do python3 bench/duckdb_storage.py "$DB" --floor \
+  best=$(for _ in 1 2; do "$FLOOR" "$DB" --floor \
     | awk '/the tables as the import stores them/ {print $(NF-1)}'; done | sort -g | head -1)
   refresh=$(sed 's/.*"writer_refresh_seconds": \([0-9.]*\).*/\1/' "$WORK/writer.json")
   local import; import=$(cat "$WORK/import.seconds")

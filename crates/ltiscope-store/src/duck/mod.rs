@@ -1038,4 +1038,42 @@ mod tests {
         assert_eq!(keys_in(&store), BTreeSet::from([7, 8, 9]));
         assert!(filter.may_contain(9));
     }
+
+    /// DuckDB's zstd level is a constant of its build (`.cargo/config.toml` defines it as 1
+    /// for the kept originals); its Parquet writer uses the same constant when no level is
+    /// given, which tells which one the build has.
+    #[test]
+    fn duckdb_is_built_to_compress_zstd_at_level_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conn = duckdb::Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE TABLE t AS SELECT '{\"id\":\"urn:uuid:' || uuid() || '\",\"n\":' || i
+                 || ',\"text\":\"' || repeat(md5(CAST(i % 97 AS VARCHAR)), 1 + i % 7) || '\"}' AS body
+             FROM range(20000) r(i)",
+        )
+        .expect("rows");
+        let parquet = |name: &str, level: &str| {
+            let path = dir.path().join(name);
+            conn.execute_batch(&format!(
+                "COPY t TO '{}' (FORMAT PARQUET, COMPRESSION ZSTD{level})",
+                path.display()
+            ))
+            .expect("copy");
+            std::fs::read(&path).expect("read")
+        };
+        let default = parquet("default.parquet", "");
+        let (one, three) = (
+            parquet("one.parquet", ", COMPRESSION_LEVEL 1"),
+            parquet("three.parquet", ", COMPRESSION_LEVEL 3"),
+        );
+        assert_ne!(
+            one, three,
+            "levels 1 and 3 must differ for this check to mean anything"
+        );
+        assert!(
+            default == one,
+            "DuckDB was built without -DZSTD_CLEVEL_DEFAULT=1 (.cargo/config.toml): a CXXFLAGS \
+             of your own environment replaces it; add the define to yours and rebuild"
+        );
+    }
 }

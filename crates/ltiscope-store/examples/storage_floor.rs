@@ -1,0 +1,115 @@
+//! What DuckDB alone costs to store an import's rows, table by table (and, with `--columns`,
+//! column by column), with the project's own build of DuckDB: the one `ltiscope` links, whose
+//! zstd level is set at build time (`.cargo/config.toml`), which Python's wheel does not have.
+//!
+//! Copies the tables of a database that `ltiscope import` filled into memory, then times
+//! `INSERT INTO x SELECT ... FROM` the copy into a fresh database file on one DuckDB thread
+//! (as the import's writer runs it): no parsing, no appender, no per-row Rust, only DuckDB
+//! storing and compressing the rows. The import cannot store them faster.
+//!
+//!     cargo run --example storage_floor -- DB [--columns | --floor]
+//!
+//! `--floor` times only the four inserts the floor adds up (`bench/import.sh`), not the keys
+//! without their primary key nor the VARCHAR columns of `launches` alone.
+
+use std::time::Instant;
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(src) = args.iter().find(|a| !a.starts_with("--")) else {
+        eprintln!("usage: storage_floor DB [--columns | --floor]");
+        std::process::exit(2);
+    };
+    let per_column = args.iter().any(|a| a == "--columns");
+    let floor_only = args.iter().any(|a| a == "--floor");
+    let dir = tempfile::tempdir()?;
+    let c = duckdb::Connection::open(dir.path().join("storage.duckdb"))?;
+    c.execute_batch("SET threads = 1")?;
+    c.execute_batch(&format!(
+        "ATTACH '{}' AS s (READ_ONLY)",
+        src.replace('\'', "''")
+    ))?;
+    for table in ["event_keys", "events", "launches"] {
+        c.execute_batch(&format!(
+            "CREATE TEMP TABLE src_{table} AS SELECT * FROM s.{table}"
+        ))?;
+    }
+    let columns = |table: &str| -> Result<Vec<(String, String)>, Error> {
+        let mut stmt = c.prepare(
+            "SELECT column_name, data_type FROM duckdb_columns()
+             WHERE database_name = 's' AND table_name = ? ORDER BY column_index",
+        )?;
+        let rows = stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    // Creates x with (name, type, extra) columns and times the insert of them from `table`.
+    let timed = |label: &str, table: &str, cols: &[(String, String, &str)]| -> Result<f64, Error> {
+        let defs: Vec<String> = cols.iter().map(|(n, t, e)| format!("{n} {t}{e}")).collect();
+        let names: Vec<&str> = cols.iter().map(|(n, _, _)| n.as_str()).collect();
+        c.execute_batch(&format!(
+            "DROP TABLE IF EXISTS x; CREATE TABLE x ({}); CHECKPOINT",
+            defs.join(", ")
+        ))?;
+        let started = Instant::now();
+        c.execute_batch(&format!(
+            "INSERT INTO x SELECT {} FROM src_{table}",
+            names.join(", ")
+        ))?;
+        let seconds = started.elapsed().as_secs_f64();
+        println!("{label:<44} {seconds:6.2} s");
+        Ok(seconds)
+    };
+    let with = |cols: &[(String, String)], extra: &'static str| -> Vec<(String, String, &str)> {
+        cols.iter()
+            .map(|(n, t)| (n.clone(), t.clone(), extra))
+            .collect()
+    };
+    let keys = columns("event_keys")?;
+    let mut total = timed(
+        "event_keys (primary key)",
+        "event_keys",
+        &with(&keys, " PRIMARY KEY"),
+    )?;
+    if !floor_only {
+        timed(
+            "event_keys (no primary key)",
+            "event_keys",
+            &with(&keys, ""),
+        )?;
+    }
+    let events = columns("events")?;
+    let body = [("body".to_owned(), "VARCHAR".to_owned())];
+    total += timed(
+        "events: body (zstd, as stored)",
+        "events",
+        &with(&body, " USING COMPRESSION zstd"),
+    )?;
+    let others: Vec<_> = events.into_iter().filter(|(n, _)| n != "body").collect();
+    total += timed("events: the other columns", "events", &with(&others, ""))?;
+    let launches = columns("launches")?;
+    total += timed("launches: all columns", "launches", &with(&launches, ""))?;
+    if !floor_only {
+        let text: Vec<_> = launches
+            .iter()
+            .filter(|(_, t)| t == "VARCHAR")
+            .cloned()
+            .collect();
+        timed("launches: VARCHAR columns", "launches", &with(&text, ""))?;
+    }
+    if per_column {
+        for column in &launches {
+            timed(
+                &format!("launches.{}", column.0),
+                "launches",
+                &with(std::slice::from_ref(column), ""),
+            )?;
+        }
+    }
+    println!(
+        "{:<44} {total:6.2} s",
+        "the tables as the import stores them"
+    );
+    Ok(())
+}
