@@ -10,7 +10,7 @@ use ltiscope_store::testing::TempDatabase;
 use ltiscope_store::{Derive, Location, Store, Upgrade, WriteBatch};
 
 /// The schema version of a new DuckDB database.
-const LATEST_DUCKDB: i64 = 13;
+const LATEST_DUCKDB: i64 = 14;
 
 /// Turns a DuckDB file back into its shape before migration 11: the quarantine without item
 /// keys, and none of the later migrations' tables.
@@ -1295,10 +1295,11 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
 }
 
 /// A database written before migration 10 keeps every event and its body when the events
-/// table is rebuilt with zstd bodies, and new bodies are stored with zstd; the caller hears
-/// of the upgrade before it runs (not of a new database's migrations).
+/// table is rebuilt with zstd bodies, and every launch record when migration 14 rebuilds the
+/// launches with their ids in zstd; new rows are stored so; the caller hears of the upgrade
+/// before it runs (not of a new database's migrations).
 #[test]
-fn migration_10_moves_event_bodies_to_zstd() {
+fn migrations_10_and_14_move_bodies_and_launch_ids_to_zstd() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("old.duckdb");
     let bodies = |conn: &duckdb::Connection| -> Vec<(String, String)> {
@@ -1310,13 +1311,22 @@ fn migration_10_moves_event_bodies_to_zstd() {
             .collect::<Result<_, _>>()
             .expect("rows")
     };
-    let body_compression = |conn: &duckdb::Connection| -> Vec<String> {
+    let launches = |conn: &duckdb::Connection| -> Vec<(String, Option<String>, Option<String>)> {
+        let mut stmt = conn
+            .prepare("SELECT event_id, session_id, user_iri FROM launches ORDER BY event_id")
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let compression = |conn: &duckdb::Connection, table: &str, column: &str| -> Vec<String> {
         conn.execute_batch("CHECKPOINT").expect("checkpoint");
         let mut stmt = conn
-            .prepare(
-                "SELECT DISTINCT compression FROM pragma_storage_info('events')
-                 WHERE column_name = 'body' AND segment_type = 'VARCHAR'",
-            )
+            .prepare(&format!(
+                "SELECT DISTINCT compression FROM pragma_storage_info('{table}')
+                 WHERE column_name = '{column}' AND segment_type = 'VARCHAR'"
+            ))
             .expect("prepare");
         stmt.query_map([], |r| r.get(0))
             .expect("query")
@@ -1338,20 +1348,35 @@ fn migration_10_moves_event_bodies_to_zstd() {
         heard.is_empty(),
         "a new database is not an upgrade: {heard:?}"
     );
-    let before = {
-        // Turn the file back into a schema-9 database: bodies in DuckDB's default compression.
+    let (before, launches_before) = {
+        // Turn the file back into a schema-9 database: bodies and launch ids in DuckDB's
+        // default compression.
         let conn = duckdb::Connection::open(&path).expect("open raw");
         conn.execute_batch(
             "CREATE TABLE events_old AS SELECT * FROM events;
              DROP TABLE events;
              ALTER TABLE events_old RENAME TO events;
+             CREATE TABLE launches_old AS SELECT * FROM launches;
+             DROP TABLE launches;
+             ALTER TABLE launches_old RENAME TO launches;
              DELETE FROM schema_migrations WHERE version >= 10;",
         )
         .and_then(|()| conn.execute_batch(BEFORE_11))
         .expect("downgrade");
-        assert_ne!(body_compression(&conn), ["ZSTD"], "the downgraded file");
-        bodies(&conn)
+        assert_ne!(
+            compression(&conn, "events", "body"),
+            ["ZSTD"],
+            "the downgraded file"
+        );
+        assert_ne!(compression(&conn, "launches", "session_id"), ["ZSTD"]);
+        (bodies(&conn), launches(&conn))
     };
+    assert_eq!(launches_before.len(), 2);
+    assert!(
+        launches_before
+            .iter()
+            .all(|(_, s, u)| s.is_some() && u.is_some())
+    );
     assert_eq!(before.len(), 2, "a launch and its return");
     {
         let mut store = Store::open_upgrading(&location, &mut |u| {
@@ -1369,12 +1394,23 @@ fn migration_10_moves_event_bodies_to_zstd() {
             (10, "event bodies compressed with zstd".to_owned()),
             (11, "quarantined items stored once".to_owned()),
             (12, "tool names follow the rules".to_owned()),
-            (13, "derivation fingerprint".to_owned())
+            (13, "derivation fingerprint".to_owned()),
+            (14, "launch ids compressed with zstd".to_owned())
         ]
     );
     let conn = duckdb::Connection::open(&path).expect("open raw");
     assert_eq!(bodies(&conn), before, "the same events, the same bodies");
-    assert_eq!(body_compression(&conn), ["ZSTD"]);
+    assert_eq!(launches(&conn), launches_before, "the same launch records");
+    assert_eq!(compression(&conn, "events", "body"), ["ZSTD"]);
+    for column in [
+        "event_id",
+        "user_key",
+        "user_iri",
+        "launch_id",
+        "session_id",
+    ] {
+        assert_eq!(compression(&conn, "launches", column), ["ZSTD"], "{column}");
+    }
 }
 
 /// A long migration says how far it has come: migration 10 rebuilding a large events table
