@@ -3,7 +3,9 @@
 # (the seed LTIEvent with fresh ids, minus the fields redaction removes) as ready-made Arrow
 # columns, inserted into event_keys, events and launches on one DuckDB thread in transactions
 # of two row groups; prints this process's CPU per event for each step. Nothing of ltiscope
-# runs: it is the cost of storing alone.
+# runs: it is the cost of storing alone. Python's wheel compresses zstd at level 3, where
+# ltiscope's own build uses level 1 (.cargo/config.toml); examples/storage_floor measures
+# with that build, on the rows an import stored.
 #
 # Usage: pip install duckdb==2.0.0 pyarrow; BODYCOMP='USING COMPRESSION zstd' python3 bench/duckdb_floor.py 245760
 import json, random, uuid, time, os, sys, resource

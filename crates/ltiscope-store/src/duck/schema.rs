@@ -369,7 +369,7 @@ CREATE TABLE derivation (fingerprint VARCHAR NOT NULL);
         r#"
 -- The launch records' near-unique strings (event, session and launch ids, user IRI and key)
 -- compressed with zstd instead of DuckDB's automatic choice (FSST): on a million launches the
--- table alone was stored 22-39% faster and 9% smaller, and read as fast (BENCHMARKS.md,
+-- table alone was stored 22-39% faster and 9% smaller in two rounds, and read as fast (BENCHMARKS.md,
 -- "The launch records' ids in zstd"). A column's compression is fixed when its table is
 -- created, so the table is rebuilt, its columns in the same order.
 CREATE TABLE launches_zstd (
