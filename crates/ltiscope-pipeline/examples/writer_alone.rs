@@ -12,7 +12,9 @@
 
 use ltiscope_ingest::ToolResolver;
 use ltiscope_pipeline::Pipeline;
-use ltiscope_pipeline::import::{CHECKPOINT_BYTES, CHUNK_LINES, COMMIT_EVENTS};
+use ltiscope_pipeline::import::{
+    CHECKPOINT_BYTES, CHUNK_LINES, COMMIT_EVENTS, REFRESH_MEMORY_BYTES,
+};
 use ltiscope_redact::{PiiPolicy, Redactor};
 use ltiscope_store::{RollupConfig, Store, WriteBatch};
 use std::path::PathBuf;
@@ -72,6 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let write = started.elapsed().as_secs_f64();
     let refreshed = Instant::now();
+    store.set_memory_limit(REFRESH_MEMORY_BYTES)?;
     store.refresh_rollups()?;
     let refresh = refreshed.elapsed().as_secs_f64();
     drop(store);

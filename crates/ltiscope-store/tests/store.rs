@@ -797,6 +797,12 @@ fn rollups_answer_exactly_what_the_launch_records_answer() {
                 .write(&batch(chunk.join("\n").as_bytes()))
                 .expect("write");
         }
+        // The late arrivals touch every month of the term: its months are recomputed in two
+        // lanes side by side, and what follows compares what they wrote with the records.
+        let refreshed = store.refresh_rollups().expect("refresh");
+        assert_eq!(refreshed.lanes, 2, "{}: {refreshed:?}", db.name);
+        let again = store.refresh_rollups().expect("refresh");
+        assert_eq!(again.marks, 0, "{}: every mark read is consumed", db.name);
         let tenant = store
             .answer_raw(Question::Tenants, &ReportFilter::default(), &params())
             .expect("tenants")
@@ -946,6 +952,9 @@ fn rollups_answer_exactly_what_the_launch_records_answer() {
             !store.configure_rollups(&config).expect("configure"),
             "unchanged"
         );
+        let rebuilt = store.refresh_rollups().expect("rebuild");
+        assert_eq!(rebuilt.lanes, 2, "{}: {rebuilt:?}", db.name);
+        assert!(rebuilt.days > 60, "{}: {rebuilt:?}", db.name);
         let midnight = |n: i64| {
             use chrono::TimeZone;
             let d = day(n).date_naive().and_hms_opt(0, 0, 0).expect("midnight");

@@ -7,7 +7,7 @@ mod schema;
 mod stream_keys;
 
 use crate::migrate::{self, Migrate, Migration, Upgrade};
-use crate::rollup::{self, Db, RefreshOutcome};
+use crate::rollup::{self, Db, RefreshOutcome, Transact};
 use crate::sql::{
     Arg, Dialect, RowRead, export_select, export_values, from_micros, purge_counts, purge_deletes,
     purge_outcome, quote,
@@ -615,8 +615,33 @@ impl Db for DuckDb<'_> {
     }
 }
 
+/// A refresh's transactions on the store's own connection.
+impl Transact for &Connection {
+    fn transact(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let tx = self.unchecked_transaction()?;
+        work(&mut DuckDb(&tx))?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// A refresh's transactions on a lane's connection of its own.
+impl Transact for Connection {
+    fn transact(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        (&*self).transact(work)
+    }
+}
+
 impl DuckStore {
-    /// Rolls up what was stored since the last refresh (nothing to do is cheap).
+    /// Rolls up what was stored since the last refresh (nothing to do is cheap), with a second
+    /// connection to the database beside this one when there are months to share
+    /// (`rollup::refresh`).
     pub(crate) fn refresh_rollups(&self) -> Result<RefreshOutcome, StoreError> {
         let _one = REFRESH
             .lock()
@@ -624,10 +649,7 @@ impl DuckStore {
         if !rollup::pending(&mut DuckDb(&self.conn))? {
             return Ok(RefreshOutcome::default());
         }
-        let tx = self.conn.unchecked_transaction()?;
-        let outcome = rollup::refresh(&mut DuckDb(&tx))?;
-        tx.commit()?;
-        Ok(outcome)
+        rollup::refresh(&mut &self.conn, || self.connection(), drop)
     }
 
     /// Runs `read` on this database as the backend-neutral `Db`, outside any transaction.

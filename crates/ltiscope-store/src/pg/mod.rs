@@ -9,7 +9,7 @@ mod schema;
 
 use crate::migrate::{self, Migrate, Migration, Upgrade};
 use crate::rollup::lanes;
-use crate::rollup::{self, Db, RefreshOutcome};
+use crate::rollup::{self, Db, RefreshOutcome, Transact};
 use crate::sql::{
     Arg, Dialect, EXPORT_FIELDS, ExportKind, RowRead, export_select, export_values, purge_counts,
     purge_deletes, purge_outcome, read_cells, sql_for,
@@ -850,28 +850,39 @@ impl<C: GenericClient> Db for PgDb<'_, C> {
     }
 }
 
+/// A refresh's transactions: each in one repeatable-read snapshot, so that what it reads
+/// agrees with itself.
+impl Transact for Client {
+    fn transact(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .start()?;
+        // Refreshes read whole days of launch records, often right after a bulk load,
+        // before PostgreSQL has statistics for them: it then estimates one row and joins
+        // the launches to their returns by nested loop, re-aggregating the returns for
+        // every launch (minutes per week of a term instead of a second). Hash joins are
+        // right for these queries whatever the statistics say.
+        tx.batch_execute("SET LOCAL enable_nestloop = off")?;
+        work(&mut PgDb(&mut tx))?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
 impl PgStore {
-    /// Rolls up what any collector stored since the last refresh, under the rollup lock, in
-    /// one repeatable-read snapshot (so the marks read and the records recomputed agree).
+    /// Rolls up what any collector stored since the last refresh, under the rollup lock, with a
+    /// spare connection beside this one when there are months to share (`rollup::refresh`).
     pub(crate) fn refresh_rollups(&self) -> Result<RefreshOutcome, StoreError> {
         let mut c = self.client()?;
         if !rollup::pending(&mut PgDb(&mut *c))? {
             return Ok(RefreshOutcome::default());
         }
         with_rollup_lock(&mut c, |c| {
-            let mut tx = c
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .start()?;
-            // Refreshes read whole days of launch records, often right after a bulk load,
-            // before PostgreSQL has statistics for them: it then estimates one row and joins
-            // the launches to their returns by nested loop, re-aggregating the returns for
-            // every launch (minutes per week of a term instead of a second). Hash joins are
-            // right for these queries whatever the statistics say.
-            tx.batch_execute("SET LOCAL enable_nestloop = off")?;
-            let outcome = rollup::refresh(&mut PgDb(&mut tx))?;
-            tx.commit()?;
-            Ok(outcome)
+            rollup::refresh(c, || self.spare(), |lane| self.release(lane))
         })
     }
 

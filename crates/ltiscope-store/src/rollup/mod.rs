@@ -17,8 +17,9 @@
 //! - [`refresh`] turns marks into the local days they can change (a launch changes the visit
 //!   count of the launches up to one visit window after it; a return changes the pairing of
 //!   the launches up to twice the cap before it), recomputes those days from the launch records with
-//!   the same definitions as the raw report SQL, and deletes exactly the marks it read, all in
-//!   one transaction (one refresher at a time);
+//!   the same definitions as the raw report SQL, and deletes exactly the marks it read, but
+//!   only once the rows are written (one refresher at a time; the months of a large refresh
+//!   in two lanes side by side);
 //! - a question is answered from rollups only when they can answer it exactly: its range
 //!   starts and ends at local midnights of the rollup time zone, its visit window and cap are
 //!   the rollups', and it has no course filter. Everything else is answered from the launch
@@ -78,6 +79,8 @@ pub struct RefreshOutcome {
     pub days: u64,
     /// Launches read to recompute them.
     pub launches: u64,
+    /// Connections that recomputed them side by side (0 when nothing was waiting).
+    pub lanes: u32,
 }
 
 /// A backend's connection (or open transaction) as the rollup code needs it.
@@ -248,73 +251,243 @@ pub(crate) const NOT_SENT: &str = "(not sent)";
 /// The longest run of days recomputed by one query (bounds the memory of a rebuild).
 const RUN_DAYS: i64 = 7;
 
+/// A connection a refresh works on, one transaction at a time.
+pub(crate) trait Transact {
+    /// Runs `work` in a transaction of its own, committed when it returns `Ok` (and not
+    /// otherwise). `work` runs once.
+    fn transact(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+/// How many connections recompute the months of a refresh side by side. The recomputing is
+/// one thread's work per month (DuckDB's query, then our own adding up, then the appends), so
+/// on two cores a second lane takes most of the other core; each lane holds a month's course
+/// rows and a run of days, so more lanes would cost memory for little on these machines.
+const LANES: usize = 2;
+
 /// Recomputes every day the waiting marks can change, then deletes those marks. The caller
-/// runs it in one transaction and makes sure only one refresh runs at a time.
-pub(crate) fn refresh(db: &mut dyn Db) -> Result<RefreshOutcome, StoreError> {
-    let cfg = state(db)?;
-    let mut ids = Vec::new();
-    let mut days: BTreeMap<NaiveDate, BTreeSet<String>> = BTreeMap::new();
-    db.each(
-        &format!(
-            "SELECT id, tenant, {}, kind FROM rollup_marks",
-            db.dialect().epoch_us("hour")
-        ),
-        &[],
-        &mut |r| {
-            ids.push(r.int(0)?.unwrap_or_default());
-            let tenant = r.text(1)?.unwrap_or_default();
-            let hour = r
-                .int(2)?
-                .and_then(chrono::DateTime::from_timestamp_micros)
-                .unwrap_or_default();
-            let (first, last) = affected_days(&cfg, hour, &r.text(3)?.unwrap_or_default());
-            let mut d = first;
-            while d <= last {
-                days.entry(d).or_default().insert(tenant.clone());
-                d = d.succ_opt().unwrap_or(NaiveDate::MAX);
-                if d == NaiveDate::MAX {
-                    break;
-                }
-            }
-            Ok(())
-        },
-    )?;
-    let mut outcome = RefreshOutcome {
-        marks: ids.len() as u64,
-        ..RefreshOutcome::default()
+/// makes sure only one refresh runs at a time (on `main`, while this runs).
+///
+/// Marks touching one month are consumed in one transaction on `main`. Marks touching more
+/// (a bulk import, a rebuild after the settings changed) take three steps: the marks are read
+/// and the new users, courses and tools numbered in one transaction, committed; the months
+/// are recomputed in [`LANES`] lanes side by side, `main` and a connection from `connect`
+/// (returned to `release` afterwards), each month in a transaction of its own; the marks read
+/// are deleted in a last one. Months are disjoint, so the lanes delete and write disjoint
+/// rows. Every month is recomputed from the records its transaction sees, which hold at least
+/// what the marks named, and the marks go last: a refresh that fails part way leaves them,
+/// and the next one recomputes those days again. A record stored meanwhile (its user perhaps
+/// not numbered yet) left its own mark, which the next refresh consumes. Without a second
+/// connection the months are recomputed on `main` alone.
+pub(crate) fn refresh<L: Transact + Send>(
+    main: &mut dyn Transact,
+    connect: impl FnOnce() -> Result<L, StoreError>,
+    release: impl FnOnce(L),
+) -> Result<RefreshOutcome, StoreError> {
+    let mut planned = None;
+    let mut outcome = RefreshOutcome::default();
+    main.transact(&mut |db| {
+        let plan = Plan::read(db)?;
+        for run in plan.months.iter().flatten() {
+            number(db, &plan.cfg, run)?;
+        }
+        if plan.months.len() < 2 {
+            outcome = plan.recompute_alone(db)?;
+            plan.consumed(db)?;
+        } else {
+            planned = Some(plan);
+        }
+        Ok(())
+    })?;
+    let Some(mut plan) = planned else {
+        return Ok(outcome);
     };
-    // Runs of consecutive days of one month, each recomputed for every tenant marked in it.
-    // The course rollup keeps a month per row: the runs of a month are gathered and its rows
-    // written once (or when what is gathered grows large), not once per run.
-    let mut run: Vec<(NaiveDate, BTreeSet<String>)> = Vec::new();
-    let mut by_course = courses::Recomputed::default();
-    for (day, tenants) in days {
-        let joins = run.last().is_some_and(|(last, _)| {
-            *last + Duration::days(1) == day
-                && (day - run[0].0).num_days() < RUN_DAYS
-                && courses::month_of(day) == courses::month_of(run[0].0)
-        });
-        if !joins && !run.is_empty() {
-            outcome.add(recompute(db, &cfg, &run, &mut by_course)?);
-            run.clear();
+    plan.heaviest_first();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    // Takes the next month not taken yet until none is left or a lane failed.
+    let work = |conn: &mut dyn Transact| -> Result<RefreshOutcome, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut done = RefreshOutcome::default();
+        while !failed.load(SeqCst) {
+            let Some(runs) = plan.months.get(next.fetch_add(1, SeqCst)) else {
+                break;
+            };
+            let month = conn.transact(&mut |db| {
+                done.add(recompute_month(db, &plan.cfg, runs)?);
+                Ok(())
+            });
+            if month.is_err() {
+                failed.store(true, SeqCst);
+            }
+            month?;
         }
-        if by_course.full_before(day) {
-            std::mem::take(&mut by_course).write(db, &cfg)?;
+        Ok(done)
+    };
+    let outcome = match connect() {
+        Ok(mut lane) => {
+            let work = &work;
+            let (mine, theirs) = std::thread::scope(|scope| {
+                let other = scope.spawn(move || {
+                    let done = work(&mut lane);
+                    (done, lane)
+                });
+                let mine = work(main);
+                let theirs = other
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (mine, theirs)
+            });
+            let (theirs, lane) = theirs;
+            let (mut mine, theirs) = (mine?, theirs?);
+            release(lane);
+            mine.add(theirs);
+            mine.lanes = LANES as u32;
+            mine
         }
-        run.push((day, tenants));
-    }
-    if !run.is_empty() {
-        outcome.add(recompute(db, &cfg, &run, &mut by_course)?);
-    }
-    by_course.write(db, &cfg)?;
-    for chunk in ids.chunks(500) {
-        let markers = vec!["?"; chunk.len()].join(", ");
-        let args: Vec<Arg> = chunk.iter().map(|id| Arg::Int(*id)).collect();
-        db.exec(
-            &format!("DELETE FROM rollup_marks WHERE id IN ({markers})"),
-            &args,
+        // No second connection (a server at its connection limit): one lane still refreshes.
+        Err(_) => work(main)?,
+    };
+    main.transact(&mut |db| plan.consumed(db))?;
+    Ok(RefreshOutcome {
+        marks: plan.ids.len() as u64,
+        lanes: outcome.lanes.max(1),
+        ..outcome
+    })
+}
+
+/// What a refresh recomputes: the marks it read, and the runs of consecutive days (of one
+/// month each, each recomputed for every tenant marked in it) grouped by month.
+struct Plan {
+    cfg: RollupConfig,
+    ids: Vec<i64>,
+    months: Vec<Vec<Run>>,
+    /// The marks that can change each month's days: how much it holds, roughly.
+    weights: HashMap<NaiveDate, u64>,
+}
+
+/// A run of consecutive days of one month, each with the tenants marked in it.
+type Run = Vec<(NaiveDate, BTreeSet<String>)>;
+
+impl Plan {
+    /// Reads the waiting marks and the days they can change.
+    fn read(db: &mut dyn Db) -> Result<Plan, StoreError> {
+        let cfg = state(db)?;
+        let mut ids = Vec::new();
+        let mut days: BTreeMap<NaiveDate, BTreeSet<String>> = BTreeMap::new();
+        let mut weights: HashMap<NaiveDate, u64> = HashMap::new();
+        db.each(
+            &format!(
+                "SELECT id, tenant, {}, kind FROM rollup_marks",
+                db.dialect().epoch_us("hour")
+            ),
+            &[],
+            &mut |r| {
+                ids.push(r.int(0)?.unwrap_or_default());
+                let tenant = r.text(1)?.unwrap_or_default();
+                let hour = r
+                    .int(2)?
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .unwrap_or_default();
+                let (first, last) = affected_days(&cfg, hour, &r.text(3)?.unwrap_or_default());
+                *weights.entry(courses::month_of(first)).or_default() += 1;
+                let mut d = first;
+                while d <= last {
+                    days.entry(d).or_default().insert(tenant.clone());
+                    d = d.succ_opt().unwrap_or(NaiveDate::MAX);
+                    if d == NaiveDate::MAX {
+                        break;
+                    }
+                }
+                Ok(())
+            },
         )?;
+        let mut months: Vec<Vec<Run>> = Vec::new();
+        for (day, tenants) in days {
+            let month = courses::month_of(day);
+            match months.last_mut() {
+                Some(runs)
+                    if runs
+                        .first()
+                        .is_some_and(|r| courses::month_of(r[0].0) == month) =>
+                {
+                    match runs.last_mut() {
+                        Some(run)
+                            if run[run.len() - 1].0 + Duration::days(1) == day
+                                && (day - run[0].0).num_days() < RUN_DAYS =>
+                        {
+                            run.push((day, tenants));
+                        }
+                        _ => runs.push(vec![(day, tenants)]),
+                    }
+                }
+                _ => months.push(vec![vec![(day, tenants)]]),
+            }
+        }
+        Ok(Plan {
+            cfg,
+            ids,
+            months,
+            weights,
+        })
     }
+
+    /// Orders the months from the one with the most marks, so that lanes taking the next
+    /// month in turn end at about the same time. (They are numbered in time order before.)
+    fn heaviest_first(&mut self) {
+        let weights = &self.weights;
+        let weight = |m: &Vec<Run>| weights.get(&courses::month_of(m[0][0].0)).copied();
+        self.months.sort_by_key(|m| std::cmp::Reverse(weight(m)));
+    }
+
+    /// Recomputes every month on one connection.
+    fn recompute_alone(&self, db: &mut dyn Db) -> Result<RefreshOutcome, StoreError> {
+        let mut outcome = RefreshOutcome {
+            marks: self.ids.len() as u64,
+            lanes: 1,
+            ..RefreshOutcome::default()
+        };
+        for runs in &self.months {
+            outcome.add(recompute_month(db, &self.cfg, runs)?);
+        }
+        Ok(outcome)
+    }
+
+    /// Deletes the marks read: their days are recomputed.
+    fn consumed(&self, db: &mut dyn Db) -> Result<(), StoreError> {
+        for chunk in self.ids.chunks(500) {
+            let markers = vec!["?"; chunk.len()].join(", ");
+            let args: Vec<Arg> = chunk.iter().map(|id| Arg::Int(*id)).collect();
+            db.exec(
+                &format!("DELETE FROM rollup_marks WHERE id IN ({markers})"),
+                &args,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Recomputes the runs of one month. The course rollup keeps a month per row: its rows are
+/// gathered over the month's runs and written once (or when what is gathered grows large),
+/// not once per run.
+fn recompute_month(
+    db: &mut dyn Db,
+    cfg: &RollupConfig,
+    runs: &[Run],
+) -> Result<RefreshOutcome, StoreError> {
+    let mut outcome = RefreshOutcome::default();
+    let mut by_course = courses::Recomputed::default();
+    for run in runs {
+        if let Some((first, _)) = run.first()
+            && by_course.full_before(*first)
+        {
+            std::mem::take(&mut by_course).write(db, cfg)?;
+        }
+        outcome.add(recompute(db, cfg, run, &mut by_course)?);
+    }
+    by_course.write(db, cfg)?;
     Ok(outcome)
 }
 
@@ -485,32 +658,57 @@ impl Visits {
     }
 }
 
-/// Recomputes the rollup rows of a run of consecutive days for the tenants marked in it.
-fn recompute(
+/// The launches a run of days reads: its tenants, as `tenant IN (?, ...)` with their
+/// arguments, and its first and last instants.
+struct Span {
+    first: NaiveDate,
+    last: NaiveDate,
+    end_day: NaiveDate,
+    start: Timestamp,
+    end: Timestamp,
+    markers: String,
+    tenant_args: Vec<Arg>,
+}
+
+impl Span {
+    fn of(cfg: &RollupConfig, run: &[(NaiveDate, BTreeSet<String>)]) -> Option<Span> {
+        let (Some((first, _)), Some((last, _))) = (run.first(), run.last()) else {
+            return None;
+        };
+        let tenants: BTreeSet<&String> = run.iter().flat_map(|(_, t)| t).collect();
+        let end_day = last.succ_opt().unwrap_or(*last);
+        Some(Span {
+            first: *first,
+            last: *last,
+            end_day,
+            start: day_start(&cfg.timezone, *first),
+            end: day_start(&cfg.timezone, end_day),
+            markers: vec!["?"; tenants.len()].join(", "),
+            tenant_args: tenants.iter().map(|t| Arg::Text((*t).clone())).collect(),
+        })
+    }
+
+    /// The tenants' arguments followed by `rest`.
+    fn args(&self, rest: &[Arg]) -> Vec<Arg> {
+        let mut args = self.tenant_args.clone();
+        args.extend_from_slice(rest);
+        args
+    }
+}
+
+/// Gives dense numbers to the users, courses and tools a run's launches show for the first
+/// time, in hash order; a course keeps the tenant, key and label it was first seen with (the
+/// courses show them). Known ones are left out before grouping, so their names are not read
+/// again.
+fn number(
     db: &mut dyn Db,
     cfg: &RollupConfig,
     run: &[(NaiveDate, BTreeSet<String>)],
-    by_course: &mut courses::Recomputed,
-) -> Result<RefreshOutcome, StoreError> {
-    let (Some((first, _)), Some((last, _))) = (run.first(), run.last()) else {
-        return Ok(RefreshOutcome::default());
+) -> Result<(), StoreError> {
+    let Some(span) = Span::of(cfg, run) else {
+        return Ok(());
     };
-    let tenants: BTreeSet<&String> = run.iter().flat_map(|(_, t)| t).collect();
-    let start = day_start(&cfg.timezone, *first);
-    let end_day = last.succ_opt().unwrap_or(*last);
-    let end = day_start(&cfg.timezone, end_day);
     let d = db.dialect();
-    let markers = vec!["?"; tenants.len()].join(", ");
-    let in_tenants = format!("tenant IN ({markers})");
-    let tenant_args: Vec<Arg> = tenants.iter().map(|t| Arg::Text((*t).clone())).collect();
-    let with = |mut args: Vec<Arg>, rest: &[Arg]| {
-        args.extend_from_slice(rest);
-        args
-    };
-    let range = [Arg::Time(start), Arg::Time(end)];
-    // Dense numbers for the users and courses seen for the first time, in hash order; a
-    // course keeps the tenant, key and label it was first seen with (the courses show them).
-    // Known ones are left out before grouping, so their names are not read again.
     let course_details = [
         ("tenant", d.any("tenant")),
         ("course_key", d.any("course_key")),
@@ -538,21 +736,38 @@ fn recompute(
                 "INSERT INTO {table} ({column}, n{names})
                  SELECT h, (SELECT coalesce(max(n), 0) FROM {table}) + row_number() OVER (ORDER BY h){names}
                  FROM (SELECT {column} AS h{values} FROM launches l
-                       WHERE action = 'launch' AND {in_tenants} AND event_time >= ? AND event_time < ?
+                       WHERE action = 'launch' AND tenant IN ({}) AND event_time >= ? AND event_time < ?
                          AND {column} IS NOT NULL
                          AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{column} = l.{column})
-                       GROUP BY {column}) x"
+                       GROUP BY {column}) x",
+                span.markers
             ),
-            &with(tenant_args.clone(), &range),
+            &span.args(&[Arg::Time(span.start), Arg::Time(span.end)]),
         )?;
     }
+    Ok(())
+}
+
+/// Recomputes the rollup rows of a run of consecutive days for the tenants marked in it, its
+/// users, courses and tools numbered ([`number`]).
+fn recompute(
+    db: &mut dyn Db,
+    cfg: &RollupConfig,
+    run: &[(NaiveDate, BTreeSet<String>)],
+    by_course: &mut courses::Recomputed,
+) -> Result<RefreshOutcome, StoreError> {
+    let Some(span) = Span::of(cfg, run) else {
+        return Ok(RefreshOutcome::default());
+    };
+    let (first, last, start, end) = (span.first, span.last, span.start, span.end);
+    let tenants: BTreeSet<&String> = run.iter().flat_map(|(_, t)| t).collect();
+    let d = db.dialect();
+    let markers = &span.markers;
+    let in_tenants = format!("tenant IN ({markers})");
     for table in ROLLUP_TABLES {
         db.exec(
             &format!("DELETE FROM {table} WHERE {in_tenants} AND day >= ? AND day < ?"),
-            &with(
-                tenant_args.clone(),
-                &[Arg::Date(*first), Arg::Date(end_day)],
-            ),
+            &span.args(&[Arg::Date(first), Arg::Date(span.end_day)]),
         )?;
     }
     // Pairs take returns up to twice the cap after the run. Visits are told apart here, not
@@ -577,23 +792,19 @@ fn recompute(
         t = d.epoch("s.event_time"),
         ret = d.epoch("r.returned"),
     );
-    let mut args = with(
-        tenant_args.clone(),
-        &[
-            Arg::Time(start),
-            Arg::Time(end + Duration::seconds(2 * cfg.time_cap_secs)),
-        ],
-    );
-    args.extend(tenant_args.iter().cloned());
-    args.extend([Arg::Time(start), Arg::Time(end)]);
-    let mut visits = Visits::before(db, cfg, &in_tenants, &tenant_args, start)?;
+    let mut args = span.args(&[
+        Arg::Time(start),
+        Arg::Time(end + Duration::seconds(2 * cfg.time_cap_secs)),
+    ]);
+    args.extend(span.args(&[Arg::Time(start), Arg::Time(end)]));
+    let mut visits = Visits::before(db, cfg, &in_tenants, &span.tenant_args, start)?;
     let cap_ms = cfg.time_cap_secs.saturating_mul(1000);
     // The rollup rows being built, and where each is in `accs`.
     let (mut slots, mut accs): (HashMap<DayIds, u32, Fast>, Vec<(DayIds, Acc)>) =
         Default::default();
     let mut names = Names::default();
-    let mut d = *first;
-    while d <= *last {
+    let mut d = first;
+    while d <= last {
         for t in &tenants {
             by_course.recomputed(t, d);
         }
@@ -787,9 +998,9 @@ fn recompute(
     }
     db.append("rollup_facets", &facet_rows)?;
     Ok(RefreshOutcome {
-        marks: 0,
         days: marked.len() as u64,
         launches,
+        ..RefreshOutcome::default()
     })
 }
 

@@ -305,6 +305,10 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
     // writer and the parse workers (no faster on two cores) and raised peak memory by 34-81
     // MiB (tried twice: docs/benchmarks-history.md, "The parse side, a third cheaper", and
     // BENCHMARKS.md, "Where an import's CPU goes").
+    if let Err(e) = store.set_memory_limit(ltiscope_pipeline::import::REFRESH_MEMORY_BYTES) {
+        // Everything is stored; the refresh then runs with the import's larger buffers.
+        eprintln!("note: could not lower the database's memory for the closing refresh: {e}");
+    }
     refresh_rollups(&store)?;
     let o = summary.progress.outcome;
     let mut out = std::io::stdout().lock();
