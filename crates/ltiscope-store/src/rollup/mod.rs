@@ -290,8 +290,8 @@ pub(crate) fn refresh<L: Transact + Send>(
     let mut outcome = RefreshOutcome::default();
     main.transact(&mut |db| {
         let plan = Plan::read(db)?;
-        for run in plan.months.iter().flatten() {
-            number(db, &plan.cfg, run)?;
+        for span in plan.numbering() {
+            number(db, &span)?;
         }
         if plan.months.len() < 2 {
             outcome = plan.recompute_alone(db)?;
@@ -432,6 +432,27 @@ impl Plan {
             months,
             weights,
         })
+    }
+
+    /// The spans whose users, courses and tools are numbered before any month is recomputed:
+    /// consecutive days with the same tenants make one span, so a rebuild is numbered by one
+    /// statement per table rather than one per run of days: the first transaction of a
+    /// million launches' rebuild, one core's work while the other waits, took 0.40-0.46 s
+    /// against 0.53-0.58 s. In time order while the months are.
+    fn numbering(&self) -> Vec<Span> {
+        let mut spans: Vec<(NaiveDate, NaiveDate, &BTreeSet<String>)> = Vec::new();
+        for (day, tenants) in self.months.iter().flatten().flatten() {
+            match spans.last_mut() {
+                Some((_, last, same)) if *last + Duration::days(1) == *day && *same == tenants => {
+                    *last = *day;
+                }
+                _ => spans.push((*day, *day, tenants)),
+            }
+        }
+        spans
+            .into_iter()
+            .map(|(first, last, tenants)| Span::new(&self.cfg, (first, last), tenants.iter()))
+            .collect()
     }
 
     /// Orders the months from the one with the most marks, so that lanes taking the next
@@ -671,21 +692,35 @@ struct Span {
 }
 
 impl Span {
+    /// The days `first` to `last` of `tenants`.
+    fn new<'a>(
+        cfg: &RollupConfig,
+        (first, last): (NaiveDate, NaiveDate),
+        tenants: impl Iterator<Item = &'a String>,
+    ) -> Span {
+        let tenants: BTreeSet<&String> = tenants.collect();
+        let end_day = last.succ_opt().unwrap_or(last);
+        Span {
+            first,
+            last,
+            end_day,
+            start: day_start(&cfg.timezone, first),
+            end: day_start(&cfg.timezone, end_day),
+            markers: vec!["?"; tenants.len()].join(", "),
+            tenant_args: tenants.iter().map(|t| Arg::Text((*t).clone())).collect(),
+        }
+    }
+
+    /// The days of a run, for every tenant marked in any of them.
     fn of(cfg: &RollupConfig, run: &[(NaiveDate, BTreeSet<String>)]) -> Option<Span> {
         let (Some((first, _)), Some((last, _))) = (run.first(), run.last()) else {
             return None;
         };
-        let tenants: BTreeSet<&String> = run.iter().flat_map(|(_, t)| t).collect();
-        let end_day = last.succ_opt().unwrap_or(*last);
-        Some(Span {
-            first: *first,
-            last: *last,
-            end_day,
-            start: day_start(&cfg.timezone, *first),
-            end: day_start(&cfg.timezone, end_day),
-            markers: vec!["?"; tenants.len()].join(", "),
-            tenant_args: tenants.iter().map(|t| Arg::Text((*t).clone())).collect(),
-        })
+        Some(Span::new(
+            cfg,
+            (*first, *last),
+            run.iter().flat_map(|(_, t)| t),
+        ))
     }
 
     /// The tenants' arguments followed by `rest`.
@@ -696,18 +731,11 @@ impl Span {
     }
 }
 
-/// Gives dense numbers to the users, courses and tools a run's launches show for the first
-/// time, in hash order; a course keeps the tenant, key and label it was first seen with (the
-/// courses show them). Known ones are left out before grouping, so their names are not read
-/// again.
-fn number(
-    db: &mut dyn Db,
-    cfg: &RollupConfig,
-    run: &[(NaiveDate, BTreeSet<String>)],
-) -> Result<(), StoreError> {
-    let Some(span) = Span::of(cfg, run) else {
-        return Ok(());
-    };
+/// Gives dense numbers to the users, courses and tools the launches of a span show for the
+/// first time, in hash order; a course keeps the tenant, key and label it was first seen with
+/// (the courses show them). Known ones are left out before grouping, so their names are not
+/// read again.
+fn number(db: &mut dyn Db, span: &Span) -> Result<(), StoreError> {
     let d = db.dialect();
     let course_details = [
         ("tenant", d.any("tenant")),
