@@ -261,11 +261,12 @@ pub(crate) trait Transact {
     ) -> Result<(), StoreError>;
 }
 
-/// How many connections recompute the months of a refresh side by side. The recomputing is
-/// one thread's work per month (DuckDB's query, then our own adding up, then the appends), so
-/// on two cores a second lane takes most of the other core; each lane holds a month's course
-/// rows and a run of days, so more lanes would cost memory for little on these machines.
-const LANES: usize = 2;
+/// How many connections recompute the months of a large refresh side by side: the caller's
+/// and the one [`refresh`] opens. The recomputing is one thread's work per month (DuckDB's
+/// query, then our own adding up, then the appends), so on two cores a second lane takes most
+/// of the other core; each lane holds a month's course rows and a run of days, so more lanes
+/// would cost memory for little on these machines.
+const LANES: u32 = 2;
 
 /// Recomputes every day the waiting marks can change, then deletes those marks. The caller
 /// makes sure only one refresh runs at a time (on `main`, while this runs).
@@ -344,7 +345,7 @@ pub(crate) fn refresh<L: Transact + Send>(
             let (mut mine, theirs) = (mine?, theirs?);
             release(lane);
             mine.add(theirs);
-            mine.lanes = LANES as u32;
+            mine.lanes = LANES;
             mine
         }
         // No second connection (a server at its connection limit): one lane still refreshes.
