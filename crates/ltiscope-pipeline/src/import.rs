@@ -56,7 +56,7 @@ pub const CHECKPOINT_BYTES: u64 = 1024 * 1024 * 1024;
 /// streaming keeps 256 MB). The refresh reads each run of days' launch records once, so
 /// DuckDB's cache of them buys nothing; bounded lower, the two lanes of the refresh fit in
 /// what the import had already used: at a million launches its peak was 485-489 MiB with the
-/// lanes at 256 MB, 429-445 MiB at 128 MB (427-435 MiB with one lane at 256 MB), and a full
+/// lanes at 256 MB, 429-445 MiB at 128 MB (427-441 MiB with one lane at 256 MB), and a full
 /// rebuild was no slower (BENCHMARKS.md, "The closing refresh in two lanes").
 pub const REFRESH_MEMORY_BYTES: u64 = 128 * 1024 * 1024;
 

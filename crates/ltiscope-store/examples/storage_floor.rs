@@ -47,22 +47,28 @@ fn main() -> Result<(), Error> {
         let rows = stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     };
-    // Creates x with (name, type, extra) columns and times the insert of them from `table`.
-    let timed = |label: &str, table: &str, cols: &[(String, String, &str)]| -> Result<f64, Error> {
-        let defs: Vec<String> = cols.iter().map(|(n, t, e)| format!("{n} {t}{e}")).collect();
-        let names: Vec<&str> = cols.iter().map(|(n, _, _)| n.as_str()).collect();
+    // Creates x as `definition` (its column list, in parentheses) and times the insert of
+    // `select` from the copy of `table`.
+    let insert = |label: &str, definition: &str, select: &str, table: &str| -> Result<f64, Error> {
         c.execute_batch(&format!(
-            "DROP TABLE IF EXISTS x; CREATE TABLE x ({}); CHECKPOINT",
-            defs.join(", ")
+            "DROP TABLE IF EXISTS x; CREATE TABLE x{definition}; CHECKPOINT"
         ))?;
         let started = Instant::now();
-        c.execute_batch(&format!(
-            "INSERT INTO x SELECT {} FROM src_{table}",
-            names.join(", ")
-        ))?;
+        c.execute_batch(&format!("INSERT INTO x SELECT {select} FROM src_{table}"))?;
         let seconds = started.elapsed().as_secs_f64();
         println!("{label:<44} {seconds:6.2} s");
         Ok(seconds)
+    };
+    // x with (name, type, extra) columns, filled from `table`.
+    let timed = |label: &str, table: &str, cols: &[(String, String, &str)]| -> Result<f64, Error> {
+        let defs: Vec<String> = cols.iter().map(|(n, t, e)| format!("{n} {t}{e}")).collect();
+        let names: Vec<&str> = cols.iter().map(|(n, _, _)| n.as_str()).collect();
+        insert(
+            label,
+            &format!("({})", defs.join(", ")),
+            &names.join(", "),
+            table,
+        )
     };
     let with = |cols: &[(String, String)], extra: &'static str| -> Vec<(String, String, &str)> {
         cols.iter()
@@ -77,17 +83,13 @@ fn main() -> Result<(), Error> {
             [table],
             |r| r.get(0),
         )?;
-        let Some(columns) = sql.strip_prefix(&format!("CREATE TABLE {table}(")) else {
+        let Some(definition) = sql
+            .strip_prefix(&format!("CREATE TABLE {table}"))
+            .and_then(|d| d.strip_suffix(';'))
+        else {
             return Err(format!("unexpected definition of {table}: {sql}").into());
         };
-        c.execute_batch(&format!(
-            "DROP TABLE IF EXISTS x; CREATE TABLE x({columns} CHECKPOINT"
-        ))?;
-        let started = Instant::now();
-        c.execute_batch(&format!("INSERT INTO x SELECT * FROM src_{table}"))?;
-        let seconds = started.elapsed().as_secs_f64();
-        println!("{:<44} {seconds:6.2} s", format!("{table} (as stored)"));
-        Ok(seconds)
+        insert(&format!("{table} (as stored)"), definition, "*", table)
     };
     let mut total = 0.0;
     for table in ["event_keys", "events", "launches"] {

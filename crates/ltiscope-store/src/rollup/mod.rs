@@ -365,8 +365,6 @@ struct Plan {
     cfg: RollupConfig,
     ids: Vec<i64>,
     months: Vec<Vec<Run>>,
-    /// The marks that can change each month's days: how much it holds, roughly.
-    weights: HashMap<NaiveDate, u64>,
 }
 
 /// A run of consecutive days of one month, each with the tenants marked in it.
@@ -378,7 +376,6 @@ impl Plan {
         let cfg = state(db)?;
         let mut ids = Vec::new();
         let mut days: BTreeMap<NaiveDate, BTreeSet<String>> = BTreeMap::new();
-        let mut weights: HashMap<NaiveDate, u64> = HashMap::new();
         db.each(
             &format!(
                 "SELECT id, tenant, {}, kind FROM rollup_marks",
@@ -393,7 +390,6 @@ impl Plan {
                     .and_then(chrono::DateTime::from_timestamp_micros)
                     .unwrap_or_default();
                 let (first, last) = affected_days(&cfg, hour, &r.text(3)?.unwrap_or_default());
-                *weights.entry(courses::month_of(first)).or_default() += 1;
                 let mut d = first;
                 while d <= last {
                     days.entry(d).or_default().insert(tenant.clone());
@@ -427,12 +423,7 @@ impl Plan {
                 _ => months.push(vec![vec![(day, tenants)]]),
             }
         }
-        Ok(Plan {
-            cfg,
-            ids,
-            months,
-            weights,
-        })
+        Ok(Plan { cfg, ids, months })
     }
 
     /// The spans whose users, courses and tools are numbered before any month is recomputed:
@@ -456,12 +447,13 @@ impl Plan {
             .collect()
     }
 
-    /// Orders the months from the one with the most marks, so that lanes taking the next
-    /// month in turn end at about the same time. (They are numbered in time order before.)
+    /// Orders the months from the one with the most tenant-days to recompute, so that lanes
+    /// taking the next month in turn end at about the same time. (They are numbered in time
+    /// order before.)
     fn heaviest_first(&mut self) {
-        let weights = &self.weights;
-        let weight = |m: &Vec<Run>| weights.get(&courses::month_of(m[0][0].0)).copied();
-        self.months.sort_by_key(|m| std::cmp::Reverse(weight(m)));
+        let tenant_days = |m: &Vec<Run>| m.iter().flatten().map(|(_, t)| t.len()).sum::<usize>();
+        self.months
+            .sort_by_key(|m| std::cmp::Reverse(tenant_days(m)));
     }
 
     /// Recomputes every month on one connection.
