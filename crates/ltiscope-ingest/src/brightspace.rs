@@ -10,41 +10,41 @@ use crate::Context;
 use crate::fields::{
     content_id, normalise_event_id, scalar_text, short_term, str_at, string_list, text_at, url_host,
 };
+use crate::json::Json;
 use crate::outcome::Reason;
 use crate::roles::normalise_roles;
 use crate::time::parse_timestamp;
 use ltiscope_model::{
     Action, CourseRef, EventMeta, LaunchRecord, LtiVersion, Source, ToolRef, UserRef,
 };
-use serde_json::Value;
 
 const EXT: &str = "https://api.brightspace.com/xapi/extension_keys/context/";
 const LAUNCHED: &str = "https://api.brightspace.com/xapi/verbs/launched";
 const LTI_LAUNCH: &str = "/tools/lti/link/launch";
 
 /// True for an xAPI statement: an actor and a verb.
-pub(crate) fn is_statement(v: &Value) -> bool {
+pub(crate) fn is_statement(v: &Json) -> bool {
     v.get("verb").is_some() && v.get("actor").is_some()
 }
 
-fn is_brightspace(v: &Value, verb: &str) -> bool {
+fn is_brightspace(v: &Json, verb: &str) -> bool {
     verb.starts_with("https://api.brightspace.com/")
         || home_page(v).is_some_and(|h| h.contains(".d2l.com") || h.contains("brightspace"))
         || v.pointer("/context/extensions")
-            .and_then(Value::as_object)
+            .and_then(Json::as_object)
             .is_some_and(|m| m.keys().any(|k| k.starts_with(EXT)))
 }
 
-fn home_page(v: &Value) -> Option<&str> {
-    v.pointer("/actor/account/homePage").and_then(Value::as_str)
+fn home_page(v: &Json) -> Option<&str> {
+    v.pointer("/actor/account/homePage").and_then(Json::as_str)
 }
 
 /// The Brightspace extension map `name` (`actor`, `object`, `context`), or null.
-fn ext<'a>(v: &'a Value, name: &str) -> &'a Value {
-    static NULL: Value = Value::Null;
+fn ext<'a>(v: &'a Json, name: &str) -> &'a Json {
+    static NULL: Json = Json::Null;
     v.get("context")
         .and_then(|c| c.get("extensions"))
-        .and_then(|e| e.get(format!("{EXT}{name}")))
+        .and_then(|e| e.get(&format!("{EXT}{name}")))
         .unwrap_or(&NULL)
 }
 
@@ -52,7 +52,7 @@ fn strip_urn_uuid(s: &str) -> String {
     normalise_event_id(s)
 }
 
-pub(crate) fn parse_statement(v: &Value, ctx: &Context<'_>) -> Result<crate::EventKind, Reason> {
+pub(crate) fn parse_statement(v: &Json, ctx: &Context<'_>) -> Result<crate::EventKind, Reason> {
     let verb = v
         .get("verb")
         .and_then(|verb| str_at(verb, "id"))
@@ -64,14 +64,14 @@ pub(crate) fn parse_statement(v: &Value, ctx: &Context<'_>) -> Result<crate::Eve
         Source::Xapi
     });
     let event_time = match v.get("timestamp") {
-        None | Some(Value::Null) => {
+        None | Some(Json::Null) => {
             if brightspace {
                 return Err(Reason::MissingField("timestamp".into()));
             }
             // xAPI lets an LRS fill the timestamp in: for a generic statement, it is now.
             ctx.received_at
         }
-        Some(Value::String(s)) => {
+        Some(Json::String(s)) => {
             parse_timestamp(s).ok_or_else(|| Reason::InvalidTimestamp("timestamp".into()))?
         }
         Some(_) => return Err(Reason::InvalidTimestamp("timestamp".into())),
@@ -97,7 +97,7 @@ pub(crate) fn parse_statement(v: &Value, ctx: &Context<'_>) -> Result<crate::Eve
     };
     let object_type = v
         .pointer("/object/definition/type")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .unwrap_or("");
     if brightspace && verb == LAUNCHED && object_type.ends_with(LTI_LAUNCH) {
         Ok(crate::EventKind::Launch(Box::new(launch(v, meta, ctx))))
@@ -106,7 +106,7 @@ pub(crate) fn parse_statement(v: &Value, ctx: &Context<'_>) -> Result<crate::Eve
     }
 }
 
-fn launch(v: &Value, meta: EventMeta, ctx: &Context<'_>) -> LaunchRecord {
+fn launch(v: &Json, meta: EventMeta, ctx: &Context<'_>) -> LaunchRecord {
     let actor_ext = ext(v, "actor");
     let object_ext = ext(v, "object");
     let context_ext = ext(v, "context");

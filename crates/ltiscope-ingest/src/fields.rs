@@ -2,44 +2,44 @@
 //! `null`, numbers may come as strings and strings as numbers, entities may be "thinned" to their
 //! IRI, and `type`/`@type`, `id`/`@id` both occur.
 
-use serde_json::Value;
+use crate::json::Json;
 
 /// A non-empty string under `key`.
-pub(crate) fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn str_at<'a>(v: &'a Json, key: &str) -> Option<&'a str> {
     match v.get(key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.as_str()),
+        Json::String(s) if !s.trim().is_empty() => Some(s.as_str()),
         _ => None,
     }
 }
 
 /// A scalar under `key` as text: strings as they are, numbers and booleans printed. Brightspace
 /// sends numeric ids both ways.
-pub(crate) fn text_at(v: &Value, key: &str) -> Option<String> {
+pub(crate) fn text_at(v: &Json, key: &str) -> Option<String> {
     scalar_text(v.get(key)?)
 }
 
 /// A scalar as text; `None` for null, empty strings, arrays and objects.
-pub(crate) fn scalar_text(v: &Value) -> Option<String> {
+pub(crate) fn scalar_text(v: &Json) -> Option<String> {
     match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Json::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
 
 /// The id of an entity reference: the IRI string itself when thinned, else `id` or `@id`.
-pub(crate) fn id_of(v: &Value) -> Option<&str> {
+pub(crate) fn id_of(v: &Json) -> Option<&str> {
     match v {
-        Value::String(s) if !s.is_empty() => Some(s.as_str()),
-        Value::Object(_) => str_at(v, "id").or_else(|| str_at(v, "@id")),
+        Json::String(s) if !s.is_empty() => Some(s.as_str()),
+        Json::Object(_) => str_at(v, "id").or_else(|| str_at(v, "@id")),
         _ => None,
     }
 }
 
 /// The type of an entity or event, shortened to its last IRI segment:
 /// `http://purl.imsglobal.org/caliper/v1/lis/Person` and `Person` both give `Person`.
-pub(crate) fn type_of(v: &Value) -> Option<&str> {
+pub(crate) fn type_of(v: &Json) -> Option<&str> {
     let t = str_at(v, "type").or_else(|| str_at(v, "@type"))?;
     Some(short_term(t))
 }
@@ -50,15 +50,15 @@ pub(crate) fn short_term(t: &str) -> &str {
 }
 
 /// A string list under `key`: an array of strings, or one string holding a comma-separated list.
-pub(crate) fn string_list(v: Option<&Value>) -> Vec<String> {
+pub(crate) fn string_list(v: Option<&Json>) -> Vec<String> {
     match v {
-        Some(Value::Array(items)) => items
+        Some(Json::Array(items)) => items
             .iter()
             .filter_map(scalar_text)
             .flat_map(|s| split_list(&s))
             .collect(),
-        Some(Value::String(s)) => split_list(s),
-        Some(Value::Number(n)) => vec![n.to_string()],
+        Some(Json::String(s)) => split_list(s),
+        Some(Json::Number(n)) => vec![n.to_string()],
         _ => Vec::new(),
     }
 }
@@ -96,11 +96,12 @@ pub(crate) fn looks_like_uuid(s: &str) -> bool {
         })
 }
 
-/// An id derived from the content, for events sent without one (Caliper 1.0). serde_json keeps
-/// object keys sorted, so the same event re-sent gives the same id. The text is
-/// [`crate::json_text`], byte for byte what `Display` wrote, so ids are unchanged.
-pub(crate) fn content_id(v: &Value) -> String {
-    let text = crate::json_text(v);
+/// An id derived from the content, for events sent without one (Caliper 1.0). The text hashed
+/// has each object's keys sorted, so the same event re-sent with its members in another order
+/// gives the same id; it is byte for byte what serde_json's own tree wrote, so ids are those
+/// of the releases that parsed into it.
+pub(crate) fn content_id(v: &Json) -> String {
+    let text = crate::json_text_sorted(v);
     format!(
         "{CONTENT_ID_PREFIX}{:032x}",
         xxhash_rust::xxh3::xxh3_128(text.as_bytes())
@@ -168,7 +169,7 @@ mod tests {
 
     #[test]
     fn loose_scalars() {
-        let v = json!({"a": "12", "b": 12, "c": null, "d": "", "e": [1]});
+        let v = Json::from(json!({"a": "12", "b": 12, "c": null, "d": "", "e": [1]}));
         assert_eq!(text_at(&v, "a").as_deref(), Some("12"));
         assert_eq!(text_at(&v, "b").as_deref(), Some("12"));
         assert_eq!(text_at(&v, "c"), None);

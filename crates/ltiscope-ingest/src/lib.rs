@@ -14,6 +14,7 @@ mod brightspace;
 mod caliper;
 mod fields;
 pub mod generate;
+pub mod json;
 mod lti;
 mod outcome;
 pub mod roles;
@@ -27,8 +28,9 @@ pub use outcome::{Batch, EventKind, ParsedEvent, Reason, RejectedBody, Rejection
 pub use time::parse_timestamp;
 pub use tools::{ToolResolver, ToolRule};
 
+pub use json::{Json, Map};
+
 use ltiscope_model::{Source, Timestamp};
-use serde_json::Value;
 
 /// What parsing needs from the outside world.
 #[derive(Debug, Clone, Copy)]
@@ -43,9 +45,9 @@ pub struct Context<'a> {
 
 /// Parses one JSON value: an envelope, an array, a single event or entity, or a statement.
 /// `index` is the position reported in rejections for this value.
-pub fn parse_value(v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
+pub fn parse_value(v: Json, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
     match v {
-        Value::Array(items) => {
+        Json::Array(items) => {
             for (i, item) in items.into_iter().enumerate() {
                 parse_object(item, ctx, out, i);
             }
@@ -54,14 +56,14 @@ pub fn parse_value(v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize
     }
 }
 
-fn parse_object(v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
+fn parse_object(v: Json, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
     let what = match &v {
-        Value::Object(_) => None,
-        Value::Array(_) => Some("a nested array"),
-        Value::String(_) => Some("a string"),
-        Value::Number(_) => Some("a number"),
-        Value::Bool(_) => Some("a boolean"),
-        Value::Null => Some("null"),
+        Json::Object(_) => None,
+        Json::Array(_) => Some("a nested array"),
+        Json::String(_) => Some("a string"),
+        Json::Number(_) => Some("a number"),
+        Json::Bool(_) => Some("a boolean"),
+        Json::Null => Some("null"),
     };
     if let Some(what) = what {
         out.reject(Rejection {
@@ -112,7 +114,7 @@ enum Shape {
 
 impl Shape {
     /// The object's shape; `None` when it is neither Caliper nor xAPI.
-    fn of(v: &Value) -> Option<Shape> {
+    fn of(v: &Json) -> Option<Shape> {
         if caliper::is_envelope(v) {
             Some(Shape::Envelope)
         } else if brightspace::is_statement(v) {
@@ -186,7 +188,7 @@ pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// each string's UTF-8 on its own as it meets it, a sixth of the parse's instructions
 /// (BENCHMARKS.md, "UTF-8 checked once per line"). Bytes that are not UTF-8 are parsed as
 /// bytes, for the parser's own message.
-pub fn json_value(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+pub fn json_value(bytes: &[u8]) -> Result<Json, serde_json::Error> {
     match std::str::from_utf8(bytes) {
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(bytes),
@@ -251,7 +253,7 @@ pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) 
     }
     // Concatenated pretty-printed documents.
     let mut docs = Vec::new();
-    for item in serde_json::Deserializer::from_slice(bytes).into_iter::<Value>() {
+    for item in serde_json::Deserializer::from_slice(bytes).into_iter::<Json>() {
         match item {
             Ok(v) => docs.push(v),
             Err(_) => {
@@ -265,9 +267,9 @@ pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) 
     }
 }
 
-/// A JSON value as compact text: how kept bodies are written, byte for byte what
-/// `serde_json::to_string` writes (and `Value`'s `Display`, which goes through
-/// `fmt::Formatter` a token at a time, 1.7 times the instructions:
+/// A JSON value as compact text: how kept bodies are written, each object's members in the
+/// order sent, byte for byte what `serde_json::to_string` writes for them (and `Display`,
+/// which goes through `fmt::Formatter` a token at a time, 1.7 times the instructions:
 /// docs/benchmarks-history.md, "The parse side, a third cheaper").
 ///
 /// Strings are most of a body, and nearly none needs an escape; serde_json looks each byte up
@@ -276,44 +278,74 @@ pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) 
 /// character, `"` or `\`) sixteen bytes at a time, a test the compiler turns into vector
 /// instructions, and copied whole when it has none; the rare string that has one is written by
 /// serde_json.
-pub fn json_text(v: &Value) -> String {
+pub fn json_text(v: &Json) -> String {
     let mut out = String::with_capacity(1024);
-    write_json(&mut out, v);
+    write_json(&mut out, v, Order::Sent);
     out
 }
 
-fn write_json(out: &mut String, v: &Value) {
+/// [`json_text`] with each object's members in key order, as serde_json's own tree keeps
+/// them: the same text for the same members however they were ordered when sent (what an
+/// event's content id is taken of, `fields::content_id`).
+pub(crate) fn json_text_sorted(v: &Json) -> String {
+    let mut out = String::with_capacity(1024);
+    write_json(&mut out, v, Order::Keys);
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Order {
+    Sent,
+    Keys,
+}
+
+fn write_json(out: &mut String, v: &Json, order: Order) {
     match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         // serde_json's own formatting of numbers (itoa and ryu), through its Display.
-        Value::Number(n) => {
+        Json::Number(n) => {
             use std::fmt::Write;
             let _ = write!(out, "{n}");
         }
-        Value::String(s) => write_json_str(out, s),
-        Value::Array(items) => {
+        Json::String(s) => write_json_str(out, s),
+        Json::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_json(out, item);
+                write_json(out, item, order);
             }
             out.push(']');
         }
-        Value::Object(map) => {
+        Json::Object(map) => {
             out.push('{');
-            for (i, (k, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+            match order {
+                Order::Sent => write_members(out, map.iter(), order),
+                Order::Keys => {
+                    let mut members: Vec<(&String, &Json)> = map.iter().collect();
+                    members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                    write_members(out, members.into_iter(), order);
                 }
-                write_json_str(out, k);
-                out.push(':');
-                write_json(out, item);
             }
             out.push('}');
         }
+    }
+}
+
+fn write_members<'a>(
+    out: &mut String,
+    members: impl Iterator<Item = (&'a String, &'a Json)>,
+    order: Order,
+) {
+    for (i, (k, item)) in members.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_str(out, k);
+        out.push(':');
+        write_json(out, item, order);
     }
 }
 
@@ -330,7 +362,9 @@ fn write_json_str(out: &mut String, s: &str) {
     }
 }
 
-/// Whether JSON needs any byte of `s` escaped: a control character, `"` or `\`.
+/// Whether JSON needs any byte of `s` escaped: a control character, `"` or `\`. (Eight bytes
+/// at a time as a `u64` with bit tricks, or each block copied to an array first, took 4–8%
+/// more of `json_text`'s instructions than this: callgrind, `prepare_cost`.)
 fn needs_escape(s: &[u8]) -> bool {
     let bad = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
     let mut blocks = s.chunks_exact(16);
@@ -405,6 +439,19 @@ mod tests {
             prop_assert_eq!(lines(&bytes).collect::<Vec<_>>(), split);
         }
 
+        /// The word-at-a-time escape test says what testing each byte says, for bytes dense
+        /// with the ones it looks for and their neighbours (0x1f/0x20, 0x22, 0x5c, 0x80-0xff).
+        #[test]
+        fn the_escape_test_is_the_byte_test(
+            bytes in proptest::collection::vec(
+                prop_oneof![any::<u8>(), Just(0x1f), Just(0x20), Just(b'"'), Just(b'\\'), Just(0xa2), Just(0xdc)],
+                0..40,
+            )
+        ) {
+            let byte_test = bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+            prop_assert_eq!(needs_escape(&bytes), byte_test);
+        }
+
         /// Text parsed once its UTF-8 is checked gives what the bytes parsed as bytes give:
         /// the same value, or the same message (position included), for any bytes, and for
         /// JSON with a few bytes put anywhere in it (broken characters, quotes, backslashes).
@@ -421,7 +468,7 @@ mod tests {
                 ),
             ]
         ) {
-            let as_bytes = serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string());
+            let as_bytes = serde_json::from_slice::<serde_json::Value>(&bytes).map(Json::from).map_err(|e| e.to_string());
             let as_text = json_value(&bytes).map_err(|e| e.to_string());
             prop_assert_eq!(as_text, as_bytes);
         }

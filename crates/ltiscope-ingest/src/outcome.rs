@@ -1,8 +1,8 @@
 //! What parsing produces: accepted events and rejections, side by side. A bad event is data
 //! (a [`Rejection`] with a [`Reason`]), never an error that stops its batch.
 
+use crate::json::Json;
 use ltiscope_model::{EventMeta, LaunchRecord};
-use serde_json::Value;
 use std::fmt;
 
 /// Why an event or body was quarantined. Each reason has a stable [`code`](Reason::code) that
@@ -135,7 +135,7 @@ impl fmt::Display for Reason {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RejectedBody {
     /// A JSON value that failed validation.
-    Json(Value),
+    Json(Json),
     /// Bytes that are not JSON, lossily decoded.
     Text(String),
 }
@@ -168,7 +168,7 @@ pub struct ParsedEvent {
     /// The canonical view.
     pub kind: EventKind,
     /// The event as received (scrubbed later, before storage).
-    pub original: Value,
+    pub original: Json,
 }
 
 impl EventKind {

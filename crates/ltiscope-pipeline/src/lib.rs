@@ -96,7 +96,7 @@ impl Pipeline {
     /// Parses and redacts one already-parsed JSON value (envelope, array, event, statement).
     pub fn prepare_value(
         &self,
-        value: serde_json::Value,
+        value: ltiscope_ingest::Json,
         source: Option<Source>,
         received_at: Timestamp,
         origin: &str,

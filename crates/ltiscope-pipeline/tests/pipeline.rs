@@ -191,7 +191,7 @@ fn replay_recovers_what_the_parser_now_accepts_and_keeps_the_rest() {
             redactor.rejection(Rejection {
                 index: 0,
                 reason: Reason::UnknownFormat,
-                body: RejectedBody::Json(good),
+                body: RejectedBody::Json(good.into()),
             }),
             redactor.rejection(Rejection {
                 index: 1,

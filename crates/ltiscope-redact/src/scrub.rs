@@ -1,7 +1,7 @@
 //! The scrubbing rules, by key name and by value shape.
 
+use ltiscope_ingest::json::{Json, Map};
 use regex::Regex;
-use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -60,19 +60,25 @@ pub fn is_pii_key(key: &str) -> bool {
 }
 
 /// A map that describes a person: its `name` is a person's name, not a course or tool name.
-fn is_person_like(map: &Map<String, Value>) -> bool {
-    let typed = |k: &str| {
-        map.get(k)
-            .and_then(Value::as_str)
-            .is_some_and(|t| t.ends_with("Person") || t == "Agent")
-    };
-    typed("type")
-        || typed("@type")
-        || typed("objectType")
-        || map.contains_key("mbox")
-        || map.contains_key("account")
-        // LTI 1.3 claims: `sub` + `name` is the user's name.
-        || (map.contains_key("sub") && map.contains_key("iss"))
+/// One pass over the members (each key is a member once).
+fn is_person_like(map: &Map) -> bool {
+    let (mut sub, mut iss) = (false, false);
+    for (k, v) in map {
+        match k.as_str() {
+            "type" | "@type" | "objectType"
+                if v.as_str()
+                    .is_some_and(|t| t.ends_with("Person") || t == "Agent") =>
+            {
+                return true;
+            }
+            "mbox" | "account" => return true,
+            // LTI 1.3 claims: `sub` + `name` is the user's name.
+            "sub" => sub = true,
+            "iss" => iss = true,
+            _ => {}
+        }
+    }
+    sub && iss
 }
 
 fn looks_like_jwt(s: &str) -> bool {
@@ -137,9 +143,9 @@ fn classify(key: &str) -> (bool, bool) {
 }
 
 /// Removes secrets (always) and PII (when `minimise`) from a JSON value, in place.
-pub(crate) fn scrub_value(v: &mut Value, minimise: bool) {
+pub(crate) fn scrub_value(v: &mut Json, minimise: bool) {
     match v {
-        Value::Object(map) => {
+        Json::Object(map) => {
             let person = minimise && is_person_like(map);
             map.retain(|k, _| {
                 let (secret, pii) = classify(k);
@@ -149,12 +155,12 @@ pub(crate) fn scrub_value(v: &mut Value, minimise: bool) {
                 scrub_value(child, minimise);
             }
         }
-        Value::Array(items) => {
+        Json::Array(items) => {
             for item in items {
                 scrub_value(item, minimise);
             }
         }
-        Value::String(s) => {
+        Json::String(s) => {
             if looks_like_jwt(s) || (minimise && (looks_like_email(s) || looks_like_ip(s))) {
                 *s = REDACTED.to_owned();
             } else if let Some(clean) = scrub_inside(s, minimise) {
@@ -197,7 +203,7 @@ pub(crate) fn scrub_inside(s: &str, minimise: bool) -> Option<String> {
     // A string that is JSON itself (an extension or a parameter list sent as text) is
     // scrubbed as JSON, and written again only if that removed something.
     if matches!(b.first(), Some(b'{' | b'['))
-        && let Ok(sent) = serde_json::from_str::<Value>(s)
+        && let Ok(sent) = serde_json::from_str::<Json>(s)
     {
         let mut scrubbed = sent.clone();
         scrub_value(&mut scrubbed, minimise);
@@ -384,27 +390,27 @@ const USER_ID_KEYS: &[&str] = &[
 ];
 
 /// Gathers every user identifier in a value: the known id keys, Person ids, xAPI account names.
-pub(crate) fn collect_user_ids(v: &Value, ids: &mut HashSet<String>) {
+pub(crate) fn collect_user_ids(v: &Json, ids: &mut HashSet<String>) {
     match v {
-        Value::Object(map) => {
+        Json::Object(map) => {
             let person = map
                 .get("type")
                 .or_else(|| map.get("@type"))
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .is_some_and(|t| t.ends_with("Person"));
             for (k, child) in map {
                 let id_field =
                     USER_ID_KEYS.contains(&k.as_str()) || (person && (k == "id" || k == "@id"));
                 match child {
-                    Value::String(s) if id_field && !s.is_empty() => {
+                    Json::String(s) if id_field && !s.is_empty() => {
                         ids.insert(s.clone());
                     }
-                    Value::Number(n) if id_field => {
+                    Json::Number(n) if id_field => {
                         ids.insert(n.to_string());
                     }
                     _ => {}
                 }
-                if let Some(name) = child.get("name").and_then(Value::as_str)
+                if let Some(name) = child.get("name").and_then(Json::as_str)
                     && k == "account"
                 {
                     ids.insert(name.to_owned());
@@ -415,7 +421,7 @@ pub(crate) fn collect_user_ids(v: &Value, ids: &mut HashSet<String>) {
                 collect_user_ids(child, ids);
             }
         }
-        Value::Array(items) => {
+        Json::Array(items) => {
             for item in items {
                 collect_user_ids(item, ids);
             }
@@ -447,11 +453,7 @@ fn urn_uuid(s: &str) -> Option<(&str, String)> {
 
 /// Replaces user identifiers with pseudonyms: whole values that are ids, and long ids (UUIDs,
 /// IRIs) wherever they occur inside other strings, such as `.../users/<uuid>` IRIs.
-pub(crate) fn replace_user_ids(
-    v: &mut Value,
-    ids: &HashSet<String>,
-    hash: &dyn Fn(&str) -> String,
-) {
+pub(crate) fn replace_user_ids(v: &mut Json, ids: &HashSet<String>, hash: &dyn Fn(&str) -> String) {
     let mut long: Vec<&String> = ids
         .iter()
         .filter(|id| id.len() >= 12 && *id != ANONYMOUS_PERSON)
@@ -461,23 +463,23 @@ pub(crate) fn replace_user_ids(
 }
 
 fn replace_in(
-    v: &mut Value,
+    v: &mut Json,
     ids: &HashSet<String>,
     long: &[&String],
     hash: &dyn Fn(&str) -> String,
 ) {
     match v {
-        Value::Object(map) => {
+        Json::Object(map) => {
             for child in map.values_mut() {
                 replace_in(child, ids, long, hash);
             }
         }
-        Value::Array(items) => {
+        Json::Array(items) => {
             for item in items {
                 replace_in(item, ids, long, hash);
             }
         }
-        Value::String(s) => {
+        Json::String(s) => {
             // `urn:uuid:<id>` keeps its prefix around the pseudonym of the id the record
             // holds (parsers strip the prefix, as `normalise_event_id` does), so the original
             // derives again to the record's pseudonym.
@@ -503,10 +505,10 @@ fn replace_in(
                 }
             }
         }
-        Value::Number(n) => {
+        Json::Number(n) => {
             let text = n.to_string();
             if ids.contains(&text) {
-                *v = Value::String(hash(&text));
+                *v = Json::String(hash(&text));
             }
         }
         _ => {}
@@ -668,11 +670,11 @@ mod tests {
             "x+tag@sub.example.org",
         ] {
             assert!(looks_like_email(email), "{email}");
-            let mut v = serde_json::json!({"contact": email, "list": [email]});
+            let mut v = Json::from(serde_json::json!({"contact": email, "list": [email]}));
             scrub_value(&mut v, true);
             assert_eq!(
                 v,
-                serde_json::json!({"contact": REDACTED, "list": [REDACTED]})
+                Json::from(serde_json::json!({"contact": REDACTED, "list": [REDACTED]}))
             );
         }
         for other in [
@@ -801,11 +803,15 @@ mod tests {
         assert_eq!(scrub_inside(r#"{ "unit": 4 }"#, false), None);
         assert_eq!(scrub_inside("[redacted]", true), None);
         // In JSON, the string's parameters go and the rest stays.
-        let mut v = serde_json::json!({"launchUrl": "https://t.example.com/l?token=S3cr3t&a=b"});
+        let mut v = Json::from(
+            serde_json::json!({"launchUrl": "https://t.example.com/l?token=S3cr3t&a=b"}),
+        );
         scrub_value(&mut v, false);
         assert_eq!(
             v,
-            serde_json::json!({"launchUrl": "https://t.example.com/l?token=[redacted]&a=b"})
+            Json::from(
+                serde_json::json!({"launchUrl": "https://t.example.com/l?token=[redacted]&a=b"})
+            )
         );
     }
 

@@ -192,7 +192,8 @@ proptest! {
 
 proptest! {
     /// Stored bodies are written by `json_text` since it replaced `Value::to_string` (fewer
-    /// instructions): the text must be the same, byte for byte, and read back as the same value.
+    /// instructions): for the same members in the same order the text must be the same, byte
+    /// for byte, and read back as the same value.
     #[test]
     fn json_text_writes_what_display_wrote(
         v in arb_json(),
@@ -211,17 +212,22 @@ proptest! {
         let escaped_key = escaped.clone();
         let v = json!({"payload": v, "text": s, "escapes": "quote \" backslash \\ tab \t é \u{1F600}",
                        escaped.clone(): [escaped, x]});
-        let text = ltiscope_ingest::json_text(&v);
+        let text = ltiscope_ingest::json_text(&ltiscope_ingest::Json::from(v.clone()));
         prop_assert_eq!(&text, &v.to_string());
         prop_assert_eq!(&text, &serde_json::to_string(&v).expect("serialises"));
         // Read back, the same value (but the float: serde_json reads some without their last
         // digit unless its float_roundtrip feature is on; the texts above are equal all the same).
         let mut back = serde_json::from_str::<Value>(&text).expect("valid JSON");
+        let mut ours = ltiscope_ingest::json_value(text.as_bytes()).expect("valid JSON");
         let mut v = v;
         for value in [&mut back, &mut v] {
             value[escaped_key.as_str()][1] = Value::Null;
         }
-        prop_assert_eq!(back, v);
+        if let Some(pair) = ours.get_mut(escaped_key.as_str()) {
+            *pair = ltiscope_ingest::Json::Array(vec![pair[0].clone(), ltiscope_ingest::Json::Null]);
+        }
+        prop_assert_eq!(&back, &v);
+        prop_assert_eq!(ours, ltiscope_ingest::Json::from(v));
     }
 }
 

@@ -10,10 +10,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use ltiscope_ingest::Json;
 use ltiscope_ingest::{Reason, RejectedBody};
 use ltiscope_model::Source;
 use ltiscope_store::{WriteBatch, WriteOutcome};
-use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -279,7 +279,7 @@ enum Decoded<T> {
 /// [`on_parser`]): the parsed tree never waits for a second turn.
 async fn on_parser_json<T: Send + 'static>(
     bytes: Bytes,
-    then: impl FnOnce(Value) -> Result<Decoded<T>, ApiError> + Send + 'static,
+    then: impl FnOnce(Json) -> Result<Decoded<T>, ApiError> + Send + 'static,
 ) -> Result<Decoded<T>, ApiError> {
     on_parser(move || match ltiscope_ingest::json_value(&bytes) {
         Ok(v) => then(v),
@@ -330,7 +330,7 @@ async fn caliper_post(State(s): State<Arc<AppState>>, headers: HeaderMap, body: 
                 };
                 return Ok(Decoded::Quarantine(RejectedBody::Json(value), reason));
             }
-            if let Some(version) = value.get("dataVersion").and_then(Value::as_str)
+            if let Some(version) = value.get("dataVersion").and_then(Json::as_str)
                 && !CALIPER_VERSIONS.contains(&version)
             {
                 return Err(ApiError::Unprocessable(format!(
@@ -425,20 +425,20 @@ fn with_xapi_version(mut r: Response, version: &'static str) -> Response {
 }
 
 /// Gives every statement an id (xAPI: the LRS assigns missing ones) and returns them in order.
-fn assign_ids(statements: &mut [Value]) -> Result<Vec<String>, ApiError> {
+fn assign_ids(statements: &mut [Json]) -> Result<Vec<String>, ApiError> {
     statements
         .iter_mut()
         .map(|st| {
-            let Value::Object(map) = st else {
+            let Json::Object(map) = st else {
                 return Err(ApiError::BadRequest(
                     "every statement must be a JSON object".into(),
                 ));
             };
             match map.get("id") {
-                Some(Value::String(id)) => Ok(id.clone()),
-                None | Some(Value::Null) => {
+                Some(Json::String(id)) => Ok(id.clone()),
+                None | Some(Json::Null) => {
                     let id = uuid::Uuid::new_v4().to_string();
-                    map.insert("id".into(), Value::String(id.clone()));
+                    map.insert("id".into(), Json::String(id.clone()));
                     Ok(id)
                 }
                 Some(_) => Err(ApiError::BadRequest(
@@ -450,9 +450,9 @@ fn assign_ids(statements: &mut [Value]) -> Result<Vec<String>, ApiError> {
 }
 
 /// Parses and redacts statements (on the parser's turn that parsed them).
-fn prepare_statements(st: &AppState, statements: Vec<Value>) -> WriteBatch {
+fn prepare_statements(st: &AppState, statements: Vec<Json>) -> WriteBatch {
     st.pipeline.prepare_value(
-        Value::Array(statements),
+        Json::Array(statements),
         None,
         chrono::Utc::now(),
         Endpoint::Xapi.name(),
@@ -469,8 +469,8 @@ async fn xapi_post(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bod
         let pipeline = st.clone();
         let decoded = on_parser_json(bytes, move |value| {
             let mut statements = match value {
-                Value::Array(a) => a,
-                single @ Value::Object(_) => vec![single],
+                Json::Array(a) => a,
+                single @ Json::Object(_) => vec![single],
                 other => {
                     return Ok(Decoded::Quarantine(
                         RejectedBody::Json(other),
@@ -518,19 +518,19 @@ async fn xapi_put(
         let bytes = read_body(&st, &headers, body).await?;
         let pipeline = st.clone();
         let decoded = on_parser_json(bytes, move |mut value| {
-            let Value::Object(map) = &mut value else {
+            let Json::Object(map) = &mut value else {
                 return Err(ApiError::BadRequest(
                     "PUT takes a single statement object".into(),
                 ));
             };
-            match map.get("id").and_then(Value::as_str) {
+            match map.get("id").and_then(Json::as_str) {
                 Some(body_id) if !body_id.eq_ignore_ascii_case(&id) => {
                     return Err(ApiError::Conflict(format!(
                         "statement id {body_id:?} differs from statementId {id:?}"
                     )));
                 }
                 _ => {
-                    map.insert("id".into(), Value::String(id));
+                    map.insert("id".into(), Json::String(id));
                 }
             }
             Ok(Decoded::Ready(prepare_statements(&pipeline, vec![value])))

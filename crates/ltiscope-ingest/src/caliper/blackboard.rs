@@ -8,13 +8,13 @@
 
 use crate::Context;
 use crate::fields::{id_of, str_at, text_at};
+use crate::json::Json;
 use crate::lti::launch_facts;
 use crate::outcome::Reason;
 use ltiscope_model::{Action, CourseRef, EventMeta, LaunchRecord, UserRef};
-use serde_json::Value;
 
 pub(super) fn launch(
-    v: &Value,
+    v: &Json,
     meta: EventMeta,
     action: &str,
     ctx: &Context<'_>,
@@ -30,7 +30,7 @@ pub(super) fn launch(
         }
     };
     let object = &v["object"];
-    let empty = Value::Null;
+    let empty = Json::Null;
     let params = object.get("launchParameters").unwrap_or(&empty);
     let facts = launch_facts(params);
     let roles = facts.roles(v.get("membership"));

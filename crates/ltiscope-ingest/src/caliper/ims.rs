@@ -4,20 +4,20 @@
 
 use crate::Context;
 use crate::fields::{id_of, scalar_text, str_at, text_at, type_of};
+use crate::json::Json;
 use crate::lti::launch_facts;
 use ltiscope_model::{Action, CourseRef, EventMeta, LaunchRecord, UserRef};
-use serde_json::Value;
 
 /// The actor Caliper sensors use for anonymous events: not a user.
 const ANONYMOUS_PERSON: &str = "http://purl.imsglobal.org/caliper/Person";
 
-pub(super) fn launch(v: &Value, meta: EventMeta, action: &str, ctx: &Context<'_>) -> LaunchRecord {
+pub(super) fn launch(v: &Json, meta: EventMeta, action: &str, ctx: &Context<'_>) -> LaunchRecord {
     let action = match action {
         "Launched" => Action::Launch,
         "Returned" => Action::Return,
         _ => Action::Use,
     };
-    let empty = Value::Null;
+    let empty = Json::Null;
     let fed = v.get("federatedSession").unwrap_or(&empty);
     let params = fed.get("messageParameters").unwrap_or(&empty);
     let facts = launch_facts(params);
@@ -65,14 +65,14 @@ pub(super) fn launch(v: &Value, meta: EventMeta, action: &str, ctx: &Context<'_>
     let metrics = v
         .get("generated")
         .and_then(|g| g.get("items"))
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .map(|items| {
             items
                 .iter()
                 .filter_map(|m| {
                     let name = str_at(m, "metric")?.to_owned();
-                    let value = m.get("metricValue").and_then(Value::as_f64)?;
-                    Some((name, value, m.get("maxMetricValue").and_then(Value::as_f64)))
+                    let value = m.get("metricValue").and_then(Json::as_f64)?;
+                    Some((name, value, m.get("maxMetricValue").and_then(Json::as_f64)))
                 })
                 .collect()
         })

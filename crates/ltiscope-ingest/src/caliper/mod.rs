@@ -13,10 +13,10 @@ mod validate;
 
 use crate::Context;
 use crate::fields::{content_id, id_of, normalise_event_id, short_term, str_at, type_of};
+use crate::json::{Json, Map};
 use crate::outcome::{EventKind, ParsedEvent, Reason, RejectedBody, Rejection, Sink};
 use crate::time::parse_timestamp;
 use ltiscope_model::{EventMeta, Source};
-use serde_json::Value;
 
 /// Envelope facts that events inherit.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,7 +26,7 @@ pub(crate) struct Envelope<'a> {
 }
 
 /// True for `{sensor, sendTime, dataVersion, data}`.
-pub(crate) fn is_envelope(v: &Value) -> bool {
+pub(crate) fn is_envelope(v: &Json) -> bool {
     v.get("data").is_some()
         && (v.get("sensor").is_some()
             || v.get("sendTime").is_some()
@@ -34,19 +34,19 @@ pub(crate) fn is_envelope(v: &Value) -> bool {
 }
 
 /// True for anything with a Caliper type: an event (with `action`) or an entity.
-pub(crate) fn is_caliper(v: &Value) -> bool {
+pub(crate) fn is_caliper(v: &Json) -> bool {
     type_of(v).is_some()
 }
 
 /// Parses every item of an envelope into `out`.
-pub(crate) fn parse_envelope(mut v: Value, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
+pub(crate) fn parse_envelope(mut v: Json, ctx: &Context<'_>, out: &mut dyn Sink, index: usize) {
     let sensor = str_at(&v, "sensor").map(str::to_owned);
     let env = Envelope {
         sensor: sensor.as_deref(),
     };
-    let data = match v.get_mut("data").map(Value::take) {
-        Some(Value::Array(items)) => items,
-        Some(single @ Value::Object(_)) => vec![single],
+    let data = match v.get_mut("data").map(Json::take) {
+        Some(Json::Array(items)) => items,
+        Some(single @ Json::Object(_)) => vec![single],
         _ => {
             out.reject(Rejection {
                 index,
@@ -66,7 +66,7 @@ pub(crate) fn parse_envelope(mut v: Value, ctx: &Context<'_>, out: &mut dyn Sink
 
 /// Parses one event or entity into `out`.
 pub(crate) fn push_item(
-    item: Value,
+    item: Json,
     env: Envelope<'_>,
     ctx: &Context<'_>,
     out: &mut dyn Sink,
@@ -85,11 +85,13 @@ pub(crate) fn push_item(
             let original = match env.sensor {
                 // The tenant came from the envelope: the original keeps the sensor beside
                 // the event, as a one-event envelope, so that the event can be derived
-                // again from what is stored (a re-derive parses nothing else).
-                Some(sensor) if kind.meta().tenant == sensor => serde_json::json!({
-                    "sensor": sensor,
-                    "data": [item],
-                }),
+                // again from what is stored (a re-derive parses nothing else). `data` first,
+                // as serde_json's sorted tree wrote it, so originals stored by earlier
+                // releases derive again to the same text.
+                Some(sensor) if kind.meta().tenant == sensor => Json::Object(Map::from_iter([
+                    ("data".to_owned(), Json::Array(vec![item])),
+                    ("sensor".to_owned(), Json::from(sensor)),
+                ])),
                 _ => item,
             };
             out.accept(ParsedEvent { kind, original })
@@ -102,7 +104,7 @@ pub(crate) fn push_item(
     }
 }
 
-fn parse_item(v: &Value, env: Envelope<'_>, ctx: &Context<'_>) -> Result<EventKind, Reason> {
+fn parse_item(v: &Json, env: Envelope<'_>, ctx: &Context<'_>) -> Result<EventKind, Reason> {
     let full_type = str_at(v, "type")
         .or_else(|| str_at(v, "@type"))
         .ok_or_else(|| Reason::MissingField("type".into()))?;
@@ -122,7 +124,7 @@ fn parse_item(v: &Value, env: Envelope<'_>, ctx: &Context<'_>) -> Result<EventKi
         validate::check_event(v, event_type, action)?;
     }
     for field in ["actor", "object"] {
-        if v.get(field).is_none_or(Value::is_null) {
+        if v.get(field).is_none_or(Json::is_null) {
             return Err(Reason::MissingField(field.into()));
         }
     }
@@ -153,7 +155,7 @@ fn parse_item(v: &Value, env: Envelope<'_>, ctx: &Context<'_>) -> Result<EventKi
 }
 
 fn parse_entity(
-    v: &Value,
+    v: &Json,
     entity_type: &str,
     env: Envelope<'_>,
     ctx: &Context<'_>,
@@ -183,11 +185,11 @@ fn parse_entity(
 }
 
 /// Blackboard Learn mints `.../v1/sites/<site>/...` IRIs and `caliper.blackboard.com` types.
-fn is_blackboard(v: &Value, full_type: &str) -> bool {
+fn is_blackboard(v: &Json, full_type: &str) -> bool {
     full_type.contains("caliper.blackboard.com")
         || ["actor", "edApp", "object"]
             .iter()
-            .filter_map(|f| v.get(*f).and_then(id_of))
+            .filter_map(|f| v.get(f).and_then(id_of))
             .any(|id| id.contains("/v1/sites/"))
 }
 
@@ -200,11 +202,11 @@ pub(crate) fn blackboard_site(iri: &str) -> Option<&str> {
 
 /// Learn site for Blackboard; for others the LTI platform (tool_platform guid or issuer), the
 /// edApp, or the sensor.
-fn tenant(v: &Value, env: Envelope<'_>, blackboard: bool) -> String {
+fn tenant(v: &Json, env: Envelope<'_>, blackboard: bool) -> String {
     if blackboard {
         let from_iri = ["actor", "edApp", "object", "session"]
             .iter()
-            .filter_map(|f| v.get(*f).and_then(id_of))
+            .filter_map(|f| v.get(f).and_then(id_of))
             .find_map(blackboard_site);
         if let Some(site) = from_iri.or(env.sensor) {
             return site.to_owned();

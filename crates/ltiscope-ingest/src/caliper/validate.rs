@@ -5,9 +5,9 @@
 //! what the 1EdTech conformance fixtures mark invalid.
 
 use crate::fields::{looks_like_iri, type_of};
+use crate::json::Json;
 use crate::outcome::Reason;
 use crate::time::{is_iso_duration, parse_timestamp};
-use serde_json::Value;
 
 /// Event properties that hold an entity or its IRI.
 const REFERENCES: &[&str] = &[
@@ -60,7 +60,7 @@ fn is_agent_like(t: &str) -> bool {
 }
 
 /// Checks an IMS Caliper event (not Blackboard's own `LTIEvent`, which predates the profiles).
-pub(crate) fn check_event(v: &Value, event_type: &str, action: &str) -> Result<(), Reason> {
+pub(crate) fn check_event(v: &Json, event_type: &str, action: &str) -> Result<(), Reason> {
     for field in REFERENCES {
         check_reference(v, field)?;
     }
@@ -130,7 +130,7 @@ pub(crate) fn check_event(v: &Value, event_type: &str, action: &str) -> Result<(
         _ => {}
     }
     for field in REFERENCES {
-        if let Some(e @ Value::Object(_)) = v.get(*field) {
+        if let Some(e @ Json::Object(_)) = v.get(field) {
             check_entity(e, field)?;
         }
     }
@@ -138,10 +138,10 @@ pub(crate) fn check_event(v: &Value, event_type: &str, action: &str) -> Result<(
 }
 
 /// A reference is an entity object or an IRI string.
-fn check_reference(v: &Value, field: &str) -> Result<(), Reason> {
+fn check_reference(v: &Json, field: &str) -> Result<(), Reason> {
     match v.get(field) {
-        None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
-        Some(Value::String(s)) if looks_like_iri(s) => Ok(()),
+        None | Some(Json::Null) | Some(Json::Object(_)) => Ok(()),
+        Some(Json::String(s)) if looks_like_iri(s) => Ok(()),
         Some(_) => Err(Reason::InvalidField {
             field: field.to_owned(),
             expected: "an entity object or an IRI",
@@ -150,20 +150,20 @@ fn check_reference(v: &Value, field: &str) -> Result<(), Reason> {
 }
 
 /// Checks an entity and the entities nested in it.
-pub(crate) fn check_entity(e: &Value, path: &str) -> Result<(), Reason> {
-    let Value::Object(map) = e else {
+pub(crate) fn check_entity(e: &Json, path: &str) -> Result<(), Reason> {
+    let Json::Object(map) = e else {
         return Ok(());
     };
     for field in DATE_FIELDS {
-        match map.get(*field) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if parse_timestamp(s).is_some() => {}
+        match map.get(field) {
+            None | Some(Json::Null) => {}
+            Some(Json::String(s)) if parse_timestamp(s).is_some() => {}
             Some(_) => return Err(Reason::InvalidTimestamp(format!("{path}.{field}"))),
         }
     }
     match map.get("duration") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if is_iso_duration(s) => {}
+        None | Some(Json::Null) => {}
+        Some(Json::String(s)) if is_iso_duration(s) => {}
         Some(_) => {
             return Err(Reason::InvalidField {
                 field: format!("{path}.duration"),
@@ -172,7 +172,7 @@ pub(crate) fn check_entity(e: &Value, path: &str) -> Result<(), Reason> {
         }
     }
     match map.get("academicSession") {
-        None | Some(Value::Null) | Some(Value::String(_)) => {}
+        None | Some(Json::Null) | Some(Json::String(_)) => {}
         Some(_) => {
             return Err(Reason::InvalidField {
                 field: format!("{path}.academicSession"),
@@ -181,7 +181,7 @@ pub(crate) fn check_entity(e: &Value, path: &str) -> Result<(), Reason> {
         }
     }
     match map.get("messageParameters") {
-        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        None | Some(Json::Null) | Some(Json::Object(_)) => {}
         Some(_) => {
             return Err(Reason::InvalidField {
                 field: format!("{path}.messageParameters"),
@@ -194,8 +194,8 @@ pub(crate) fn check_entity(e: &Value, path: &str) -> Result<(), Reason> {
             continue;
         }
         match child {
-            Value::Object(_) => check_entity(child, &format!("{path}.{key}"))?,
-            Value::Array(items) => {
+            Json::Object(_) => check_entity(child, &format!("{path}.{key}"))?,
+            Json::Array(items) => {
                 for item in items.iter().filter(|i| i.is_object()) {
                     check_entity(item, &format!("{path}.{key}[]"))?;
                 }

@@ -18,7 +18,7 @@ fn iso(t: Timestamp) -> String {
 pub(super) fn render(l: &Launch, w: &World, rng: &mut Rng) -> Vec<String> {
     match l.platform {
         Platform::Blackboard | Platform::Mixed => blackboard(l, w, rng),
-        Platform::Brightspace => vec![crate::json_text(&brightspace(l, w, rng))],
+        Platform::Brightspace => vec![text(brightspace(l, w, rng))],
         Platform::Caliper => caliper(l, w, rng),
     }
 }
@@ -85,7 +85,7 @@ fn blackboard(l: &Launch, w: &World, rng: &mut Rng) -> Vec<String> {
         "custom_caliper_federated_session_id": format!("{BB_MAP}/{site}/sessions/{session}"),
     });
     let event = |id: String, action: &str, time: Timestamp| {
-        crate::json_text(&json!({
+        text(json!({
             "@context": [BB_CTX, V1P1],
             "type": "http://caliper.blackboard.com/caliper/v1/LTIEvent",
             "id": id,
@@ -238,7 +238,7 @@ fn caliper(l: &Launch, w: &World, rng: &mut Rng) -> Vec<String> {
         if with_params {
             fed_session["messageParameters"] = params.clone();
         }
-        crate::json_text(&json!({
+        text(json!({
             "@context": "http://purl.imsglobal.org/ctx/caliper/v1p2",
             "id": format!("urn:uuid:{id}"),
             "type": "ToolLaunchEvent",
@@ -289,7 +289,7 @@ pub(super) fn non_lti(l: &Launch, w: &World, rng: &mut Rng) -> String {
             })
         }
     };
-    crate::json_text(&event)
+    text(event)
 }
 
 /// Breaks a document the ways real senders do: truncated, timestamp in the wrong format, or a
@@ -306,4 +306,9 @@ pub(super) fn malform(doc: String, rng: &mut Rng) -> String {
             1,
         ),
     }
+}
+
+/// An event as its line: serde_json's tree, whose keys are sorted, written as kept bodies are.
+fn text(event: Value) -> String {
+    crate::json_text(&crate::Json::from(event))
 }
