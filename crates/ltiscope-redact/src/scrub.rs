@@ -410,8 +410,8 @@ pub(crate) fn collect_user_ids(v: &Json, ids: &mut HashSet<String>) {
                     }
                     _ => {}
                 }
-                if let Some(name) = child.get("name").and_then(Json::as_str)
-                    && k == "account"
+                if k == "account"
+                    && let Some(name) = child.get("name").and_then(Json::as_str)
                 {
                     ids.insert(name.to_owned());
                     if let Some((_, bare)) = urn_uuid(name) {
