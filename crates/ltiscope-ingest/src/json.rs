@@ -18,7 +18,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::fmt;
 
-pub use serde_json::Number;
+use serde_json::Number;
 
 /// A JSON value. Objects keep their members in the order sent.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -85,12 +85,12 @@ impl Map {
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&Json> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.position(key).map(|i| &self.0[i].1)
     }
 
     /// The value of `key`, to change.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Json> {
-        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.position(key).map(|i| &mut self.0[i].1)
     }
 
     /// Whether `key` is a member.
@@ -131,11 +131,6 @@ impl Map {
         self.0.iter().map(|(k, _)| k)
     }
 
-    /// The values, in order.
-    pub fn values(&self) -> impl ExactSizeIterator<Item = &Json> {
-        self.0.iter().map(|(_, v)| v)
-    }
-
     /// The values, in order, to change.
     pub fn values_mut(&mut self) -> impl ExactSizeIterator<Item = &mut Json> {
         self.0.iter_mut().map(|(_, v)| v)
@@ -143,20 +138,9 @@ impl Map {
 }
 
 impl FromIterator<(String, Json)> for Map {
+    /// A key given twice keeps its first place and last value, as when parsed.
     fn from_iter<I: IntoIterator<Item = (String, Json)>>(members: I) -> Self {
-        let mut map = Map::new();
-        for (k, v) in members {
-            map.insert(k, v);
-        }
-        map
-    }
-}
-
-impl IntoIterator for Map {
-    type Item = (String, Json);
-    type IntoIter = std::vec::IntoIter<(String, Json)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        Map(each_key_once(members.into_iter().collect()))
     }
 }
 
@@ -230,14 +214,6 @@ impl Json {
         }
     }
 
-    /// The object's members to change, if this is one.
-    pub fn as_object_mut(&mut self) -> Option<&mut Map> {
-        match self {
-            Json::Object(map) => Some(map),
-            _ => None,
-        }
-    }
-
     /// The array's items, if this is one.
     pub fn as_array(&self) -> Option<&Vec<Json>> {
         match self {
@@ -298,20 +274,8 @@ impl From<String> for Json {
     }
 }
 
-impl From<Map> for Json {
-    fn from(map: Map) -> Self {
-        Json::Object(map)
-    }
-}
-
-impl From<Vec<Json>> for Json {
-    fn from(items: Vec<Json>) -> Self {
-        Json::Array(items)
-    }
-}
-
 /// serde_json's value as this tree: its objects' members in its (sorted) order. For values
-/// made with `serde_json::json!` (tests, the collector's responses).
+/// made with `serde_json::json!` (the generator, tests).
 impl From<serde_json::Value> for Json {
     fn from(v: serde_json::Value) -> Self {
         match v {
@@ -327,13 +291,6 @@ impl From<serde_json::Value> for Json {
                 .map(|(k, v)| (k, Json::from(v)))
                 .collect())),
         }
-    }
-}
-
-impl fmt::Display for Json {
-    /// Compact JSON text: [`crate::json_text`].
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::json_text(self))
     }
 }
 

@@ -14,7 +14,7 @@ mod brightspace;
 mod caliper;
 mod fields;
 pub mod generate;
-pub mod json;
+mod json;
 mod lti;
 mod outcome;
 pub mod roles;
@@ -268,8 +268,9 @@ pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) 
 }
 
 /// A JSON value as compact text: how kept bodies are written, each object's members in the
-/// order sent, byte for byte what `serde_json::to_string` writes for them (and `Display`,
-/// which goes through `fmt::Formatter` a token at a time, 1.7 times the instructions:
+/// order sent, byte for byte what `serde_json::to_string` writes for them (serde_json's
+/// `Value` was written by its `Display` once, a token at a time through `fmt::Formatter`, 1.7
+/// times the instructions:
 /// docs/benchmarks-history.md, "The parse side, a third cheaper").
 ///
 /// Strings are most of a body, and nearly none needs an escape; serde_json looks each byte up

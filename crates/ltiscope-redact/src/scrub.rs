@@ -1,6 +1,6 @@
 //! The scrubbing rules, by key name and by value shape.
 
-use ltiscope_ingest::json::{Json, Map};
+use ltiscope_ingest::{Json, Map};
 use regex::Regex;
 use std::borrow::Cow;
 use std::collections::HashSet;
