@@ -4,8 +4,10 @@
     python3 bench/threads.py [--every SECONDS] -- COMMAND [ARGS...]
 
 Prints one line per sample: the seconds since the start, the whole process's CPU in that
-interval (100 = one core) and each busy thread's share as NAME/TID:PERCENT; then each thread's
-total CPU seconds. The import names its threads (`import-reader`, `import-worker`; the writer
+interval (100 = one core) and each busy thread's share as NAME/TID:PERCENT; then, for each
+thread, its CPU seconds, the seconds it was ready to run but waited for a CPU (the kernel's
+`schedstat` run delay: time lost to the other threads and processes) and how often it gave
+up its CPU itself (waiting for a queue, a lock or IO) or was preempted. The import names its threads (`import-reader`, `import-worker`; the writer
 is the main thread), so a line shows which side of the import waits for the other
 (BENCHMARKS.md, "The writer's queue"). Linux only; the command's output is discarded.
 """
@@ -15,6 +17,18 @@ import os
 import subprocess
 import sys
 import time
+
+
+def sched(pid, tid):
+    """(run delay in seconds, voluntary switches, involuntary switches) of a thread, or None."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            delay = int(f.read().split()[1]) / 1e9
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            status = dict(line.split(":", 1) for line in f if "ctxt_switches" in line)
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return None
+    return delay, int(status["voluntary_ctxt_switches"]), int(status["nonvoluntary_ctxt_switches"])
 
 
 def threads(pid):
@@ -28,7 +42,7 @@ def threads(pid):
         try:
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
                 stat = f.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
@@ -46,7 +60,7 @@ def main():
         parser.error("give the command to run after --")
     hz = os.sysconf("SC_CLK_TCK")
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    started, before, last = time.time(), {}, {}
+    started, before, last, waits = time.time(), {}, {}, {}
     while child.poll() is None:
         time.sleep(args.every)
         now = threads(child.pid)
@@ -61,8 +75,17 @@ def main():
         print(f"{time.time() - started:6.1f}s {100 * total / hz / args.every:4.0f} " + " ".join(shares), flush=True)
         before = now
         last.update(now)
+        for tid in now:
+            waited = sched(child.pid, tid)
+            if waited:
+                waits[tid] = waited
     child.wait()
     print("CPU seconds by thread:", ", ".join(f"{n}/{k} {t / hz:.1f}" for k, (n, t) in last.items() if t))
+    print("By thread, as last sampled: CPU s / waited for a CPU s / gave up the CPU / preempted")
+    for k, (n, t) in sorted(last.items(), key=lambda t: int(t[0])):
+        if t and k in waits:
+            delay, voluntary, involuntary = waits[k]
+            print(f"  {n}/{k}: {t / hz:.1f} / {delay:.1f} / {voluntary} / {involuntary}")
     return child.returncode
 
 

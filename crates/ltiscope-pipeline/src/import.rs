@@ -3,7 +3,8 @@
 //! record).
 //!
 //! JSON Lines are streamed: a reader cuts the file into chunks of whole lines, worker threads
-//! parse and redact them, and this thread appends them in order, committing every
+//! parse and redact them (those beyond one per CPU beside the writer's at the lowest priority:
+//! `priority.rs`), and this thread appends them in order, committing every
 //! [`COMMIT_EVENTS`] events, so memory stays bounded whatever the file size. A file that is one
 //! JSON document is read whole (up to a cap).
 
@@ -438,10 +439,14 @@ fn stream_lines(
         let reader_handle = spawn(scope, "import-reader", move || {
             read_chunks(reader, (first, first_lines), &chunk_tx)
         })?;
-        for _ in 0..workers {
+        let full_priority = crate::priority::full_priority(workers);
+        for worker in 0..workers {
             let batch_tx = batch_tx.clone();
             let chunk_rx = std::sync::Arc::clone(&chunk_rx);
             spawn(scope, "import-worker", move || {
+                if worker >= full_priority {
+                    crate::priority::yield_to_others();
+                }
                 loop {
                     let next = chunk_rx.lock().ok().and_then(|rx| rx.recv().ok());
                     let Some(chunk) = next else { return };

@@ -6,6 +6,7 @@
 //! values. [`import`] streams files through it on worker threads while one writer commits.
 
 pub mod import;
+mod priority;
 mod rederive;
 mod replay;
 

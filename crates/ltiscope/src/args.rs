@@ -287,7 +287,8 @@ pub struct ImportArgs {
     /// Treat every event as coming from this source instead of detecting it
     #[arg(long, value_enum)]
     pub source: Option<SourceArg>,
-    /// Parser threads [default: number of CPUs]
+    /// Parser threads [default: number of CPUs]; those beyond one per CPU beside the writer run
+    /// at the lowest priority
     #[arg(long)]
     pub workers: Option<usize>,
 }

@@ -1,6 +1,7 @@
 //! The embedded DuckDB backend.
 
 mod chunks;
+mod flush_behind;
 pub(crate) mod inbox;
 mod report;
 mod schema;
@@ -340,7 +341,11 @@ impl DuckStore {
             .conn
             .query_row("SELECT current_setting('threads')", [], |r| r.get(0))?;
         self.set_threads(1)?;
-        let result = self.stream_in(items, commit_every, &mut stored);
+        let file = std::fs::File::open(&self.path).ok();
+        let result = std::thread::scope(|scope| {
+            let _behind = file.map(|f| flush_behind::start(scope, f));
+            self.stream_in(items, commit_every, &mut stored)
+        });
         // Restored whatever happened; a failed write's own error is the one reported.
         let restored = self.set_threads(threads);
         result?;
