@@ -253,6 +253,22 @@ fn a_stream_of_batches_is_stored_across_its_transactions() {
     });
 }
 
+/// Into an empty store, a repeat in a later batch of the same open transaction is a
+/// duplicate: the keys a stream knows to be new wait to be written in order until the
+/// transaction ends, and must be written before the store's keys decide about a repeat.
+#[test]
+fn a_repeat_within_the_open_transaction_of_a_fresh_stream_is_a_duplicate() {
+    on_each(|db| {
+        let store = &mut db.store;
+        let (docs, mut batches) = launch_batches(100, 13, 50);
+        batches.push(batch(docs[..50].join("\n").as_bytes()));
+        batches.push(batch(docs[25..75].join("\n").as_bytes()));
+        let outcomes = stream(store, batches, 10_000);
+        assert_eq!(outcomes, vec![(50, 0), (50, 0), (0, 50), (0, 50)]);
+        assert_each_stored_once(store, 100);
+    });
+}
+
 /// A bulk load larger than the rows DuckDB's appenders hold between two flushes (4,096), in
 /// two transactions (5,000 events; then 4,000 more and 1,000 the first committed): every event is
 /// stored once, the repeats are duplicates, and the ingest log and the rollups (written once

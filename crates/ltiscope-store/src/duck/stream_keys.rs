@@ -3,7 +3,8 @@
 //!
 //! A stream that began on a store without any event is the only writer of its keys (DuckDB
 //! has one process per file, and an import is that process's only writer). A key the filter
-//! has never seen is then certainly new, and is appended to `event_keys` as it is; only the
+//! has never seen is then certainly new, and is appended to `event_keys` (in key order, when
+//! its transaction ends or before the database is asked about another key); only the
 //! keys the filter may have seen (repeats, and the rare false positive) are decided by the
 //! primary key of `event_keys`, as every other write is. The primary key still guards every
 //! appended key: were the filter ever wrong, the append would fail loudly (and the stream with
