@@ -373,11 +373,11 @@ struct Parsed {
 
 impl Drop for Parsed {
     /// Hands the written batch back to its worker instead of freeing it here, on the writer.
-    /// Freeing a chunk's thousand events (their records' strings, trees and kept originals)
-    /// was 5.4% of the writer's samples while an import streamed, and the writer is the
-    /// import's critical path, while the workers wait for it part of the time; the allocator
-    /// also frees a block faster on the thread that allocated it (BENCHMARKS.md, "Freed
-    /// where they were made"). A worker that has stopped leaves it to be freed here.
+    /// Freeing a chunk's thousand events (their records' strings and kept originals) was 5.4%
+    /// of the writer's samples while an import streamed; the writer is the import's critical
+    /// path, and the workers wait for it part of the time. The allocator also frees a block
+    /// faster on the thread that allocated it (BENCHMARKS.md, "Freed where they were made").
+    /// A worker that has stopped leaves it to be freed here.
     fn drop(&mut self) {
         let batch = std::mem::take(&mut self.batch);
         let _ = self.back.send(batch);
@@ -465,9 +465,8 @@ fn stream_lines(
                 }
                 let (back, written) = mpsc::channel::<WriteBatch>();
                 loop {
-                    // The batches of this worker that the writer has written are freed
-                    // here: at most the few chunks in flight, as the writer takes one per
-                    // chunk this worker then sends.
+                    // This worker's chunks that the writer has written are freed here,
+                    // before the next is parsed: no more than this worker had queued.
                     written.try_iter().for_each(drop);
                     let next = chunk_rx.lock().ok().and_then(|rx| rx.recv().ok());
                     let Some(chunk) = next else { return };

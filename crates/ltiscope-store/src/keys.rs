@@ -11,13 +11,41 @@ pub fn event_key(meta: &EventMeta) -> i128 {
 
 /// [`event_key`] of the identity a stored row gives.
 pub(crate) fn key_of(source: Source, tenant: &str, event_id: &str) -> i128 {
-    let mut buf = Vec::with_capacity(tenant.len() + event_id.len() + 24);
-    buf.extend_from_slice(source.as_str().as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(tenant.as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(event_id.as_bytes());
-    xxhash_rust::xxh3::xxh3_128(&buf) as i128
+    let parts = [
+        source.as_str().as_bytes(),
+        b"\0",
+        tenant.as_bytes(),
+        b"\0",
+        event_id.as_bytes(),
+    ];
+    hash_joined(&parts, xxhash_rust::xxh3::xxh3_128) as i128
+}
+
+/// A set of event keys. The keys are hashes already, so the set hashes them with foldhash's
+/// fast hasher (seeded per process, as the standard one is) rather than SipHash: a write
+/// looks each of its keys up in such sets a few times.
+pub(crate) type KeySet = std::collections::HashSet<i128, foldhash::fast::RandomState>;
+
+/// `hash` of `parts` back to back, joined on the stack when they are short (every key and
+/// hash of an event's identity is), so that a hash allocates nothing: the writer of an import
+/// takes a few per event.
+pub(crate) fn hash_joined<R>(parts: &[&[u8]], hash: impl FnOnce(&[u8]) -> R) -> R {
+    const ON_STACK: usize = 256;
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut stack = [0u8; ON_STACK];
+    let mut heap = Vec::new();
+    let joined = if len <= ON_STACK {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap[..]
+    };
+    let mut at = 0;
+    for part in parts {
+        joined[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    hash(joined)
 }
 
 /// The key of a quarantined item: the hex SHA-256 of its origin, its index there and its
@@ -35,4 +63,36 @@ pub(crate) fn quarantine_key(origin: &str, index: i64, body: &str) -> String {
     h.update([0x1f]);
     h.update(body.as_bytes());
     hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Joined on the stack or on the heap, the hash is that of the parts back to back, so keys
+    /// and hashes stay those stored before (which joined them in a vector).
+    #[test]
+    fn hashes_of_joined_parts_are_those_of_the_parts_back_to_back() {
+        // 14 bytes besides `long`: 255, 256 and 257 bytes in all around the stack's 256.
+        for len in [0, 1, 100, 241, 242, 243, 5_000] {
+            let long = "x".repeat(len);
+            let parts = [
+                b"blackboard".as_slice(),
+                b"\0",
+                long.as_bytes(),
+                b"\0",
+                b"id",
+            ];
+            let together = parts.concat();
+            assert_eq!(
+                hash_joined(&parts, xxhash_rust::xxh3::xxh3_128),
+                xxhash_rust::xxh3::xxh3_128(&together),
+                "{len}"
+            );
+        }
+        assert_eq!(
+            key_of(Source::BlackboardCaliper, "t", "e"),
+            xxhash_rust::xxh3::xxh3_128(b"blackboard-caliper\0t\0e") as i128
+        );
+    }
 }

@@ -3,12 +3,13 @@
 //! tallied once the backend said which keys were new, and the column values of the rows, in
 //! table order. The backends only move these values into their tables.
 
+use crate::keys::{KeySet, hash_joined};
 use crate::sql::RowRead;
 use crate::{StoreError, WriteBatch, WriteOutcome, event_key};
 use ltiscope_ingest::{EventKind, RejectedBody};
 use ltiscope_model::{LaunchRecord, Source, Timestamp};
 use ltiscope_redact::StoredEvent;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// One column value of a stored row.
 #[derive(Debug, Clone)]
@@ -69,7 +70,7 @@ impl<'a> Plan<'a> {
             outcomes: vec![WriteOutcome::default(); batches.len()],
             per_source: HashMap::new(),
         };
-        let mut seen = HashSet::new();
+        let mut seen = KeySet::default();
         for (b, batch) in batches.iter().enumerate() {
             for e in &batch.events {
                 let key = event_key(e.get().meta());
@@ -88,7 +89,7 @@ impl<'a> Plan<'a> {
     }
 
     /// Tallies the staged events once the store said which keys were new.
-    pub(crate) fn settle(&mut self, inserted: &HashSet<i128>) {
+    pub(crate) fn settle(&mut self, inserted: &KeySet) {
         for (b, key, e) in &self.staged {
             let entry = self.per_source.entry((*b, e.meta().source)).or_default();
             let outcome = &mut self.outcomes[*b];
@@ -166,7 +167,7 @@ impl<'a> Plan<'a> {
     /// each once (see `crate::rollup`).
     pub(crate) fn rollup_marks(
         &self,
-        inserted: &HashSet<i128>,
+        inserted: &KeySet,
     ) -> std::collections::BTreeSet<(&'a str, Timestamp, &'static str)> {
         self.staged
             .iter()
@@ -410,23 +411,20 @@ pub(crate) fn launch_row(key: i128, r: &LaunchRecord) -> [Val<'_>; LAUNCH_COLUMN
 
 /// A 64-bit hash of (tenant, key), for fast distinct counts of users and courses.
 fn hash64(tenant: &str, key: &str) -> i64 {
-    let mut buf = Vec::with_capacity(tenant.len() + key.len() + 1);
-    buf.extend_from_slice(tenant.as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(key.as_bytes());
-    xxhash_rust::xxh3::xxh3_64(&buf) as i64
+    let parts = [tenant.as_bytes(), b"\0", key.as_bytes()];
+    hash_joined(&parts, xxhash_rust::xxh3::xxh3_64) as i64
 }
 
 /// The visit key: one integer per (tenant, user, tool, link), where the link is the resource
 /// link id, else the launch URL. Launches with the same key less than the visit window apart
 /// are one visit.
 fn visit_key(tenant: &str, user: Option<&str>, tool: &str, link: &str) -> i64 {
-    let mut buf = Vec::with_capacity(tenant.len() + tool.len() + link.len() + 40);
-    for part in [tenant, user.unwrap_or(""), tool, link] {
-        buf.extend_from_slice(part.as_bytes());
-        buf.push(0);
-    }
-    xxhash_rust::xxh3::xxh3_64(&buf) as i64
+    let user = user.unwrap_or("");
+    let parts = [tenant, user, tool, link].map(str::as_bytes);
+    let parts = [
+        parts[0], b"\0", parts[1], b"\0", parts[2], b"\0", parts[3], b"\0",
+    ];
+    hash_joined(&parts, xxhash_rust::xxh3::xxh3_64) as i64
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod report;
 mod schema;
 mod stream_keys;
 
+use crate::keys::KeySet;
 use crate::migrate::{self, Migrate, Migration, Upgrade};
 use crate::rollup::{self, Db, RefreshOutcome, Transact};
 use crate::sql::{
@@ -21,7 +22,7 @@ use duckdb::{Connection, appender_params_from_iter, params, params_from_iter};
 use ltiscope_ingest::EventKind;
 use ltiscope_model::report::ReportFilter;
 use ltiscope_model::{Source, Timestamp};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use stream_keys::StreamKeys;
 
@@ -930,7 +931,7 @@ impl<'c> TxWriter<'c> {
 
     /// Which of these keys are new: the primary key of `event_keys` decides, and RETURNING
     /// says.
-    fn insert_keys(&self, keys: impl Iterator<Item = i128>) -> Result<HashSet<i128>, StoreError> {
+    fn insert_keys(&self, keys: impl Iterator<Item = i128>) -> Result<KeySet, StoreError> {
         let conn = self.conn;
         conn.prepare_cached("DELETE FROM stage_keys")?.execute([])?;
         {
@@ -954,8 +955,8 @@ impl<'c> TxWriter<'c> {
         &mut self,
         filter: &mut StreamKeys,
         keys: impl Iterator<Item = i128>,
-    ) -> Result<HashSet<i128>, StoreError> {
-        let mut new = HashSet::with_capacity(keys.size_hint().0);
+    ) -> Result<KeySet, StoreError> {
+        let mut new = KeySet::with_capacity_and_hasher(keys.size_hint().0, Default::default());
         let mut maybe = Vec::new();
         for key in keys {
             if filter.may_contain(key) {
@@ -1073,7 +1074,7 @@ mod tests {
         let new = writer
             .filter_keys(&mut filter, [7, 8, 9].into_iter())
             .expect("keys");
-        assert_eq!(new, HashSet::from([8, 9]));
+        assert_eq!(new, KeySet::from_iter([8, 9]));
         writer.finish().expect("finish");
         tx.commit().expect("commit");
         assert_eq!(keys_in(&store), BTreeSet::from([7, 8, 9]));

@@ -7,6 +7,7 @@
 
 mod schema;
 
+use crate::keys::KeySet;
 use crate::migrate::{self, Migrate, Migration, Upgrade};
 use crate::rollup::lanes;
 use crate::rollup::{self, Db, RefreshOutcome, Transact};
@@ -24,7 +25,7 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, GenericClient, IsolationLevel, NoTls};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -290,7 +291,7 @@ impl PgStore {
             .collect();
         let times: Vec<NaiveDateTime> = keys.iter().map(|k| k.2).collect();
         let mut tx = c.transaction()?;
-        let inserted: HashSet<i128> = tx
+        let inserted: KeySet = tx
             .query(
                 "INSERT INTO event_keys (tenant, event_key, event_time)
                  SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamp[])
