@@ -219,8 +219,8 @@ fn assert_each_stored_once(store: &Store, n: usize) {
 }
 
 /// A stream of batches in transactions of several batches: each batch gets its outcome (a
-/// repeat in a later batch of the same open transaction, or of a committed one, is a
-/// duplicate), and everything is stored once it returns.
+/// repeat of a committed batch is a duplicate; of one in the same open transaction, the next
+/// test), and everything is stored once it returns.
 #[test]
 fn a_stream_of_batches_is_stored_across_its_transactions() {
     on_each(|db| {
