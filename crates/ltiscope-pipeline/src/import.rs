@@ -375,8 +375,8 @@ impl Drop for Parsed {
     /// Hands the written batch back to its worker instead of freeing it here, on the writer.
     /// Freeing a chunk's thousand events (their records' strings and kept originals) was 5.4%
     /// of the writer's samples while an import streamed; the writer is the import's critical
-    /// path, and the workers wait for it part of the time. The allocator also frees a block
-    /// faster on the thread that allocated it (BENCHMARKS.md, "Freed where they were made").
+    /// path, and the workers wait for it part of the time. Freed by their worker, they cost
+    /// the workers no measurable CPU (BENCHMARKS.md, "Freed where they were made").
     /// A worker that has stopped leaves it to be freed here.
     fn drop(&mut self) {
         let batch = std::mem::take(&mut self.batch);

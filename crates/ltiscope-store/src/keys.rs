@@ -18,34 +18,23 @@ pub(crate) fn key_of(source: Source, tenant: &str, event_id: &str) -> i128 {
         b"\0",
         event_id.as_bytes(),
     ];
-    hash_joined(&parts, xxhash_rust::xxh3::xxh3_128) as i128
+    xxh3(&parts).digest128() as i128
 }
 
-/// A set of event keys. The keys are hashes already, so the set hashes them with foldhash's
-/// fast hasher (seeded per process, as the standard one is) rather than SipHash: a write
-/// looks each of its keys up in such sets a few times.
-pub(crate) type KeySet = std::collections::HashSet<i128, foldhash::fast::RandomState>;
+/// A set of event keys. The keys are hashes already, so the set hashes them with the
+/// crate's fast hasher rather than SipHash: a write looks each of its keys up in such sets a
+/// few times.
+pub(crate) type KeySet = std::collections::HashSet<i128, crate::Fast>;
 
-/// `hash` of `parts` back to back, joined on the stack when they are short (every key and
-/// hash of an event's identity is), so that a hash allocates nothing: the writer of an import
-/// takes a few per event.
-pub(crate) fn hash_joined<R>(parts: &[&[u8]], hash: impl FnOnce(&[u8]) -> R) -> R {
-    const ON_STACK: usize = 256;
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    let mut stack = [0u8; ON_STACK];
-    let mut heap = Vec::new();
-    let joined = if len <= ON_STACK {
-        &mut stack[..len]
-    } else {
-        heap.resize(len, 0);
-        &mut heap[..]
-    };
-    let mut at = 0;
+/// The xxh3 state of `parts` back to back, fed one by one rather than joined in a buffer
+/// first, so that a hash allocates nothing (the writer of an import takes a few per event);
+/// its digests are those of the parts joined.
+pub(crate) fn xxh3(parts: &[&[u8]]) -> xxhash_rust::xxh3::Xxh3Default {
+    let mut state = xxhash_rust::xxh3::Xxh3Default::new();
     for part in parts {
-        joined[at..at + part.len()].copy_from_slice(part);
-        at += part.len();
+        state.update(part);
     }
-    hash(joined)
+    state
 }
 
 /// The key of a quarantined item: the hex SHA-256 of its origin, its index there and its
@@ -69,11 +58,12 @@ pub(crate) fn quarantine_key(origin: &str, index: i64, body: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Joined on the stack or on the heap, the hash is that of the parts back to back, so keys
-    /// and hashes stay those stored before (which joined them in a vector).
+    /// Fed part by part, the hash is that of the parts back to back, so keys and hashes stay
+    /// those stored before (which joined them in a vector).
     #[test]
-    fn hashes_of_joined_parts_are_those_of_the_parts_back_to_back() {
-        // 14 bytes besides `long`: 255, 256 and 257 bytes in all around the stack's 256.
+    fn hashes_of_parts_are_those_of_the_parts_back_to_back() {
+        // 14 bytes besides `long`: 255, 256 and 257 bytes in all around the state's 256-byte
+        // buffer.
         for len in [0, 1, 100, 241, 242, 243, 5_000] {
             let long = "x".repeat(len);
             let parts = [
@@ -85,7 +75,7 @@ mod tests {
             ];
             let together = parts.concat();
             assert_eq!(
-                hash_joined(&parts, xxhash_rust::xxh3::xxh3_128),
+                xxh3(&parts).digest128(),
                 xxhash_rust::xxh3::xxh3_128(&together),
                 "{len}"
             );

@@ -512,11 +512,7 @@ impl RefreshOutcome {
     }
 }
 
-/// The hasher of a refresh's maps. Every launch of a refresh looks up its rollup row, four
-/// facet values and its course row; with the standard library's SipHash, hashing and probing
-/// were ~9% of a full rebuild's samples. Still seeded per process, as the values come from
-/// senders.
-pub(super) type Fast = foldhash::fast::RandomState;
+pub(super) use crate::Fast;
 
 /// Small numbers for the strings of a refresh's rows (tenants, sources, tools, roles), looked
 /// up without allocating, so that a launch's rollup key is a few integers.
