@@ -315,6 +315,29 @@ fn a_stream_into_a_store_holding_part_of_it_stores_the_rest() {
     });
 }
 
+/// Two streams through one handle (the second also asks DuckDB to keep its freed blocks,
+/// which it allows only at no less than before): the second is stored like any stream into a
+/// store that holds part of it (and repeats within itself).
+#[test]
+fn a_second_stream_through_the_same_handle_is_stored_too() {
+    on_each(|db| {
+        let store = &mut db.store;
+        let (_, batches) = launch_batches(2_000, 17, 500);
+        let mut batches = batches.into_iter();
+        let first: Vec<WriteBatch> = batches.by_ref().take(2).collect();
+        let second: Vec<WriteBatch> = batches.collect();
+        assert_eq!(stream(store, first, 600), vec![(500, 0), (500, 0)]);
+        let (docs, _) = launch_batches(2_000, 17, 500);
+        let mut again = vec![batch(docs[900..1_100].join("\n").as_bytes())];
+        again.extend(second);
+        assert_eq!(
+            stream(store, again, 600),
+            vec![(100, 100), (400, 100), (500, 0)]
+        );
+        assert_each_stored_once(store, 2_000);
+    });
+}
+
 #[test]
 fn repeats_within_one_batch_are_duplicates() {
     on_each(|db| {
