@@ -66,14 +66,20 @@ struct Pool {
 }
 
 impl Pool {
-    /// A worker per core, until the pool is dropped.
+    /// A worker per core, until the pool is dropped; as in an import, those beyond one per
+    /// core beside the store's thread run at the lowest priority ([`crate::priority`]).
     fn start<'s>(s: &'s std::thread::Scope<'s, '_>, pipeline: &'s Pipeline) -> Pool {
         let (jobs, job_rx) = mpsc::channel::<(u64, Arc<Vec<StoredOriginal>>)>();
         let (result_tx, results) = mpsc::channel();
         let job_rx = Arc::new(Mutex::new(job_rx));
-        for _ in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let full_priority = crate::priority::full_priority(workers);
+        for worker in 0..workers {
             let (job_rx, result_tx) = (Arc::clone(&job_rx), result_tx.clone());
             s.spawn(move || {
+                if worker >= full_priority {
+                    crate::priority::yield_to_others();
+                }
                 loop {
                     let job = match job_rx.lock() {
                         Ok(rx) => rx.recv(),
