@@ -13,7 +13,7 @@
 use ltiscope_ingest::ToolResolver;
 use ltiscope_pipeline::Pipeline;
 use ltiscope_pipeline::import::{
-    CHECKPOINT_BYTES, CHUNK_LINES, COMMIT_EVENTS, REFRESH_MEMORY_BYTES,
+    CHECKPOINT_BYTES, CHUNK_LINES, COMMIT_EVENTS, REFRESH_MEMORY_BYTES, STREAM_MEMORY_BYTES,
 };
 use ltiscope_redact::{PiiPolicy, Redactor};
 use ltiscope_store::{RollupConfig, Store, WriteBatch};
@@ -67,6 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut store = Store::open_duckdb(&db)?;
     store.configure_rollups(&RollupConfig::default())?;
     store.set_checkpoint_threshold(CHECKPOINT_BYTES)?;
+    store.set_memory_limit(STREAM_MEMORY_BYTES)?;
     let started = Instant::now();
     let mut stored = 0u64;
     store.write_stream(batches.iter(), COMMIT_EVENTS, |_, o| {

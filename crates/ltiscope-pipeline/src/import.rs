@@ -34,9 +34,19 @@ pub const CHUNK_LINES: usize = 1024;
 /// ~1.6 s of a million-event import; with four the writer waited ~0.9 s and the import was 2%
 /// faster in three pairs side by side, at the same peak memory within the runs' spread
 /// (BENCHMARKS.md, "The writer's queue"). Eight places peaked 42 MiB higher than two, sixteen
-/// over the memory goal. The depth is the writer's: it does not grow with the number of
-/// workers.
-pub const QUEUED_CHUNKS: usize = 4;
+/// over the memory goal. Eight are used since DuckDB's buffers while streaming were bounded
+/// lower to make room for them ([`STREAM_MEMORY_BYTES`]): the writer still waited for chunks
+/// at four, and eight with 224 MB of buffers were faster in five pairs of five, at the same
+/// peak memory (BENCHMARKS.md, "A deeper queue in smaller buffers"). The depth is the
+/// writer's: it does not grow with the number of workers.
+pub const QUEUED_CHUNKS: usize = 8;
+
+/// The memory the store's buffers may use while an import streams (the store's default is
+/// 256 MB). An open row group of the million's launches fits it (`ROW_GROUP_ROWS` in the
+/// store); what it gives up pays for the deeper [`QUEUED_CHUNKS`]: at 224 MB beside eight
+/// queued chunks peak memory was that of 256 MB beside four, at 192 MB lower still but no
+/// faster.
+pub const STREAM_MEMORY_BYTES: u64 = 224 * 1024 * 1024;
 
 /// Events per transaction of an import: whole row groups of the DuckDB store, so that most of
 /// the data can be written straight into the database file rather than logged first and
@@ -54,7 +64,7 @@ pub const COMMIT_EVENTS: usize = 8 * ltiscope_store::ROW_GROUP_ROWS;
 pub const CHECKPOINT_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// The memory the store's buffers may use during an import's closing rollup refresh (the
-/// streaming keeps 256 MB). The refresh reads each run of days' launch records once, so
+/// streaming keeps [`STREAM_MEMORY_BYTES`]). The refresh reads each run of days' launch records once, so
 /// DuckDB's cache of them buys nothing; bounded lower, the two lanes of the refresh fit in
 /// what the import had already used: at a million launches its peak was 485-489 MiB with the
 /// lanes at 256 MB, 429-445 MiB at 128 MB (427-441 MiB with one lane at 256 MB), and a full

@@ -427,8 +427,8 @@ impl Store {
     }
 
     /// The memory the database may use for its buffers, sorts and hash tables (opened at
-    /// 256 MB, which keeps a bulk import flat; report queries over millions of launches spill
-    /// to disk below about 1 GB).
+    /// 256 MB, which keeps a bulk load flat; an import sets its own; report queries over
+    /// millions of launches spill to disk below about 1 GB).
     pub fn set_memory_limit(&mut self, bytes: u64) -> Result<(), StoreError> {
         match self {
             Store::DuckDb(d) => d.set_memory_limit(bytes),

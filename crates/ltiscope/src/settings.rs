@@ -164,7 +164,7 @@ pub struct Settings {
     server_file: ServerConfig,
     /// Report options.
     pub reports: ReportSettings,
-    /// Memory the database may use when serving and reporting (import keeps 256 MB).
+    /// Memory the database may use when serving and reporting (an import keeps its own, `STREAM_MEMORY_BYTES`).
     pub db_memory_bytes: u64,
 }
 

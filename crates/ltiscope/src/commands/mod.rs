@@ -277,6 +277,7 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
     }
     let mut store = open_store(settings, Derived::Follow(&pipeline))?;
     store.set_checkpoint_threshold(CHECKPOINT_BYTES)?;
+    store.set_memory_limit(ltiscope_pipeline::import::STREAM_MEMORY_BYTES)?;
     let opts = ImportOptions {
         source: a.source.map(source),
         workers: a
