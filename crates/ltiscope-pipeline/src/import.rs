@@ -34,20 +34,19 @@ pub const CHUNK_LINES: usize = 1024;
 /// ~1.6 s of a million-event import; with four the writer waited ~0.9 s and the import was 2%
 /// faster in three pairs side by side, at the same peak memory within the runs' spread
 /// (BENCHMARKS.md, "The writer's queue"). Eight places peaked 42 MiB higher than two, sixteen
-/// over the memory goal. Deeper queues are used since DuckDB's buffers while streaming were
-/// bounded lower to make room for them ([`STREAM_MEMORY_BYTES`]): the writer still waited for
-/// chunks at four; eight with 208 MB of buffers were faster in three pairs of three and peaked
-/// lower, and twelve with 192 MB faster again in three pairs of three, peaking 433-465 MiB
-/// (BENCHMARKS.md, "A deeper queue in smaller buffers"). The depth is the writer's: it does
-/// not grow with the number of workers.
-pub const QUEUED_CHUNKS: usize = 12;
+/// over the memory goal. Eight are used since DuckDB's buffers while streaming were bounded
+/// lower to make room for them ([`STREAM_MEMORY_BYTES`]): the writer still waited for chunks
+/// at four, and eight with 208 MB of buffers were faster in three pairs of three and peaked
+/// lower. Twelve with 192 MB were 4% faster again but peaked at up to 475 MiB (BENCHMARKS.md,
+/// "A deeper queue in smaller buffers"). The depth is the writer's: it does not grow with the
+/// number of workers.
+pub const QUEUED_CHUNKS: usize = 8;
 
 /// The memory the store's buffers may use while an import streams (the store's default is
 /// 256 MB). What it gives up pays for the deeper [`QUEUED_CHUNKS`]: beside eight queued
 /// chunks, 192, 208 and 224 MB were equally fast within the noise, and peaked 421-437,
-/// 423-449 and 443-477 MiB; 208 MB peaked below 256 MB beside four. 192 MB makes room for
-/// twelve.
-pub const STREAM_MEMORY_BYTES: u64 = 192 * 1024 * 1024;
+/// 423-449 and 443-477 MiB; 208 MB peaked below 256 MB beside four.
+pub const STREAM_MEMORY_BYTES: u64 = 208 * 1024 * 1024;
 
 /// Events per transaction of an import: whole row groups of the DuckDB store, so that most of
 /// the data can be written straight into the database file rather than logged first and
