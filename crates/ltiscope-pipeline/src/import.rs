@@ -64,8 +64,8 @@ pub const COMMIT_EVENTS: usize = 8 * ltiscope_store::ROW_GROUP_ROWS;
 pub const CHECKPOINT_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// The memory the store's buffers may use during an import's closing rollup refresh (the
-/// streaming keeps [`STREAM_MEMORY_BYTES`]). The refresh reads each run of days' launch records once, so
-/// DuckDB's cache of them buys nothing; bounded lower, the two lanes of the refresh fit in
+/// streaming keeps [`STREAM_MEMORY_BYTES`]). The refresh reads each run of days' launch
+/// records once, so DuckDB's cache of them buys nothing; bounded lower, the two lanes of the refresh fit in
 /// what the import had already used: at a million launches its peak was 485-489 MiB with the
 /// lanes at 256 MB, 429-445 MiB at 128 MB (427-441 MiB with one lane at 256 MB), and a full
 /// rebuild was no slower (BENCHMARKS.md, "The closing refresh in two lanes").

@@ -164,7 +164,8 @@ pub struct Settings {
     server_file: ServerConfig,
     /// Report options.
     pub reports: ReportSettings,
-    /// Memory the database may use when serving and reporting (an import keeps its own, `STREAM_MEMORY_BYTES`).
+    /// Memory the database may use when serving and reporting (an import keeps its own,
+    /// `STREAM_MEMORY_BYTES`).
     pub db_memory_bytes: u64,
 }
 

@@ -307,7 +307,7 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
     // MiB (tried twice: docs/benchmarks-history.md, "The parse side, a third cheaper", and
     // BENCHMARKS.md, "Where an import's CPU goes"). A third time, only the months the stream
     // had left behind, on a thread at the lowest priority: no faster either, and 512-529 MiB
-    // at peak (BENCHMARKS.md, "Settled months rolled up beside the import").
+    // at peak (BENCHMARKS.md, "Not adopted, a third time: rolling up beside the import").
     if let Err(e) = store.set_memory_limit(ltiscope_pipeline::import::REFRESH_MEMORY_BYTES) {
         // Everything is stored; the refresh then runs with the import's larger buffers.
         eprintln!("note: could not lower the database's memory for the closing refresh: {e}");
