@@ -6,13 +6,15 @@
 //! when that chunk is full, copies the chunk into the appender's buffer, from which a flush
 //! inserts it. In an import of Blackboard launches that was a quarter of the writer thread's
 //! samples (BENCHMARKS.md, "Rows a chunk at a time"), and the writer is the import's critical
-//! path. Here a table's rows wait in a [`Rows`] column by column, their text copied once into
-//! one buffer, and one `INSERT INTO table SELECT * FROM function()` hands them over: the table
-//! function fills DuckDB's output vectors directly, each string as a reference into that buffer
-//! (DuckDB copies it into the table's storage as it inserts). No value crosses the C API alone.
+//! path. Here one insert's rows are laid out in a [`Rows`] column by column, their text not
+//! copied, and one `INSERT INTO table SELECT * FROM function()` hands them over: the table
+//! function fills DuckDB's output vectors directly, each string as a reference to the text
+//! where the caller holds it (DuckDB copies it into the table's storage as it inserts). No
+//! value crosses the C API alone.
 //!
 //! This is the workspace's only unsafe code: filling a vector means writing into memory DuckDB
-//! gave us, in its layouts. Each unsafe block says why it is sound; the store tests (every
+//! gave us, in its layouts, and reading the caller's text through addresses that live only as
+//! long as [`Inserter::insert`] runs. Each unsafe block says why it is sound; the store tests (every
 //! write of both tables goes through here) and `the_rows_read_back_as_written` check the
 //! layouts value by value, NULLs, inlined and referenced strings, and the 128-bit key included.
 #![allow(unsafe_code)]
@@ -27,22 +29,38 @@ use std::os::raw::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Rows of one table waiting for their insert, column by column.
+/// The rows of one running insert, column by column.
 #[derive(Default)]
 struct Rows {
     columns: Vec<Column>,
-    /// The text of every text value, back to back: a value is a range of it.
+    /// The text of the values a row owned (not borrowed), back to back.
     text: Vec<u8>,
     len: usize,
     /// While DuckDB reads them: the first row it has not been given yet.
     next: usize,
 }
 
+// SAFETY: `Rows` is `!Send` only for the addresses of `Text::Borrowed`. They are read only
+// by the table function while the insert that pushed them runs (the thread that called
+// `Inserter::insert` waits in it meanwhile, and its `'a` borrows outlive the call), and
+// `Inserter::insert` clears them before it returns and before it pushes anything; another
+// thread never sees an address whose text is gone.
+unsafe impl Send for Rows {}
+
+/// Where a text value is while its insert runs.
+#[derive(Clone, Copy)]
+enum Text {
+    Null,
+    /// The caller's text, read where it is: its address and length.
+    Borrowed(*const u8, usize),
+    /// Copied into [`Rows::text`] (a value the row owned): start and length there.
+    Kept(usize, usize),
+}
+
 /// One column's values, in the form its vector takes them.
 enum Column {
     Key(Vec<i128>),
-    /// (start, length) in [`Rows::text`]; `None` is NULL.
-    Text(Vec<Option<(usize, usize)>>),
+    Text(Vec<Text>),
     Int(Vec<Option<i64>>),
     Bool(Vec<bool>),
     /// Microseconds since the epoch (a `TIMESTAMP`).
@@ -89,38 +107,52 @@ impl Rows {
         }
     }
 
-    /// Adds a row, its values in the columns' order. A value of another kind than its column
-    /// is a bug in the caller's spec (`the_launch_spec_declares_what_launch_row_writes`).
-    fn push(&mut self, row: &[Val<'_>]) -> Result<(), StoreError> {
-        if row.len() != self.columns.len() {
-            return Err(StoreError::Internal(format!(
-                "a row of {} values for {} columns",
-                row.len(),
-                self.columns.len()
-            )));
-        }
+    /// Adds a row, its values in the columns' order; its borrowed text is not copied (the
+    /// caller, [`Inserter::insert`], keeps it alive and clears these rows before it ends). A
+    /// value of another kind than its column, or a row of another length, is a bug in the
+    /// caller's spec (`the_launch_spec_declares_what_launch_row_writes`).
+    fn push<'a>(&mut self, row: impl IntoIterator<Item = Val<'a>>) -> Result<(), StoreError> {
         let text = self.text.len();
-        for (c, value) in row.iter().enumerate() {
-            match (&mut self.columns[c], value) {
-                (Column::Key(v), Val::Key(k)) => v.push(*k),
-                (Column::Text(v), Val::Text(s)) => v.push(s.map(|s| keep(&mut self.text, s))),
-                (Column::Text(v), Val::Owned(s)) => {
-                    v.push(s.as_deref().map(|s| keep(&mut self.text, s)));
-                }
-                (Column::Int(v), Val::Int(n)) => v.push(*n),
-                (Column::Bool(v), Val::Bool(b)) => v.push(*b),
+        let mut taken = 0;
+        let mut refused = None;
+        for value in row {
+            let Some(column) = self.columns.get_mut(taken) else {
+                refused = Some(format!("a row of more than {} values", self.columns.len()));
+                break;
+            };
+            match (column, value) {
+                (Column::Key(v), Val::Key(k)) => v.push(k),
+                (Column::Text(v), Val::Text(s)) => v.push(match s {
+                    Some(s) => Text::Borrowed(s.as_ptr(), s.len()),
+                    None => Text::Null,
+                }),
+                (Column::Text(v), Val::Owned(s)) => v.push(match s {
+                    Some(s) => keep(&mut self.text, &s),
+                    None => Text::Null,
+                }),
+                (Column::Int(v), Val::Int(n)) => v.push(n),
+                (Column::Bool(v), Val::Bool(b)) => v.push(b),
                 (Column::Time(v), Val::Time(t)) => v.push(t.timestamp_micros()),
                 (_, other) => {
-                    // The columns that took a value of this row give it back: all stay as
-                    // long as each other.
-                    let len = self.len;
-                    self.columns.iter_mut().for_each(|c| c.truncate(len));
-                    self.text.truncate(text);
-                    return Err(StoreError::Internal(format!(
-                        "a value {other:?} of another kind than its column"
-                    )));
+                    refused = Some(format!("a value {other:?} of another kind than its column"));
+                    break;
                 }
             }
+            taken += 1;
+        }
+        if refused.is_none() && taken != self.columns.len() {
+            refused = Some(format!(
+                "a row of {taken} values for {} columns",
+                self.columns.len()
+            ));
+        }
+        if let Some(refused) = refused {
+            // The columns that took a value of this row give it back: all stay as long as
+            // each other.
+            let len = self.len;
+            self.columns.iter_mut().for_each(|c| c.truncate(len));
+            self.text.truncate(text);
+            return Err(StoreError::Internal(refused));
         }
         self.len += 1;
         Ok(())
@@ -159,12 +191,21 @@ impl Rows {
                 }
                 Column::Text(v) => {
                     let text = &self.text;
-                    let strings = v[rows.clone()].iter().map(|span| match span {
-                        Some((start, len)) => string_t(&text[*start..*start + *len]),
-                        None => string_t(&[]),
+                    let strings = v[rows.clone()].iter().map(|value| match *value {
+                        // SAFETY: the text of a borrowed value outlives the insert that pushed
+                        // it, which is the one running (see `unsafe impl Send for Rows`).
+                        Text::Borrowed(at, len) => {
+                            string_t(unsafe { std::slice::from_raw_parts(at, len) })
+                        }
+                        Text::Kept(start, len) => string_t(&text[start..start + len]),
+                        Text::Null => string_t(&[]),
                     });
                     write_all(&mut vector, strings);
-                    for (i, _) in v[rows].iter().enumerate().filter(|(_, s)| s.is_none()) {
+                    for (i, _) in v[rows]
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| matches!(s, Text::Null))
+                    {
                         vector.set_null(i);
                     }
                 }
@@ -177,10 +218,10 @@ impl Rows {
 }
 
 /// Copies `s` to the end of `text`; returns where it is.
-fn keep(text: &mut Vec<u8>, s: &str) -> (usize, usize) {
+fn keep(text: &mut Vec<u8>, s: &str) -> Text {
     let start = text.len();
     text.extend_from_slice(s.as_bytes());
-    (start, s.len())
+    Text::Kept(start, s.len())
 }
 
 /// DuckDB's string value for `bytes`: up to 12 bytes inlined, longer ones as a length, their
@@ -329,27 +370,30 @@ impl Inserter {
         })
     }
 
-    /// Adds a row, its values in the spec's order.
-    pub(super) fn push(&mut self, row: &[Val<'_>]) -> Result<(), StoreError> {
-        self.rows.push(row)
-    }
-
-    /// Drops the waiting rows (a transaction that did not finish).
-    pub(super) fn clear(&mut self) {
+    /// Inserts `rows`, each its values in the spec's order, through `conn` (in its open
+    /// transaction). Their borrowed text is read where it is: DuckDB copies each string into
+    /// the table's storage as it inserts, and nothing of these rows is kept past this call.
+    /// (Copied into one buffer first, the text was 2.6% of an import's samples, on the
+    /// writer: BENCHMARKS.md, "Text read where it is".)
+    pub(super) fn insert<'a, R: IntoIterator<Item = Val<'a>>>(
+        &mut self,
+        conn: &Connection,
+        rows: impl IntoIterator<Item = R>,
+    ) -> Result<(), StoreError> {
+        // Whatever an insert that did not finish (a panic) left is never read.
         self.rows.clear();
-    }
-
-    /// Inserts the waiting rows through `conn` (in its open transaction).
-    pub(super) fn insert(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let pushed = rows.into_iter().try_for_each(|row| self.rows.push(row));
         let waiting = self.rows.len;
-        if waiting == 0 {
-            return Ok(());
+        if pushed.is_err() || waiting == 0 {
+            self.rows.clear();
+            return pushed;
         }
         *self.lock() = Some(std::mem::take(&mut self.rows));
         let inserted = conn
             .prepare_cached(&self.insert)
             .and_then(|mut statement| statement.execute([]));
-        // The rows come back whatever happened, for their buffers to be used again.
+        // The rows come back whatever happened, for their buffers to be used again, and
+        // are cleared: their borrowed text ends with this call.
         let back = self.lock().take();
         if let Some(rows) = back {
             self.rows = rows;
@@ -420,29 +464,38 @@ mod tests {
         )
     }
 
-    /// Every value inserted through the table function reads back as it was pushed, over
-    /// more rows than one vector holds, across two inserts of one transaction (as a write
-    /// makes them), before and after it commits: DuckDB keeps none of the strings it was
-    /// pointed to, whose buffer the second insert writes over.
+    /// Every value inserted through the table function reads back as it was given, over
+    /// more rows than one vector holds, across two inserts of one transaction, before and
+    /// after it commits, whether the row borrowed its text or owned it: DuckDB keeps none of
+    /// the strings it was pointed to, which are written over after each insert.
     #[test]
     fn the_rows_read_back_as_written() {
         let (conn, mut inserter) = table();
         let rows: Vec<Row> = (0..5_000).map(row).collect();
         conn.execute_batch("BEGIN").expect("begin");
         for part in rows.chunks(3_000) {
-            for (k, t, i, b, at) in part {
-                let at = DateTime::from_timestamp_micros(*at).expect("time");
-                inserter
-                    .push(&[
-                        Val::Key(*k),
-                        Val::Text(t.as_deref()),
-                        Val::Int(*i),
-                        Val::Bool(*b),
-                        Val::Time(at),
-                    ])
-                    .expect("push");
+            let mut texts: Vec<Option<String>> = part.iter().map(|r| r.1.clone()).collect();
+            let values = part.iter().zip(&texts).enumerate().map(|(n, (r, t))| {
+                let at = DateTime::from_timestamp_micros(r.4).expect("time");
+                let text = match n % 2 {
+                    0 => Val::Text(t.as_deref()),
+                    _ => Val::Owned(t.clone()),
+                };
+                [
+                    Val::Key(r.0),
+                    text,
+                    Val::Int(r.2),
+                    Val::Bool(r.3),
+                    Val::Time(at),
+                ]
+            });
+            inserter.insert(&conn, values).expect("insert");
+            // In place: the same memory now holds other text of the same length.
+            for text in texts.iter_mut().flatten() {
+                let len = text.len();
+                text.clear();
+                text.push_str(&"#".repeat(len));
             }
-            inserter.insert(&conn).expect("insert");
         }
         let read = || -> Vec<Row> {
             let mut statement = conn
@@ -466,50 +519,50 @@ mod tests {
         }
     }
 
-    /// A value of another kind than its column is refused, and the row's values its columns
-    /// took before it are given back: the next rows insert whole.
+    /// A row of the wrong shape (a value of another kind than its column, too few values,
+    /// too many) fails its insert, and nothing of that insert is stored; the next insert
+    /// stores its rows whole.
     #[test]
     fn a_row_of_the_wrong_shape_is_refused() {
         let (conn, mut inserter) = table();
-        let wrong = [Val::Text(Some("k")), Val::Text(None), Val::Int(None)];
-        assert!(matches!(
-            inserter.push(&wrong),
-            Err(StoreError::Internal(_))
-        ));
         let at = DateTime::from_timestamp_micros(0).expect("time");
-        let swapped = [
+        let good = |k: i128| {
+            vec![
+                Val::Key(k),
+                Val::Text(Some("a text longer than twelve bytes")),
+                Val::Int(Some(4)),
+                Val::Bool(true),
+                Val::Time(at),
+            ]
+        };
+        let wrong = vec![Val::Text(Some("k")), Val::Text(None), Val::Int(None)];
+        let swapped = vec![
             Val::Key(1),
             Val::Int(Some(1)),
             Val::Text(None),
             Val::Bool(true),
             Val::Time(at),
         ];
-        assert!(matches!(
-            inserter.push(&swapped),
-            Err(StoreError::Internal(_))
-        ));
-        let late = [
-            Val::Key(2),
-            Val::Text(Some("a text longer than twelve bytes")),
-            Val::Int(Some(3)),
-            Val::Bool(false),
-            Val::Text(None),
-        ];
-        assert!(matches!(inserter.push(&late), Err(StoreError::Internal(_))));
-        let good = [
-            Val::Key(3),
-            Val::Text(Some("kept")),
-            Val::Int(Some(4)),
-            Val::Bool(true),
-            Val::Time(at),
-        ];
-        inserter.push(&good).expect("push");
-        inserter.insert(&conn).expect("insert");
-        let stored: (i128, String, i64, bool) = conn
-            .query_row("SELECT k, t, i, b FROM r", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .expect("the one row");
-        assert_eq!(stored, (3, "kept".to_owned(), 4, true));
+        let short = good(2)[..4].to_vec();
+        let long = [good(2), vec![Val::Bool(false)]].concat();
+        for bad in [wrong, swapped, short, long] {
+            let failed = inserter.insert(&conn, [good(0), bad, good(0)]);
+            assert!(matches!(failed, Err(StoreError::Internal(_))), "{failed:?}");
+        }
+        let stored = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM r", [], |r| r.get(0))
+                .expect("count")
+        };
+        assert_eq!(stored(&conn), 0);
+        inserter.insert(&conn, [good(3), good(5)]).expect("insert");
+        let rows: Vec<(i128, String, i64, bool)> = conn
+            .prepare("SELECT k, t, i, b FROM r ORDER BY k")
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let text = "a text longer than twelve bytes".to_owned();
+        assert_eq!(rows, [(3, text.clone(), 4, true), (5, text, 4, true)]);
     }
 }

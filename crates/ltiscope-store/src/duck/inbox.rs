@@ -228,31 +228,36 @@ fn write(
     batches: &[&WriteBatch],
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     let mut plan = Plan::new(batches);
-    rows.clear();
     let tx = conn.transaction()?;
     {
-        let mut row = Vec::new();
-        for (b, batch) in batches.iter().enumerate() {
-            let head = [
+        // (batch index, origin, key, event) of every event of the group, repeats too.
+        let events = || {
+            batches.iter().enumerate().flat_map(|(b, batch)| {
+                batch.events.iter().map(move |e| {
+                    let e = e.get();
+                    (b as i64, batch.origin.as_str(), event_key(e.meta()), e)
+                })
+            })
+        };
+        let head = |b: i64, origin| {
+            [
                 Val::Int(Some(seq)),
-                Val::Int(Some(b as i64)),
-                Val::Text(Some(&batch.origin)),
-            ];
-            for e in &batch.events {
-                let e = e.get();
-                let key = event_key(e.meta());
-                row.clear();
-                row.extend(head.iter().cloned().chain(event_row(key, e)));
-                rows.events.push(&row)?;
-                if let EventKind::Launch(r) = &e.kind {
-                    row.clear();
-                    row.extend(head[..1].iter().cloned().chain(launch_row(key, r)));
-                    rows.launches.push(&row)?;
-                }
+                Val::Int(Some(b)),
+                Val::Text(Some(origin)),
+            ]
+        };
+        rows.events.insert(
+            &tx,
+            events()
+                .map(|(b, origin, key, e)| head(b, origin).into_iter().chain(event_row(key, e))),
+        )?;
+        let launches = events().filter_map(|(_, _, key, e)| match &e.kind {
+            EventKind::Launch(r) => {
+                Some(std::iter::once(Val::Int(Some(seq))).chain(launch_row(key, r)))
             }
-        }
-        rows.events.insert(&tx)?;
-        rows.launches.insert(&tx)?;
+            _ => None,
+        });
+        rows.launches.insert(&tx, launches)?;
         let mut q = tx.appender_to_catalog_and_db("quarantine", inbox, "main")?;
         for r in plan.quarantine_rows() {
             let row = std::iter::once(Val::Int(Some(seq))).chain(r.values());

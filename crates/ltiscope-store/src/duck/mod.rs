@@ -60,12 +60,6 @@ impl Inserters {
         };
         Ok(slot.insert(inserters))
     }
-
-    /// Drops the rows an earlier transaction gathered and did not insert (it failed).
-    fn clear(&mut self) {
-        self.events.clear();
-        self.launches.clear();
-    }
 }
 
 fn ts(t: Timestamp) -> Value {
@@ -393,19 +387,29 @@ impl DuckStore {
                 })?;
         let mut fresh = empty.then(StreamKeys::new);
         let inserters = Inserters::of(&mut self.inserters, &self.conn)?;
+        let mut group = Vec::new();
         while items.peek().is_some() {
             let tx = self.conn.unchecked_transaction()?;
             let mut writer = TxWriter::new(&tx, inserters)?;
             let mut open = 0;
             while open < commit_every {
-                let Some(item) = items.next() else { break };
-                let batch = item.as_ref();
-                let outcome = writer
-                    .write(&[batch], fresh.as_mut())?
-                    .pop()
-                    .unwrap_or_default();
-                open += batch.events.len();
-                stored(&item, outcome);
+                // A group of batches for one write, kept until it is written: their rows'
+                // text is read where it is.
+                let mut events = 0;
+                while events < FLUSH_ROWS && open + events < commit_every {
+                    let Some(item) = items.next() else { break };
+                    events += item.as_ref().events.len();
+                    group.push(item);
+                }
+                if group.is_empty() {
+                    break;
+                }
+                let batches: Vec<&WriteBatch> = group.iter().map(AsRef::as_ref).collect();
+                let outcomes = writer.write(&batches, fresh.as_mut())?;
+                open += events;
+                for (item, outcome) in group.drain(..).zip(outcomes) {
+                    stored(&item, outcome);
+                }
             }
             writer.finish()?;
             tx.commit()?;
@@ -856,7 +860,8 @@ impl Migrate for Migrations<'_> {
     }
 }
 
-/// Rows gathered for `events` and `launches` between two of their inserts. With appenders,
+/// Events a stream gathers, a few batches of them, for one write (one insert into `events` and
+/// one into `launches`: [`DuckStore::stream_in`]). With appenders,
 /// whose every flush DuckDB turned into an INSERT it planned anew, flushing after each
 /// 1,024-line chunk spent ~11% of an import's writer thread in DuckDB's planner
 /// (docs/benchmarks-history.md, "Fewer statements per chunk"); 8,192 rows held more memory
@@ -865,8 +870,8 @@ impl Migrate for Migrations<'_> {
 /// (BENCHMARKS.md, "The writer's queue").
 const FLUSH_ROWS: usize = 4096;
 
-/// The writes of one open transaction: the rows of `events` and `launches`, gathered from one
-/// group of batches to the next, and the rollup marks and ingest-log rows gathered until
+/// The writes of one open transaction: the rows of `events` and `launches`, inserted by each
+/// write of a group of batches, and the rollup marks and ingest-log rows gathered until
 /// [`TxWriter::finish`] writes them, once per transaction.
 struct TxWriter<'c> {
     conn: &'c Connection,
@@ -875,8 +880,6 @@ struct TxWriter<'c> {
     /// the transaction finishes, or before the primary key is asked about others (see
     /// [`TxWriter::append_new_keys`]).
     new_keys: Vec<i128>,
-    /// Rows appended since the last flush.
-    unflushed: usize,
     /// Per tenant, (UTC hour, `launch`|`return`), each once (see `crate::rollup`): keyed by
     /// tenant so that a chunk's marks cost no allocation once their tenant is known.
     marks: BTreeMap<String, BTreeSet<(Timestamp, &'static str)>>,
@@ -890,18 +893,16 @@ impl<'c> TxWriter<'c> {
             "CREATE TEMP TABLE IF NOT EXISTS stage_keys (event_key HUGEINT);
              CREATE TEMP TABLE IF NOT EXISTS stage_marks (tenant VARCHAR, hour TIMESTAMP, kind VARCHAR);",
         )?;
-        rows.clear();
         Ok(TxWriter {
             conn,
             rows,
             new_keys: Vec::new(),
-            unflushed: 0,
             marks: BTreeMap::new(),
             log: Vec::new(),
         })
     }
 
-    /// Appends the rows of a group of batches: one outcome per batch. `fresh` is the filter
+    /// Inserts the rows of a group of batches: one outcome per batch. `fresh` is the filter
     /// of a stream into a store that held no event when the stream began (see
     /// [`StreamKeys`]).
     fn write(
@@ -916,16 +917,14 @@ impl<'c> TxWriter<'c> {
             Some(filter) => self.filter_keys(filter, staged)?,
             None => self.insert_keys(staged)?,
         };
-        for (_, key, e) in plan.staged.iter().filter(|(_, k, _)| inserted.contains(k)) {
-            self.rows.events.push(&event_row(*key, e))?;
-            if let EventKind::Launch(r) = &e.kind {
-                self.rows.launches.push(&launch_row(*key, r))?;
-            }
-            self.unflushed += 1;
-        }
-        if self.unflushed >= FLUSH_ROWS {
-            self.flush()?;
-        }
+        let new = || plan.staged.iter().filter(|(_, k, _)| inserted.contains(k));
+        let events = new().map(|(_, key, e)| event_row(*key, e));
+        self.rows.events.insert(conn, events)?;
+        let launches = new().filter_map(|(_, key, e)| match &e.kind {
+            EventKind::Launch(r) => Some(launch_row(*key, r)),
+            _ => None,
+        });
+        self.rows.launches.insert(conn, launches)?;
         plan.settle(&inserted);
         for (tenant, hour, kind) in plan.rollup_marks(&inserted) {
             match self.marks.get_mut(tenant) {
@@ -1019,17 +1018,9 @@ impl<'c> TxWriter<'c> {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), StoreError> {
-        self.rows.events.insert(self.conn)?;
-        self.rows.launches.insert(self.conn)?;
-        self.unflushed = 0;
-        Ok(())
-    }
-
-    /// Writes what waits: the gathered rows, the rollup marks and the ingest log. The
+    /// Writes what waits: the new keys, the rollup marks and the ingest log. The
     /// transaction can commit after this.
     fn finish(mut self) -> Result<(), StoreError> {
-        self.flush()?;
         self.append_new_keys()?;
         let conn = self.conn;
         // Through a staging table: a term-long file can mark a thousand hours, and one
