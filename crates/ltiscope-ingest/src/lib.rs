@@ -279,20 +279,44 @@ pub fn parse_document_into(bytes: &[u8], ctx: &Context<'_>, out: &mut dyn Sink) 
 /// character, `"` or `\`) sixteen bytes at a time, a test the compiler turns into vector
 /// instructions, and copied whole when it has none; the rare string that has one is written by
 /// serde_json.
+///
+/// The text is written into a buffer this thread keeps and copied out at its length: a kept
+/// body waits in the writer's queue with the rest of its chunk, and a string grown by
+/// doubling held 4,096 bytes for a Blackboard launch's 2,351 (BENCHMARKS.md, "Bodies at
+/// their length").
 pub fn json_text(v: &Json) -> String {
-    let mut out = String::with_capacity(1024);
-    write_json(&mut out, v, Order::Sent);
-    out
+    in_scratch(|out| write_json(out, v, Order::Sent))
 }
 
 /// [`json_text`] with each object's members in key order, as serde_json's own tree keeps
 /// them: the same text for the same members however they were ordered when sent (what an
 /// event's content id is taken of, `fields::content_id`).
 pub(crate) fn json_text_sorted(v: &Json) -> String {
-    let mut out = String::with_capacity(1024);
-    write_json(&mut out, v, Order::Keys);
-    out
+    in_scratch(|out| write_json(out, v, Order::Keys))
 }
+
+/// What `write` writes, copied out of this thread's scratch buffer into a string of its
+/// length. A buffer grown past [`SCRATCH_KEPT`] by a large document is not kept.
+fn in_scratch(write: impl FnOnce(&mut String)) -> String {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    SCRATCH.with(|scratch| {
+        // Taken out, not borrowed, so that a write that needed another text (none does now)
+        // would only find an empty buffer.
+        let mut out = scratch.take();
+        out.clear();
+        write(&mut out);
+        let text = out.as_str().to_owned();
+        if out.capacity() <= SCRATCH_KEPT {
+            scratch.replace(out);
+        }
+        text
+    })
+}
+
+/// The largest scratch buffer [`in_scratch`] keeps for the next text.
+const SCRATCH_KEPT: usize = 1 << 20;
 
 #[derive(Clone, Copy)]
 enum Order {

@@ -31,22 +31,20 @@ pub const CHUNK_LINES: usize = 1024;
 /// compressed and written at once, or commits. While it does that the workers fill the queue
 /// and stop; when it comes back it empties the queue faster than they refill it and waits in
 /// turn. With two places (one per worker on two cores) each worker stood ~11 s and the writer
-/// ~1.6 s of a million-event import; with four the writer waited ~0.9 s and the import was 2%
-/// faster in three pairs side by side, at the same peak memory within the runs' spread
-/// (BENCHMARKS.md, "The writer's queue"). Eight places peaked 42 MiB higher than two, sixteen
-/// over the memory goal. Eight are used since DuckDB's buffers while streaming were bounded
-/// lower to make room for them ([`STREAM_MEMORY_BYTES`]): the writer still waited for chunks
-/// at four, and eight with 208 MB of buffers were faster in three pairs of three and peaked
-/// lower. Twelve with 192 MB were 4% faster again but peaked at up to 475 MiB (BENCHMARKS.md,
-/// "A deeper queue in smaller buffers"). The depth is the writer's: it does not grow with the
-/// number of workers.
-pub const QUEUED_CHUNKS: usize = 8;
+/// ~1.6 s of a million-event import; four were 2% faster (BENCHMARKS.md, "The writer's
+/// queue"), eight with DuckDB's buffers bounded lower to make room ([`STREAM_MEMORY_BYTES`])
+/// 7% faster again ("A deeper queue in smaller buffers"). Since a chunk's kept originals are
+/// held at their length (a third less memory per chunk), sixteen fit where eight did: faster
+/// again in three pairs of three ("Bodies at their length"); thirty-two were faster still but
+/// peaked near 600 MiB. The depth is the writer's: it does not grow with the number of workers.
+pub const QUEUED_CHUNKS: usize = 16;
 
 /// The memory the store's buffers may use while an import streams (the store's default is
 /// 256 MB). What it gives up pays for the deeper [`QUEUED_CHUNKS`]: beside eight queued
 /// chunks, 192, 208 and 224 MB were equally fast within the noise, and peaked 421-437,
-/// 423-449 and 443-477 MiB; 208 MB peaked below 256 MB beside four.
-pub const STREAM_MEMORY_BYTES: u64 = 208 * 1024 * 1024;
+/// 423-449 and 443-477 MiB; beside sixteen, 192 MB peaked at 437-464 MiB in six runs, 208 MB
+/// once at 505 MiB.
+pub const STREAM_MEMORY_BYTES: u64 = 192 * 1024 * 1024;
 
 /// Events per transaction of an import: whole row groups of the DuckDB store, so that most of
 /// the data can be written straight into the database file rather than logged first and
