@@ -35,16 +35,19 @@ pub const CHUNK_LINES: usize = 1024;
 /// queue"), eight with DuckDB's buffers bounded lower to make room ([`STREAM_MEMORY_BYTES`])
 /// 7% faster again ("A deeper queue in smaller buffers"). Since a chunk's kept originals are
 /// held at their length (a third less memory per chunk), sixteen fit where eight did: faster
-/// again in three pairs of three ("Bodies at their length"); thirty-two were faster still but
-/// peaked near 600 MiB. The depth is the writer's: it does not grow with the number of workers.
+/// again in three pairs of three ("Bodies at their length"); twenty-four and thirty-two, in
+/// two rounds each, were within the noise of sixteen and peaked at up to 494 and 518 MiB. The
+/// depth is the writer's: it does not grow with the number of workers.
 pub const QUEUED_CHUNKS: usize = 16;
 
 /// The memory the store's buffers may use while an import streams (the store's default is
 /// 256 MB). What it gives up pays for the deeper [`QUEUED_CHUNKS`]: beside eight queued
 /// chunks, 192, 208 and 224 MB were equally fast within the noise, and peaked 421-437,
-/// 423-449 and 443-477 MiB; beside sixteen, 192 MB peaked at 437-464 MiB in six runs, 208 MB
-/// once at 505 MiB.
-pub const STREAM_MEMORY_BYTES: u64 = 192 * 1024 * 1024;
+/// 423-449 and 443-477 MiB. Beside sixteen, 192 MB peaked at 437-485 MiB in twelve runs;
+/// 176 MB was as fast in three rounds alternating with it and peaked 20-25 MiB lower
+/// (425-446 MiB), 160 MB lower again (412-421 MiB) but 0.4 s slower in one of three
+/// (BENCHMARKS.md, "Bodies at their length").
+pub const STREAM_MEMORY_BYTES: u64 = 176 * 1024 * 1024;
 
 /// Events per transaction of an import: whole row groups of the DuckDB store, so that most of
 /// the data can be written straight into the database file rather than logged first and
