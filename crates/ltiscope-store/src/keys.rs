@@ -18,7 +18,7 @@ pub(crate) fn key_of(source: Source, tenant: &str, event_id: &str) -> i128 {
         b"\0",
         event_id.as_bytes(),
     ];
-    xxh3(&parts).digest128() as i128
+    xxh3_128(&parts) as i128
 }
 
 /// A set of event keys. The keys are hashes already, so the set hashes them with the
@@ -26,16 +26,38 @@ pub(crate) fn key_of(source: Source, tenant: &str, event_id: &str) -> i128 {
 /// few times.
 pub(crate) type KeySet = std::collections::HashSet<i128, crate::Fast>;
 
-/// The xxh3 state of `parts` back to back, fed one by one rather than joined in a buffer
-/// first, so that a hash allocates nothing (the writer of an import takes a few per event);
-/// its digests are those of the parts joined.
-pub(crate) fn xxh3(parts: &[&[u8]]) -> xxhash_rust::xxh3::Xxh3Default {
-    let mut state = xxhash_rust::xxh3::Xxh3Default::new();
-    for part in parts {
-        state.update(part);
-    }
-    state
+/// The 64-bit xxh3 hash of `parts` back to back (see [`joined`]).
+pub(crate) fn xxh3_64(parts: &[&[u8]]) -> u64 {
+    joined(parts, xxhash_rust::xxh3::xxh3_64)
 }
+
+/// The 128-bit xxh3 hash of `parts` back to back (see [`joined`]).
+pub(crate) fn xxh3_128(parts: &[&[u8]]) -> u128 {
+    joined(parts, xxhash_rust::xxh3::xxh3_128)
+}
+
+/// `hash` of `parts` back to back, joined on the stack when they fit in [`ON_STACK`] bytes (the
+/// identifiers a key or a row's hash is made of nearly always do), so that a hash allocates
+/// nothing. xxh3's streaming state, fed part by part, allocated nothing either, but each one
+/// started by copying its secret and each part went through its buffer: 1.5% of an import's
+/// samples, on the writer, which takes a few hashes per event (BENCHMARKS.md, "Bodies at
+/// their length").
+fn joined<T>(parts: &[&[u8]], hash: impl FnOnce(&[u8]) -> T) -> T {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len > ON_STACK {
+        return hash(&parts.concat());
+    }
+    let mut buffer = [0u8; ON_STACK];
+    let mut at = 0;
+    for part in parts {
+        buffer[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    hash(&buffer[..len])
+}
+
+/// The most bytes [`joined`] joins on the stack.
+const ON_STACK: usize = 256;
 
 /// The key of a quarantined item: the hex SHA-256 of its origin, its index there and its
 /// (scrubbed) body, joined by the unit separator U+001F. The same item quarantined again (a
@@ -58,12 +80,12 @@ pub(crate) fn quarantine_key(origin: &str, index: i64, body: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Fed part by part, the hash is that of the parts back to back, so keys and hashes stay
-    /// those stored before (which joined them in a vector).
+    /// The hash of parts is that of the parts back to back, joined on the stack or not, so
+    /// keys and hashes stay those stored before (which fed xxh3's streaming state part by
+    /// part, and before that joined them in a vector).
     #[test]
     fn hashes_of_parts_are_those_of_the_parts_back_to_back() {
-        // 14 bytes besides `long`: 255, 256 and 257 bytes in all around the state's 256-byte
-        // buffer.
+        // 14 bytes besides `long`: 255, 256 and 257 bytes in all around `ON_STACK`.
         for len in [0, 1, 100, 241, 242, 243, 5_000] {
             let long = "x".repeat(len);
             let parts = [
@@ -74,11 +96,20 @@ mod tests {
                 b"id",
             ];
             let together = parts.concat();
+            let mut streamed = xxhash_rust::xxh3::Xxh3Default::new();
+            parts.iter().for_each(|p| streamed.update(p));
             assert_eq!(
-                xxh3(&parts).digest128(),
+                xxh3_128(&parts),
                 xxhash_rust::xxh3::xxh3_128(&together),
                 "{len}"
             );
+            assert_eq!(xxh3_128(&parts), streamed.digest128(), "{len}");
+            assert_eq!(
+                xxh3_64(&parts),
+                xxhash_rust::xxh3::xxh3_64(&together),
+                "{len}"
+            );
+            assert_eq!(xxh3_64(&parts), streamed.digest(), "{len}");
         }
         assert_eq!(
             key_of(Source::BlackboardCaliper, "t", "e"),

@@ -3,7 +3,7 @@
 //! tallied once the backend said which keys were new, and the column values of the rows, in
 //! table order. The backends only move these values into their tables.
 
-use crate::keys::{KeySet, xxh3};
+use crate::keys::{KeySet, xxh3_64};
 use crate::sql::RowRead;
 use crate::{StoreError, WriteBatch, WriteOutcome, event_key};
 use ltiscope_ingest::{EventKind, RejectedBody};
@@ -412,7 +412,7 @@ pub(crate) fn launch_row(key: i128, r: &LaunchRecord) -> [Val<'_>; LAUNCH_COLUMN
 /// A 64-bit hash of (tenant, key), for fast distinct counts of users and courses.
 fn hash64(tenant: &str, key: &str) -> i64 {
     let parts = [tenant.as_bytes(), b"\0", key.as_bytes()];
-    xxh3(&parts).digest() as i64
+    xxh3_64(&parts) as i64
 }
 
 /// The visit key: one integer per (tenant, user, tool, link), where the link is the resource
@@ -424,7 +424,7 @@ fn visit_key(tenant: &str, user: Option<&str>, tool: &str, link: &str) -> i64 {
     let parts = [
         parts[0], b"\0", parts[1], b"\0", parts[2], b"\0", parts[3], b"\0",
     ];
-    xxh3(&parts).digest() as i64
+    xxh3_64(&parts) as i64
 }
 
 #[cfg(test)]
