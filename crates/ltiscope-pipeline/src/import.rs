@@ -43,7 +43,7 @@ pub const QUEUED_CHUNKS: usize = 16;
 /// The memory the store's buffers may use while an import streams (the store's default is
 /// 256 MB). What it gives up pays for the deeper [`QUEUED_CHUNKS`]: beside eight queued
 /// chunks, 192, 208 and 224 MB were equally fast within the noise, and peaked 421-437,
-/// 423-449 and 443-477 MiB. Beside sixteen, 192 MB peaked at 437-485 MiB in twelve runs;
+/// 423-449 and 443-477 MiB. Beside sixteen, 192 MB peaked at 437-485 MiB in fifteen runs;
 /// 176 MB was as fast in three rounds alternating with it and peaked 20-25 MiB lower
 /// (425-446 MiB), 160 MB lower again (412-421 MiB) but 0.4 s slower in one of three
 /// (BENCHMARKS.md, "Bodies at their length").
