@@ -471,7 +471,7 @@ impl Store {
 
     /// Stores a stream of batches (a bulk load; each item holds one), calling `stored` with
     /// each item and its batch's outcome once it is written. DuckDB commits every
-    /// `commit_every` events or more (at a row group, [`ROW_GROUP_ROWS`] rows, or more, its
+    /// `commit_every` events or more (quarantined items counted too; at a row group, [`ROW_GROUP_ROWS`] rows, or more, its
     /// data goes compressed straight into the database file instead of through the write-ahead
     /// log), and into a store without any event it tells the new keys apart itself (a filter
     /// of the keys it wrote, under the primary key); PostgreSQL commits each batch. Everything

@@ -253,6 +253,38 @@ fn a_stream_of_batches_is_stored_across_its_transactions() {
     });
 }
 
+/// A DuckDB stream writes batches in groups as they come, whatever they hold: batches of
+/// nothing but quarantined lines (no event to count) are written, and their outcomes
+/// reported, before the stream ends, not gathered whole into one group (a regression:
+/// a group once counted only events, so a file of bad lines was held in memory at once).
+#[test]
+fn a_stream_of_quarantined_lines_is_written_as_it_comes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = Store::open_duckdb(&dir.path().join("q.duckdb")).expect("open");
+    // More than one group's worth (`FLUSH_ROWS`, 4,096 items) of batches of one line each.
+    let n = 5_000;
+    let taken = std::cell::Cell::new(0usize);
+    let items = (0..n).map(|i| {
+        taken.set(taken.get() + 1);
+        batch(format!("{{\"not json {i}").as_bytes())
+    });
+    let mut first_reported_at = None;
+    let mut quarantined = 0;
+    store
+        .write_stream(items, 245_760, |b: &WriteBatch, o| {
+            assert_eq!(b.rejected.len(), 1);
+            first_reported_at.get_or_insert(taken.get());
+            quarantined += o.quarantined;
+        })
+        .expect("stream");
+    assert_eq!(quarantined, n as u64);
+    let first = first_reported_at.expect("reported");
+    assert!(
+        first < n,
+        "the first batch was reported only after all {n} were taken"
+    );
+}
+
 /// Into an empty store, a repeat in a later batch of the same open transaction is a
 /// duplicate: the keys a stream knows to be new wait to be written in order until the
 /// transaction ends, and must be written before the store's keys decide about a repeat.

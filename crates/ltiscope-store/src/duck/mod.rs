@@ -338,7 +338,7 @@ impl DuckStore {
     }
 
     /// Stores a stream of batches, each as [`DuckStore::write_many`] would, in transactions of
-    /// at least `commit_every` events: a transaction that appends whole row groups has DuckDB
+    /// at least `commit_every` events and quarantined items: a transaction that appends whole row groups has DuckDB
     /// write them compressed straight into the database file instead of through the
     /// write-ahead log, so a bulk load writes its data once instead of twice. `stored` hears
     /// of each batch once it is in the open transaction; everything is committed on return.
@@ -394,11 +394,14 @@ impl DuckStore {
             let mut open = 0;
             while open < commit_every {
                 // A group of batches for one write, kept until it is written: their rows'
-                // text is read where it is.
-                let mut events = 0;
-                while events < FLUSH_ROWS && open + events < commit_every {
+                // text is read where it is. Counted in items (events and quarantined ones,
+                // at least one a batch), so that batches of nothing but quarantined lines
+                // are written, and let go, as they come too.
+                let mut rows = 0;
+                while rows < FLUSH_ROWS && open + rows < commit_every {
                     let Some(item) = items.next() else { break };
-                    events += item.as_ref().events.len();
+                    let batch = item.as_ref();
+                    rows += (batch.events.len() + batch.rejected.len()).max(1);
                     group.push(item);
                 }
                 if group.is_empty() {
@@ -406,7 +409,7 @@ impl DuckStore {
                 }
                 let batches: Vec<&WriteBatch> = group.iter().map(AsRef::as_ref).collect();
                 let outcomes = writer.write(&batches, fresh.as_mut())?;
-                open += events;
+                open += rows;
                 for (item, outcome) in group.drain(..).zip(outcomes) {
                     stored(&item, outcome);
                 }
@@ -860,8 +863,8 @@ impl Migrate for Migrations<'_> {
     }
 }
 
-/// Events a stream gathers, a few batches of them, for one write (one insert into `events` and
-/// one into `launches`: [`DuckStore::stream_in`]). With appenders,
+/// Items (events, quarantined items) a stream gathers, a few batches of them, for one write
+/// (one insert into `events` and one into `launches`: [`DuckStore::stream_in`]). With appenders,
 /// whose every flush DuckDB turned into an INSERT it planned anew, flushing after each
 /// 1,024-line chunk spent ~11% of an import's writer thread in DuckDB's planner
 /// (docs/benchmarks-history.md, "Fewer statements per chunk"); 8,192 rows held more memory
