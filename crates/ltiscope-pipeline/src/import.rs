@@ -466,14 +466,11 @@ fn stream_lines(
         let reader_handle = spawn(scope, "import-reader", move || {
             read_chunks(reader, (first, first_lines), &chunk_tx)
         })?;
-        let full_priority = crate::priority::full_priority(workers);
         for worker in 0..workers {
             let batch_tx = batch_tx.clone();
             let chunk_rx = std::sync::Arc::clone(&chunk_rx);
             spawn(scope, "import-worker", move || {
-                if worker >= full_priority {
-                    crate::priority::yield_to_others();
-                }
+                crate::priority::take_place(worker, workers);
                 let (back, written) = mpsc::channel::<WriteBatch>();
                 loop {
                     // This worker's chunks that the writer has written are freed here,

@@ -12,15 +12,24 @@
 
 /// How many of `workers` keep the normal priority: one per CPU beside the writer's, at least
 /// one.
-pub(crate) fn full_priority(workers: usize) -> usize {
+fn full_priority(workers: usize) -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     workers.min(cpus.saturating_sub(1)).max(1)
+}
+
+/// Sets the priority of worker `worker` (counted from 0) of `workers`: the first
+/// [`full_priority`] keep theirs, the rest yield to others. Each worker calls it first thing,
+/// on its own thread.
+pub(crate) fn take_place(worker: usize, workers: usize) {
+    if worker >= full_priority(workers) {
+        yield_to_others();
+    }
 }
 
 /// Lowers the calling thread's priority to the lowest (nice 19), where the system allows
 /// (Linux: a thread's nice value is its own). Failing that, the thread runs on as it was: the
 /// import is then as fast as before, not wrong.
-pub(crate) fn yield_to_others() {
+fn yield_to_others() {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
         tracing::debug!("could not lower a parse worker's priority: {e}");

@@ -73,13 +73,10 @@ impl Pool {
         let (result_tx, results) = mpsc::channel();
         let job_rx = Arc::new(Mutex::new(job_rx));
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let full_priority = crate::priority::full_priority(workers);
         for worker in 0..workers {
             let (job_rx, result_tx) = (Arc::clone(&job_rx), result_tx.clone());
             s.spawn(move || {
-                if worker >= full_priority {
-                    crate::priority::yield_to_others();
-                }
+                crate::priority::take_place(worker, workers);
                 loop {
                     let job = match job_rx.lock() {
                         Ok(rx) => rx.recv(),

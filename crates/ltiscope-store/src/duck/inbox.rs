@@ -230,15 +230,19 @@ fn write(
     let mut plan = Plan::new(batches);
     let tx = conn.transaction()?;
     {
-        // (batch index, origin, key, event) of every event of the group, repeats too.
-        let events = || {
-            batches.iter().enumerate().flat_map(|(b, batch)| {
+        // (batch index, origin, key, event) of every event of the group, repeats too: each
+        // key hashed once for both tables.
+        let keyed: Vec<_> = batches
+            .iter()
+            .enumerate()
+            .flat_map(|(b, batch)| {
                 batch.events.iter().map(move |e| {
                     let e = e.get();
                     (b as i64, batch.origin.as_str(), event_key(e.meta()), e)
                 })
             })
-        };
+            .collect();
+        let events = || keyed.iter().copied();
         let head = |b: i64, origin| {
             [
                 Val::Int(Some(seq)),
