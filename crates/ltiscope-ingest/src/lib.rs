@@ -387,19 +387,34 @@ fn write_json_str(out: &mut String, s: &str) {
     }
 }
 
-/// Whether JSON needs any byte of `s` escaped: a control character, `"` or `\`. (Eight bytes
-/// at a time as a `u64` with bit tricks, or each block copied to an array first, took 4–8%
-/// more of `json_text`'s instructions than this: callgrind, `prepare_cost`.)
+/// Whether JSON needs any byte of `s` escaped: a control character, `"` or `\`.
+///
+/// Sixteen bytes at a time, with no early exit inside a block, a test the compiler turns into
+/// vector instructions. Most strings of an event (nearly every key, many values) are shorter
+/// than sixteen bytes, and every string has a tail shorter than that: a short string is tested
+/// as one block padded with spaces, a longer one's tail as its last sixteen bytes (overlapping
+/// the block before), never byte by byte: that was most of this test's instructions
+/// (callgrind: BENCHMARKS.md, "Short strings tested whole"). (Eight bytes at a time as a `u64`
+/// with bit tricks, or every block copied to an array first, took 4–8% more instructions than
+/// blocks read in place.)
 fn needs_escape(s: &[u8]) -> bool {
-    let bad = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
-    let mut blocks = s.chunks_exact(16);
-    for block in &mut blocks {
-        // No early exit inside a block, so the test is vectorised.
-        if block.iter().fold(false, |any, &b| any | bad(b)) {
-            return true;
-        }
+    fn any_bad(block: &[u8; 16]) -> bool {
+        block.iter().fold(false, |any, &b| {
+            any | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
     }
-    blocks.remainder().iter().any(|&b| bad(b))
+    // Every slice below is sixteen bytes long, so none is ever taken for `true` here.
+    let block = |b: &[u8]| <&[u8; 16]>::try_from(b).map_or(true, any_bad);
+    if s.len() < 16 {
+        let mut padded = [b' '; 16];
+        padded[..s.len()].copy_from_slice(s);
+        return any_bad(&padded);
+    }
+    let mut blocks = s.chunks_exact(16);
+    if blocks.any(block) {
+        return true;
+    }
+    !blocks.remainder().is_empty() && block(&s[s.len() - 16..])
 }
 
 /// Why a body could not even be decoded.
@@ -434,6 +449,25 @@ pub fn gunzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Every length around the sixteen-byte blocks, each byte that needs an escape at every
+    /// place, and none: found wherever it is (in a padded short string, a block, the
+    /// overlapping tail), never imagined in the padding.
+    #[test]
+    fn an_escape_is_found_at_every_place_of_every_length() {
+        for len in 0..50 {
+            // Exactly `len` bytes, with the bytes of an `é` among them (not to be escaped).
+            let bytes: Vec<u8> = (0..len).map(|i| "a/é -".as_bytes()[i % 6]).collect();
+            assert!(!needs_escape(&bytes), "{len}");
+            for at in 0..len {
+                for bad in [b'"', b'\\', b'\n', 0, 0x1f] {
+                    let mut b = bytes.to_vec();
+                    b[at] = bad;
+                    assert!(needs_escape(&b), "{len} {at} {bad}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn json_lines_are_told_from_a_pretty_printed_document() {
