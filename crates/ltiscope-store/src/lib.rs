@@ -471,9 +471,9 @@ impl Store {
 
     /// Stores a stream of batches (a bulk load; each item holds one), calling `stored` with
     /// each item and its batch's outcome once it is written. DuckDB commits every
-    /// `commit_every` events or more (quarantined items counted too; at a row group, [`ROW_GROUP_ROWS`] rows, or more, its
-    /// data goes compressed straight into the database file instead of through the write-ahead
-    /// log), and into a store without any event it tells the new keys apart itself (a filter
+    /// `commit_every` events or more (quarantined items counted too; at a row group,
+    /// [`ROW_GROUP_ROWS`] rows, or more, its data goes compressed straight into the database
+    /// file instead of through the write-ahead log), and into a store without any event it tells the new keys apart itself (a filter
     /// of the keys it wrote, under the primary key); PostgreSQL commits each batch. Everything
     /// is committed when this returns `Ok`; after an error, batches since the last commit are
     /// not stored (a bulk load is idempotent: run it again).

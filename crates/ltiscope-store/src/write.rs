@@ -29,7 +29,8 @@ pub(crate) enum Val<'a> {
 /// The staged events of a group of batches and their tallies.
 pub(crate) struct Plan<'a> {
     batches: &'a [&'a WriteBatch],
-    /// (batch index, key, event), first copies only.
+    /// (batch index, key, event), first copies only; once [`Plan::settle`] has been told
+    /// which keys were new, only the new ones: what the tables and the rollup marks take.
     pub(crate) staged: Vec<(usize, i128, &'a StoredEvent)>,
     outcomes: Vec<WriteOutcome>,
     /// Per (batch, source): (launches, non-LTI, duplicates), for the ingest log.
@@ -88,12 +89,16 @@ impl<'a> Plan<'a> {
         plan
     }
 
-    /// Tallies the staged events once the store said which keys were new.
+    /// Tallies the staged events once the store said which keys were new, and keeps only
+    /// those staged: each key is looked up here once, and the rows and the rollup marks read
+    /// the events that are left.
     pub(crate) fn settle(&mut self, inserted: &KeySet) {
-        for (b, key, e) in &self.staged {
-            let entry = self.per_source.entry((*b, e.meta().source)).or_default();
-            let outcome = &mut self.outcomes[*b];
-            if !inserted.contains(key) {
+        let (outcomes, per_source) = (&mut self.outcomes, &mut self.per_source);
+        self.staged.retain(|(b, key, e)| {
+            let entry = per_source.entry((*b, e.meta().source)).or_default();
+            let outcome = &mut outcomes[*b];
+            let new = inserted.contains(key);
+            if !new {
                 outcome.duplicates += 1;
                 entry.2 += 1;
             } else if matches!(e.kind, EventKind::Launch(_)) {
@@ -103,7 +108,8 @@ impl<'a> Plan<'a> {
                 outcome.non_lti += 1;
                 entry.1 += 1;
             }
-        }
+            new
+        });
         for (b, batch) in self.batches.iter().enumerate() {
             self.outcomes[b].quarantined += batch.rejected.len() as u64;
         }
@@ -163,15 +169,13 @@ impl<'a> Plan<'a> {
         self.outcomes[b].quarantine_repeats += 1;
     }
 
-    /// The rollup marks of the stored launch records: (tenant, UTC hour, `launch`|`return`),
-    /// each once (see `crate::rollup`).
+    /// The rollup marks of the stored launch records (the staged ones, once settled):
+    /// (tenant, UTC hour, `launch`|`return`), each once (see `crate::rollup`).
     pub(crate) fn rollup_marks(
         &self,
-        inserted: &KeySet,
     ) -> std::collections::BTreeSet<(&'a str, Timestamp, &'static str)> {
         self.staged
             .iter()
-            .filter(|(_, key, _)| inserted.contains(key))
             .filter_map(|(_, _, e)| match &e.kind {
                 EventKind::Launch(r) => {
                     let kind = match r.action {

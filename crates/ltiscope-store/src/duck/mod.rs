@@ -338,9 +338,9 @@ impl DuckStore {
     }
 
     /// Stores a stream of batches, each as [`DuckStore::write_many`] would, in transactions of
-    /// at least `commit_every` events and quarantined items: a transaction that appends whole row groups has DuckDB
-    /// write them compressed straight into the database file instead of through the
-    /// write-ahead log, so a bulk load writes its data once instead of twice. `stored` hears
+    /// at least `commit_every` events and quarantined items: a transaction that appends whole
+    /// row groups has DuckDB write them compressed straight into the database file instead of
+    /// through the write-ahead log, so a bulk load writes its data once instead of twice. `stored` hears
     /// of each batch once it is in the open transaction; everything is committed on return.
     pub(crate) fn write_stream<T: AsRef<WriteBatch>>(
         &mut self,
@@ -920,16 +920,15 @@ impl<'c> TxWriter<'c> {
             Some(filter) => self.filter_keys(filter, staged)?,
             None => self.insert_keys(staged)?,
         };
-        let new = || plan.staged.iter().filter(|(_, k, _)| inserted.contains(k));
-        let events = new().map(|(_, key, e)| event_row(*key, e));
+        plan.settle(&inserted);
+        let events = plan.staged.iter().map(|(_, key, e)| event_row(*key, e));
         self.rows.events.insert(conn, events)?;
-        let launches = new().filter_map(|(_, key, e)| match &e.kind {
+        let launches = plan.staged.iter().filter_map(|(_, key, e)| match &e.kind {
             EventKind::Launch(r) => Some(launch_row(*key, r)),
             _ => None,
         });
         self.rows.launches.insert(conn, launches)?;
-        plan.settle(&inserted);
-        for (tenant, hour, kind) in plan.rollup_marks(&inserted) {
+        for (tenant, hour, kind) in plan.rollup_marks() {
             match self.marks.get_mut(tenant) {
                 Some(hours) => {
                     hours.insert((hour, kind));

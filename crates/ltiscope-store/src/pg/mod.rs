@@ -301,23 +301,22 @@ impl PgStore {
             .iter()
             .map(|r| r.try_get::<_, uuid::Uuid>(0).map(|u| u.as_u128() as i128))
             .collect::<Result<_, _>>()?;
-        let new = || plan.staged.iter().filter(|(_, k, _)| inserted.contains(k));
+        plan.settle(&inserted);
         copy_rows(
             &mut tx,
             "events",
-            new().map(|(_, key, e)| event_row(*key, e)),
+            plan.staged.iter().map(|(_, key, e)| event_row(*key, e)),
         )?;
         copy_rows(
             &mut tx,
             "launches",
-            new().filter_map(|(_, key, e)| match &e.kind {
+            plan.staged.iter().filter_map(|(_, key, e)| match &e.kind {
                 EventKind::Launch(r) => Some(launch_row(*key, r)),
                 _ => None,
             }),
         )?;
-        plan.settle(&inserted);
         // One statement for all marks: a chunk of a term-long file can mark a thousand hours.
-        let marks = plan.rollup_marks(&inserted);
+        let marks = plan.rollup_marks();
         if !marks.is_empty() {
             let (mut tenants, mut hours, mut kinds) = (Vec::new(), Vec::new(), Vec::new());
             for (tenant, hour, kind) in marks {
