@@ -32,8 +32,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "INSERT INTO launches
              SELECT event_key,
                     source, tenant || '~{k}', event_id || '~{k}', action, event_time, received_at,
-                    user_key, xor(user_hash, {k} * 2654435761), user_platform_id, user_iri,
-                    user_external_id, role, roles_raw, test_user, impersonator, course_key,
+                    xor(user_hash, {k} * 2654435761), user_platform_id, user_iri,
+                    user_external_id, role, roles_raw, test_user, impersonator,
                     xor(course_hash, {k} * 2654435761), course_platform_id, course_iri,
                     course_label, course_title, course_number, org_unit_type, tool_id, tool_name,
                     tool_match, launch_url, launch_host, consumer_key, client_id, deployment_id,

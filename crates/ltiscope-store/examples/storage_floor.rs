@@ -34,15 +34,13 @@ fn main() -> Result<(), Error> {
         "ATTACH '{}' AS s (READ_ONLY)",
         src.replace('\'', "''")
     ))?;
-    for table in ["event_keys", "events", "launches"] {
-        c.execute_batch(&format!(
-            "CREATE TEMP TABLE src_{table} AS SELECT * FROM s.{table}"
-        ))?;
-    }
+    // The stored columns only: a generated column (the launch records' user and course keys)
+    // is derived when read, never stored, and cannot be inserted.
     let columns = |table: &str| -> Result<Vec<(String, String)>, Error> {
         let mut stmt = c.prepare(
-            "SELECT column_name, data_type FROM duckdb_columns()
-             WHERE database_name = 's' AND table_name = ? ORDER BY column_index",
+            "SELECT column_name, data_type FROM information_schema.columns
+             WHERE table_catalog = 's' AND table_name = ? AND is_generated = 'NEVER'
+             ORDER BY ordinal_position",
         )?;
         let rows = stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -70,6 +68,13 @@ fn main() -> Result<(), Error> {
             table,
         )
     };
+    for table in ["event_keys", "events", "launches"] {
+        let names: Vec<String> = columns(table)?.into_iter().map(|(n, _)| n).collect();
+        c.execute_batch(&format!(
+            "CREATE TEMP TABLE src_{table} AS SELECT {} FROM s.{table}",
+            names.join(", ")
+        ))?;
+    }
     let with = |cols: &[(String, String)], extra: &'static str| -> Vec<(String, String, &str)> {
         cols.iter()
             .map(|(n, t)| (n.clone(), t.clone(), extra))

@@ -460,7 +460,7 @@ fn rows_of<'a>(
 /// Positions in [`LAUNCH_SPEC`] a re-derive reads on their own; the event id is at the same
 /// place in an `events` row.
 const COL_EVENT_ID: usize = 3;
-const COL_COURSE: usize = 17;
+const COL_COURSE: usize = 15;
 
 impl RederiveOutcome {
     fn example(&mut self, e: impl FnOnce() -> String) {

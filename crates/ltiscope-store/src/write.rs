@@ -255,8 +255,9 @@ pub(crate) fn event_row(key: i128, e: &StoredEvent) -> [Val<'_>; 10] {
     ]
 }
 
-/// The number of columns of a `launches` row.
-pub(crate) const LAUNCH_COLUMNS: usize = 41;
+/// The number of columns of a `launches` row as written: the table's columns but the two it
+/// derives itself, `user_key` and `course_key` (see [`LAUNCH_SPEC`]).
+pub(crate) const LAUNCH_COLUMNS: usize = 39;
 
 /// A column value as read back from a stored row, to compare it with a value about to be
 /// written ([`Stored::same`]); in [`LAUNCH_SPEC`], the kind of a column.
@@ -300,6 +301,13 @@ impl Stored {
 /// The columns of `launches` in table order, each with its kind: what [`launch_row`] writes
 /// (`the_launch_spec_declares_what_launch_row_writes` holds the two together) and what a
 /// re-derive reads back to compare.
+///
+/// `user_key` and `course_key` are not written: both databases derive them from the
+/// identifiers beside them, as [`UserRef::key`](ltiscope_model::UserRef::key) and
+/// [`CourseRef::key`](ltiscope_model::CourseRef::key) do (generated columns; DuckDB computes
+/// them when read). They repeated the user's and the course's IRI in every Blackboard launch,
+/// which DuckDB alone took 0.6-1.1 s of a million-event import to store (BENCHMARKS.md,
+/// "The keys derived, not stored").
 pub(crate) const LAUNCH_SPEC: [(&str, Stored); LAUNCH_COLUMNS] = {
     const T: Stored = Stored::Text(None);
     const I: Stored = Stored::Int(None);
@@ -311,7 +319,6 @@ pub(crate) const LAUNCH_SPEC: [(&str, Stored); LAUNCH_COLUMNS] = {
         ("action", T),
         ("event_time", Stored::Time(None)),
         ("received_at", Stored::Time(None)),
-        ("user_key", T),
         ("user_hash", I),
         ("user_platform_id", T),
         ("user_iri", T),
@@ -320,7 +327,6 @@ pub(crate) const LAUNCH_SPEC: [(&str, Stored); LAUNCH_COLUMNS] = {
         ("roles_raw", T),
         ("test_user", Stored::Bool(None)),
         ("impersonator", T),
-        ("course_key", T),
         ("course_hash", I),
         ("course_platform_id", T),
         ("course_iri", T),
@@ -371,7 +377,6 @@ pub(crate) fn launch_row(key: i128, r: &LaunchRecord) -> [Val<'_>; LAUNCH_COLUMN
         Val::Text(Some(r.action.as_str())),
         Val::Time(m.event_time),
         Val::Time(m.received_at),
-        Val::Text(user_key),
         Val::Int(user_key.map(|u| hash64(&m.tenant, u))),
         Val::Text(r.user.platform_id.as_deref()),
         Val::Text(r.user.iri.as_deref()),
@@ -380,7 +385,6 @@ pub(crate) fn launch_row(key: i128, r: &LaunchRecord) -> [Val<'_>; LAUNCH_COLUMN
         Val::Owned(Some(roles_raw)),
         Val::Bool(r.roles.test_user),
         Val::Text(r.impersonator.as_deref()),
-        Val::Text(course_key),
         Val::Int(course_key.map(|c| hash64(&m.tenant, c))),
         Val::Text(r.course.platform_id.as_deref()),
         Val::Text(r.course.iri.as_deref()),

@@ -10,7 +10,7 @@ use ltiscope_store::testing::TempDatabase;
 use ltiscope_store::{Derive, Location, Store, Upgrade, WriteBatch};
 
 /// The schema version of a new DuckDB database.
-const LATEST_DUCKDB: i64 = 14;
+const LATEST_DUCKDB: i64 = 15;
 
 /// Turns a DuckDB file back into its shape before migration 11: the quarantine without item
 /// keys, and none of the later migrations' tables.
@@ -1376,10 +1376,11 @@ fn migration_3_backfills_the_visit_keys_of_older_rows() {
 
 /// A database written before migration 10 keeps every event and its body when the events
 /// table is rebuilt with zstd bodies, and every launch record when migration 14 rebuilds the
-/// launches with their ids in zstd; new rows are stored so; the caller hears of the upgrade
-/// before it runs (not of a new database's migrations).
+/// launches with their ids in zstd, and with the same user and course keys when migration 15
+/// derives them instead of storing them; new rows are stored so; the caller hears of the
+/// upgrade before it runs (not of a new database's migrations).
 #[test]
-fn migrations_10_and_14_move_bodies_and_launch_ids_to_zstd() {
+fn migrations_10_14_and_15_move_bodies_and_launch_ids_to_zstd_and_derive_the_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("old.duckdb");
     let bodies = |conn: &duckdb::Connection| -> Vec<(String, String)> {
@@ -1391,14 +1392,20 @@ fn migrations_10_and_14_move_bodies_and_launch_ids_to_zstd() {
             .collect::<Result<_, _>>()
             .expect("rows")
     };
-    let launches = |conn: &duckdb::Connection| -> Vec<(String, Option<String>, Option<String>)> {
+    type Launch = (String, Option<String>, Option<String>, [Option<String>; 2]);
+    let launches = |conn: &duckdb::Connection| -> Vec<Launch> {
         let mut stmt = conn
-            .prepare("SELECT event_id, session_id, user_iri FROM launches ORDER BY event_id")
+            .prepare(
+                "SELECT event_id, session_id, user_iri, user_key, course_key
+                 FROM launches ORDER BY event_id",
+            )
             .expect("prepare");
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows")
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, [r.get(3)?, r.get(4)?]))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
     };
     let compression = |conn: &duckdb::Connection, table: &str, column: &str| -> Vec<String> {
         conn.execute_batch("CHECKPOINT").expect("checkpoint");
@@ -1455,7 +1462,7 @@ fn migrations_10_and_14_move_bodies_and_launch_ids_to_zstd() {
     assert!(
         launches_before
             .iter()
-            .all(|(_, s, u)| s.is_some() && u.is_some())
+            .all(|(_, s, u, keys)| s.is_some() && u.is_some() && keys.iter().all(Option::is_some))
     );
     assert_eq!(before.len(), 2, "a launch and its return");
     {
@@ -1475,21 +1482,24 @@ fn migrations_10_and_14_move_bodies_and_launch_ids_to_zstd() {
             (11, "quarantined items stored once".to_owned()),
             (12, "tool names follow the rules".to_owned()),
             (13, "derivation fingerprint".to_owned()),
-            (14, "launch ids compressed with zstd".to_owned())
+            (14, "launch ids compressed with zstd".to_owned()),
+            (15, "user and course keys derived, not stored".to_owned())
         ]
     );
     let conn = duckdb::Connection::open(&path).expect("open raw");
     assert_eq!(bodies(&conn), before, "the same events, the same bodies");
     assert_eq!(launches(&conn), launches_before, "the same launch records");
     assert_eq!(compression(&conn, "events", "body"), ["ZSTD"]);
-    for column in [
-        "event_id",
-        "user_key",
-        "user_iri",
-        "launch_id",
-        "session_id",
-    ] {
+    for column in ["event_id", "user_iri", "launch_id", "session_id"] {
         assert_eq!(compression(&conn, "launches", column), ["ZSTD"], "{column}");
+    }
+    // Migration 15: the keys read back as they were stored, derived now, never stored.
+    for column in ["user_key", "course_key"] {
+        assert_eq!(
+            compression(&conn, "launches", column),
+            Vec::<String>::new(),
+            "{column}"
+        );
     }
 }
 
@@ -2355,7 +2365,7 @@ fn rollups_stay_exact_when_a_rederive_moves_launches_to_another_course() {
         });
         let o = rederive_all(store, false, &mut moving);
         assert!(
-            o.columns.get("course_key").copied().unwrap_or(0) > 0,
+            o.columns.get("course_hash").copied().unwrap_or(0) > 0,
             "{o:?}"
         );
         assert_eq!((o.unparsed, o.moved), (0, 0), "{o:?}");

@@ -44,7 +44,9 @@ fn inbox_path(db: &str, i: usize) -> PathBuf {
 }
 
 /// The inbox tables, created from the main tables' current shape (empty): the group number
-/// first, then (for events) the batch within the group and where it came from.
+/// first, then (for events) the batch within the group and where it came from. The launch
+/// records' generated columns (`user_key`, `course_key`: the table derives them) are left
+/// out, so an inbox row holds what the writer writes and moves with `SELECT * EXCLUDE (seq)`.
 fn create(name: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {name}.events AS
@@ -52,7 +54,8 @@ fn create(name: &str) -> String {
                     CAST('' AS VARCHAR) AS origin, *
              FROM events LIMIT 0;
          CREATE TABLE IF NOT EXISTS {name}.launches AS
-             SELECT CAST(0 AS BIGINT) AS seq, * FROM launches LIMIT 0;
+             SELECT CAST(0 AS BIGINT) AS seq, * EXCLUDE (user_key, course_key)
+             FROM launches LIMIT 0;
          CREATE TABLE IF NOT EXISTS {name}.quarantine AS
              SELECT CAST(0 AS BIGINT) AS seq, * EXCLUDE (id, replayed_at) FROM quarantine LIMIT 0;"
     )
