@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Import, two builds side by side in instructions (issue 2): `ltiscope import` of the first
 # LINES lines of FILE into a fresh database, under callgrind, for the `ltiscope` binary in each
-# folder. Callgrind counts instructions, every thread's together: the same binary and input
-# give the same count within a few hundredths of a percent (the threads' waits vary) whatever
-# else the machine is doing, so a change of a few percent shows here when wall times on a
-# shared machine vary by more than that (BENCHMARKS.md, "UTF-8 checked
-# once per line"). Instructions are not seconds: memory traffic, page faults and the two
-# cores' overlap are not in them, so a change claimed as faster is measured in time too
-# (bench/import_ab.sh).
+# folder. Callgrind counts instructions, every thread's together, whatever else the machine is
+# doing, so a change of a few percent shows here when wall times on a shared machine vary by
+# more than that (BENCHMARKS.md, "UTF-8 checked once per line").
+# The parse side's count (`parse_line`) repeats exactly. The total repeats only while neither
+# build changes what DuckDB runs: callgrind runs the threads one at a time, and DuckDB's
+# threads polling for work (its task scheduler, mutexes) count instructions for as long as
+# they are left running, 24.2G against 40.4G once for two builds whose native times did not
+# differ (BENCHMARKS.md, "The keys derived, not stored"). Instructions are not seconds either:
+# memory traffic, page faults and the two cores' overlap are not in them, so a change claimed
+# as faster is measured in time too (bench/import_ab.sh).
 #
 # Usage: bash bench/callgrind_ab.sh FILE DIR_A DIR_B [LINES]   (LINES: 20000 by default)
 # Prints, per build: the instructions in all, per line, and those of the parse side
