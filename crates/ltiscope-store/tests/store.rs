@@ -652,6 +652,79 @@ fn purge_removes_what_happened_before_the_cutoff_from_reports_and_exports() {
     });
 }
 
+/// The launch records' user and course keys, which the databases derive themselves
+/// (generated columns), are what the model's `UserRef::key` and `CourseRef::key` choose, for
+/// records of every source, on both backends.
+#[test]
+fn both_backends_derive_the_keys_the_model_chooses() {
+    use ltiscope_ingest::EventKind;
+    use ltiscope_ingest::generate::{Generator, Options, Platform};
+    use std::collections::BTreeMap;
+    type Keys = BTreeMap<(String, String), (Option<String>, Option<String>)>;
+    let mut lines = Vec::new();
+    for doc in Generator::new(Options::new(Platform::Mixed, 300, 11)) {
+        lines.extend_from_slice(doc.as_bytes());
+        lines.push(b'\n');
+    }
+    let batches = [&lines[..], LAUNCH_AND_RETURN, V1P0_LAUNCH, BDS_LAUNCH].map(batch);
+    let mut chosen = Keys::new();
+    // Records where the order of the identifiers decides the key.
+    let (mut user_order, mut course_fallback) = (0, 0);
+    for e in batches.iter().flat_map(|b| &b.events) {
+        if let EventKind::Launch(r) = &e.get().kind {
+            user_order += usize::from(r.user.iri.is_some() && r.user.platform_id.is_some());
+            course_fallback +=
+                usize::from(r.course.iri.is_none() && r.course.platform_id.is_some());
+            let key = |k: Option<&str>| k.map(str::to_owned);
+            chosen.insert(
+                (r.meta.tenant.clone(), r.meta.event_id.clone()),
+                (key(r.user.key()), key(r.course.key())),
+            );
+        }
+    }
+    assert!(chosen.len() > 200, "{}", chosen.len());
+    assert!(
+        user_order > 100 && course_fallback > 0,
+        "{user_order} {course_fallback}"
+    );
+    on_each(|db| {
+        for b in &batches {
+            db.store.write(b).expect("write");
+        }
+        let path = db.dir.path().join("keys.jsonl");
+        let everyone = ReportFilter {
+            include_test_users: true,
+            ..ReportFilter::default()
+        };
+        db.store
+            .export_launches(&everyone, ltiscope_store::ExportFormat::JsonLines, &path)
+            .expect("export");
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        let stored: Keys = std::fs::read_to_string(&path)
+            .expect("read")
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("json");
+                (
+                    (
+                        text(&v["tenant"]).unwrap_or_default(),
+                        text(&v["event_id"]).unwrap_or_default(),
+                    ),
+                    (text(&v["user_key"]), text(&v["course_key"])),
+                )
+            })
+            .collect();
+        let differ: Vec<_> = chosen
+            .iter()
+            .filter(|(k, v)| stored.get(*k) != Some(*v))
+            .map(|(k, v)| (k, v, stored.get(k)))
+            .take(3)
+            .collect();
+        assert!(differ.is_empty(), "{}: {differ:?}", db.name);
+        assert_eq!(stored.len(), chosen.len(), "{}", db.name);
+    });
+}
+
 /// The same generated term in both backends: every question answers the same rows.
 #[test]
 fn both_backends_answer_every_question_alike() {
@@ -1501,6 +1574,92 @@ fn migrations_10_14_and_15_move_bodies_and_launch_ids_to_zstd_and_derive_the_key
             "{column}"
         );
     }
+}
+
+/// A PostgreSQL database written before migration 12, whose writers stored each launch
+/// record's user and course keys, keeps those keys when they become stored generated columns;
+/// the launch records written after it get theirs from the database.
+#[test]
+fn postgres_migration_12_derives_the_keys_its_writers_stored() {
+    type Keys = Vec<(String, Option<String>, Option<String>)>;
+    let keys = |c: &mut postgres::Client| -> Keys {
+        c.query(
+            "SELECT event_id, user_key, course_key FROM launches ORDER BY event_id",
+            &[],
+        )
+        .expect("keys")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+    };
+    let generated = |c: &mut postgres::Client| -> Vec<String> {
+        c.query(
+            "SELECT is_generated FROM information_schema.columns
+             WHERE table_name = 'launches' AND column_name IN ('user_key', 'course_key')",
+            &[],
+        )
+        .expect("columns")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let pg = TempDatabase::create();
+    let location = Location::Postgres(pg.url().to_owned());
+    let latest = {
+        let mut store = Store::open(&location).expect("open");
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        store.schema_version().expect("version")
+    };
+    let mut c = postgres::Client::connect(pg.url(), postgres::NoTls).expect("connect");
+    let before = keys(&mut c);
+    assert_eq!(before.len(), 2, "a launch and its return");
+    // What `UserRef::key` and `CourseRef::key` chose for the writers: the user's IRI, and
+    // the course's platform id (`_41_1`), since the seed sends no course IRI.
+    let chosen: Keys = c
+        .query(
+            "SELECT event_id, user_iri, course_platform_id FROM launches
+             WHERE course_iri IS NULL ORDER BY event_id",
+            &[],
+        )
+        .expect("chosen")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert!(
+        chosen.iter().all(|(_, u, k)| u.is_some() && k.is_some()),
+        "{chosen:?}"
+    );
+    assert_eq!(before, chosen);
+    assert_eq!(generated(&mut c), ["ALWAYS", "ALWAYS"]);
+    // Back to the shape before migration 12: plain columns holding what the writers sent.
+    c.batch_execute(
+        r#"DROP INDEX launches_user; DROP INDEX launches_course;
+           ALTER TABLE launches ADD COLUMN user_key_sent TEXT COLLATE "C",
+                                ADD COLUMN course_key_sent TEXT COLLATE "C";
+           UPDATE launches SET user_key_sent = user_key, course_key_sent = course_key;
+           ALTER TABLE launches DROP COLUMN user_key, DROP COLUMN course_key;
+           ALTER TABLE launches RENAME COLUMN user_key_sent TO user_key;
+           ALTER TABLE launches RENAME COLUMN course_key_sent TO course_key;
+           CREATE INDEX launches_course ON launches (course_key, event_time);
+           CREATE INDEX launches_user ON launches (user_key);
+           DELETE FROM schema_migrations WHERE version >= 12;"#,
+    )
+    .expect("downgrade");
+    assert_eq!(
+        generated(&mut c),
+        ["NEVER", "NEVER"],
+        "the downgraded database"
+    );
+    assert_eq!(keys(&mut c), before);
+    let mut store = Store::open(&location).expect("reopen migrates");
+    assert_eq!(store.schema_version().expect("version"), latest);
+    assert_eq!(generated(&mut c), ["ALWAYS", "ALWAYS"]);
+    assert_eq!(keys(&mut c), before, "the same keys, derived now");
+    let more = store.write(&batch(BDS_LAUNCH)).expect("write after");
+    assert_eq!(more.launches, 1, "{more:?}");
+    let after = keys(&mut c);
+    assert_eq!(after.len(), 3);
+    assert!(after.iter().all(|(_, u, _)| u.is_some()), "{after:?}");
 }
 
 /// A long migration says how far it has come: migration 10 rebuilding a large events table
