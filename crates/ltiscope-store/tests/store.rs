@@ -511,6 +511,113 @@ fn the_item_key_migration_keeps_one_copy_and_agrees_with_new_writes() {
     }
 }
 
+/// A collector of a build before derived keys (migration 15) that died with launch records in
+/// its inbox, whose rows then carried the user and course keys: opening the database with this
+/// build moves them into the launch records of the old shape, then migrates, and the records
+/// hold the keys the model chooses.
+#[test]
+fn an_inbox_left_before_derived_keys_is_moved_and_migrated() {
+    use ltiscope_ingest::EventKind;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old-keys.duckdb");
+    let launches = batch(LAUNCH_AND_RETURN);
+    let chosen: Vec<(String, Option<String>, Option<String>)> = {
+        let mut c: Vec<_> = launches
+            .events
+            .iter()
+            .filter_map(|e| match &e.get().kind {
+                EventKind::Launch(r) => Some((
+                    r.meta.event_id.clone(),
+                    r.user.key().map(str::to_owned),
+                    r.course.key().map(str::to_owned),
+                )),
+                _ => None,
+            })
+            .collect();
+        c.sort();
+        c
+    };
+    assert_eq!(chosen.len(), 2, "a launch and its return");
+    {
+        let mut store = Store::open_duckdb(&path).expect("open");
+        let _mover = store
+            .ingest_through_inbox()
+            .expect("inbox")
+            .expect("duckdb");
+        let o = store.write_many(&[&launches]).expect("inbox write");
+        assert_eq!(o[0].launches, 2);
+        // Acknowledged, never moved: the process dies here.
+    }
+    // Back to the shapes a build before migration 15 made: the keys as plain columns, in the
+    // main table and in the inboxes, where the writer filled them.
+    let conn = duckdb::Connection::open(&path).expect("open raw");
+    conn.execute_batch(
+        "CREATE TABLE launches_old AS SELECT * FROM launches;
+         DROP TABLE launches;
+         ALTER TABLE launches_old RENAME TO launches;
+         DELETE FROM schema_migrations WHERE version >= 15;",
+    )
+    .expect("downgrade");
+    let columns: Vec<String> = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT column_name FROM duckdb_columns()
+                 WHERE database_name = 'old-keys' AND table_name = 'launches'
+                 ORDER BY column_index",
+            )
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("columns")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    assert_eq!(columns.len(), 41, "{columns:?}");
+    let sent = |c: &String| match c.as_str() {
+        "user_key" => "coalesce(user_iri, user_platform_id, user_external_id) AS user_key".into(),
+        "course_key" => "coalesce(course_iri, course_platform_id) AS course_key".into(),
+        _ => c.clone(),
+    };
+    let old_shape = columns.iter().map(sent).collect::<Vec<_>>().join(", ");
+    let mut waiting = 0;
+    for i in 0..2 {
+        let inbox = dir.path().join(format!("old-keys.duckdb.inbox{i}"));
+        if !inbox.exists() {
+            continue;
+        }
+        conn.execute_batch(&format!(
+            "ATTACH '{}' AS old{i};
+             CREATE TABLE old{i}.launches_old AS SELECT seq, {old_shape} FROM old{i}.launches;
+             DROP TABLE old{i}.launches;
+             ALTER TABLE old{i}.launches_old RENAME TO launches;",
+            inbox.display()
+        ))
+        .expect("downgrade the inbox");
+        let n: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM old{i}.launches"), [], |r| {
+                r.get(0)
+            })
+            .expect("count");
+        waiting += n;
+        conn.execute_batch(&format!("DETACH old{i}"))
+            .expect("detach");
+    }
+    drop(conn);
+    assert_eq!(waiting, 2, "the launch and its return wait in an inbox");
+    let store = Store::open_duckdb(&path).expect("reopen moves, then migrates");
+    assert_eq!(store.schema_version().expect("version"), LATEST_DUCKDB);
+    drop(store);
+    let conn = duckdb::Connection::open(&path).expect("open raw");
+    let mut stmt = conn
+        .prepare("SELECT event_id, user_key, course_key FROM launches ORDER BY event_id")
+        .expect("prepare");
+    let stored: Vec<(String, Option<String>, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(stored, chosen);
+}
+
 /// A collector of a build before item keys (migration 11) that died with quarantined items in
 /// its inbox: opening the database with this build moves them (the inbox has no item keys),
 /// then migrates, and the moved items are keyed like new ones.
