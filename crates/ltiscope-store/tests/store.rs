@@ -511,6 +511,39 @@ fn the_item_key_migration_keeps_one_copy_and_agrees_with_new_writes() {
     }
 }
 
+/// Runs `sql(i)` on each inbox file of the database at `path` that exists (attached as
+/// `old{i}`), turning it back into an earlier build's shape; the rows its `table` then holds,
+/// all inboxes together.
+fn downgrade_inboxes(
+    conn: &duckdb::Connection,
+    path: &std::path::Path,
+    table: &str,
+    sql: impl Fn(usize) -> String,
+) -> i64 {
+    let mut rows = 0;
+    for i in 0..2 {
+        let inbox = std::path::PathBuf::from(format!("{}.inbox{i}", path.display()));
+        if !inbox.exists() {
+            continue;
+        }
+        conn.execute_batch(&format!(
+            "ATTACH '{}' AS old{i}; {}",
+            inbox.display(),
+            sql(i)
+        ))
+        .expect("downgrade the inbox");
+        let n: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM old{i}.{table}"), [], |r| {
+                r.get(0)
+            })
+            .expect("count");
+        rows += n;
+        conn.execute_batch(&format!("DETACH old{i}"))
+            .expect("detach");
+    }
+    rows
+}
+
 /// A collector of a build before derived keys (migration 15) that died with launch records in
 /// its inbox, whose rows then carried the user and course keys: opening the database with this
 /// build moves them into the launch records of the old shape, then migrates, and the records
@@ -578,29 +611,13 @@ fn an_inbox_left_before_derived_keys_is_moved_and_migrated() {
         _ => c.clone(),
     };
     let old_shape = columns.iter().map(sent).collect::<Vec<_>>().join(", ");
-    let mut waiting = 0;
-    for i in 0..2 {
-        let inbox = dir.path().join(format!("old-keys.duckdb.inbox{i}"));
-        if !inbox.exists() {
-            continue;
-        }
-        conn.execute_batch(&format!(
-            "ATTACH '{}' AS old{i};
-             CREATE TABLE old{i}.launches_old AS SELECT seq, {old_shape} FROM old{i}.launches;
+    let waiting = downgrade_inboxes(&conn, &path, "launches", |i| {
+        format!(
+            "CREATE TABLE old{i}.launches_old AS SELECT seq, {old_shape} FROM old{i}.launches;
              DROP TABLE old{i}.launches;
-             ALTER TABLE old{i}.launches_old RENAME TO launches;",
-            inbox.display()
-        ))
-        .expect("downgrade the inbox");
-        let n: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM old{i}.launches"), [], |r| {
-                r.get(0)
-            })
-            .expect("count");
-        waiting += n;
-        conn.execute_batch(&format!("DETACH old{i}"))
-            .expect("detach");
-    }
+             ALTER TABLE old{i}.launches_old RENAME TO launches;"
+        )
+    });
     drop(conn);
     assert_eq!(waiting, 2, "the launch and its return wait in an inbox");
     let store = Store::open_duckdb(&path).expect("reopen moves, then migrates");
@@ -642,29 +659,9 @@ fn an_inbox_left_before_item_keys_is_moved_and_keyed() {
     // Back to the shapes a build before migration 11 made: the main table and the inboxes.
     let conn = duckdb::Connection::open(&path).expect("open raw");
     conn.execute_batch(BEFORE_11).expect("downgrade");
-    let mut unkeyed = 0;
-    for i in 0..2 {
-        let inbox = dir.path().join(format!("old-inbox.duckdb.inbox{i}"));
-        if !inbox.exists() {
-            continue;
-        }
-        conn.execute_batch(&format!(
-            "ATTACH '{}' AS old{i};
-             ALTER TABLE old{i}.quarantine DROP COLUMN item_key;",
-            inbox.display()
-        ))
-        .expect("downgrade the inbox");
-        let n: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM old{i}.quarantine"),
-                [],
-                |r| r.get(0),
-            )
-            .expect("count");
-        unkeyed += n;
-        conn.execute_batch(&format!("DETACH old{i}"))
-            .expect("detach");
-    }
+    let unkeyed = downgrade_inboxes(&conn, &path, "quarantine", |i| {
+        format!("ALTER TABLE old{i}.quarantine DROP COLUMN item_key;")
+    });
     drop(conn);
     assert_eq!(unkeyed, 4, "both groups wait in the inbox, without keys");
     let mut store = Store::open_duckdb(&path).expect("reopen moves, then migrates");
