@@ -306,8 +306,8 @@ impl Stored {
 /// identifiers beside them, as [`UserRef::key`](ltiscope_model::UserRef::key) and
 /// [`CourseRef::key`](ltiscope_model::CourseRef::key) do (generated columns; DuckDB computes
 /// them when read). They repeated the user's and the course's IRI in every Blackboard launch,
-/// which DuckDB alone took 0.6-1.1 s of a million-event import to store (BENCHMARKS.md,
-/// "The keys derived, not stored").
+/// which DuckDB alone took 0.4-2.1 s (six pairs) of a million-event import to store
+/// (BENCHMARKS.md, "The keys derived, not stored").
 pub(crate) const LAUNCH_SPEC: [(&str, Stored); LAUNCH_COLUMNS] = {
     const T: Stored = Stored::Text(None);
     const I: Stored = Stored::Int(None);

@@ -44,20 +44,21 @@ fn inbox_path(db: &str, i: usize) -> PathBuf {
 }
 
 /// The inbox tables, created from the main tables' current shape (empty): the group number
-/// first, then (for events) the batch within the group and where it came from. The launch
-/// records' generated columns (`user_key`, `course_key`: the table derives them) are left
-/// out, so an inbox row holds what the writer writes and moves with `SELECT * EXCLUDE (seq)`.
+/// first, then (for events) the batch within the group and where it came from. A launch row
+/// holds the columns the writer writes ([`LAUNCH_SPEC`], as [`inserters`] registers them), not
+/// the ones `launches` derives itself (`user_key`, `course_key`).
 fn create(name: &str) -> String {
+    let written: Vec<&str> = LAUNCH_SPEC.iter().map(|(column, _)| *column).collect();
     format!(
         "CREATE TABLE IF NOT EXISTS {name}.events AS
              SELECT CAST(0 AS BIGINT) AS seq, CAST(0 AS BIGINT) AS batch,
                     CAST('' AS VARCHAR) AS origin, *
              FROM events LIMIT 0;
          CREATE TABLE IF NOT EXISTS {name}.launches AS
-             SELECT CAST(0 AS BIGINT) AS seq, * EXCLUDE (user_key, course_key)
-             FROM launches LIMIT 0;
+             SELECT CAST(0 AS BIGINT) AS seq, {} FROM launches LIMIT 0;
          CREATE TABLE IF NOT EXISTS {name}.quarantine AS
-             SELECT CAST(0 AS BIGINT) AS seq, * EXCLUDE (id, replayed_at) FROM quarantine LIMIT 0;"
+             SELECT CAST(0 AS BIGINT) AS seq, * EXCLUDE (id, replayed_at) FROM quarantine LIMIT 0;",
+        written.join(", ")
     )
 }
 
@@ -348,7 +349,7 @@ fn move_pending(
         )?;
         tx.execute(
             &format!(
-                "INSERT INTO launches SELECT * EXCLUDE (seq)
+                "INSERT INTO launches BY NAME SELECT * EXCLUDE (seq)
                  FROM {inbox}.launches WHERE {range}
                    AND event_key IN (SELECT event_key FROM moved_keys)
                  QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY seq) = 1"
