@@ -5,7 +5,8 @@
 # Also the import's writer alone (examples/writer_alone: the same batches, parsed beforehand,
 # stored as the import stores them): what the import could reach if parsing cost nothing; and
 # DuckDB alone storing the same rows (examples/storage_floor, with the DuckDB ltiscope links;
-# see floor below).
+# see floor below). The ratios to the ceiling are printed, and the import's seconds split into
+# streaming the rows, its closing rollup refresh and the rest.
 #
 # Usage: bash bench/import.sh [LAUNCHES] [WORKDIR]
 set -euo pipefail
@@ -64,6 +65,22 @@ floor() {
 # mean of the two ceilings around them.
 ceiling; import; writer; ceiling
 cat "$WORK/import.out" >&2
+# The ratios, to the mean of the two ceilings, and where the import's wall time went: the
+# streaming of the rows (as the import's summary reports it), its closing rollup refresh (as
+# its progress line reports it), and the rest (starting, opening the database, closing it).
+ratios() {
+  local ceil n import stream refresh writer
+  ceil=$(sed 's/.*"per_second": \([0-9.]*\).*/\1/' "$WORK/ceilings.json" | awk '{s += $1} END {print s / NR}')
+  n=$(wc -l < "$FILE")
+  import=$(cat "$WORK/import.seconds")
+  stream=$(sed -n 's/^imported .* records in \([0-9.]*\)s.*/\1/p' "$WORK/import.out")
+  refresh=$(sed -n 's/^rolled up .* in \([0-9.]*\)s$/\1/p' "$WORK/import.time")
+  writer=$(sed 's/.*"writer_seconds": \([0-9.]*\).*/\1/' "$WORK/writer.json")
+  r() { printf '%.3f' "$(echo "$n / $1 / $ceil" | bc -l)"; }
+  echo "{\"import_over_ceiling\": $(r "$import"), \"writer_alone_over_ceiling\": $(r "$writer"), \"streaming_over_ceiling\": $(r "$stream")}"
+  echo "{\"import_streaming_seconds\": $stream, \"import_refresh_seconds\": $refresh, \"import_rest_seconds\": $(printf '%.2f' "$(echo "$import - $stream - $refresh" | bc -l)")}"
+}
+ratios
 echo "{\"db_bytes\": $(du -cb "$DB"* | tail -1 | cut -f1)}"
 floor
 for i in 1 2 3 4 5; do
