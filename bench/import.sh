@@ -66,14 +66,14 @@ floor() {
 ceiling; import; writer; ceiling
 cat "$WORK/import.out" >&2
 # The ratios, to the mean of the two ceilings, and where the import's wall time went: the
-# streaming of the rows (as the import's summary reports it), its closing rollup refresh (as
-# its progress line reports it), and the rest (starting, opening the database, closing it).
+# streaming of the rows (the storing its summary reports), its closing rollup refresh (as its
+# progress line reports it), and the rest (starting, opening the database, closing it).
 ratios() {
   local ceil n import stream refresh writer
   ceil=$(sed 's/.*"per_second": \([0-9.]*\).*/\1/' "$WORK/ceilings.json" | awk '{s += $1} END {print s / NR}')
   n=$(wc -l < "$FILE")
   import=$(cat "$WORK/import.seconds")
-  stream=$(sed -n 's/^imported .* records in \([0-9.]*\)s.*/\1/p' "$WORK/import.out")
+  stream=$(sed -n 's/^imported .*; \([0-9.]*\)s storing them.*/\1/p' "$WORK/import.out")
   refresh=$(sed -n 's/^rolled up .* in \([0-9.]*\)s$/\1/p' "$WORK/import.time")
   writer=$(sed 's/.*"writer_seconds": \([0-9.]*\).*/\1/' "$WORK/writer.json")
   r() { printf '%.3f' "$(echo "$n / $1 / $ceil" | bc -l)"; }

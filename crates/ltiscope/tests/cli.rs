@@ -973,3 +973,52 @@ fn tool_rules_written_later_rename_stored_launches() {
     );
     assert_eq!(tools(&[]), before);
 }
+
+/// The summary's time and rate are the whole import's, the closing rollup refresh included,
+/// split into storing and rolling up (`bench/import.sh` reads the storing part from it).
+#[test]
+fn the_import_summary_times_storing_and_rolling_up_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("timed.duckdb");
+    let events = dir.path().join("events.jsonl");
+    let events = events.to_str().expect("utf8");
+    ltiscope(
+        &db,
+        &[
+            "generate",
+            "--launches",
+            "2000",
+            "--seed",
+            "5",
+            "--out",
+            events,
+        ],
+    );
+    let out = stdout(&ltiscope(&db, &["import", events]));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("imported "))
+        .unwrap_or_else(|| panic!("no summary line in {out}"));
+    // "imported 1 file(s), N records in Ts (R records/s; Ss storing them, Us rolling them up for reports)"
+    let number_before = |marker: &str| -> f64 {
+        let head = &line[..line
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker:?} in {line}"))];
+        let start = head.rfind([' ', '(']).map_or(0, |i| i + 1);
+        head[start..]
+            .trim_end_matches('s')
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let records = number_before(" records in");
+    let total = number_before(" (");
+    let storing = number_before(" storing them");
+    let rolling = number_before(" rolling them up for reports)");
+    assert!(records >= 2000.0, "{line}");
+    // Each part is printed to a tenth of a second.
+    assert!(
+        (storing + rolling - total).abs() <= 0.11,
+        "the parts do not add up: {line}"
+    );
+    assert!(storing <= total + 0.05, "{line}");
+}
