@@ -975,7 +975,8 @@ fn tool_rules_written_later_rename_stored_launches() {
 }
 
 /// The summary's time and rate are the whole import's, the closing rollup refresh included,
-/// split into storing and rolling up (`bench/import.sh` reads the storing part from it).
+/// split into storing and rolling up (`bench/import.sh` reads the storing part from it); the
+/// rolling up is the refresh its progress line reports.
 #[test]
 fn the_import_summary_times_storing_and_rolling_up_together() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -994,7 +995,8 @@ fn the_import_summary_times_storing_and_rolling_up_together() {
             events,
         ],
     );
-    let out = stdout(&ltiscope(&db, &["import", events]));
+    let imported = ltiscope(&db, &["import", events]);
+    let out = stdout(&imported);
     let line = out
         .lines()
         .find(|l| l.starts_with("imported "))
@@ -1021,4 +1023,19 @@ fn the_import_summary_times_storing_and_rolling_up_together() {
         "the parts do not add up: {line}"
     );
     assert!(storing <= total + 0.05, "{line}");
+    let progress = String::from_utf8_lossy(&imported.stderr);
+    let refreshed = progress
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("rolled up ")?
+                .rsplit_once(" in ")?
+                .1
+                .strip_suffix('s')
+        })
+        .unwrap_or_else(|| panic!("no refresh line in {progress}"));
+    assert_eq!(
+        refreshed.parse::<f64>().ok(),
+        Some(rolling),
+        "the summary's rolling up is not the refresh: {line} / {progress}"
+    );
 }

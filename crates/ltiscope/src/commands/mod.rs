@@ -232,20 +232,19 @@ fn upgrade_reporter() -> impl FnMut(Upgrade<'_>) + Send {
 }
 
 /// Brings the rollups up to date after bulk writes or renamings, saying what it did (reports would
-/// otherwise do it on their first read).
-fn refresh_rollups(store: &Store) -> anyhow::Result<()> {
+/// otherwise do it on their first read). Returns the seconds it took.
+fn refresh_rollups(store: &Store) -> anyhow::Result<f64> {
     let started = Instant::now();
     eprintln!("rolling up the new and renamed launch records for reports ...");
     let r = store
         .refresh_rollups()
         .context("refreshing the report rollups (reports will try again when they run)")?;
+    let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "rolled up {} launches into {} tenant-days in {:.1}s",
-        r.launches,
-        r.days,
-        started.elapsed().as_secs_f64()
+        "rolled up {} launches into {} tenant-days in {secs:.1}s",
+        r.launches, r.days
     );
-    Ok(())
+    Ok(secs)
 }
 
 fn source(s: SourceArg) -> Source {
@@ -312,7 +311,7 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
         // Everything is stored; the refresh then runs with the import's larger buffers.
         eprintln!("note: could not lower the database's memory for the closing refresh: {e}");
     }
-    refresh_rollups(&store)?;
+    let rolling = refresh_rollups(&store)?;
     // The time and rate of the whole import: the rows are not ready for reports until the
     // rollups are refreshed, so a rate of the storing alone would flatter it.
     let total = started.elapsed().as_secs_f64();
@@ -326,7 +325,7 @@ fn import(a: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
         total,
         summary.progress.records as f64 / total.max(1e-3),
         secs,
-        total - secs
+        rolling
     )?;
     writeln!(out, "  launch records stored: {}", o.launches)?;
     writeln!(out, "  non-LTI events kept:   {}", o.non_lti)?;

@@ -235,7 +235,8 @@ fn load_demo(store: &mut Store, pipeline: &Pipeline, launches: u64) -> anyhow::R
         "--demo: stored {} launch records, {} other events",
         total.launches, total.non_lti
     );
-    refresh_rollups(store)
+    refresh_rollups(store)?;
+    Ok(())
 }
 
 /// The collector's retention: everything that happened before the first of the kept days
