@@ -10,7 +10,10 @@ use clap::Parser;
 
 /// mimalloc instead of the system allocator: parsing and redaction allocate many small values
 /// on several threads at once, and glibc's malloc spent about a fifth of an import's CPU time
-/// in its own bookkeeping (perf, 100,000 events).
+/// in its own bookkeeping (perf, 100,000 events). The workspace builds it with `override`, so
+/// it is the process's `malloc` as well and DuckDB's C++ allocates through it too: glibc's
+/// fresh pages and returned memory had cost DuckDB page faults and `madvise` calls
+/// (`tests/allocator.rs`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
