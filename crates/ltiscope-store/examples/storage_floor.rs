@@ -17,6 +17,11 @@
 
 use std::time::Instant;
 
+/// The allocator `ltiscope` runs DuckDB on (the workspace builds mimalloc with `override`, so
+/// it serves DuckDB's C++ too): the floor is DuckDB's cost as the import pays it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Error = Box<dyn std::error::Error>;
 
 fn main() -> Result<(), Error> {

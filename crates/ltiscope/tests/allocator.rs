@@ -2,8 +2,8 @@
 //! binary itself defines `malloc`, `free` and the rest (mimalloc's `override` feature in the
 //! workspace's `Cargo.toml`), and a definition in the executable takes the place of the C
 //! library's for every caller in the process. With glibc's malloc under DuckDB, an import of a
-//! million launches used 7-14% more CPU, its page faults and the madvise calls that return
-//! memory to the system above all (BENCHMARKS.md, "DuckDB's memory from mimalloc").
+//! million launches took twice the page faults, and its closing rollup refresh and the tools
+//! report were slower (BENCHMARKS.md, "DuckDB's memory from mimalloc").
 
 #![cfg(target_os = "linux")]
 
