@@ -11,8 +11,8 @@ use clap::Parser;
 /// mimalloc instead of the system allocator: parsing and redaction allocate many small values
 /// on several threads at once, and glibc's malloc spent about a fifth of an import's CPU time
 /// in its own bookkeeping (perf, 100,000 events). The workspace builds it with `override`, so
-/// it is the process's `malloc` as well and DuckDB's C++ allocates through it too (glibc's
-/// fresh pages and returned memory had cost DuckDB half an import's page faults;
+/// it is the process's `malloc` as well and DuckDB's C++ allocates through it too (with glibc
+/// under DuckDB an import took more page faults, and its rollup refresh more time;
 /// `tests/allocator.rs`), and with `no_thp`, so that DuckDB's large buffers are not faulted in
 /// as transparent huge pages (the workspace's `Cargo.toml` says what each cost).
 #[global_allocator]

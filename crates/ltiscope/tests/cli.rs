@@ -983,7 +983,7 @@ fn the_import_summary_times_storing_and_rolling_up_together() {
     let db = dir.path().join("timed.duckdb");
     let events = dir.path().join("events.jsonl");
     let events = events.to_str().expect("utf8");
-    ltiscope(
+    succeeds(
         &db,
         &[
             "generate",
@@ -995,7 +995,7 @@ fn the_import_summary_times_storing_and_rolling_up_together() {
             events,
         ],
     );
-    let imported = ltiscope(&db, &["import", events]);
+    let imported = succeeds(&db, &["import", events]);
     let out = stdout(&imported);
     let line = out
         .lines()
