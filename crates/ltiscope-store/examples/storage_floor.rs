@@ -33,8 +33,14 @@ fn main() -> Result<(), Error> {
     let per_column = args.iter().any(|a| a == "--columns");
     let floor_only = args.iter().any(|a| a == "--floor");
     let dir = tempfile::tempdir()?;
-    let c = duckdb::Connection::open(dir.path().join("storage.duckdb"))?;
-    c.execute_batch("SET threads = 1")?;
+    // The file attached as the store attaches its own, at the store's row-group size: the
+    // import appends row groups of that many rows, each compressed on its own.
+    let c = duckdb::Connection::open_in_memory()?;
+    c.execute_batch(&format!(
+        "ATTACH '{}' AS floor (ROW_GROUP_SIZE {}); USE floor; SET threads = 1",
+        dir.path().join("storage.duckdb").display(),
+        ltiscope_store::ROW_GROUP_ROWS
+    ))?;
     c.execute_batch(&format!(
         "ATTACH '{}' AS s (READ_ONLY)",
         src.replace('\'', "''")

@@ -365,7 +365,7 @@ pub(crate) fn launch_row(key: i128, r: &LaunchRecord) -> [Val<'_>; LAUNCH_COLUMN
         .as_deref()
         .or(r.tool.launch_url.as_deref())
         .unwrap_or("");
-    let roles_raw = serde_json::to_string(&r.roles.raw).unwrap_or_else(|_| "[]".to_owned());
+    let roles_raw = ltiscope_ingest::json_strings(&r.roles.raw);
     // [[metric, value, max], ...]: a tuple is written as an array, a missing max as null.
     let metrics = (!r.metrics.is_empty())
         .then(|| serde_json::to_string(&r.metrics).unwrap_or_else(|_| "[]".to_owned()));
