@@ -3,8 +3,11 @@
 //! zstd level is set at build time (`.cargo/config.toml`), which Python's wheel does not have.
 //!
 //! Copies the tables of a database that `ltiscope import` filled into memory, then times
-//! `INSERT INTO x SELECT ... FROM` the copy into a fresh database file on one DuckDB thread
-//! (as the import's writer runs it): no parsing, no appender, no per-row Rust, only DuckDB
+//! `INSERT INTO x SELECT ... FROM` the copy into a fresh database file on one DuckDB thread,
+//! in row groups of the store's size (as the import's writer runs it; at DuckDB's default
+//! size, four times as large, the floor was measured 0.36-0.44 s higher on a million events:
+//! BENCHMARKS.md, "Latest (the thirty-second machine)"): no parsing, no appender, no per-row
+//! Rust, only DuckDB
 //! storing and compressing the rows. The import cannot store them faster.
 //!
 //!     cargo run --example storage_floor -- DB [--columns | --floor]
