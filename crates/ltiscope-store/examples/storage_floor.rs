@@ -7,8 +7,7 @@
 //! in row groups of the store's size (as the import's writer runs it; at DuckDB's default
 //! size, four times as large, the floor was measured 0.36-0.44 s higher on a million events:
 //! BENCHMARKS.md, "Latest (the thirty-second machine)"): no parsing, no appender, no per-row
-//! Rust, only DuckDB
-//! storing and compressing the rows. The import cannot store them faster.
+//! Rust, only DuckDB storing and compressing the rows. The import cannot store them faster.
 //!
 //!     cargo run --example storage_floor -- DB [--columns | --floor]
 //!
