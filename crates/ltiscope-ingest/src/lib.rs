@@ -297,14 +297,7 @@ pub fn json_text(v: &Json) -> String {
 pub fn json_strings<S: AsRef<str>>(items: &[S]) -> String {
     let len: usize = items.iter().map(|s| s.as_ref().len() + 3).sum();
     let mut out = String::with_capacity(len + 2);
-    out.push('[');
-    for (i, s) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_json_str(&mut out, s.as_ref());
-    }
-    out.push(']');
+    write_array(&mut out, items, |out, s| write_json_str(out, s.as_ref()));
     out
 }
 
@@ -354,16 +347,7 @@ fn write_json(out: &mut String, v: &Json, order: Order) {
             let _ = write!(out, "{n}");
         }
         Json::String(s) => write_json_str(out, s),
-        Json::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json(out, item, order);
-            }
-            out.push(']');
-        }
+        Json::Array(items) => write_array(out, items, |out, item| write_json(out, item, order)),
         Json::Object(map) => {
             out.push('{');
             match order {
@@ -377,6 +361,19 @@ fn write_json(out: &mut String, v: &Json, order: Order) {
             out.push('}');
         }
     }
+}
+
+/// `items` as a JSON array, each written by `write_item`, as serde_json writes arrays: no
+/// spaces.
+fn write_array<T>(out: &mut String, items: &[T], mut write_item: impl FnMut(&mut String, &T)) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_item(out, item);
+    }
+    out.push(']');
 }
 
 fn write_members<'a>(

@@ -40,7 +40,11 @@ fn main() -> Result<(), Error> {
     let c = duckdb::Connection::open_in_memory()?;
     c.execute_batch(&format!(
         "ATTACH '{}' AS floor (ROW_GROUP_SIZE {}); USE floor; SET threads = 1",
-        dir.path().join("storage.duckdb").display(),
+        dir.path()
+            .join("storage.duckdb")
+            .display()
+            .to_string()
+            .replace('\'', "''"),
         ltiscope_store::ROW_GROUP_ROWS
     ))?;
     c.execute_batch(&format!(
