@@ -10,7 +10,7 @@ use ltiscope_store::testing::TempDatabase;
 use ltiscope_store::{Derive, Location, Store, Upgrade, WriteBatch};
 
 /// The schema version of a new DuckDB database.
-const LATEST_DUCKDB: i64 = 15;
+const LATEST_DUCKDB: i64 = 16;
 
 /// Turns a DuckDB file back into its shape before migration 11: the quarantine without item
 /// keys, and none of the later migrations' tables.
@@ -1660,7 +1660,8 @@ fn migrations_10_14_and_15_move_bodies_and_launch_ids_to_zstd_and_derive_the_key
             (12, "tool names follow the rules".to_owned()),
             (13, "derivation fingerprint".to_owned()),
             (14, "launch ids compressed with zstd".to_owned()),
-            (15, "user and course keys derived, not stored".to_owned())
+            (15, "user and course keys derived, not stored".to_owned()),
+            (16, "rollup sets stored uncompressed".to_owned())
         ]
     );
     let conn = duckdb::Connection::open(&path).expect("open raw");
@@ -1677,6 +1678,108 @@ fn migrations_10_14_and_15_move_bodies_and_launch_ids_to_zstd_and_derive_the_key
             Vec::<String>::new(),
             "{column}"
         );
+    }
+}
+
+/// The rollup tables of a database written before migration 16 (their sets in DuckDB's
+/// automatic compression) keep every row when the migration rebuilds them with their sets
+/// uncompressed, and reports read the same answers from them after it.
+#[test]
+fn migration_16_stores_the_rollup_sets_uncompressed_and_keeps_every_row() {
+    const TABLES: [(&str, &[&str]); 5] = [
+        ("rollup_days", &["users", "courses", "paired_ms"]),
+        ("rollup_tool_days", &["users", "courses", "paired_ms"]),
+        ("rollup_facets", &["users", "courses"]),
+        ("rollup_course_months", &["summary", "days"]),
+        ("rollup_course_tool_months", &["summary", "days"]),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.duckdb");
+    let location = Location::DuckDb(path.clone());
+    // Questions whose answers read every kind of set: users, courses and time in tool per
+    // day and tool, the facets' deployments, the course rollup.
+    let ask = |store: &Store| {
+        [Question::Tools, Question::Deployments, Question::Courses].map(|q| {
+            store
+                .answer_from_rollups(q, &ReportFilter::default(), &params())
+                .expect("answer")
+                .unwrap_or_else(|| panic!("rollups answer {q:?}"))
+        })
+    };
+    let answers_before = {
+        let mut store = Store::open(&location).expect("open");
+        store.write(&batch(LAUNCH_AND_RETURN)).expect("write");
+        store.write(&batch(BDS_LAUNCH)).expect("write");
+        store.refresh_rollups().expect("refresh");
+        ask(&store)
+    };
+    // Every row of a table, its columns as text, in order.
+    let rows = |conn: &duckdb::Connection, table: &str| -> Vec<String> {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT CAST(t AS VARCHAR) AS row FROM {table} t ORDER BY row"
+            ))
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let compression = |conn: &duckdb::Connection, table: &str, column: &str| -> Vec<String> {
+        conn.execute_batch("CHECKPOINT").expect("checkpoint");
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT DISTINCT compression FROM pragma_storage_info('{table}')
+                 WHERE column_name = '{column}' AND segment_type = 'BLOB'"
+            ))
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let before: Vec<Vec<String>> = {
+        // Turn the file back into a schema-15 database: each rollup table as created before,
+        // its sets in DuckDB's automatic compression.
+        let conn = duckdb::Connection::open(&path).expect("open raw");
+        for (table, _) in TABLES {
+            conn.execute_batch(&format!(
+                "CREATE TABLE {table}_old AS SELECT * FROM {table};
+                 DROP TABLE {table};
+                 ALTER TABLE {table}_old RENAME TO {table};"
+            ))
+            .expect("downgrade");
+        }
+        conn.execute_batch("DELETE FROM schema_migrations WHERE version >= 16")
+            .expect("downgrade");
+        for (table, sets) in TABLES {
+            for set in sets {
+                assert_ne!(
+                    compression(&conn, table, set),
+                    ["Uncompressed"],
+                    "{table}.{set} before"
+                );
+            }
+        }
+        TABLES.iter().map(|(t, _)| rows(&conn, t)).collect()
+    };
+    assert!(before.iter().all(|r| !r.is_empty()), "every table has rows");
+    let answers_after = {
+        let store = Store::open(&location).expect("reopen migrates");
+        assert_eq!(store.schema_version().expect("version"), LATEST_DUCKDB);
+        ask(&store)
+    };
+    assert_eq!(answers_after, answers_before, "the same reports");
+    let conn = duckdb::Connection::open(&path).expect("open raw");
+    for ((table, sets), rows_before) in TABLES.iter().zip(&before) {
+        assert_eq!(&rows(&conn, table), rows_before, "{table}");
+        for set in *sets {
+            assert_eq!(
+                compression(&conn, table, set),
+                ["Uncompressed"],
+                "{table}.{set}"
+            );
+        }
     }
 }
 

@@ -481,4 +481,92 @@ DROP TABLE launches;
 ALTER TABLE launches_derived RENAME TO launches;
 "#,
     ),
+    (
+        16,
+        "rollup sets stored uncompressed",
+        r#"
+-- The rollups' sets (varints of dense numbers and milliseconds: rollup/codec.rs) and the
+-- course rollup's entries are binary, which DuckDB's automatic choice for a BLOB (FSST with a
+-- dictionary) first builds a symbol table for and then hardly shrinks. Stored uncompressed,
+-- the rollup rows a refresh writes through the write-ahead log were checkpointed in
+-- 0.12 s instead of 0.37-0.41 s on a million launches, for 21% more rollup bytes (27.0 MB
+-- against 22.3 MB; the database 505 MB): BENCHMARKS.md, "Rollup sets uncompressed". A
+-- column's compression is fixed when its table is created, so the tables are rebuilt, their
+-- columns in the same order.
+CREATE TABLE rollup_days_new (
+    tenant     VARCHAR NOT NULL,
+    day        DATE NOT NULL,
+    source     VARCHAR NOT NULL,
+    tool_id    VARCHAR NOT NULL,
+    tool_name  VARCHAR NOT NULL,
+    role       VARCHAR NOT NULL,
+    test_user  BOOLEAN NOT NULL,
+    launches   BIGINT NOT NULL,
+    visits     BIGINT NOT NULL,
+    first_us   BIGINT NOT NULL,
+    last_us    BIGINT NOT NULL,
+    users      BLOB USING COMPRESSION uncompressed NOT NULL,
+    courses    BLOB USING COMPRESSION uncompressed NOT NULL,
+    paired_ms  BLOB USING COMPRESSION uncompressed NOT NULL,
+    over_cap   BIGINT DEFAULT 0
+);
+INSERT INTO rollup_days_new SELECT * FROM rollup_days;
+DROP TABLE rollup_days;
+ALTER TABLE rollup_days_new RENAME TO rollup_days;
+CREATE TABLE rollup_tool_days_new (
+    tenant     VARCHAR NOT NULL,
+    day        DATE NOT NULL,
+    tool_id    VARCHAR NOT NULL,
+    test_user  BOOLEAN NOT NULL,
+    users      BLOB USING COMPRESSION uncompressed NOT NULL,
+    courses    BLOB USING COMPRESSION uncompressed NOT NULL,
+    paired_ms  BLOB USING COMPRESSION uncompressed NOT NULL
+);
+INSERT INTO rollup_tool_days_new SELECT * FROM rollup_tool_days;
+DROP TABLE rollup_tool_days;
+ALTER TABLE rollup_tool_days_new RENAME TO rollup_tool_days;
+CREATE TABLE rollup_facets_new (
+    tenant     VARCHAR NOT NULL,
+    day        DATE NOT NULL,
+    source     VARCHAR NOT NULL,
+    tool_id    VARCHAR NOT NULL,
+    tool_name  VARCHAR NOT NULL,
+    role       VARCHAR NOT NULL,
+    test_user  BOOLEAN NOT NULL,
+    facet      VARCHAR NOT NULL,
+    value      VARCHAR NOT NULL,
+    launches   BIGINT NOT NULL,
+    first_us   BIGINT NOT NULL,
+    last_us    BIGINT NOT NULL,
+    users      BLOB USING COMPRESSION uncompressed NOT NULL,
+    courses    BLOB USING COMPRESSION uncompressed NOT NULL
+);
+INSERT INTO rollup_facets_new SELECT * FROM rollup_facets;
+DROP TABLE rollup_facets;
+ALTER TABLE rollup_facets_new RENAME TO rollup_facets;
+CREATE TABLE rollup_course_months_new (
+    tenant    VARCHAR NOT NULL,
+    month     DATE NOT NULL,
+    course_no BIGINT NOT NULL,
+    test_user BOOLEAN NOT NULL,
+    summary   BLOB USING COMPRESSION uncompressed NOT NULL,
+    days      BLOB USING COMPRESSION uncompressed NOT NULL
+);
+INSERT INTO rollup_course_months_new SELECT * FROM rollup_course_months;
+DROP TABLE rollup_course_months;
+ALTER TABLE rollup_course_months_new RENAME TO rollup_course_months;
+CREATE TABLE rollup_course_tool_months_new (
+    tenant    VARCHAR NOT NULL,
+    month     DATE NOT NULL,
+    tool_id   VARCHAR NOT NULL,
+    course_no BIGINT NOT NULL,
+    test_user BOOLEAN NOT NULL,
+    summary   BLOB USING COMPRESSION uncompressed NOT NULL,
+    days      BLOB USING COMPRESSION uncompressed NOT NULL
+);
+INSERT INTO rollup_course_tool_months_new SELECT * FROM rollup_course_tool_months;
+DROP TABLE rollup_course_tool_months;
+ALTER TABLE rollup_course_tool_months_new RENAME TO rollup_course_tool_months;
+"#,
+    ),
 ];
