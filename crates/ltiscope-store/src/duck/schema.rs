@@ -488,8 +488,8 @@ ALTER TABLE launches_derived RENAME TO launches;
 -- The rollups' sets (varints of dense numbers and milliseconds: rollup/codec.rs) and the
 -- course rollup's entries are binary, which DuckDB's automatic choice for a BLOB (FSST with a
 -- dictionary) first builds a symbol table for and then hardly shrinks. Stored uncompressed,
--- the rollup rows a refresh writes through the write-ahead log were checkpointed in
--- 0.12 s instead of 0.37-0.41 s on a million launches, for 21% more rollup bytes (27.0 MB
+-- the five tables of a million launches, loaded through the write-ahead log, were
+-- checkpointed in 0.12-0.13 s instead of 0.37-0.41 s, for 21% more rollup bytes (27.0 MB
 -- against 22.3 MB; the database 505 MB): BENCHMARKS.md, "Rollup sets uncompressed". A
 -- column's compression is fixed when its table is created, so the tables are rebuilt, their
 -- columns in the same order.

@@ -728,7 +728,7 @@ impl Span {
 /// scans, the courses' 137-character keys included, which at the closing refresh's 128 MB
 /// spilled to temporary files and took 0.38-0.48 s of a million launches' rebuild on one core
 /// against 0.017-0.019 s (BENCHMARKS.md, "Numbering without a spill"). PostgreSQL plans
-/// either as an anti-join.
+/// it as a hash anti-join too.
 fn number(db: &mut dyn Db, span: &Span) -> Result<(), StoreError> {
     let d = db.dialect();
     let course_details = [
